@@ -1,0 +1,80 @@
+// Shape arithmetic of one spatial axis of a convolution. The single source of truth: C++
+// kernels, CUDA kernels (via NVRTC) and the Python arithmetic helpers all call these.
+#pragma once
+#include "hd.hpp"
+
+namespace convcore {
+
+CONVCORE_HD index_t floor_div(index_t a, index_t b) {  // b > 0
+  index_t q = a / b;
+  return (q * b > a) ? q - 1 : q;
+}
+
+CONVCORE_HD index_t ceil_div(index_t a, index_t b) { return -floor_div(-a, b); }  // b > 0
+
+// Extent of a dilated kernel: (k - 1) * d + 1.
+CONVCORE_HD index_t dilated_extent(index_t k, index_t dilation) { return (k - 1) * dilation + 1; }
+
+// Output length of a convolution; <= 0 means the (dilated) kernel does not fit the padded input.
+CONVCORE_HD index_t conv_out_size(index_t in, index_t k, index_t stride, index_t dilation,
+                                  index_t pad_lo, index_t pad_hi) {
+  index_t span = in + pad_lo + pad_hi - dilated_extent(k, dilation);
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+// Input coordinate read by output position `o` through kernel tap `t` (may fall in the padding).
+CONVCORE_HD index_t conv_in_index(index_t o, index_t t, index_t stride, index_t dilation,
+                                  index_t pad_lo) {
+  return o * stride - pad_lo + t * dilation;
+}
+
+// Total padding of "same" (TensorFlow's rule): out = ceil(in / stride), extra pad goes after.
+CONVCORE_HD index_t same_pad_total(index_t in, index_t k, index_t stride, index_t dilation) {
+  index_t out = ceil_div(in, stride);
+  index_t total = (out - 1) * stride + dilated_extent(k, dilation) - in;
+  return total > 0 ? total : 0;
+}
+CONVCORE_HD index_t same_pad_lo(index_t in, index_t k, index_t stride, index_t dilation) {
+  return same_pad_total(in, k, stride, dilation) / 2;
+}
+CONVCORE_HD index_t same_pad_hi(index_t in, index_t k, index_t stride, index_t dilation) {
+  index_t t = same_pad_total(in, k, stride, dilation);
+  return t - t / 2;
+}
+
+// Output length of a transposed convolution (PyTorch's formula).
+CONVCORE_HD index_t conv_transpose_out_size(index_t in, index_t k, index_t stride,
+                                            index_t dilation, index_t pad, index_t out_pad) {
+  return (in - 1) * stride - 2 * pad + dilated_extent(k, dilation) + out_pad;
+}
+
+// For a transposed conv (the adjoint of a conv), the output position written by input `i`
+// through tap `t`: the same map as conv_in_index read the other way round.
+CONVCORE_HD index_t conv_transpose_out_index(index_t i, index_t t, index_t stride,
+                                             index_t dilation, index_t pad) {
+  return i * stride - pad + t * dilation;
+}
+
+// Range [lo, hi) of output positions o for which conv_in_index(o, t, ...) lies in [0, in).
+// Lets kernels run their inner loop without a bounds test.
+CONVCORE_HD void valid_out_range(index_t in, index_t out, index_t t, index_t stride,
+                                 index_t dilation, index_t pad_lo, index_t* lo, index_t* hi) {
+  index_t off = t * dilation - pad_lo;  // input = o * stride + off
+  index_t a = off >= 0 ? 0 : ceil_div(-off, stride);
+  index_t b = floor_div(in - 1 - off, stride) + 1;
+  if (a < 0) a = 0;
+  if (b > out) b = out;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+// Receptive field recurrence, one layer: size grows by (k_eff - 1) * jump, jump *= stride.
+CONVCORE_HD void receptive_field_step(index_t k, index_t stride, index_t dilation, index_t* size,
+                                      index_t* jump, index_t* start, index_t pad_lo) {
+  *size += (dilated_extent(k, dilation) - 1) * (*jump);
+  *start -= pad_lo * (*jump);
+  *jump *= stride;
+}
+
+}  // namespace convcore

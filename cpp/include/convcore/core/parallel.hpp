@@ -1,0 +1,73 @@
+// Threading. OpenMP when the compiler has it, a plain loop otherwise. The thread count is a
+// process-wide setting (set_num_threads); ops never nest parallel regions, so calls from
+// several Python threads each run their own team and the user caps the total.
+#pragma once
+#include <atomic>
+
+#include "hd.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace convcore {
+
+inline std::atomic<int>& thread_setting() {
+  static std::atomic<int> n{0};  // 0: all cores
+  return n;
+}
+
+inline int max_threads() {
+#if defined(_OPENMP)
+  return omp_get_num_procs();
+#else
+  return 1;
+#endif
+}
+
+inline int get_num_threads() {
+  int n = thread_setting().load();
+  return n > 0 ? n : max_threads();
+}
+
+inline void set_num_threads(int n) { thread_setting().store(n > 0 ? n : 0); }
+
+inline bool has_openmp() {
+#if defined(_OPENMP)
+  return true;
+#else
+  return false;
+#endif
+}
+
+// fn(i) for i in [0, n); iterations must be independent. Static schedule: equal work items.
+template <class F>
+void parallel_for(index_t n, F&& fn) {
+#if defined(_OPENMP)
+  int nt = get_num_threads();
+  if (n > 1 && nt > 1 && !omp_in_parallel()) {
+    if (nt > n) nt = static_cast<int>(n);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (index_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+#endif
+  for (index_t i = 0; i < n; ++i) fn(i);
+}
+
+// Dynamic schedule for work items of uneven cost.
+template <class F>
+void parallel_for_dynamic(index_t n, F&& fn) {
+#if defined(_OPENMP)
+  int nt = get_num_threads();
+  if (n > 1 && nt > 1 && !omp_in_parallel()) {
+    if (nt > n) nt = static_cast<int>(n);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (index_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+#endif
+  for (index_t i = 0; i < n; ++i) fn(i);
+}
+
+}  // namespace convcore

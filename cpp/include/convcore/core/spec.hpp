@@ -1,0 +1,43 @@
+// The validated geometry of one convolution, as plain data that every kernel reads.
+#pragma once
+#include "activation.hpp"
+#include "hd.hpp"
+#include "padding.hpp"
+
+namespace convcore {
+
+constexpr int kMaxSpatial = 3;
+
+// Geometry of the forward convolution y = conv(x, w), with every rank widened to 3 spatial
+// dimensions by leading axes of size 1 (a 1-D conv is a 1x1xL conv). A transposed conv is
+// described by the forward conv it is the adjoint of: its input has the spatial size `out` and
+// C_out channels, its output the spatial size `in` and C_in channels.
+struct ConvSpec {
+  int nd = 2;  // spatial rank the user asked for, 1..3
+  index_t N = 0, C_in = 0, C_out = 0, groups = 1;
+  index_t in[kMaxSpatial] = {1, 1, 1};
+  index_t k[kMaxSpatial] = {1, 1, 1};
+  index_t out[kMaxSpatial] = {1, 1, 1};
+  index_t stride[kMaxSpatial] = {1, 1, 1};
+  index_t dil[kMaxSpatial] = {1, 1, 1};
+  index_t pad_lo[kMaxSpatial] = {0, 0, 0};
+  index_t pad_hi[kMaxSpatial] = {0, 0, 0};  // may be negative: trailing input never read
+  PadMode pad_mode = PadMode::zeros;
+  double fill = 0.0;  // value of PadMode::zeros padding (SciPy's fillvalue); 0 for conv
+  bool flip = false;  // true convolution: kernel rotated 180 degrees in every spatial dim
+  bool channels_last = false;
+  Activation act = Activation::none;
+
+  CONVCORE_HD index_t in_size() const { return in[0] * in[1] * in[2]; }
+  CONVCORE_HD index_t out_size() const { return out[0] * out[1] * out[2]; }
+  CONVCORE_HD index_t k_size() const { return k[0] * k[1] * k[2]; }
+  CONVCORE_HD index_t cin_per_group() const { return C_in / groups; }
+  CONVCORE_HD index_t cout_per_group() const { return C_out / groups; }
+  CONVCORE_HD bool zero_padding() const { return pad_mode == PadMode::zeros && fill == 0.0; }
+  CONVCORE_HD bool unpadded() const {
+    return pad_lo[0] == 0 && pad_lo[1] == 0 && pad_lo[2] == 0 && pad_hi[0] <= 0 &&
+           pad_hi[1] <= 0 && pad_hi[2] <= 0;
+  }
+};
+
+}  // namespace convcore

@@ -1,0 +1,74 @@
+// conv: y = act(conv(x, w) + bias) in 1-3 spatial dims, any layout, padding mode and algorithm.
+//
+// Workspace (freed before returning): a channels-first copy of x when channels_last, a padded
+// copy of x for non-zero padding modes, a flipped copy of w when flip, and a channels-first
+// output when channels_last. Each is at most the size of an input or output; nothing scales
+// with the kernel size (no im2col).
+#pragma once
+#include <cstring>
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../core/spec.hpp"
+#include "../kernels/direct.hpp"
+#include "../kernels/layout.hpp"
+#include "../kernels/reference.hpp"
+#include "algorithm.hpp"
+#include "options.hpp"
+
+namespace convcore {
+
+namespace detail {
+template <class T>
+std::vector<T> workspace(index_t n, const char* what) {
+  checked_bytes(n, sizeof(T), what);
+  return std::vector<T>(static_cast<std::size_t>(n));
+}
+}  // namespace detail
+
+// Runs a validated spec (from make_conv_spec) on contiguous buffers in the spec's layout.
+template <class T>
+void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T* y,
+                  Algorithm algo = Algorithm::automatic) {
+  ConvSpec s = spec;
+  const index_t out_elems = s.N * s.C_out * s.out_size();
+  if (out_elems == 0) return;
+  std::vector<T> xt, yt, xp, wf;
+  if (s.channels_last) {
+    xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
+    kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
+    x = xt.data();
+    yt = detail::workspace<T>(out_elems, "channels-first output");
+  }
+  T* yc = s.channels_last ? yt.data() : y;
+  if (algo == Algorithm::reference) {
+    kernels::conv_reference(s, x, w, bias, yc);
+  } else {
+    if (!s.zero_padding() && !s.unpadded()) {
+      index_t P[3];
+      for (int d = 0; d < 3; ++d) P[d] = s.in[d] + s.pad_lo[d] + (s.pad_hi[d] > 0 ? s.pad_hi[d] : 0);
+      xp = detail::workspace<T>(checked_mul(s.N * s.C_in, P[0] * P[1] * P[2], "padded x"),
+                                "padded copy of x");
+      kernels::pad_planes(x, xp.data(), s.N * s.C_in, s.in, s.pad_lo, s.pad_hi, s.pad_mode,
+                          static_cast<T>(s.fill));
+      x = xp.data();
+      for (int d = 0; d < 3; ++d) {
+        s.in[d] = P[d];
+        s.pad_lo[d] = 0;
+        if (s.pad_hi[d] > 0) s.pad_hi[d] = 0;
+      }
+      s.pad_mode = PadMode::zeros;
+      s.fill = 0.0;
+    }
+    if (s.flip) {
+      wf = detail::workspace<T>(s.C_out * s.cin_per_group() * s.k_size(), "flipped w");
+      kernels::flip_kernels(w, wf.data(), s.C_out * s.cin_per_group(), s.k_size());
+      w = wf.data();
+      s.flip = false;
+    }
+    kernels::conv_direct(s, x, w, bias, yc);
+  }
+  if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
+}
+
+}  // namespace convcore

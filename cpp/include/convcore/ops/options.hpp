@@ -1,0 +1,214 @@
+// User-facing options of the conv family and their validation into a ConvSpec. This is the one
+// place where user arguments are checked: the Python bindings, the CUDA path (through the
+// bindings) and C++ callers all go through it.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../core/errors.hpp"
+#include "../core/geometry.hpp"
+#include "../core/spec.hpp"
+
+namespace convcore {
+
+using Shape = std::vector<index_t>;
+
+struct ConvOptions {
+  // Per-dimension values: empty means the default, one value applies to every dimension.
+  Shape stride, dilation, pad_lo, pad_hi, output_padding;
+  bool pad_same = false;  // TensorFlow "same": out = ceil(in / stride), odd pad after
+  index_t groups = 1;
+  PadMode pad_mode = PadMode::zeros;
+  double fill = 0.0;
+  bool flip = false;
+  bool channels_last = false;
+  Activation act = Activation::none;
+};
+
+inline PadMode parse_pad_mode(const std::string& s) {
+  if (s == "zeros" || s == "constant" || s == "fill") return PadMode::zeros;
+  if (s == "reflect") return PadMode::reflect;
+  if (s == "replicate" || s == "edge") return PadMode::replicate;
+  if (s == "circular" || s == "wrap") return PadMode::circular;
+  if (s == "symmetric" || s == "symm") return PadMode::symmetric;
+  fail_value("padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular' (or NumPy's ",
+             "'constant', 'edge', 'wrap', 'symmetric'), got '", s, "'");
+}
+
+inline Activation parse_activation(const std::string& s) {
+  if (s.empty() || s == "none") return Activation::none;
+  if (s == "relu") return Activation::relu;
+  if (s == "relu6") return Activation::relu6;
+  if (s == "sigmoid") return Activation::sigmoid;
+  if (s == "tanh") return Activation::tanh;
+  if (s == "gelu") return Activation::gelu;
+  fail_value("activation must be None or one of 'relu', 'relu6', 'sigmoid', 'tanh', 'gelu', got '",
+             s, "'");
+}
+
+namespace detail {
+
+// Value of a per-dimension option for spatial dim d, after checking its length and range.
+inline index_t per_dim(const Shape& v, int nd, int d, index_t dflt, const char* name,
+                       index_t minimum) {
+  if (!v.empty() && v.size() != 1 && static_cast<int>(v.size()) != nd)
+    fail_value(name, " must have 1 or ", nd, " values (one per spatial dimension), got ",
+               v.size());
+  index_t x = v.empty() ? dflt : (v.size() == 1 ? v[0] : v[d]);
+  if (x < minimum) fail_value(name, " must be >= ", minimum, ", got ", x);
+  return x;
+}
+
+inline int check_ranks(const Shape& x, const Shape& w, const char* wname) {
+  if (w.size() < 3 || w.size() > 5)
+    fail_value(wname, " must have 3, 4 or 5 dimensions (C_out, C_in/groups, *kernel), got ",
+               w.size());
+  int nd = static_cast<int>(w.size()) - 2;
+  if (static_cast<int>(x.size()) != nd + 2)
+    fail_value("x must have ", nd + 2, " dimensions (N, C, *spatial) to match a ", nd,
+               "-D kernel, got ", x.size());
+  for (auto v : x)
+    if (v < 0) fail_value("x has a negative dimension");
+  for (auto v : w)
+    if (v < 0) fail_value(wname, " has a negative dimension");
+  checked_product(x.begin(), x.end(), "x");
+  checked_product(w.begin(), w.end(), wname);
+  return nd;
+}
+
+// Widen per-dim value at user dim d (0..nd-1) into the 3-slot array (leading slots stay 1/0).
+inline int slot(int nd, int d) { return kMaxSpatial - nd + d; }
+
+inline void fill_common(ConvSpec& s, const Shape& x, const ConvOptions& o, int nd) {
+  s.nd = nd;
+  s.N = x[0];
+  s.channels_last = o.channels_last;
+  s.pad_mode = o.pad_mode;
+  s.fill = o.fill;
+  s.flip = o.flip;
+  s.act = o.act;
+  if (o.groups < 1) fail_value("groups must be >= 1, got ", o.groups);
+  s.groups = o.groups;
+}
+
+inline void check_bias(index_t bias_len, index_t c, const char* what) {
+  if (bias_len >= 0 && bias_len != c)
+    fail_value("bias must have shape (", c, ",) to match ", what, ", got length ", bias_len);
+}
+
+}  // namespace detail
+
+// Validate y = conv(x, w) and compute its geometry. x: (N, C_in, *sp) or (N, *sp, C_in) when
+// channels_last; w: (C_out, C_in/groups, *k). bias_len < 0 means no bias.
+inline ConvSpec make_conv_spec(const Shape& x, const Shape& w, const ConvOptions& o,
+                               index_t bias_len = -1) {
+  int nd = detail::check_ranks(x, w, "w");
+  ConvSpec s;
+  detail::fill_common(s, x, o, nd);
+  s.C_in = o.channels_last ? x[nd + 1] : x[1];
+  s.C_out = w[0];
+  if (s.C_out < 1) fail_value("w must have at least one output channel (w.shape[0] >= 1)");
+  if (w[1] < 1) fail_value("w.shape[1] (input channels per group) must be >= 1");
+  if (s.C_in != w[1] * s.groups)
+    fail_value("x has ", s.C_in, " channels but w expects C_in = w.shape[1] * groups = ", w[1],
+               " * ", s.groups, " = ", w[1] * s.groups);
+  if (s.C_out % s.groups != 0)
+    fail_value("groups (", s.groups, ") must divide the output channels w.shape[0] = ", s.C_out);
+  if (!o.output_padding.empty()) fail_value("output_padding applies only to conv_transpose");
+  for (int d = 0; d < nd; ++d) {
+    int t = detail::slot(nd, d);
+    s.in[t] = o.channels_last ? x[1 + d] : x[2 + d];
+    s.k[t] = w[2 + d];
+    if (s.k[t] < 1) fail_value("w has an empty kernel dimension (w.shape[", 2 + d, "] = 0)");
+    s.stride[t] = detail::per_dim(o.stride, nd, d, 1, "stride", 1);
+    s.dil[t] = detail::per_dim(o.dilation, nd, d, 1, "dilation", 1);
+    if (o.pad_same) {
+      if (!o.pad_lo.empty() || !o.pad_hi.empty())
+        fail_value("padding: 'same' cannot be combined with explicit pads");
+      s.pad_lo[t] = same_pad_lo(s.in[t], s.k[t], s.stride[t], s.dil[t]);
+      s.pad_hi[t] = same_pad_hi(s.in[t], s.k[t], s.stride[t], s.dil[t]);
+    } else {
+      s.pad_lo[t] = detail::per_dim(o.pad_lo, nd, d, 0, "padding", 0);
+      s.pad_hi[t] = detail::per_dim(o.pad_hi.empty() ? o.pad_lo : o.pad_hi, nd, d, 0,
+                                    "padding", 0);
+    }
+    index_t padded = s.in[t] + s.pad_lo[t] + s.pad_hi[t];
+    index_t ext = dilated_extent(s.k[t], s.dil[t]);
+    if (padded < ext)
+      fail_value("kernel size: the dilated kernel (", ext, ") is larger than the padded input (",
+                 padded, ") along spatial dimension ", d, "; the output would be empty");
+    s.out[t] = conv_out_size(s.in[t], s.k[t], s.stride[t], s.dil[t], s.pad_lo[t], s.pad_hi[t]);
+  }
+  detail::check_bias(bias_len, s.C_out, "w.shape[0]");
+  index_t outn = checked_mul(checked_mul(s.N, s.C_out, "output"), s.out_size(), "output");
+  (void)outn;
+  return s;
+}
+
+// Validate y = conv_transpose(x, w): x (N, C_in, *sp), w (C_in, C_out/groups, *k), the adjoint
+// of conv(., w) with the same stride/padding/dilation/groups. Returns the geometry of that conv.
+inline ConvSpec make_conv_transpose_spec(const Shape& x, const Shape& w, const ConvOptions& o,
+                                         index_t bias_len = -1) {
+  int nd = detail::check_ranks(x, w, "w");
+  ConvSpec s;
+  detail::fill_common(s, x, o, nd);
+  if (o.pad_same) fail_value("padding='same' is not supported by conv_transpose; give explicit padding");
+  if (o.pad_mode != PadMode::zeros || o.fill != 0.0)
+    fail_value("padding_mode must be 'zeros' for conv_transpose");
+  index_t cx = o.channels_last ? x[nd + 1] : x[1];
+  if (w[0] < 1 || w[1] < 1) fail_value("w must have non-empty channel dimensions");
+  if (w[0] != cx)
+    fail_value("x has ", cx, " channels but conv_transpose's w.shape[0] is ", w[0],
+               " (w is (C_in, C_out/groups, *kernel))");
+  if (cx % s.groups != 0)
+    fail_value("groups (", s.groups, ") must divide the input channels (", cx, ")");
+  s.C_out = cx;                // the forward conv's output = this op's input
+  s.C_in = w[1] * s.groups;    // the forward conv's input = this op's output
+  for (int d = 0; d < nd; ++d) {
+    int t = detail::slot(nd, d);
+    s.out[t] = o.channels_last ? x[1 + d] : x[2 + d];
+    s.k[t] = w[2 + d];
+    if (s.k[t] < 1) fail_value("w has an empty kernel dimension (w.shape[", 2 + d, "] = 0)");
+    if (s.out[t] < 1) fail_value("x has an empty spatial dimension ", d);
+    s.stride[t] = detail::per_dim(o.stride, nd, d, 1, "stride", 1);
+    s.dil[t] = detail::per_dim(o.dilation, nd, d, 1, "dilation", 1);
+    index_t lo = detail::per_dim(o.pad_lo, nd, d, 0, "padding", 0);
+    index_t hi = detail::per_dim(o.pad_hi.empty() ? o.pad_lo : o.pad_hi, nd, d, 0, "padding", 0);
+    index_t op = detail::per_dim(o.output_padding, nd, d, 0, "output_padding", 0);
+    index_t lim = s.stride[t] > s.dil[t] ? s.stride[t] : s.dil[t];
+    if (op >= lim)
+      fail_value("output_padding must be smaller than max(stride, dilation) = ", lim, ", got ", op);
+    index_t full = (s.out[t] - 1) * s.stride[t] + dilated_extent(s.k[t], s.dil[t]) + op;
+    s.in[t] = full - lo - hi;
+    if (s.in[t] < 1)
+      fail_value("padding (", lo, " + ", hi, ") removes the whole output (", full,
+                 ") along spatial dimension ", d);
+    s.pad_lo[t] = lo;
+    s.pad_hi[t] = hi - op;  // the forward conv ignores the trailing output_padding rows
+  }
+  detail::check_bias(bias_len, s.C_in, "the output channels w.shape[1] * groups");
+  checked_mul(checked_mul(s.N, s.C_in, "output"), s.in_size(), "output");
+  return s;
+}
+
+// Output shape of the op the spec describes, in the user's layout.
+inline Shape output_shape(const ConvSpec& s, bool transposed) {
+  Shape r{s.N};
+  index_t c = transposed ? s.C_in : s.C_out;
+  if (!s.channels_last) r.push_back(c);
+  for (int d = 0; d < s.nd; ++d) r.push_back(transposed ? s.in[kMaxSpatial - s.nd + d]
+                                                        : s.out[kMaxSpatial - s.nd + d]);
+  if (s.channels_last) r.push_back(c);
+  return r;
+}
+
+}  // namespace convcore
+
+namespace convcore {
+// Number of elements of the op's output (the product of output_shape).
+inline index_t output_elements(const ConvSpec& s, bool transposed) {
+  Shape r = output_shape(s, transposed);
+  return checked_product(r.begin(), r.end(), "output");
+}
+}  // namespace convcore

@@ -1,0 +1,21 @@
+"""convcore: every convolution variant, fast, on NumPy (and CuPy) arrays.
+
+>>> import numpy as np, convcore as cc
+>>> cc.conv2d(np.ones((1, 3, 7, 7), "f4"), np.ones((128, 3, 3, 3), "f4")).shape
+(1, 128, 5, 5)
+"""
+from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose1d,
+                    conv_transpose2d, conv_transpose3d)
+from ._filter import convolve, correlate
+from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
+from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv", "conv1d", "conv2d", "conv3d",
+    "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "convolve", "correlate",
+    "output_shape", "cost", "receptive_field", "Cost", "ReceptiveField",
+    "info", "set_num_threads", "get_num_threads", "get_include", "get_cmake_dir",
+]

@@ -1,0 +1,132 @@
+"""Normalisation of user arguments: the one place where ints, tuples and strings become the
+per-dimension lists the C++ core takes. Validation of values (ranges, shapes) is the C++ ops'
+job; this module only fixes forms and names the parameter when a form is wrong."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+
+ACTIVATIONS = (None, "relu", "relu6", "sigmoid", "tanh", "gelu")
+
+
+def is_cupy(a: Any) -> bool:
+    """True for a cupy.ndarray, without importing CuPy."""
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def arrays(**named: Any) -> List[Any]:
+    """The arguments as arrays (NumPy or CuPy, never mixed); None stays None.
+
+    Array-likes (lists, scalars) become NumPy arrays. Mixing CuPy and NumPy arrays is a
+    TypeError that names both parameters."""
+    out, kinds = [], {}
+    for name, a in named.items():
+        if a is None:
+            out.append(None)
+            continue
+        if not is_cupy(a):
+            a = np.asarray(a)
+        kinds[name] = is_cupy(a)
+        out.append(a)
+    if len(set(kinds.values())) > 1:
+        gpu = [n for n, k in kinds.items() if k]
+        cpu = [n for n, k in kinds.items() if not k]
+        raise TypeError(f"{', '.join(gpu)} {'is a' if len(gpu) == 1 else 'are'} CuPy array(s) but "
+                        f"{', '.join(cpu)} {'is' if len(cpu) == 1 else 'are'} not: pass all arrays "
+                        "on the same device (cupy.asarray / cupy.asnumpy)")
+    return out
+
+
+def _int(v: Any, name: str) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {v!r}")
+    return int(v)
+
+
+def ntuple(v: Any, nd: int, name: str) -> List[int]:
+    """int -> [v]*nd; a sequence must have exactly nd ints."""
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {v!r}")
+    if isinstance(v, Sequence) or isinstance(v, np.ndarray):
+        vals = list(v)
+        if len(vals) != nd:
+            raise ValueError(f"{name} must be an int or a tuple of {nd} ints (one per spatial "
+                             f"dimension), got {tuple(vals)!r}")
+        return [_int(x, name) for x in vals]
+    return [_int(v, name)] * nd
+
+
+def padding(p: Any, nd: int, name: str = "padding") -> Tuple[List[int], List[int], bool]:
+    """(pad_lo, pad_hi, same) from an int, per-dim ints, per-dim (before, after) pairs,
+    'valid' or 'same'."""
+    if isinstance(p, str):
+        if p == "valid":
+            return [0] * nd, [0] * nd, False
+        if p == "same":
+            return [], [], True
+        raise ValueError(f"{name} must be an int, a tuple, 'valid' or 'same', got {p!r}")
+    if isinstance(p, (Sequence, np.ndarray)) and not isinstance(p, (bytes,)):
+        vals = list(p)
+        if len(vals) == nd and all(isinstance(v, (Sequence, np.ndarray)) for v in vals):
+            lo, hi = [], []
+            for v in vals:
+                if len(v) != 2:
+                    raise ValueError(f"{name} pairs must be (before, after), got {tuple(v)!r}")
+                lo.append(_int(v[0], name))
+                hi.append(_int(v[1], name))
+            return lo, hi, False
+    lo = ntuple(p, nd, name)
+    return lo, list(lo), False
+
+
+def activation(a: Optional[str], name: str = "activation") -> Optional[str]:
+    if a is not None and not isinstance(a, str):
+        raise TypeError(f"{name} must be None or a string, got {a!r}")
+    if a not in ACTIVATIONS:
+        raise ValueError(f"{name} must be None or one of 'relu', 'relu6', 'sigmoid', 'tanh', "
+                         f"'gelu', got {a!r}")
+    return a
+
+
+def spatial_rank(w: Any, name: str = "w", expect: Optional[int] = None, op: str = "conv") -> int:
+    """Spatial rank from the weight: w.ndim - 2, in 1..3 (or exactly `expect`)."""
+    nd = int(w.ndim) - 2
+    if expect is not None and nd != expect:
+        raise ValueError(f"{op} expects a {expect + 2}-D {name} (C_out, C_in/groups, "
+                         f"{'x'.join('k' * expect)}), got {w.ndim}-D")
+    if not 1 <= nd <= 3:
+        raise ValueError(f"{name} must have 3, 4 or 5 dimensions (C_out, C_in/groups, *kernel), "
+                         f"got {w.ndim}")
+    return nd
+
+
+def conv_options(nd: int, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                 groups: Any = 1, padding_mode: str = "zeros", flip: bool = False,
+                 channels_last: bool = False, activation: Optional[str] = None,
+                 output_padding: Any = None) -> "_core.ConvOptions":
+    """Everything a conv-family op needs, as the C++ ConvOptions (validated there)."""
+    o = _core.ConvOptions()
+    o.stride = ntuple(stride, nd, "stride")
+    o.dilation = ntuple(dilation, nd, "dilation")
+    lo, hi, same = globals()["padding"](padding, nd)
+    o.pad_lo, o.pad_hi, o.pad_same = lo, hi, same
+    o.groups = _int(groups, "groups")
+    if not isinstance(padding_mode, str):
+        raise TypeError(f"padding_mode must be a string, got {padding_mode!r}")
+    o.padding_mode = padding_mode
+    o.flip = bool(flip)
+    o.channels_last = bool(channels_last)
+    o.activation = globals()["activation"](activation)
+    if output_padding is not None:
+        o.output_padding = ntuple(output_padding, nd, "output_padding")
+    return o
+
+
+def algorithm(a: Any) -> str:
+    if not isinstance(a, str):
+        raise TypeError(f"algorithm must be a string, got {a!r}")
+    return a

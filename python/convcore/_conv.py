@@ -1,0 +1,103 @@
+"""conv, conv1d/2d/3d, conv_transpose, conv_transpose1d/2d/3d."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from . import _args
+from ._backend import call
+
+
+def conv(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
+         dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros", flip: bool = False,
+         channels_last: bool = False, activation: Optional[str] = None, algorithm: str = "auto",
+         out: Any = None) -> Any:
+    """N-d convolution (cross-correlation, as in deep learning) with batch and channels.
+
+    ``torch.nn.functional.conv{1,2,3}d`` semantics. x is ``(N, C_in, *spatial)`` (or
+    ``(N, *spatial, C_in)`` with ``channels_last=True``), w is ``(C_out, C_in/groups, *kernel)``,
+    the spatial rank (1-3) is ``w.ndim - 2``.
+
+    Parameters: ``stride``, ``dilation`` (int or per-dim tuple); ``padding`` (int, per-dim
+    tuple, per-dim ``(before, after)`` pairs, ``"valid"`` or ``"same"`` = TensorFlow's rule
+    ``out = ceil(in / stride)`` with the odd pad after); ``padding_mode`` ``"zeros"``,
+    ``"reflect"``, ``"replicate"``, ``"circular"``; ``flip=True`` rotates the kernel 180 degrees
+    (true convolution); ``activation`` one of None, "relu", "relu6", "sigmoid", "tanh", "gelu",
+    fused into the kernel; ``out`` a C-contiguous array of the right shape and dtype to write
+    into. float32 and float64; x, w and bias must share the dtype.
+
+    >>> import numpy as np, convcore as cc
+    >>> cc.conv(np.ones((1, 3, 7, 7), "f4"), np.ones((128, 3, 3, 3), "f4")).shape
+    (1, 128, 5, 5)
+    >>> cc.conv(np.arange(5.0).reshape(1, 1, 5), np.array([[[1.0, 0.0, -1.0]]]), padding=1)
+    array([[[-1., -2., -2., -2.,  3.]]])
+    """
+    x, w, bias = _args.arrays(x=x, w=w, bias=bias)
+    nd = _args.spatial_rank(w)
+    opts = _args.conv_options(nd, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, padding_mode=padding_mode, flip=flip,
+                              channels_last=channels_last, activation=activation)
+    return call("conv", x, w, bias, out, opts, _args.algorithm(algorithm))
+
+
+def _ranked_conv(nd: int, name: str):
+    def f(x: Any, w: Any, bias: Any = None, **kwargs: Any) -> Any:
+        w = _args.arrays(w=w)[0]
+        _args.spatial_rank(w, expect=nd, op=name)
+        return conv(x, w, bias, **kwargs)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f"{nd}-D :func:`conv` (w must be {nd + 2}-D); the same keyword arguments.\n\n"
+                 f"    >>> import numpy as np, convcore as cc\n"
+                 f"    >>> cc.{name}(np.ones((1, 2{', 5' * nd}), 'f4'), "
+                 f"np.ones((4, 2{', 3' * nd}), 'f4')).shape\n"
+                 f"    (1, 4{', 3' * nd})\n")
+    return f
+
+
+conv1d = _ranked_conv(1, "conv1d")
+conv2d = _ranked_conv(2, "conv2d")
+conv3d = _ranked_conv(3, "conv3d")
+
+
+def conv_transpose(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
+                   output_padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                   channels_last: bool = False, activation: Optional[str] = None,
+                   algorithm: str = "auto", out: Any = None) -> Any:
+    """Transposed convolution, the exact adjoint of :func:`conv`.
+
+    ``torch.nn.functional.conv_transpose{1,2,3}d`` semantics: x ``(N, C_in, *spatial)``,
+    w ``(C_in, C_out/groups, *kernel)``, output size per dim
+    ``(in - 1) * stride - pad_before - pad_after + dilation * (k - 1) + output_padding + 1``.
+    ``padding`` may be an int, per-dim ints or per-dim (before, after) pairs;
+    ``output_padding`` must be smaller than ``max(stride, dilation)``.
+
+    >>> import numpy as np, convcore as cc
+    >>> cc.conv_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), stride=2).shape
+    (1, 1, 5, 5)
+    """
+    x, w, bias = _args.arrays(x=x, w=w, bias=bias)
+    nd = _args.spatial_rank(w)
+    opts = _args.conv_options(nd, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, channels_last=channels_last, activation=activation,
+                              output_padding=output_padding)
+    return call("conv_transpose", x, w, bias, out, opts, _args.algorithm(algorithm))
+
+
+def _ranked_transpose(nd: int, name: str):
+    def f(x: Any, w: Any, bias: Any = None, **kwargs: Any) -> Any:
+        w = _args.arrays(w=w)[0]
+        _args.spatial_rank(w, expect=nd, op=name)
+        return conv_transpose(x, w, bias, **kwargs)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f"{nd}-D :func:`conv_transpose` (w must be {nd + 2}-D).\n\n"
+                 f"    >>> import numpy as np, convcore as cc\n"
+                 f"    >>> cc.{name}(np.ones((1, 2{', 3' * nd}), 'f4'), "
+                 f"np.ones((2, 4{', 3' * nd}), 'f4')).shape\n"
+                 f"    (1, 4{', 5' * nd})\n")
+    return f
+
+
+conv_transpose1d = _ranked_transpose(1, "conv_transpose1d")
+conv_transpose2d = _ranked_transpose(2, "conv_transpose2d")
+conv_transpose3d = _ranked_transpose(3, "conv_transpose3d")

@@ -1,0 +1,72 @@
+"""Build and run-time facts, threads, and where the C++ headers are."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Dict
+
+from . import _core
+
+_HERE = Path(__file__).resolve().parent
+
+
+def info() -> Dict[str, Any]:
+    """Build and run-time facts: version, SIMD level, OpenMP, threads, CUDA availability.
+
+    >>> import convcore as cc
+    >>> sorted(k for k in cc.info() if k in ("version", "openmp", "threads"))
+    ['openmp', 'threads', 'version']
+    """
+    d = dict(_core.build_info())
+    d["threads"] = _core.get_num_threads()
+    d["include"] = get_include()
+    d["cupy_installed"] = importlib.util.find_spec("cupy") is not None
+    return d
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by every op from now on (0: all cores). Process-wide.
+
+    >>> import convcore as cc
+    >>> cc.set_num_threads(1); cc.get_num_threads()
+    1
+    >>> cc.set_num_threads(0)
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the ops use.
+
+    >>> import convcore as cc
+    >>> cc.get_num_threads() >= 1
+    True
+    """
+    return int(_core.get_num_threads())
+
+
+def get_include() -> str:
+    """Directory holding ``convcore/convcore.hpp``, for ``-I`` (header-only: link nothing).
+
+    >>> import os, convcore as cc
+    >>> os.path.exists(os.path.join(cc.get_include(), "convcore", "convcore.hpp"))
+    True
+    """
+    installed = _HERE / "include"
+    if (installed / "convcore" / "convcore.hpp").exists():
+        return str(installed)
+    source_tree = _HERE.parent.parent / "cpp" / "include"  # running from a checkout
+    return str(source_tree)
+
+
+def get_cmake_dir() -> str:
+    """Directory of ``convcoreConfig.cmake``, for ``find_package(convcore CONFIG)``
+    (pass it as ``-Dconvcore_DIR=...``).
+
+    >>> import convcore as cc
+    >>> cc.get_cmake_dir().endswith("cmake")
+    True
+    """
+    return str(_HERE / "cmake")

@@ -1,0 +1,158 @@
+"""Independent NumPy oracle, written from the textbook definitions.
+
+Shares no code with convcore: padding by np.pad, sums over kernel taps with strided slicing and
+einsum, scatter-adds for the transposed conv. Everything in float64 (inputs are upcast), so a
+float32 result is compared with the exact value. Layout: (N, C, *spatial) throughout."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+NP_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+               "circular": "wrap", "symmetric": "symmetric"}
+
+
+def _tuple(v, nd):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+
+
+def same_pads(size, k, s, d):
+    """TensorFlow 'same': out = ceil(in/s), total pad split with the odd one after."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def pads(padding, x_spatial, k, stride, dilation):
+    nd = len(x_spatial)
+    if padding == "valid":
+        return [(0, 0)] * nd
+    if padding == "same":
+        return [same_pads(x_spatial[i], k[i], stride[i], dilation[i]) for i in range(nd)]
+    if isinstance(padding, (tuple, list)) and padding and isinstance(padding[0], (tuple, list)):
+        return [tuple(p) for p in padding]
+    p = _tuple(padding, nd)
+    return [(v, v) for v in p]
+
+
+def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+         flip=False, activation=None):
+    """y[n, o, p] = bias[o] + sum_{c in group(o), t} x_pad[n, c, p*stride + t*dilation] w[o, c, t]."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    nd = w.ndim - 2
+    k = w.shape[2:]
+    stride, dilation = _tuple(stride, nd), _tuple(dilation, nd)
+    pw = pads(padding, x.shape[2:], k, stride, dilation)
+    if flip:
+        w = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(pw), mode=NP_PAD_MODE[padding_mode])
+    out_sp = [(xp.shape[2 + i] - (k[i] - 1) * dilation[i] - 1) // stride[i] + 1 for i in range(nd)]
+    N, C = x.shape[:2]
+    O = w.shape[0]
+    cg, og = C // groups, O // groups
+    y = np.zeros((N, O) + tuple(out_sp))
+    for g in range(groups):
+        xs = xp[:, g * cg:(g + 1) * cg]
+        ws = w[g * og:(g + 1) * og]
+        for t in itertools.product(*[range(kk) for kk in k]):
+            sl = tuple(slice(t[i] * dilation[i], t[i] * dilation[i] + (out_sp[i] - 1) * stride[i] + 1,
+                             stride[i]) for i in range(nd))
+            patch = xs[(slice(None), slice(None)) + sl]
+            y[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", patch, ws[(slice(None), slice(None)) + t])
+    if bias is not None:
+        y += np.asarray(bias, np.float64).reshape((1, -1) + (1,) * nd)
+    return activate(y, activation)
+
+
+def conv_transpose(x, w, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
+                   activation=None):
+    """Scatter definition: y[n, o, i*stride - pad + t*dilation] += x[n, c, i] w[c, o, t]."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    nd = w.ndim - 2
+    k = w.shape[2:]
+    stride, dilation = _tuple(stride, nd), _tuple(dilation, nd)
+    opad = _tuple(output_padding, nd)
+    if isinstance(padding, (tuple, list)) and padding and isinstance(padding[0], (tuple, list)):
+        pw = [tuple(p) for p in padding]
+    else:
+        pw = [(p, p) for p in _tuple(padding, nd)]
+    N, C = x.shape[:2]
+    og = w.shape[1]
+    cg = C // groups
+    O = og * groups
+    full = [(x.shape[2 + i] - 1) * stride[i] + (k[i] - 1) * dilation[i] + 1 + opad[i] for i in range(nd)]
+    y = np.zeros((N, O) + tuple(full))
+    for g in range(groups):
+        xs = x[:, g * cg:(g + 1) * cg]
+        ws = w[g * cg:(g + 1) * cg]
+        for t in itertools.product(*[range(kk) for kk in k]):
+            sl = tuple(slice(t[i] * dilation[i], t[i] * dilation[i] + (x.shape[2 + i] - 1) * stride[i] + 1,
+                             stride[i]) for i in range(nd))
+            y[(slice(None), slice(g * og, (g + 1) * og)) + sl] += np.einsum(
+                "nc...,co->no...", xs, ws[(slice(None), slice(None)) + t])
+    crop = tuple(slice(pw[i][0], full[i] - pw[i][1]) for i in range(nd))
+    y = y[(slice(None), slice(None)) + crop]
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64).reshape((1, -1) + (1,) * nd)
+    return activate(y, activation)
+
+
+def activate(y, activation):
+    if activation is None:
+        return y
+    if activation == "relu":
+        return np.maximum(y, 0)
+    if activation == "relu6":
+        return np.clip(y, 0, 6)
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-y))
+    if activation == "tanh":
+        return np.tanh(y)
+    if activation == "gelu":
+        erf = np.vectorize(math.erf)
+        return 0.5 * y * (1 + erf(y / math.sqrt(2)))
+    raise ValueError(activation)
+
+
+def convolve(a, k, mode="full", boundary="fill", fillvalue=0.0, correlate=False):
+    """Full convolution of the boundary-extended input, sliced as scipy.signal.convolve does.
+
+    full[j] = sum_t A(j - t) k[t]; 'same' starts at (K-1)//2; 'valid' keeps the positions where
+    every tap lies inside the smaller operand. correlate(a, k) = convolve(a, k reversed)."""
+    a = np.asarray(a, np.float64)
+    k = np.asarray(k, np.float64)
+    if correlate:
+        k = k[(slice(None, None, -1),) * k.ndim]
+    n, K = a.shape, k.shape
+    if mode == "valid":
+        if all(ni >= ki for ni, ki in zip(n, K)):
+            big, small = a, k
+        else:
+            big, small = k, a
+        out = tuple(b - s + 1 for b, s in zip(big.shape, small.shape))
+        y = np.zeros(out)
+        for t in itertools.product(*[range(s) for s in small.shape]):
+            # full[j] with j = i + (S-1): sum_t big[i + S-1 - t] small[t]
+            sl = tuple(slice(small.shape[d] - 1 - t[d], small.shape[d] - 1 - t[d] + out[d])
+                       for d in range(len(out)))
+            y += small[t] * big[sl]
+        return y
+    ext = [K[d] - 1 for d in range(a.ndim)]
+    if boundary == "fill":
+        ap = np.pad(a, [(e, e) for e in ext], mode="constant", constant_values=fillvalue)
+    else:
+        ap = np.pad(a, [(e, e) for e in ext], mode={"wrap": "wrap", "symm": "symmetric"}[boundary])
+    full_shape = tuple(n[d] + K[d] - 1 for d in range(a.ndim))
+    full = np.zeros(full_shape)
+    for t in itertools.product(*[range(kk) for kk in K]):
+        # full[j] += A(j - t) k[t];  A(j - t) = ap[j - t + ext]
+        sl = tuple(slice(ext[d] - t[d], ext[d] - t[d] + full_shape[d]) for d in range(a.ndim))
+        full += k[t] * ap[sl]
+    if mode == "full":
+        return full
+    start = [(K[d] - 1) // 2 for d in range(a.ndim)]
+    return full[tuple(slice(start[d], start[d] + n[d]) for d in range(a.ndim))]
