@@ -27,11 +27,11 @@ py::array run_op(const ConvSpec& s, bool transposed, const py::object& x, const 
                  const py::object& bias, const py::object& out, Run&& run) {
   auto xc = contiguous<T>(x);
   auto wc = contiguous<T>(w);
-  carray<T> bc = bias.is_none() ? carray<T>() : contiguous<T>(bias);
+  optional_array<T> bc(bias);
   auto y = output_array<T>(output_shape(s, transposed), out, {x, w, bias});
   const T* xp = xc.data();
   const T* wp = wc.data();
-  const T* bp = data_or_null(bc);
+  const T* bp = bc.data();
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;

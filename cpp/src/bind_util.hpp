@@ -52,10 +52,17 @@ carray<T> contiguous(const py::object& o) {
   return carray<T>::ensure(o);
 }
 
+// Optional array argument: a default-constructed array_t is a real (empty) array, not a null
+// handle, so "absent" is tracked explicitly.
 template <class T>
-const T* data_or_null(const carray<T>& a) {
-  return a ? a.data() : nullptr;
-}
+struct optional_array {
+  carray<T> arr;
+  bool present = false;
+  explicit optional_array(const py::object& o) : present(!o.is_none()) {
+    if (present) arr = contiguous<T>(o);
+  }
+  const T* data() const { return present ? arr.data() : nullptr; }
+};
 
 inline bool overlaps(const py::array& a, const py::array& b) {
   if (a.nbytes() == 0 || b.nbytes() == 0) return false;
