@@ -148,7 +148,7 @@ def launch(spec: Any, x: Any, w: Any, bias: Any, y: Any, *, transposed: bool = F
     else:
         total = int(y.size)
         grid = (min(-(-total // _THREADS), 1 << 20), 1, 1)
-    fn(grid, (_THREADS, 1, 1), args)
+    fn(tuple(int(g) for g in grid), (_THREADS, 1, 1), args)
 
 
 # ----------------------------------------------------------------------------- the ops
