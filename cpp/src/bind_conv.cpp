@@ -123,7 +123,12 @@ CONVCORE_BINDING(conv) {
       .def_property_readonly("dilation", [](const ConvSpec& s) { return user_dims(s, s.dil); })
       .def_property_readonly("pad_lo", [](const ConvSpec& s) { return user_dims(s, s.pad_lo); })
       .def_property_readonly("pad_hi", [](const ConvSpec& s) { return user_dims(s, s.pad_hi); })
-      .def_property_readonly("padding_mode", [](const ConvSpec& s) { return std::string(pad_mode_name(s.pad_mode)); });
+      .def_property_readonly("padding_mode", [](const ConvSpec& s) { return std::string(pad_mode_name(s.pad_mode)); })
+      // The enum values themselves, for kernels outside this module (the CUDA path).
+      .def_property_readonly("padding_mode_id", [](const ConvSpec& s) { return static_cast<int>(s.pad_mode); })
+      .def_property_readonly("activation", [](const ConvSpec& s) { return static_cast<int>(s.act); })
+      .def_readonly("fill", &ConvSpec::fill)
+      .def_readonly("flip", &ConvSpec::flip);
 
   m.def("conv", &conv_binding<false>, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"),
         py::arg("options"), py::arg("algorithm") = "auto");

@@ -21,7 +21,24 @@ def info() -> Dict[str, Any]:
     d["threads"] = _core.get_num_threads()
     d["include"] = get_include()
     d["cupy_installed"] = importlib.util.find_spec("cupy") is not None
+    if d["cupy_installed"]:
+        d.update(_cuda_info())
     return d
+
+
+def _cuda_info() -> Dict[str, Any]:
+    # CuPy is imported here, on request, never by `import convcore`.
+    try:
+        import cupy
+
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # no driver, or a CuPy built for another CUDA: no usable device
+        count = 0
+    if count == 0:
+        return {"cuda_devices": 0}
+    from .cuda import device_info
+
+    return {"cuda_devices": count, **device_info()}
 
 
 def set_num_threads(n: int) -> None:

@@ -55,6 +55,17 @@ CONVCORE_HD index_t conv_transpose_out_index(index_t i, index_t t, index_t strid
   return i * stride - pad + t * dilation;
 }
 
+// The inverse of conv_in_index: the output position o in [0, out) that reads input position i
+// through tap t, or -1 when there is none (i is skipped by the stride, or o falls outside).
+// A transposed conv gathers through it: output i of the adjoint sums x[o] w[t] over these o.
+CONVCORE_HD index_t conv_out_index(index_t i, index_t t, index_t stride, index_t dilation,
+                                   index_t pad_lo, index_t out) {
+  index_t q = i + pad_lo - t * dilation;
+  if (q < 0 || q % stride != 0) return -1;
+  q /= stride;
+  return q < out ? q : -1;
+}
+
 // Range [lo, hi) of output positions o for which conv_in_index(o, t, ...) lies in [0, in).
 // Lets kernels run their inner loop without a bounds test.
 CONVCORE_HD void valid_out_range(index_t in, index_t out, index_t t, index_t stride,

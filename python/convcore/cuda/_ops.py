@@ -1,0 +1,224 @@
+"""The conv family on CuPy arrays: argument checks that concern arrays (dtype, device, `out`),
+geometry from the C++ core, and kernel launches on the current stream of the inputs' device.
+
+Nothing here synchronises with the host or copies between host and device: the spec travels as
+kernel arguments, outputs are allocated with cupy.empty, and a launch returns at once.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence, Tuple
+
+import cupy
+import numpy as np
+
+from .. import _core
+from . import _compile
+
+DTYPES = tuple(_compile.CTYPES)
+_THREADS = 256
+_TILE = 64  # conv_igemm's block tile along both M and P (kGemmBM, kGemmBN)
+_MAX_GRID_YZ = 65535
+_MAX_K = 2**31 - 1  # conv_igemm splits the reduction index in 32 bits (FastDiv)
+_DIRECT_MAX_M = 8  # below this many output channels per group the GEMM tile is mostly idle
+_ALGORITHMS = ("auto", "direct", "reference", "implicit_gemm", "im2col", "gemm")
+
+
+# ----------------------------------------------------------------------------- array checks
+
+def _dtype_name(a: Any) -> str:
+    return np.dtype(a.dtype).name
+
+
+def check_arrays(first: Tuple[Any, str], *others: Tuple[Any, str]) -> str:
+    """The common dtype of the named CuPy arrays (None skipped); TypeError on an unsupported or
+    mixed dtype, ValueError when they live on different devices."""
+    a, an = first
+    dt = _dtype_name(a)
+    if dt not in DTYPES:
+        raise TypeError(f"{an} must be a float16, float32 or float64 array, got dtype {dt}")
+    dev = a.device.id
+    for b, bn in others:
+        if b is None:
+            continue
+        if not isinstance(b, cupy.ndarray):
+            raise TypeError(f"{bn} must be a CuPy array like {an}, got {type(b).__name__}")
+        if _dtype_name(b) != dt:
+            raise TypeError(f"{bn} has dtype {_dtype_name(b)} but {an} has {dt}; they must match "
+                            "(convcore never casts silently)")
+        if b.device.id != dev:
+            raise ValueError(f"{bn} is on CUDA device {b.device.id} but {an} is on device {dev}; "
+                             "move them to one device first")
+    return dt
+
+
+def _span(a: Any) -> Tuple[int, int]:
+    return a.data.ptr, a.data.ptr + a.nbytes
+
+
+def output_array(shape: Sequence[int], dtype: str, out: Any, device: int,
+                 inputs: Sequence[Any]) -> Any:
+    """A fresh C-contiguous output, or the user's `out` once it is checked to fit exactly."""
+    shape = tuple(int(v) for v in shape)
+    if out is None:
+        return cupy.empty(shape, dtype)
+    if not isinstance(out, cupy.ndarray):
+        raise TypeError(f"out must be a CuPy array or None (the inputs are CuPy arrays), got "
+                        f"{type(out).__name__}")
+    if _dtype_name(out) != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {_dtype_name(out)}")
+    if tuple(out.shape) != shape:
+        raise ValueError(f"out must have shape {shape}, got {tuple(out.shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if out.device.id != device:
+        raise ValueError(f"out is on CUDA device {out.device.id} but the inputs are on {device}")
+    if out.nbytes:
+        lo, hi = _span(out)
+        for a in inputs:
+            if a is not None and a.nbytes:
+                alo, ahi = _span(a)
+                if lo < ahi and alo < hi:
+                    raise ValueError("out must not share memory with an input")
+    return out
+
+
+def bias_length(bias: Any) -> int:
+    if bias is None:
+        return -1
+    if bias.ndim != 1:
+        raise ValueError(f"bias must be 1-D (C_out,), got {bias.ndim} dimensions")
+    return int(bias.shape[0])
+
+
+# ----------------------------------------------------------------------------- launching
+
+def _widen(v: Sequence[int], nd: int, fill: int) -> List[int]:
+    return [fill] * (3 - nd) + [int(t) for t in v]
+
+
+def spec_args(spec: Any) -> Tuple[Any, ...]:
+    """The spec as the scalars of CONVCORE_CUDA_SPEC_PARAMS (kernels/common.cuh), in order and
+    with the C types spelled out, so CuPy passes exactly what the kernel reads."""
+    nd = spec.nd
+    i64 = np.int64
+    vals = [spec.N, spec.C_in, spec.C_out, spec.groups]
+    vals += _widen(spec.in_size, nd, 1) + _widen(spec.kernel, nd, 1) + _widen(spec.out_size, nd, 1)
+    vals += _widen(spec.stride, nd, 1) + _widen(spec.dilation, nd, 1) + _widen(spec.pad_lo, nd, 0)
+    return tuple(i64(v) for v in vals) + (
+        np.int32(spec.padding_mode_id), np.float64(spec.fill), np.int32(bool(spec.flip)),
+        np.int32(bool(spec.channels_last)), np.int32(spec.activation))
+
+
+def choose_kernel(spec: Any, transposed: bool, algorithm: str) -> str:
+    """conv_igemm or conv_direct for this geometry (see docs/cuda.md)."""
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(repr(a) for a in _ALGORITHMS)} "
+                         f"on CUDA, got {algorithm!r}")
+    if algorithm in ("direct", "reference"):
+        return "conv_direct"
+    cpg, opg = spec.C_in // spec.groups, spec.C_out // spec.groups
+    M = cpg if transposed else opg
+    K = (opg if transposed else cpg) * int(np.prod(spec.kernel))
+    fits = (K <= _MAX_K and spec.groups <= _MAX_GRID_YZ and -(-M // _TILE) <= _MAX_GRID_YZ)
+    if not fits:
+        return "conv_direct"  # a geometry the GEMM's grid or 32-bit reduction index cannot hold
+    if algorithm == "auto" and M <= _DIRECT_MAX_M:
+        return "conv_direct"
+    return "conv_igemm"
+
+
+def launch(spec: Any, x: Any, w: Any, bias: Any, y: Any, *, transposed: bool = False,
+           algorithm: str = "auto") -> None:
+    """Run a validated spec (from _core.conv_spec / filter_spec) on C-contiguous CuPy arrays of
+    one dtype in the spec's layout, writing y, on the current stream. For other ops built on
+    these kernels (depthwise, pointwise, ...): build the spec with the core, then call this."""
+    kernel = choose_kernel(spec, transposed, algorithm)
+    if y.size == 0:
+        return
+    dtype = _dtype_name(x)
+    cpg, opg = spec.C_in // spec.groups, spec.C_out // spec.groups
+    ysize = int(np.prod(spec.in_size if transposed else spec.out_size))
+    has_bias = bias is not None
+    args = (x, w, bias if has_bias else y, y, np.int32(has_bias)) + spec_args(spec)
+    fn = _compile.get_function(kernel, dtype, transposed)
+    if kernel == "conv_igemm":
+        M = cpg if transposed else opg
+        P = spec.N * ysize
+        grid = (-(-P // _TILE), -(-M // _TILE), spec.groups)
+    else:
+        total = int(y.size)
+        grid = (min(-(-total // _THREADS), 1 << 20), 1, 1)
+    fn(tuple(int(g) for g in grid), (_THREADS, 1, 1), args)
+
+
+# ----------------------------------------------------------------------------- the ops
+
+def _conv_family(transposed: bool, x: Any, w: Any, bias: Any, out: Any, options: Any,
+                 algorithm: str) -> Any:
+    if not isinstance(x, cupy.ndarray):
+        raise TypeError(f"x must be a CuPy array like the other inputs, got {type(x).__name__}")
+    dtype = check_arrays((x, "x"), (w, "w"), (bias, "bias"))
+    spec = _core.conv_spec(tuple(x.shape), tuple(w.shape), options, bias_length(bias), transposed)
+    if x.size == 0 and spec.padding_mode_id != 0:
+        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
+    device = x.device.id
+    with cupy.cuda.Device(device):
+        y = output_array(_core.output_shape(spec, transposed), dtype, out, device, (x, w, bias))
+        xc, wc = cupy.ascontiguousarray(x), cupy.ascontiguousarray(w)
+        bc = None if bias is None else cupy.ascontiguousarray(bias)
+        launch(spec, xc, wc, bc, y, transposed=transposed, algorithm=algorithm)
+    return y
+
+
+def conv(x: Any, w: Any, bias: Any, out: Any, options: Any, algorithm: str = "auto") -> Any:
+    """convcore._core.conv on CuPy arrays."""
+    return _conv_family(False, x, w, bias, out, options, algorithm)
+
+
+def conv_transpose(x: Any, w: Any, bias: Any, out: Any, options: Any,
+                   algorithm: str = "auto") -> Any:
+    """convcore._core.conv_transpose on CuPy arrays."""
+    return _conv_family(True, x, w, bias, out, options, algorithm)
+
+
+def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: float,
+           convolve: bool) -> Any:
+    """convcore._core.filter (convolve / correlate) on CuPy arrays."""
+    if not isinstance(a, cupy.ndarray):
+        raise TypeError(f"a must be a CuPy array like k, got {type(a).__name__}")
+    dtype = check_arrays((a, "a"), (k, "k"))
+    spec = _core.filter_spec(tuple(a.shape), tuple(k.shape), mode, boundary, float(fillvalue),
+                             bool(convolve))
+    device = a.device.id
+    with cupy.cuda.Device(device):
+        y = cupy.empty(tuple(spec.out_size), dtype)
+        launch(spec, cupy.ascontiguousarray(a), cupy.ascontiguousarray(k), None, y)
+    return y
+
+
+OPS = {"conv": conv, "conv_transpose": conv_transpose, "filter": filter}
+
+
+def call(op: str, *args: Any, **kwargs: Any) -> Any:
+    fn = OPS.get(op)
+    if fn is None:
+        raise NotImplementedError(f"{op} has no CUDA implementation yet; pass NumPy arrays "
+                                  "(cupy.asnumpy) to run it on the CPU")
+    return fn(*args, **kwargs)
+
+
+def device_info() -> dict:
+    """The current CUDA device and whether every kernel module compiles for it."""
+    dev = cupy.cuda.Device()
+    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+    name = props["name"]
+    d = {"cuda_device": name.decode() if isinstance(name, bytes) else str(name),
+         "cuda_compute_capability": str(dev.compute_capability)}
+    try:
+        for src, dt in _compile.modules():
+            for kernel in _compile.SOURCES[src]:
+                _compile.get_function(kernel, dt, False)
+        d["cuda_kernels"] = "compiled"
+    except Exception as e:  # a compile error is a fact to report here, not to raise
+        d["cuda_kernels"] = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return d
