@@ -98,6 +98,44 @@ struct vec<T, isa::scalar> {
   }
 };
 
+// The scalar level is the platform's baseline: on x86-64 that includes SSE2 (every x86-64 CPU
+// has it; MSVC x64 defines no __SSE2__ but always targets it), so the 4-lane float and 2-lane
+// double vectors use it there. Elsewhere, plain C++.
+// Define CONVCORE_SIMD_GENERIC to test the plain C++ path on x86.
+#if (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+#define CONVCORE_SIMD_SSE2 1
+#include <emmintrin.h>
+template <>
+struct vec<float, isa::scalar> {
+  static constexpr int width = 4;
+  __m128 v;
+  static vec load(const float* p) { return {_mm_loadu_ps(p)}; }
+  static vec broadcast(float a) { return {_mm_set1_ps(a)}; }
+  static vec zero() { return {_mm_setzero_ps()}; }
+  void store(float* p) const { _mm_storeu_ps(p, v); }
+  friend vec operator+(vec a, vec b) { return {_mm_add_ps(a.v, b.v)}; }
+  friend vec operator*(vec a, vec b) { return {_mm_mul_ps(a.v, b.v)}; }
+  friend vec fma(vec a, vec b, vec c) { return {_mm_add_ps(c.v, _mm_mul_ps(a.v, b.v))}; }
+  friend vec max(vec a, vec b) { return {_mm_max_ps(b.v, a.v)}; }
+  friend vec min(vec a, vec b) { return {_mm_min_ps(b.v, a.v)}; }
+};
+template <>
+struct vec<double, isa::scalar> {
+  static constexpr int width = 2;
+  __m128d v;
+  static vec load(const double* p) { return {_mm_loadu_pd(p)}; }
+  static vec broadcast(double a) { return {_mm_set1_pd(a)}; }
+  static vec zero() { return {_mm_setzero_pd()}; }
+  void store(double* p) const { _mm_storeu_pd(p, v); }
+  friend vec operator+(vec a, vec b) { return {_mm_add_pd(a.v, b.v)}; }
+  friend vec operator*(vec a, vec b) { return {_mm_mul_pd(a.v, b.v)}; }
+  friend vec fma(vec a, vec b, vec c) { return {_mm_add_pd(c.v, _mm_mul_pd(a.v, b.v))}; }
+  friend vec max(vec a, vec b) { return {_mm_max_pd(b.v, a.v)}; }
+  friend vec min(vec a, vec b) { return {_mm_min_pd(b.v, a.v)}; }
+};
+#endif
+
 #if defined(CONVCORE_SIMD_AVX2)
 template <>
 struct vec<float, isa::avx2> {

@@ -53,10 +53,11 @@ struct gemm_engine {
   using V = vec<T, ISA>;
   static constexpr int W = V::width;
   static constexpr int NR = 2 * W;
-  static constexpr int MR = ISA::level == IsaLevel::avx512 ? 12
-                            : ISA::level == IsaLevel::neon ? 8
-                            : ISA::level == IsaLevel::avx2 ? 6
-                                                           : 4;
+  // MR x 2 accumulators + 2 B vectors + 1 broadcast fit the register file (16 xmm/ymm with
+  // SSE2/AVX2, 32 zmm/NEON registers); 8 rows for the 32-register ISAs, because channel
+  // counts are mostly multiples of 8.
+  static constexpr int MR =
+      ISA::level == IsaLevel::avx512 || ISA::level == IsaLevel::neon ? 8 : 6;
   static constexpr index_t KC = 256;
   // Rows of packed A walked per B micro-panel: about 256 KiB of A stays in L2.
   static constexpr index_t MC = ((256 * 1024 / (KC * sizeof(T))) / MR) * MR;
