@@ -24,3 +24,8 @@
 #include "ops/conv_transpose.hpp"
 #include "ops/filter.hpp"
 #include "ops/options.hpp"
+#include "ops/asymmetric.hpp"
+#include "ops/channel_shuffle.hpp"
+#include "ops/conv_matrix.hpp"
+#include "ops/shuffled_grouped_conv.hpp"
+#include "ops/squeeze_excitation.hpp"
