@@ -198,7 +198,7 @@ def squeeze_excitation(x, w1, b1, w2, b2):
     N, C = x.shape[:2]
     w1 = np.asarray(w1, np.float64).reshape(-1, C)
     w2 = np.asarray(w2, np.float64).reshape(C, -1)
-    z = x.reshape(N, C, -1).mean(axis=2)
+    z = x.reshape(N, C, int(np.prod(x.shape[2:]))).mean(axis=2)
     h = z @ w1.T + (0 if b1 is None else np.asarray(b1, np.float64))
     h = np.maximum(h, 0)
     e = h @ w2.T + (0 if b2 is None else np.asarray(b2, np.float64))
