@@ -89,7 +89,11 @@ def transposed_overlap(kernel_size: Any, stride: Any, dilation: Any = 1) -> np.n
     """
     vals = (kernel_size, stride, dilation)
     if any(isinstance(v, (tuple, list, np.ndarray)) for v in vals):
-        nd = max(len(v) for v in vals if isinstance(v, (tuple, list, np.ndarray)))
+        lens = {len(v) for v in vals if isinstance(v, (tuple, list, np.ndarray))}
+        if len(lens) > 1:
+            raise ValueError(f"kernel_size, stride and dilation must be ints or tuples of one "
+                             f"length (one value per spatial dimension), got {vals!r}")
+        nd = lens.pop()
         ks, ss, ds = (_args.ntuple(v, nd, n) for v, n in
                       zip(vals, ("kernel_size", "stride", "dilation")))
         out = np.ones((), np.int64)
