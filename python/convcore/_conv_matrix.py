@@ -52,7 +52,7 @@ def conv_matrix(input_shape: Any, w: Any, *, stride: Any = 1, padding: Any = 0,
            [1., 2., 2., 1.]])
     """
     try:
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - scipy is installed in the test environment
         raise ImportError("conv_matrix needs SciPy: pip install 'convcore[sparse]' "
                           "(or pip install scipy)") from e
