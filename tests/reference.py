@@ -237,3 +237,20 @@ def transposed_overlap(k, stride, dilation=1):
     for t in range(k):
         counts[(t * dilation) % stride] += 1
     return counts
+
+
+def quantized_conv2d(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias=None, y_signed=False,
+                     **kw):
+    """ONNX QLinearConv from its definition: the conv of the zero-point-shifted integers (exact
+    in float64), plus the int32 bias, scaled by x_scale * w_scale[o] / y_scale, rounded half to
+    even (np.rint), shifted by y_zp and saturated."""
+    x = np.asarray(x, np.float64) - x_zp
+    O = w.shape[0]
+    wz = np.broadcast_to(np.asarray(w_zp, np.float64).reshape(-1), (O,))
+    ws = np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (O,))
+    wf = np.asarray(w, np.float64) - wz.reshape(O, 1, 1, 1)
+    acc = conv(x, wf, None if bias is None else np.asarray(bias, np.float64), **kw)
+    m = np.array([float(x_scale) * float(ws[o]) / float(y_scale) for o in range(O)])
+    y = np.rint(acc * m.reshape(1, O, 1, 1)) + y_zp
+    lo, hi = (-128, 127) if y_signed else (0, 255)
+    return np.clip(y, lo, hi).astype(np.int8 if y_signed else np.uint8)

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kernels", "_shuffle", "_asymmetric", "_se", "_conv_matrix",
+@pytest.mark.parametrize("module", ["kernels", "_shuffle", "_asymmetric", "_se", "_conv_matrix", "_quantized",
                                     "_inception"])
 def test_docstring_examples(module):
     pytest.importorskip("scipy")

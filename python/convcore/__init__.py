@@ -14,6 +14,7 @@ from ._asymmetric import asymmetric_conv2d, fuse_asymmetric
 from ._inception import inception
 from ._se import squeeze_excitation
 from ._conv_matrix import conv_matrix, transposed_overlap
+from ._quantized import quantized_conv2d
 from . import kernels
 
 __version__ = "0.1.0"
@@ -30,4 +31,5 @@ __all__ = [
     "squeeze_excitation",
     "conv_matrix", "transposed_overlap",
     "kernels",
+    "quantized_conv2d",
 ]

@@ -29,3 +29,4 @@
 #include "ops/conv_matrix.hpp"
 #include "ops/shuffled_grouped_conv.hpp"
 #include "ops/squeeze_excitation.hpp"
+#include "ops/quantized_conv.hpp"
