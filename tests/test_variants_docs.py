@@ -5,8 +5,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kernels", "_shuffle", "_asymmetric", "_se", "_conv_matrix", "_quantized",
-                                    "_inception"])
+@pytest.mark.parametrize("module", ["kernels", "_shuffle", "_asymmetric", "_se", "_conv_matrix",
+                                    "_inception", "_quantized"])
 def test_docstring_examples(module):
     pytest.importorskip("scipy")
     mod = importlib.import_module(f"convcore.{module}")
