@@ -123,6 +123,8 @@ def test_bad_input(rng):
         cc.quantized_conv2d(x, 0.1, 0, w, 0.1, 0, float("inf"), 0)
     with pytest.raises(ValueError, match="w_scale"):
         cc.quantized_conv2d(x, 0.1, 0, w, [0.1, 0.2], 0, 0.1, 0)
+    with pytest.raises(ValueError, match="y_scale"):
+        cc.quantized_conv2d(x, 1e300, 0, w, 1e300, 0, 1e-300, 0)
     with pytest.raises(ValueError, match="w_scale"):
         cc.quantized_conv2d(x, 0.1, 0, w, [0.1, -0.2, 0.1], 0, 0.1, 0)
     with pytest.raises(ValueError, match="w_zero_point"):

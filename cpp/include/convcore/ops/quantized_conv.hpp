@@ -55,7 +55,12 @@ inline ConvSpec make_quantized_conv_spec(const Shape& x, const Shape& w, const C
   if (nwz != 1 && nwz != s.C_out)
     fail_value("w_zero_point must hold 1 value (per tensor) or C_out = ", s.C_out,
                " values (per output channel), got ", nwz);
-  for (double v : q.w_scale) detail::check_scale(v, "w_scale");
+  for (double v : q.w_scale) {
+    detail::check_scale(v, "w_scale");
+    if (!std::isfinite(q.x_scale * v / q.y_scale))
+      fail_value("y_scale (", q.y_scale, ") is too small for x_scale * w_scale (", q.x_scale * v,
+                 "): the requantisation multiplier overflows");
+  }
   detail::check_zp(q.x_zp, q.x_signed, "x_zero_point", "x");
   detail::check_zp(q.y_zp, q.y_signed, "y_zero_point", "y");
   for (auto v : q.w_zp) detail::check_zp(v, q.w_signed, "w_zero_point", "w");
