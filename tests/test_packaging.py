@@ -124,3 +124,26 @@ def test_installed_wheel_carries_headers_and_cmake_package():
         assert (cmake / f).is_file(), f
     assert convcore.get_include() == str(PKG / "include")
     assert convcore.get_cmake_dir() == str(cmake)
+
+
+README = ROOT / "README.md"
+
+
+@pytest.mark.skipif(not README.is_file(), reason="needs the source checkout")
+def test_readme_commands_gallery_and_links():
+    text = README.read_text()
+    assert "pip install '.[viz]' && convcore tour --out tour-out" in text
+    assert "pip install '.[test]' && pytest" in text
+    assert "<!-- bench-table -->" in text
+    gallery = ROOT / "docs" / "gallery.png"
+    assert "docs/gallery.png" in text and gallery.is_file()
+    assert 20_000 < gallery.stat().st_size < 300_000
+    for link in re.findall(r"\]\(((?:docs|examples|\.github)/[^)#]+)\)", text):
+        assert (ROOT / link).exists(), link
+    # Every variant the tour knows appears in the README's table.
+    from convcore import tour
+
+    for name in {n for r in tour.ROWS for n in r.needs}:
+        # conv_transpose2d is listed as `conv_transpose1d/2d/3d`
+        assert f"`{name}`" in text or f"`{re.sub(r'[123]d$', '1d/2d/3d', name)}`" in text or \
+            f"cc.{name}(" in text, name

@@ -126,7 +126,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, help="threads for every library (default: bench's)")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `convcore tour | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

@@ -561,9 +561,11 @@ def tour(out: Optional[str] = None, *, size: int = 128, repeat: int = 3,
 
     stream = stream or sys.stdout
     info = cc.info()
-    print(f"convcore {info.get('version', cc.__version__)} tour - "
-          f"SIMD {info.get('simd', '?')}, OpenMP {info.get('openmp', '?')}, "
-          f"{cc.get_num_threads()} thread(s)", file=stream)
+    facts = [f"{label} {info[key]}" for key, label in
+             (("simd", "SIMD"), ("isa", "ISA"), ("openmp", "OpenMP"), ("compiler", "built with"))
+             if key in info]
+    print(f"convcore {info.get('version', cc.__version__)} tour - " + ", ".join(
+        facts + [f"{cc.get_num_threads()} thread(s)"]), file=stream)
     print(f"Input: built-in {size}x{size} RGB scene (sky, sun, mountain, chequered floor, "
           f"strokes)\n", file=stream)
     print_textbook(stream)
