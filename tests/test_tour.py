@@ -135,23 +135,34 @@ def test_info_subcommand(capsys):
     assert rc == 0 and '"version"' in out.out
 
 
-def test_bench_runs_bench_with_a_progress_bar(capsys, monkeypatch):
+def test_bench_runs_bench_with_a_progress_bar(capsys, monkeypatch, tmp_path):
     calls = {}
+    cases = [{"family": "resnet", "name": "conv1 7x7/2"}, {"family": "mobilenet", "name": "dw"}]
 
-    def run(progress=None, quick=True, **kw):
-        calls["quick"] = quick
-        for i, name in enumerate(["resnet conv1", "mobilenet dw"], 1):
-            progress(i, 2, name)
-        print("ratio table: peer_time / convcore_time")
-        return [{"case": "x"}]
+    def run(progress=None, *, quick=False, **kw):
+        calls.update(kw, quick=quick)
+        progress({"event": "start", "cases": 2, "peak": None})
+        for i, r in enumerate(cases):
+            progress({"event": "case", "index": i, "cases": 2, "result": r})
+        res = {"cases": cases}
+        progress({"event": "end", "results": res})
+        return res
 
-    monkeypatch.setitem(sys.modules, "bench", types.SimpleNamespace(run=run))
+    def format_table(res):
+        return "ratio table: " + ", ".join(c["name"] for c in res["cases"])
+
+    fake = types.SimpleNamespace(run=run, format_table=format_table)
+    monkeypatch.setitem(sys.modules, "bench", fake)
     rc, out = run_cli(capsys, "bench")
     assert rc == 0 and calls["quick"] is True
-    assert "ratio table" in out.out
-    assert "2/2" in out.err and "mobilenet dw" in out.err and "#" * 30 in out.err
-    rc, out = run_cli(capsys, "bench", "--full")
-    assert calls["quick"] is False
+    assert "ratio table: conv1 7x7/2, dw" in out.out
+    assert "2/2" in out.err and "mobilenet: dw" in out.err and "#" * 30 in out.err
+    js = tmp_path / "r.json"
+    rc, out = run_cli(capsys, "bench", "--full", "--threads", "2", "--family", "resnet",
+                      "--json", str(js))
+    assert rc == 0 and calls["quick"] is False
+    assert calls["threads"] == 2 and calls["family"] == "resnet"
+    assert "conv1 7x7/2" in js.read_text()
 
 
 def test_bench_outside_a_checkout(capsys, monkeypatch, tmp_path):

@@ -3,7 +3,7 @@
 * ``convcore info``: build and run-time facts (``cc.info()``);
 * ``convcore tour [--out DIR]``: every variant on a built-in picture, the textbook
   comparisons, and a gallery PNG (with matplotlib: ``pip install 'convcore[viz]'``);
-* ``convcore bench [--full]``: the benchmark suite against PyTorch/SciPy/OpenCV, from a source
+* ``convcore bench [--full] [--family F] [--json FILE]``: the benchmark suite against PyTorch/SciPy/OpenCV, from a source
   checkout (the ``bench`` package is not part of the wheel).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -45,6 +45,9 @@ class ProgressBar:
         self.done, self.total, self.label = 0, 0, ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if args and isinstance(args[0], dict):  # bench.run's events
+            self.event(args[0])
+            return
         nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
         labels = [str(a) for a in args if isinstance(a, str)]
         done = kwargs.get("done", nums[0] if nums else self.done + 1)
@@ -61,6 +64,18 @@ class ProgressBar:
             text = f"[{self.done}] {elapsed:5.0f}s {self.label}"
         end = "\n" if self.total and self.done >= self.total else ""
         print("\r" + text[:100].ljust(100), end=end, file=self.stream, flush=True)
+
+    def event(self, ev: Dict[str, Any]) -> None:
+        """bench.run's progress events: {"event": "start" | "case" | "end", ...}."""
+        kind = ev.get("event")
+        if kind == "start":
+            self(0, int(ev.get("cases", 0)), "measuring the machine's peak")
+        elif kind == "case":
+            r = ev.get("result") or {}
+            label = ": ".join(str(r[k]) for k in ("family", "name") if k in r)
+            self(int(ev.get("index", self.done)) + 1, int(ev.get("cases", self.total)), label)
+        elif kind == "end":
+            self.finish()
 
     def finish(self) -> None:
         if not (self.total and self.done >= self.total):
@@ -99,11 +114,20 @@ def _bench(args: argparse.Namespace) -> int:
               "`python -m bench`", file=sys.stderr)
         return 2
     bar = ProgressBar()
-    kwargs: dict = {"progress": bar, "quick": not args.full}
+    kwargs: Dict[str, Any] = {"progress": bar, "quick": not args.full}
     if args.threads is not None:
         kwargs["threads"] = args.threads
-    run(**kwargs)
+    if args.family is not None:
+        kwargs["family"] = args.family
+    results = run(**kwargs)
     bar.finish()
+    table = getattr(bench, "format_table", None)
+    if table is not None and results is not None:
+        print(table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+        print(f"results written to {args.json}", file=sys.stderr)
     return 0
 
 
@@ -124,6 +148,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("bench", help="benchmarks against PyTorch/SciPy/OpenCV (source checkout)")
     p.add_argument("--full", action="store_true", help="all cases (default: the quick set)")
     p.add_argument("--threads", type=int, help="threads for every library (default: bench's)")
+    p.add_argument("--family", help="only the cases of this family (e.g. resnet, mobilenet)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     try:
