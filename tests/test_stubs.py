@@ -54,7 +54,8 @@ def test_stub_names_match_the_module():
     stub = set(_stub_functions()) | set(_stub_classes())
     built = _public(_core)
     missing, extra = sorted(built - stub), sorted(stub - built)
-    assert not missing, f"add to python/convcore/_core.pyi: {missing} (exported by _core)"
+    assert not missing, (f"add to python/convcore/_core.pyi: {missing} (exported by _core); "
+                         f"`PYTHONPATH=python python tools/stubgen.py --write` drafts them")
     assert not extra, f"python/convcore/_core.pyi declares names _core lacks: {extra}"
 
 
@@ -128,3 +129,28 @@ def test_mypy_sees_the_stub_types(tmp_path):
     r = _mypy(tmp_path, script)
     assert r.returncode != 0
     assert 'Incompatible types in assignment (expression has type "int"' in r.stdout
+
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "stubgen.py"
+
+
+@pytest.mark.skipif(not TOOL.is_file(), reason="tools/ is part of the source checkout")
+def test_stubgen_drafts_valid_declarations():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stubgen", TOOL)
+    stubgen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stubgen)
+    assert stubgen.missing(_core, STUB) == []
+
+    def fake():
+        pass
+
+    fake.__doc__ = ("fake(x: numpy.ndarray, n: typing.SupportsInt | typing.SupportsIndex, "
+                    "s: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], "
+                    "o: convcore._core.ConvOptions, b: object) -> tuple\n\nDoc.")
+    line = stubgen.declaration("fake", fake)
+    assert line == ("def fake(x: _Array, n: int, s: Sequence[float], o: ConvOptions, b: Any) "
+                    "-> Tuple[Any, ...]: ...\n")
+    ast.parse(line)
+    ast.parse(stubgen.declaration("ConvSpec", _core.ConvSpec))

@@ -18,6 +18,7 @@ rather than failing, so the tour runs on any build of the library.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import time
@@ -408,7 +409,10 @@ def deform_offsets(h: int, w: int, kh: int = 3, kw: int = 3) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def _classic(name: str, *args: Any) -> np.ndarray:
-    kernels = getattr(cc, "kernels", None)
+    try:
+        kernels: Any = importlib.import_module("convcore.kernels")
+    except ImportError:
+        kernels = None
     if kernels is not None and hasattr(kernels, name):
         k = getattr(kernels, name)
         return np.asarray(k(*args) if callable(k) else k, dtype=np.float64)
