@@ -247,7 +247,7 @@ def draw(t: Inputs, path: str) -> str:
 
     cols = 5
     nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.1 * cols, 3.45 * nrows))
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.1 * cols, 3.3 * nrows))
     for ax, fn in zip(axes.ravel(), panels):
         fn(ax)
     for ax in axes.ravel()[len(panels):]:
