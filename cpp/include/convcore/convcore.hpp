@@ -13,6 +13,7 @@
 #define CONVCORE_VERSION "0.1.0"
 
 #include "core/activation.hpp"
+#include "core/bilinear.hpp"
 #include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "core/geometry.hpp"
@@ -22,5 +23,6 @@
 #include "ops/algorithm.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
+#include "ops/deform_conv.hpp"
 #include "ops/filter.hpp"
 #include "ops/options.hpp"
