@@ -355,3 +355,91 @@ def test_cost():
 
 def test_docstring_examples():
     assert doctest.testmod(convcore._deform).failed == 0
+
+
+# ------------------------------------------------------------------------------ torchvision
+@pytest.fixture
+def tv_deform():
+    pytest.importorskip("torchvision")
+    import torch
+    from torchvision.ops import deform_conv2d
+
+    def run(x, off, w, b=None, mask=None, stride=1, padding=0, dilation=1):
+        t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+        with torch.no_grad():
+            y = deform_conv2d(t(x), t(off), t(w), t(b), stride=stride, padding=padding,
+                              dilation=dilation, mask=t(mask))
+        return y.numpy()
+
+    return run
+
+
+TV_CASES = [
+    # groups, og, stride, padding, dilation, k, mask
+    (1, 1, 1, 1, 1, (3, 3), False),
+    (1, 1, 1, 1, 1, (3, 3), True),
+    (2, 1, 2, 1, 1, (3, 3), True),
+    (1, 2, 1, (2, 1), (2, 1), (3, 2), True),
+    (4, 2, (2, 3), 0, 2, (2, 3), False),
+    (2, 4, 1, 2, 1, (5, 5), True),
+    (1, 8, 3, 1, 1, (1, 1), True),
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups,og,stride,padding,dilation,k,mask", TV_CASES)
+def test_vs_torchvision(rng, tv_deform, algorithm, dtype, groups, og, stride, padding,
+                        dilation, k, mask):
+    x, off, w, b, m, kw_ = make_case(rng, N=2, C=8, H=11, W=10, Co=8, k=k, groups=groups,
+                                     og=og, stride=stride, padding=padding, dilation=dilation,
+                                     mask=mask, spread=3.0, dtype=dtype)
+    y = cc.deform_conv2d(x, off, w, b, mask=m, algorithm=algorithm, **kw_)
+    assert_close(y, tv_deform(x, off, w, b, m, **kw_).astype(np.float64),
+                 reduction=w[0].size * 4)
+
+
+def test_vs_torchvision_large(rng, tv_deform):
+    # several tiles and channel chunks of the fast kernel
+    x, off, w, b, m, kw_ = make_case(rng, N=2, C=64, H=20, W=19, Co=32, k=(3, 3), og=2,
+                                     padding=1, mask=True, spread=2.0, dtype=np.float32)
+    y = cc.deform_conv2d(x, off, w, b, mask=m, **kw_)
+    assert_close(y, tv_deform(x, off, w, b, m, **kw_).astype(np.float64),
+                 reduction=w[0].size * 4)
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+def test_border_rule_vs_torchvision(tv_deform, algorithm):
+    # offsets on a grid of quarter pixels around and beyond every border
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, 5, 6))
+    w = rng.standard_normal((3, 2, 3, 3))
+    vals = np.arange(-8, 9) / 4.0   # -2 .. 2 in quarters: hits -1, -0.25, H-1+0.5, H, ...
+    for padding in (0, 1, 2):
+        Ho, Wo = _out(5, 6, 3, 3, 1, padding, 1)
+        o = rng.choice(vals, size=(1, 18, Ho, Wo))
+        y = cc.deform_conv2d(x, o, w, padding=padding, algorithm=algorithm)
+        np.testing.assert_allclose(y, tv_deform(x, o, w, padding=padding), rtol=1e-12,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_inf_vs_torchvision(rng, tv_deform, algorithm, dtype):
+    # torchvision gives NaN for a NaN dy, 0 for a NaN next to an infinite (outside) other
+    # coordinate, 0 for +-inf. (A NaN dx makes torchvision 0.29's CPU kernel read far out of
+    # bounds and crash — undefined behaviour — so that case is compared with the oracle only,
+    # in test_nan_and_inf_offsets.)
+    x, off, w, b, m, kw_ = make_case(rng, N=1, H=6, W=6, mask=True, dtype=dtype)
+    off = off.copy()
+    off[0, 0, 1, 2] = np.nan
+    off[0, 6, 4, 4], off[0, 7, 4, 4] = np.nan, np.inf
+    off[0, 8, 0, 0] = -np.inf
+    off[0, 11, 2, 2] = np.inf
+    want = tv_deform(x, off, w, b, m, **kw_)
+    y = cc.deform_conv2d(x, off, w, b, mask=m, algorithm=algorithm, **kw_)
+    assert np.isnan(want).sum() == w.shape[0]
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    fin = ~np.isnan(want)
+    assert_close(np.where(fin, y, 0), np.where(fin, want, 0).astype(np.float64),
+                 reduction=w[0].size * 4)

@@ -37,7 +37,9 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any 
       bilinearly and neighbours outside the image count as 0, so between -1 and 0 (and between
       H-1 and H) the value fades linearly to 0: at ``y = -0.25`` it is ``0.75 * x[0]``;
     - a NaN offset gives NaN for that sample (unless the other coordinate is already outside,
-      then 0); it never reads out of bounds;
+      then 0), and nothing is read for it. torchvision 0.29 agrees for a NaN ``dy``; for a NaN
+      ``dx`` its CPU kernel converts NaN to int (undefined behaviour) and reads far out of
+      bounds, which crashes the process (observed: segmentation fault) — here it is NaN;
     - the integer part of the position is exact and the offset is added in the input dtype.
 
     ``stride``, ``padding`` and ``dilation`` are ints or pairs (``padding`` may also be

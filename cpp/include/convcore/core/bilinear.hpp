@@ -13,6 +13,8 @@
 //    only row 0 contributes, with weight 0.75 — zero padding seen through bilinear interpolation.
 //  * NaN coordinates pass torchvision's range test (comparisons with NaN are false) and then
 //    cast NaN to int, which is undefined behaviour; its weights are NaN, so the sample is NaN.
+//    (For a NaN x with y inside, torchvision 0.29 then indexes far out of bounds: it crashed
+//    with a segmentation fault when we tried; for a NaN y it returns NaN.)
 //    We give NaN explicitly and never convert NaN to an integer or read memory for it. A NaN
 //    coordinate whose other coordinate is outside the range above is 0, as in torchvision.
 #pragma once
