@@ -112,8 +112,105 @@ struct DeformBlocking {
   static constexpr int NR = static_cast<int>(64 / sizeof(T));  // pixels per block: 64 bytes
 };
 
-// acc(MR x P-tile) = Wpanel x Cpanel, added into y. The one matrix-product routine of the
-// deformable kernel (so a packed SIMD GEMM can replace it in one place).
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CONVCORE_DEFORM_X86 1
+#define CONVCORE_DEFORM_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define CONVCORE_DEFORM_INLINE __forceinline
+#else
+#define CONVCORE_DEFORM_INLINE inline
+#endif
+
+namespace detail {
+// The register block: acc[MR][NR] += a[k][MR] (x) b[k][NR] over k. Fixed trip counts and a
+// local accumulator array that the compiler keeps in vector registers; always inlined so that
+// it is compiled for the ISA of its caller (see deform_tile_product).
+template <class T, int MR, int NR>
+CONVCORE_DEFORM_INLINE void deform_block(index_t K, const T* a, const T* b, T* out) {
+#if defined(__GNUC__)
+  // GCC/Clang vector extension: 32-byte vectors (one AVX register, two SSE registers). Left to
+  // itself GCC vectorises this nest along k with shuffles, which is slower than scalar code.
+  constexpr int L = static_cast<int>(32 / sizeof(T)), NV = NR / L;
+  static_assert(NR % L == 0, "NR must be a multiple of the vector length");
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T))));
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{} ;
+  for (index_t k = 0; k < K; ++k) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(b + k * NR + v * L);
+    const T* ak = a + k * MR;
+    for (int i = 0; i < MR; ++i) {
+      const T ai = ak[i];  // scalar * vector: a broadcast
+      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + i * NR + v * L) = acc[i][v];
+#else
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
+  for (index_t k = 0; k < K; ++k) {
+    const T* bk = b + k * NR;
+    const T* ak = a + k * MR;
+    for (int i = 0; i < MR; ++i) {
+      const T ai = ak[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) out[i * NR + j] = acc[i][j];
+#endif
+}
+
+template <class T>
+CONVCORE_DEFORM_INLINE void deform_tile_product_body(index_t M, index_t P, index_t K,
+                                                     index_t K_total, index_t k0, const T* wp,
+                                                     const T* col, const T* bias, bool first,
+                                                     T* y, index_t yc, index_t yp) {
+  constexpr int MR = DeformBlocking<T>::MR, NR = DeformBlocking<T>::NR;
+  const index_t nob = (M + MR - 1) / MR, npb = (P + NR - 1) / NR;
+  alignas(64) T acc[MR * NR];
+  for (index_t pb = 0; pb < npb; ++pb) {
+    const T* cp = col + pb * K * NR;
+    const index_t pn = P - pb * NR < NR ? P - pb * NR : NR;
+    for (index_t ob = 0; ob < nob; ++ob) {
+      deform_block<T, MR, NR>(K, wp + (ob * K_total + k0) * MR, cp, acc);
+      const index_t mn = M - ob * MR < MR ? M - ob * MR : MR;
+      for (index_t i = 0; i < mn; ++i) {
+        const index_t o = ob * MR + i;
+        T* yo = y + o * yc + pb * NR * yp;
+        const T* ai = acc + i * NR;
+        if (first) {
+          const T b0 = bias ? bias[o] : T(0);
+          for (index_t j = 0; j < pn; ++j) yo[j * yp] = b0 + ai[j];
+        } else {
+          for (index_t j = 0; j < pn; ++j) yo[j * yp] += ai[j];
+        }
+      }
+    }
+  }
+}
+
+#if defined(CONVCORE_DEFORM_X86)
+template <class T>
+__attribute__((target("avx2,fma"))) void deform_tile_product_avx2(
+    index_t M, index_t P, index_t K, index_t K_total, index_t k0, const T* wp, const T* col,
+    const T* bias, bool first, T* y, index_t yc, index_t yp) {
+  deform_tile_product_body<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
+}
+inline bool deform_has_avx2() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+#endif
+}  // namespace detail
+
+// acc(M x P-tile) = Wpanel x Cpanel, added into y. The one matrix-product routine of the
+// deformable kernel (so a packed SIMD GEMM can replace it in one place). On x86 with GCC or
+// Clang the same source is also compiled for AVX2+FMA and chosen at run time (the library is
+// built for the baseline ISA).
 //   wp:   packed weights of the group, [nob][K_total][MR], rows k0..k0+K of each block used;
 //   col:  packed column tile, [npb][K][NR];
 //   y:    output of this image at pixel p0 and group channel 0; yc / yp its channel / pixel
@@ -123,37 +220,13 @@ template <class T>
 void deform_tile_product(index_t M, index_t P, index_t K, index_t K_total, index_t k0,
                          const T* wp, const T* col, const T* bias, bool first, T* y, index_t yc,
                          index_t yp) {
-  constexpr int MR = DeformBlocking<T>::MR, NR = DeformBlocking<T>::NR;
-  const index_t nob = (M + MR - 1) / MR, npb = (P + NR - 1) / NR;
-  for (index_t pb = 0; pb < npb; ++pb) {
-    const T* cp = col + pb * K * NR;
-    const index_t pn = P - pb * NR < NR ? P - pb * NR : NR;
-    for (index_t ob = 0; ob < nob; ++ob) {
-      const T* a = wp + (ob * K_total + k0) * MR;
-      T acc[MR][NR];
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
-      for (index_t k = 0; k < K; ++k) {
-        const T* b = cp + k * NR;
-        const T* ak = a + k * MR;
-        for (int i = 0; i < MR; ++i) {
-          const T ai = ak[i];
-          for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
-        }
-      }
-      const index_t mn = M - ob * MR < MR ? M - ob * MR : MR;
-      for (index_t i = 0; i < mn; ++i) {
-        const index_t o = ob * MR + i;
-        T* yo = y + o * yc + pb * NR * yp;
-        if (first) {
-          const T b0 = bias ? bias[o] : T(0);
-          for (index_t j = 0; j < pn; ++j) yo[j * yp] = b0 + acc[i][j];
-        } else {
-          for (index_t j = 0; j < pn; ++j) yo[j * yp] += acc[i][j];
-        }
-      }
-    }
+#if defined(CONVCORE_DEFORM_X86)
+  if (detail::deform_has_avx2()) {
+    detail::deform_tile_product_avx2<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
+    return;
   }
+#endif
+  detail::deform_tile_product_body<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
 }
 
 // Column tile geometry: P pixels (a multiple of NR) and cb channels per chunk of a group.
