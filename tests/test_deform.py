@@ -71,9 +71,20 @@ def test_geometry_vs_oracle(rng, algorithm, stride, padding, dilation, k):
 def test_fast_kernel_vs_reference_large(rng):
     # Several pixel tiles with a partial last one, several channel chunks per group (5x5
     # taps), output channels per group not a multiple of the register block.
-    for dtype in (np.float32, np.float64):
-        x, off, w, b, m, kw_ = make_case(rng, N=2, C=64, H=13, W=14, Co=14, k=(5, 5),
-                                         groups=2, og=4, padding=2, mask=True, dtype=dtype)
+    # Also offset groups of 6 channels, so 4-channel sampling blocks meet group boundaries.
+    configs = [dict(C=64, Co=14, k=(5, 5), groups=2, og=4, padding=2),
+               dict(C=36, Co=13, k=(3, 3), groups=1, og=6, padding=1),
+               dict(C=30, Co=10, k=(3, 3), groups=2, og=5, padding=1, channels_last=True)]
+    for dtype, cfg in [(d, c) for d in (np.float32, np.float64) for c in configs]:
+        cfg = dict(cfg)
+        cl = cfg.pop("channels_last", False)
+        x, off, w, b, m, kw_ = make_case(rng, N=2, H=13, W=14, mask=True, dtype=dtype, **cfg)
+        if cl:
+            t = (0, 2, 3, 1)
+            y = cc.deform_conv2d(x.transpose(t), off.transpose(t), w, b, mask=m.transpose(t),
+                                 channels_last=True, **kw_)
+            assert_close(y.transpose(0, 3, 1, 2), oracle(x, off, w, b, m, kw_),
+                         reduction=w[0].size * 4)
         fast = cc.deform_conv2d(x, off, w, b, mask=m, **kw_)
         slow = cc.deform_conv2d(x, off, w, b, mask=m, algorithm="reference", **kw_)
         assert_close(fast, slow.astype(np.float64), reduction=w[0].size * 4)

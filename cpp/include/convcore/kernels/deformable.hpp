@@ -22,9 +22,11 @@
 //  * the zero-bordered copy of x, N*C_in*(H+3)*(W+2) elements (about the size of x);
 //  * the packed weights, groups*ceil(C_out/groups / MR)*MR*(C_in/groups)*kh*kw elements
 //    (about the size of w);
-//  * per thread: the column tile, cb*kh*kw*P elements, at most kDeformColBytes (256 KiB) unless
-//    one channel's kh*kw*P alone is larger, plus the sample records kh*kw*P*(8 + 4*sizeof(T))
-//    bytes (27 KiB for 3x3 float). Nothing scales with the image beyond the bordered copy.
+//  * per thread: the column tile, cb*kh*kw*P elements with P <= 128 pixels and cb channels
+//    chosen so that cb*kh*kw <= 256 rows (one 64-byte-wide panel of it is 16 KiB and stays in
+//    L1 during the product): at most 128 KiB, unless one channel's kh*kw taps alone exceed 256
+//    rows (then kh*kw*P elements); plus the sample records kh*kw*P*(8 + 4*sizeof(T)) bytes
+//    (27 KiB for 3x3 float). Nothing scales with the image beyond the bordered copy.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -104,7 +106,16 @@ void deform_reference(const DeformSpec& s, const T* x, const T* offset, const T*
 // ---------------------------------------------------------------------------------------------
 // Fast tiled kernel.
 
-constexpr std::size_t kDeformColBytes = 256 * 1024;  // column tile target: half an L2
+#ifndef CONVCORE_DEFORM_PANEL_BYTES
+// One NR-wide column panel (K rows) of the tile stays in L1 while the weight panels stream
+// past it: K * NR * sizeof(T) <= this, i.e. K <= 256 rows for NR * sizeof(T) = 64 bytes.
+#define CONVCORE_DEFORM_PANEL_BYTES (16 * 1024)
+#endif
+#ifndef CONVCORE_DEFORM_TILE_PIXELS
+#define CONVCORE_DEFORM_TILE_PIXELS 128
+#endif
+constexpr std::size_t kDeformPanelBytes = CONVCORE_DEFORM_PANEL_BYTES;
+constexpr long long kDeformTilePixels = CONVCORE_DEFORM_TILE_PIXELS;
 
 template <class T>
 struct DeformBlocking {
@@ -229,20 +240,51 @@ void deform_tile_product(index_t M, index_t P, index_t K, index_t K_total, index
   detail::deform_tile_product_body<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
 }
 
+namespace detail {
+// Bilinear samples of NC consecutive channels (planes `plane` apart, starting at xc) for every
+// tap and pixel of the tile, from the shared records, into rows k0 + u*kk + tap of the packed
+// column tile ([P/NR][K][NR]).
+template <class T, int NC, int NR>
+CONVCORE_DEFORM_INLINE void deform_sample(const T* xc, index_t plane, const index_t* ridx,
+                                          const T* rw, index_t kk, index_t P, index_t Wp, T* col,
+                                          index_t K, index_t k0) {
+  const index_t npb = P / NR;
+  for (index_t tap = 0; tap < kk; ++tap) {
+    const index_t* ri = ridx + tap * P;
+    const T* r0 = rw + (4 * tap) * P;
+    const T *r1 = r0 + P, *r2 = r1 + P, *r3 = r2 + P;
+    for (index_t pb = 0; pb < npb; ++pb) {
+      T* dst = col + (pb * K + k0 + tap) * NR;
+      const index_t qb = pb * NR;
+      for (int q = 0; q < NR; ++q) {
+        const index_t i = ri[qb + q];
+        const T w0 = r0[qb + q], w1 = r1[qb + q], w2 = r2[qb + q], w3 = r3[qb + q];
+        for (int u = 0; u < NC; ++u) {
+          const T* a = xc + u * plane + i;
+          dst[u * kk * NR + q] = w0 * a[0] + w1 * a[1] + w2 * a[Wp] + w3 * a[Wp + 1];
+        }
+      }
+    }
+  }
+}
+}  // namespace detail
+
 // Column tile geometry: P pixels (a multiple of NR) and cb channels per chunk of a group.
 struct DeformTiles {
   index_t P, cb, nchunks, ntiles;
 };
 
+// `threads`: tiles shrink (down to 2*NR pixels) until there are two work items per thread.
 template <class T>
-DeformTiles deform_tiles(const DeformSpec& s) {
+DeformTiles deform_tiles(const DeformSpec& s, index_t threads) {
   constexpr index_t NR = DeformBlocking<T>::NR;
   DeformTiles t;
   const index_t OP = s.out_pixels();
-  const index_t pmax = 128;
+  const index_t pmax = kDeformTilePixels;
   t.P = ((OP < pmax ? OP : pmax) + NR - 1) / NR * NR;
+  while (t.P > 2 * NR && s.N * ((OP + t.P - 1) / t.P) < 2 * threads) t.P -= NR;
   const index_t cpg = s.cin_per_group();
-  index_t cbmax = static_cast<index_t>(kDeformColBytes / sizeof(T)) / (s.kk() * t.P);
+  index_t cbmax = static_cast<index_t>(kDeformPanelBytes / (sizeof(T) * NR)) / s.kk();
   if (cbmax < 1) cbmax = 1;
   t.nchunks = (cpg + cbmax - 1) / cbmax;
   t.cb = (cpg + t.nchunks - 1) / t.nchunks;  // even chunks
@@ -259,7 +301,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
   const index_t cpog = s.cin_per_offset_group(), OP = s.out_pixels();
   const index_t H = s.H, W = s.W, Wp = W + 2, plane = checked_mul(H + 3, Wp, "x plane");
   const index_t zero_block = (H + 1) * Wp;  // rows H+1, H+2: all zero
-  const DeformTiles t = deform_tiles<T>(s);
+  const DeformTiles t = deform_tiles<T>(s, get_num_threads());
 
   // Zero-bordered, channels-first copy of x.
   std::vector<T> xpad(checked_bytes(checked_mul(s.N * s.C_in, plane, "bordered x"), sizeof(T),
@@ -299,7 +341,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
   index_t nthreads = get_num_threads();
   if (nthreads > items) nthreads = items;
   if (nthreads < 1) nthreads = 1;
-  const index_t P = t.P, npb = P / NR;
+  const index_t P = t.P;
   parallel_for(nthreads, [&](index_t tid) {
     std::vector<T> col(static_cast<std::size_t>(t.cb * kk * P));
     std::vector<index_t> ridx(static_cast<std::size_t>(kk * P));
@@ -313,7 +355,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
       for (index_t g = 0; g < s.groups; ++g) {
         for (index_t c0 = 0; c0 < cpg; c0 += t.cb) {
           const index_t cb = cpg - c0 < t.cb ? cpg - c0 : t.cb, K = cb * kk;
-          for (index_t cl = 0; cl < cb; ++cl) {
+          for (index_t cl = 0; cl < cb;) {
             const index_t c = g * cpg + c0 + cl, og = c / cpog;
             if (og != cur_og) {  // samples of this offset group, for every tap and pixel
               cur_og = og;
@@ -351,23 +393,19 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
                 }
               }
             }
-            // Sample channel c into rows cl*kk .. cl*kk+kk-1 of the packed column tile.
+            // Sample channels c.. (up to 4 of this offset group) into rows cl*kk.. of the
+            // packed column tile; the records are loaded once for the 4.
+            index_t nc = cb - cl < 4 ? cb - cl : 4;
+            if ((og + 1) * cpog - c < nc) nc = (og + 1) * cpog - c;
             const T* xc = xn + c * plane;
-            for (index_t tap = 0; tap < kk; ++tap) {
-              const index_t k = cl * kk + tap;
-              const index_t* ri = ridx.data() + tap * P;
-              const T* r0 = rw.data() + (4 * tap) * P;
-              const T *r1 = r0 + P, *r2 = r1 + P, *r3 = r2 + P;
-              for (index_t pb = 0; pb < npb; ++pb) {
-                T* dst = col.data() + (pb * K + k) * NR;
-                const index_t qb = pb * NR;
-                for (int q = 0; q < NR; ++q) {
-                  const T* a = xc + ri[qb + q];
-                  dst[q] = r0[qb + q] * a[0] + r1[qb + q] * a[1] + r2[qb + q] * a[Wp] +
-                           r3[qb + q] * a[Wp + 1];
-                }
-              }
-            }
+            if (nc == 4)
+              detail::deform_sample<T, 4, NR>(xc, plane, ridx.data(), rw.data(), kk, P, Wp,
+                                              col.data(), K, cl * kk);
+            else
+              for (index_t u = 0; u < nc; ++u)
+                detail::deform_sample<T, 1, NR>(xc + u * plane, plane, ridx.data(), rw.data(),
+                                                kk, P, Wp, col.data(), K, (cl + u) * kk);
+            cl += nc;
           }
           deform_tile_product<T>(opg, pv, K, K_total, c0 * kk,
                                  wpk.data() + g * nob * K_total * MR, col.data(),
