@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -61,14 +61,17 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     threads = args.threads or cc.get_num_threads()
     cc.set_num_threads(threads)
+    torch: Any = None
+    tv_deform: Any = None
     try:
         import torch
-        from torchvision.ops import deform_conv2d as tv_deform
+        import torchvision.ops  # type: ignore[import-not-found]
+
+        tv_deform = torchvision.ops.deform_conv2d
 
         torch.set_num_threads(threads)
     except ImportError:
-        torch = None
-        tv_deform = None
+        pass
     dtype = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
     results: List[Dict[str, Any]] = []
@@ -89,28 +92,30 @@ def main(argv: Optional[List[str]] = None) -> int:
             def run_cc():
                 return cc.deform_conv2d(x, off, w, b, padding=1, mask=mask)
 
-            run_tv = None
+            run_tv: Optional[Callable[[], Any]] = None
             if tv_deform is not None:
                 tx, to, tw, tb = (torch.from_numpy(a) for a in (x, off, w, b))
                 tm = None if mask is None else torch.from_numpy(mask)
 
-                def run_tv():
+                def _run_tv() -> Any:
                     with torch.no_grad():
                         return tv_deform(tx, to, tw, tb, padding=1, mask=tm)
 
+                run_tv = _run_tv
+
             for _ in range(args.warmup):
                 run_cc()
-                if run_tv:
+                if run_tv is not None:
                     run_tv()
             t_cc, t_tv = [], []
             for _ in range(args.repeat):
                 t_cc.append(time_once(run_cc))
-                if run_tv:
+                if run_tv is not None:
                     t_tv.append(time_once(run_tv))
             mc = statistics.median(t_cc)
             mt = statistics.median(t_tv) if t_tv else None
             rel = None
-            if run_tv:
+            if run_tv is not None:
                 a, r = run_cc().astype(np.float64), run_tv().numpy().astype(np.float64)
                 rel = float(np.max(np.abs(a - r)) / max(1e-30, float(np.max(np.abs(r)))))
             ws = workspace_bytes(N, C, H, W, Co, dtype.itemsize, threads)
