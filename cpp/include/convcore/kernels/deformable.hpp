@@ -13,6 +13,10 @@
 //         im2col layout and the matrix product reads it contiguously;
 //      3. deform_tile_product multiplies the group's packed weights by that tile and adds the
 //         result into the output (register-blocked MR x NR, written for auto-vectorisation).
+//    The gathers themselves stay scalar: GCC does not vectorise them, and a hardware gather of
+//    8 lanes costs about as much as 8 scalar loads on current x86 cores. What is shared
+//    instead: each sample record (corner index + 4 weights, mask folded in) is loaded once for
+//    4 channels of its offset group (deform_sample<T, 4>).
 //    Gathers read a zero-bordered copy of x (one zero row/column around each plane, plus one
 //    extra zero row below it), so the four corners of any sample are read without a bounds
 //    test: corners outside the image read 0 exactly as torchvision's per-corner tests, and
@@ -143,7 +147,7 @@ CONVCORE_DEFORM_INLINE void deform_block(index_t K, const T* a, const T* b, T* o
   // itself GCC vectorises this nest along k with shuffles, which is slower than scalar code.
   constexpr int L = static_cast<int>(32 / sizeof(T)), NV = NR / L;
   static_assert(NR % L == 0, "NR must be a multiple of the vector length");
-  typedef T V __attribute__((vector_size(32), aligned(sizeof(T))));
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = V{} ;
