@@ -454,3 +454,36 @@ def test_nan_inf_vs_torchvision(rng, tv_deform, algorithm, dtype):
     fin = ~np.isnan(want)
     assert_close(np.where(fin, y, 0), np.where(fin, want, 0).astype(np.float64),
                  reduction=w[0].size * 4)
+
+
+# ------------------------------------------------------------------------------ CUDA reuse
+def test_bilinear_header_compiles_under_nvrtc():
+    # core/bilinear.hpp is meant for the CUDA path unchanged: it must compile under NVRTC (no
+    # standard-library headers), for float and double.
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("check_nvrtc", root / "tools" / "check_nvrtc.py")
+    check_nvrtc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_nvrtc)
+    lib = check_nvrtc.load_nvrtc()
+    if lib is None:
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12)")
+    from convcore.cuda import _compile
+
+    code = """#include <convcore/core/bilinear.hpp>
+template <class T>
+__device__ T sample(const T* x, T dy, T dx) {
+  convcore::BilinearSample<T> s = convcore::bilinear_sample(
+      convcore::deform_coord<T>(1, 2, 1, 1, 1, dy), convcore::deform_coord<T>(0, 1, 2, 1, 0, dx),
+      4, 5);
+  return convcore::bilinear_value(x, 4, 5, dy, dx) + s.w00 + s.w11;
+}
+extern "C" __global__ void k32(const float* x, float* y) { y[0] = sample(x, y[1], y[2]); }
+extern "C" __global__ void k64(const double* x, double* y) { y[0] = sample(x, y[1], y[2]); }
+"""
+    ok, log, _, ptx = lib.compile(code, "bilinear.cu",
+                                  list(_compile.compile_options()) + ["-arch=compute_80"], [])
+    assert ok, log
+    assert ptx > 0
