@@ -37,8 +37,11 @@ SHAPES = [
 
 def workspace_bytes(N: int, C: int, H: int, W: int, Co: int, itemsize: int, threads: int) -> int:
     """convcore's bound (kernels/deformable.hpp): bordered x + packed w + per-thread tiles."""
-    kk, P = 9, 128
-    col = min(256 * 1024, C * kk * P * itemsize)
+    kk, P, NR = 9, 128, 64 // itemsize
+    cbmax = max(1, (16 * 1024 // (itemsize * NR)) // kk)
+    nchunks = -(-C // cbmax)
+    cb = -(-C // nchunks)
+    col = cb * kk * P * itemsize
     records = kk * P * (8 + 4 * itemsize)
     packed_w = ((Co + 5) // 6) * 6 * C * kk * itemsize
     return N * C * (H + 3) * (W + 2) * itemsize + packed_w + threads * (col + records)
