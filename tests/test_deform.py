@@ -92,6 +92,15 @@ def test_fast_kernel_vs_reference_large(rng):
             assert_close(slow, oracle(x, off, w, b, m, kw_), reduction=w[0].size * 4)
 
 
+def test_kernel_larger_than_a_column_panel(rng):
+    # 17x17 = 289 taps: one channel alone exceeds the 256-row column panel target.
+    x, off, w, b, m, kw_ = make_case(rng, N=1, C=3, H=18, W=19, Co=4, k=(17, 17), og=3,
+                                     padding=3, mask=True, dtype=np.float32)
+    fast = cc.deform_conv2d(x, off, w, b, mask=m, **kw_)
+    slow = cc.deform_conv2d(x, off, w, b, mask=m, algorithm="reference", **kw_)
+    assert_close(fast, slow.astype(np.float64), reduction=w[0].size * 4)
+
+
 # ------------------------------------------------------------------------------ conv2d identities
 @pytest.mark.parametrize("algorithm", ALGOS)
 @pytest.mark.parametrize("stride,padding,dilation,groups", [
