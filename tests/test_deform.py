@@ -285,6 +285,22 @@ def test_non_contiguous_and_fortran_inputs_unmodified(rng):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("H,W", [(0, 4), (3, 0), (0, 0)])
+def test_empty_image_with_padding_gives_bias(algorithm, H, W):
+    # Every sample of an empty image is outside: the output is the bias, never garbage.
+    x = np.zeros((2, 2, H, W))
+    off = np.full((2, 2 * 9, H + 2, W + 2), 0.5)
+    b = np.array([1.5, -2.0, 3.0])
+    y = cc.deform_conv2d(x, off, np.ones((3, 2, 3, 3)), b, padding=3, dilation=2,
+                         algorithm=algorithm)
+    assert y.shape == (2, 3, H + 2, W + 2)
+    np.testing.assert_array_equal(y, np.broadcast_to(b[None, :, None, None], y.shape))
+    off1 = np.full((2, 2, H + 2, W + 2), -0.25)
+    y1 = cc.deform_conv2d(x, off1, np.ones((3, 2, 1, 1)), b, padding=1, algorithm=algorithm)
+    np.testing.assert_array_equal(y1, np.broadcast_to(b[None, :, None, None], y1.shape))
+
+
 def test_empty_batch():
     y = cc.deform_conv2d(np.zeros((0, 2, 5, 5)), np.zeros((0, 18, 5, 5)),
                          np.zeros((3, 2, 3, 3)), padding=1)

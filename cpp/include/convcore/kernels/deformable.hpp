@@ -33,6 +33,7 @@
 //    (27 KiB for 3x3 float). Nothing scales with the image beyond the bordered copy.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "../core/bilinear.hpp"
@@ -307,13 +308,26 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
   const index_t zero_block = (H + 1) * Wp;  // rows H+1, H+2: all zero
   const DeformTiles t = deform_tiles<T>(s, get_num_threads());
 
-  // Zero-bordered, channels-first copy of x.
-  std::vector<T> xpad(checked_bytes(checked_mul(s.N * s.C_in, plane, "bordered x"), sizeof(T),
-                                    "bordered copy of x") / sizeof(T), T(0));
+  // Zero-bordered, channels-first copy of x. Not value-initialised: every element is written
+  // once by the parallel loop (row r of every plane, plus the top border row with r == 0 and
+  // the two bottom rows with r == H - 1).
+  const index_t xpad_n = static_cast<index_t>(
+      checked_bytes(checked_mul(s.N * s.C_in, plane, "bordered x"), sizeof(T),
+                    "bordered copy of x") / sizeof(T));
+  std::unique_ptr<T[]> xpad(new T[static_cast<std::size_t>(xpad_n)]);
+  if (H == 0)  // no rows to copy (an empty image with padding): the planes are all border
+    for (index_t i = 0; i < xpad_n; ++i) xpad[i] = T(0);
   parallel_for(s.N * H, [&](index_t item) {
     const index_t n = item / H, r = item % H;
     for (index_t c = 0; c < s.C_in; ++c) {
-      T* d = xpad.data() + (n * s.C_in + c) * plane + (r + 1) * Wp + 1;
+      T* pl = xpad.get() + (n * s.C_in + c) * plane;
+      if (r == 0)
+        for (index_t q = 0; q < Wp; ++q) pl[q] = T(0);
+      if (r == H - 1)
+        for (index_t q = (H + 1) * Wp; q < plane; ++q) pl[q] = T(0);
+      T* d = pl + (r + 1) * Wp + 1;
+      d[-1] = T(0);
+      d[W] = T(0);
       if (s.channels_last) {
         const T* src = x + ((n * H + r) * W) * s.C_in + c;
         for (index_t q = 0; q < W; ++q) d[q] = src[q * s.C_in];
@@ -329,12 +343,12 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
   const index_t K_total = cpg * kk, nob = (opg + MR - 1) / MR;
   std::vector<T> wpk(checked_bytes(checked_mul(s.groups * nob * MR, K_total, "packed w"),
                                    sizeof(T), "packed w") / sizeof(T), T(0));
-  for (index_t g = 0; g < s.groups; ++g)
-    for (index_t o = 0; o < opg; ++o) {
-      const T* src = w + (g * opg + o) * K_total;
-      T* dst = wpk.data() + ((g * nob + o / MR) * K_total) * MR + o % MR;
-      for (index_t k = 0; k < K_total; ++k) dst[k * MR] = src[k];
-    }
+  parallel_for(s.groups * opg, [&](index_t go) {
+    const index_t g = go / opg, o = go % opg;
+    const T* src = w + (g * opg + o) * K_total;
+    T* dst = wpk.data() + ((g * nob + o / MR) * K_total) * MR + o % MR;
+    for (index_t k = 0; k < K_total; ++k) dst[k * MR] = src[k];
+  });
 
   index_t on, oc_, op_, mn, mc, mp, yn, yc, yp;
   s.strides(2 * s.offset_groups * kk, OP, &on, &oc_, &op_);
@@ -355,7 +369,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
       const index_t n = item / t.ntiles, p0 = (item % t.ntiles) * P;
       const index_t pv = OP - p0 < P ? OP - p0 : P;  // valid pixels of this tile
       index_t cur_og = -1;
-      const T* xn = xpad.data() + n * s.C_in * plane;
+      const T* xn = xpad.get() + n * s.C_in * plane;
       for (index_t g = 0; g < s.groups; ++g) {
         for (index_t c0 = 0; c0 < cpg; c0 += t.cb) {
           const index_t cb = cpg - c0 < t.cb ? cpg - c0 : t.cb, K = cb * kk;
