@@ -391,3 +391,25 @@ def test_against_torch_variants(cp, dtype):
     tx = t(x)
     s = torch.sigmoid(F.linear(torch.relu(F.linear(tx.mean((2, 3)), t(w1), t(b1))), t(w2), t(b2)))
     check(cp.asnumpy(y), (tx * s[:, :, None, None]).double().cpu().numpy(), dtype, 19 * 19 + 32)
+
+
+# ------------------------------------------------------------------------ inception
+
+@pytest.mark.parametrize("N", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inception(cp, N, dtype):
+    """inception composes conv per layer, so on CuPy input every layer runs on the device and
+    the last layer of each branch writes its channel slice in place."""
+    x = rnd((N, 4, 5, 5), dtype, 81)
+    branches = [
+        [{"w": rnd((3, 4, 1, 1), dtype, 82), "bias": rnd((3,), dtype, 83)}],
+        [{"w": rnd((2, 4, 1, 1), dtype, 84), "activation": "relu"},
+         {"w": rnd((4, 2, 3, 3), dtype, 85), "padding": 1}],
+        [{"w": rnd((4, 2, 3, 3), dtype, 86), "padding": 2, "dilation": 2, "groups": 2}],
+        [{"w": rnd((4, 1, 3, 3), dtype, 87), "padding": 1, "groups": 4}],
+    ]
+    dev = [[{k: (cp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
+            for layer in br] for br in branches]
+    y = cc.inception(cp.asarray(x), dev)
+    assert isinstance(y, cp.ndarray) and y.dtype == dtype and y.shape == (N, 15, 5, 5)
+    check(cp.asnumpy(y), ref.inception(x, branches), dtype, 36)
