@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import convcore as cc
 import reference as ref
@@ -325,6 +326,44 @@ def test_depthwise_kernel_noncontiguous_matches_cpu(cp):
     xg = cp.asarray(x)[:, :, 1:, ::2]
     np.testing.assert_allclose(cp.asnumpy(cc.conv(xg, cp.asarray(w), **kw)),
                                cc.conv(x[:, :, 1:, ::2], w, **kw), rtol=1e-12, atol=1e-12)
+
+
+@given(n=st.integers(0, 2), c=st.integers(1, 3), m=st.integers(1, 3), h=st.integers(1, 6),
+       w=st.integers(1, 6), kh=st.integers(1, 4), kw=st.integers(1, 4), s=st.integers(1, 3),
+       d=st.integers(1, 2), p=st.integers(0, 3),
+       mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+       cl=st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_depthwise_kernel_hypothesis(cp, n, c, m, h, w, kh, kw, s, d, p, mode, cl):
+    """Random depthwise geometries, including kernels larger than the input with padding,
+    stride larger than the kernel, 1x1 images and empty batches."""
+    if h + 2 * p < d * (kh - 1) + 1 or w + 2 * p < d * (kw - 1) + 1:
+        return
+    if mode == "reflect" and p >= min(h, w):
+        return  # reflect needs padding < input size (PyTorch's rule; the core refuses it)
+    if mode != "zeros" and n == 0:
+        return
+    r = np.random.default_rng(n + 7 * c + 31 * m)
+    x, wt = r.standard_normal((n, c, h, w)), r.standard_normal((c * m, 1, kh, kw))
+    kwargs = dict(groups=c, stride=s, dilation=d, padding=p, padding_mode=mode)
+    y = cc.conv(cp.asarray(to_cl(x) if cl else x), cp.asarray(wt), channels_last=cl, **kwargs)
+    got = from_cl(cp.asnumpy(y)) if cl else cp.asnumpy(y)
+    check(got, ref.conv(x, wt, **kwargs), np.float64, kh * kw)
+
+
+@given(n=st.integers(0, 2), g=st.integers(1, 3), cpg=st.integers(1, 2), opg=st.integers(1, 3),
+       h=st.integers(1, 5), k=st.integers(1, 3), s=st.integers(1, 2), p=st.integers(0, 2),
+       algorithm=st.sampled_from(["auto", "direct", "implicit_gemm"]))
+@settings(max_examples=30, deadline=None)
+def test_shuffled_grouped_conv_hypothesis(cp, n, g, cpg, opg, h, k, s, p, algorithm):
+    if h + 2 * p < k:
+        return
+    r = np.random.default_rng(n + 5 * g + 17 * opg)
+    x, w = r.standard_normal((n, g * cpg, h, h + 1)), r.standard_normal((g * opg, cpg, k, k))
+    y = cc.shuffled_grouped_conv(cp.asarray(x), cp.asarray(w), groups=g, stride=s, padding=p,
+                                 algorithm=algorithm)
+    check(cp.asnumpy(y), ref.shuffled_grouped_conv(x, w, groups=g, stride=s, padding=p),
+          np.float64, cpg * k * k)
 
 
 def _has_depthwise_op():
