@@ -452,3 +452,37 @@ def test_inception(cp, N, dtype):
     y = cc.inception(cp.asarray(x), dev)
     assert isinstance(y, cp.ndarray) and y.dtype == dtype and y.shape == (N, 15, 5, 5)
     check(cp.asnumpy(y), ref.inception(x, branches), dtype, 36)
+
+
+# ------------------------------------------------------------------------ devices, mixing
+
+def test_variants_devices_and_mixing(cp):
+    x, w = rnd((1, 4, 5, 5), np.float64, 91), rnd((6, 2, 3, 3), np.float64, 92)
+    w1, w2 = rnd((2, 4), np.float64, 93), rnd((4, 2), np.float64, 94)
+    sq, hor, ver = rnd((3, 4, 3, 3), np.float64, 95), rnd((3, 4, 1, 3), np.float64, 96), \
+        rnd((3, 4, 3, 1), np.float64, 97)
+    with pytest.raises(TypeError, match="CuPy"):
+        cc.squeeze_excitation(x, cp.asarray(w1), None, cp.asarray(w2), None)
+    with pytest.raises(TypeError, match="CuPy"):
+        cc.shuffled_grouped_conv(cp.asarray(x), w, groups=2)
+    with pytest.raises(TypeError, match="CuPy"):
+        cc.fuse_asymmetric(cp.asarray(sq), hor, cp.asarray(ver))
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        return
+    with cp.cuda.Device(1):
+        x1, w1d, w2d = cp.asarray(x), cp.asarray(w1), cp.asarray(w2)
+        sq1, hor1, ver1, wg1 = cp.asarray(sq), cp.asarray(hor), cp.asarray(ver), cp.asarray(w)
+    with cp.cuda.Device(0):
+        w0 = cp.asarray(w)
+        assert cc.channel_shuffle(x1, 2).device.id == 1
+        assert cc.squeeze_excitation(x1, w1d, None, w2d, None).device.id == 1
+        y = cc.shuffled_grouped_conv(x1, wg1, groups=2, padding=1)
+        assert y.device.id == 1
+        check(cp.asnumpy(y), ref.shuffled_grouped_conv(x, w, groups=2, padding=1), np.float64, 18)
+        y = cc.asymmetric_conv2d(x1, sq1, hor1, ver1, padding=1)
+        assert y.device.id == 1
+        check(cp.asnumpy(y), ref.asymmetric_conv2d(x, sq, hor, ver, padding=1), np.float64, 60)
+        with pytest.raises(ValueError, match="device"):
+            cc.shuffled_grouped_conv(x1, w0, groups=2)
+        with pytest.raises(ValueError, match="device"):
+            cc.squeeze_excitation(x1, cp.asarray(w1), None, w2d, None)
