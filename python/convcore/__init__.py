@@ -7,6 +7,7 @@
 from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose1d,
                     conv_transpose2d, conv_transpose3d)
 from ._filter import convolve, correlate
+from ._depthwise import depthwise_conv2d, depthwise_separable_conv2d, pointwise_conv
 from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
 from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
 
@@ -18,4 +19,5 @@ __all__ = [
     "convolve", "correlate",
     "output_shape", "cost", "receptive_field", "Cost", "ReceptiveField",
     "info", "set_num_threads", "get_num_threads", "get_include", "get_cmake_dir",
+    "depthwise_conv2d", "pointwise_conv", "depthwise_separable_conv2d",
 ]

@@ -24,3 +24,8 @@
 #include "ops/conv_transpose.hpp"
 #include "ops/filter.hpp"
 #include "ops/options.hpp"
+#include "ops/depthwise.hpp"
+#include "ops/pointwise.hpp"
+#include "ops/depthwise_separable.hpp"
+#include "ops/spatially_separable.hpp"
+#include "ops/flattened.hpp"

@@ -1,0 +1,122 @@
+// Depthwise 2-D convolution on a channels-last layout: y[n, oh, ow, c*m + j] =
+// sum_taps x[n, ih, iw, c] * w[c*m + j, th, tw]. Channels are innermost in both x and y, so the
+// inner loop is a contiguous multiply-add over channels (vectorised for m == 1), whatever the
+// stride or dilation. Every padding mode is read in place through per-tap index tables built from
+// pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
+#pragma once
+#include <vector>
+
+#include "../core/activation.hpp"
+#include "../core/geometry.hpp"
+#include "../core/padding.hpp"
+#include "../core/parallel.hpp"
+#include "../core/spec.hpp"
+
+#ifndef CONVCORE_OMP_SIMD
+#if defined(_OPENMP)
+#define CONVCORE_OMP_SIMD _Pragma("omp simd")
+#else
+#define CONVCORE_OMP_SIMD
+#endif
+#endif
+
+namespace convcore {
+namespace kernels {
+
+// Input row/column read by each (output position, tap) of one axis: -1 where the padding reads
+// a zero. Sizes out*k: the only workspace of the kernel (a few KiB for real layers).
+struct DepthwiseTables {
+  std::vector<index_t> rows, cols;  // rows[oh * kh + th], cols[ow * kw + tw]
+};
+
+// The 2-D spec's axes live in slots 1 (height) and 2 (width).
+inline DepthwiseTables depthwise_tables(const ConvSpec& s) {
+  DepthwiseTables t;
+  t.rows.resize(static_cast<std::size_t>(s.out[1] * s.k[1]));
+  t.cols.resize(static_cast<std::size_t>(s.out[2] * s.k[2]));
+  for (index_t o = 0; o < s.out[1]; ++o)
+    for (index_t k = 0; k < s.k[1]; ++k)
+      t.rows[o * s.k[1] + k] = pad_source_index(
+          conv_in_index(o, k, s.stride[1], s.dil[1], s.pad_lo[1]), s.in[1], s.pad_mode);
+  for (index_t o = 0; o < s.out[2]; ++o)
+    for (index_t k = 0; k < s.k[2]; ++k)
+      t.cols[o * s.k[2] + k] = pad_source_index(
+          conv_in_index(o, k, s.stride[2], s.dil[2], s.pad_lo[2]), s.in[2], s.pad_mode);
+  return t;
+}
+
+// w (C*m, 1, kh, kw) -> (kh*kw, C*m): one contiguous weight vector per tap.
+template <class T>
+void depthwise_pack_weights(const ConvSpec& s, const T* w, T* wt) {
+  const index_t ks = s.k[1] * s.k[2];
+  for (index_t oc = 0; oc < s.C_out; ++oc)
+    for (index_t t = 0; t < ks; ++t) wt[t * s.C_out + oc] = w[oc * ks + t];
+}
+
+// Output rows [r0, r1) of image `xn` (H, W, C) into `out` (rows r0.. of (OH, OW, C*m)), with
+// bias and s.act applied in the store.
+template <class T>
+void depthwise_rows(const ConvSpec& s, const DepthwiseTables& tb, const T* xn, const T* wt,
+                    const T* bias, index_t r0, index_t r1, T* out) {
+  const index_t C = s.C_in, Cm = s.C_out, m = Cm / C;
+  const index_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+  for (index_t oh = r0; oh < r1; ++oh) {
+    T* yrow = out + (oh - r0) * OW * Cm;
+    for (index_t ow = 0; ow < OW; ++ow) {
+      T* __restrict acc = yrow + ow * Cm;
+      if (bias) {
+        for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = bias[oc];
+      } else {
+        for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = T(0);
+      }
+      for (index_t th = 0; th < kh; ++th) {
+        const index_t ih = tb.rows[oh * kh + th];
+        if (ih < 0) continue;
+        const T* xr = xn + ih * W * C;
+        for (index_t tw = 0; tw < kw; ++tw) {
+          const index_t iw = tb.cols[ow * kw + tw];
+          if (iw < 0) continue;
+          const T* __restrict xp = xr + iw * C;
+          const T* __restrict wp = wt + (th * kw + tw) * Cm;
+          if (m == 1) {
+            CONVCORE_OMP_SIMD
+            for (index_t c = 0; c < C; ++c) acc[c] += xp[c] * wp[c];
+          } else {
+            for (index_t c = 0; c < C; ++c) {
+              const T xv = xp[c];
+              for (index_t j = 0; j < m; ++j) acc[c * m + j] += xv * wp[c * m + j];
+            }
+          }
+        }
+      }
+      if (s.act != Activation::none)
+        for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = apply_activation(s.act, acc[oc]);
+    }
+  }
+}
+
+// Rows per work item: about 32 KiB of output, at least one row.
+inline index_t depthwise_band_rows(const ConvSpec& s, index_t elem) {
+  index_t per_row = s.out[2] * s.C_out * elem;
+  index_t r = per_row > 0 ? 32768 / per_row : 1;
+  if (r < 1) r = 1;
+  return r > s.out[1] ? s.out[1] : r;
+}
+
+// Whole op on channels-last buffers: x (N, H, W, C), wt packed by depthwise_pack_weights,
+// y (N, OH, OW, C*m). Work items are (image, band of output rows).
+template <class T>
+void depthwise_nhwc(const ConvSpec& s, const T* x, const T* wt, const T* bias, T* y) {
+  const DepthwiseTables tb = depthwise_tables(s);
+  const index_t OH = s.out[1], rb = depthwise_band_rows(s, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  const index_t xsz = s.in[1] * s.in[2] * s.C_in, ysz = OH * s.out[2] * s.C_out;
+  parallel_for(s.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    depthwise_rows(s, tb, x + n * xsz, wt, bias, r0, r1, y + n * ysz + r0 * s.out[2] * s.C_out);
+  });
+}
+
+}  // namespace kernels
+}  // namespace convcore

@@ -1,0 +1,67 @@
+// depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
+// m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
+//
+// Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
+// (OH*kh + OW*kw indices) and, for channels-first x, a channels-last copy of x and a
+// channels-last output (each the size of the input / output). Padding modes are read in place.
+#pragma once
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../kernels/depthwise.hpp"
+#include "../kernels/layout.hpp"
+#include "conv.hpp"
+#include "options.hpp"
+
+namespace convcore {
+
+// Validate depthwise_conv2d(x, w): x (N, C, H, W) (or (N, H, W, C) when channels_last),
+// w (C*m, 1, kh, kw). `wname` names the weight in messages. The result is the spec of the
+// equivalent conv with groups = C.
+inline ConvSpec make_depthwise_spec(const Shape& x, const Shape& w, const ConvOptions& o,
+                                    index_t bias_len = -1, const char* wname = "w",
+                                    const char* bname = "bias") {
+  if (w.size() != 4)
+    fail_value(wname, " must be 4-D (C*m, 1, kh, kw) for depthwise_conv2d, got ", w.size(),
+               " dimensions");
+  if (x.size() != 4)
+    fail_value("x must be 4-D (N, C, H, W) (or (N, H, W, C) with channels_last), got ", x.size(),
+               " dimensions");
+  const index_t C = o.channels_last ? x[3] : x[1];
+  if (C < 1) fail_value("x must have at least one channel");
+  if (w[1] != 1)
+    fail_value(wname, " must have shape (C*m, 1, kh, kw); got w.shape[1] = ", w[1],
+               " (a depthwise filter sees one input channel)");
+  if (w[0] < 1 || w[0] % C != 0)
+    fail_value(wname, ".shape[0] must be a positive multiple of the ", C,
+               " input channels (C*m for depth multiplier m), got ", w[0]);
+  if (bias_len >= 0 && bias_len != w[0])
+    fail_value(bname, " must have shape (", w[0], ",) to match ", wname, ".shape[0], got length ",
+               bias_len);
+  ConvOptions d = o;
+  d.groups = C;
+  d.flip = false;
+  d.fill = 0.0;
+  return make_conv_spec(x, w, d, -1);
+}
+
+// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
+template <class T>
+void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  const index_t out_elems = s.N * s.C_out * s.out_size();
+  if (out_elems == 0) return;
+  std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
+  kernels::depthwise_pack_weights(s, w, wt.data());
+  if (s.channels_last) {
+    kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
+    return;
+  }
+  std::vector<T> xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-last copy of x");
+  kernels::to_channels_last(x, xt.data(), s.N, s.C_in, s.in_size());
+  std::vector<T> yt = detail::workspace<T>(out_elems, "channels-last output");
+  kernels::depthwise_nhwc(s, xt.data(), wt.data(), bias, yt.data());
+  xt = std::vector<T>();
+  kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
+}
+
+}  // namespace convcore

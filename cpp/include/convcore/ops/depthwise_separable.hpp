@@ -1,0 +1,99 @@
+// depthwise_separable_conv2d, fused: y = act(pointwise(mid_act(depthwise(x) + b_dw)) + b_pw),
+// computed band by band of output rows so the (N, C*m, OH, OW) intermediate never exists whole.
+//
+// Workspace: the packed depthwise weights, the depthwise index tables, the transposed pointwise
+// weights (channels-last output), a channels-last copy of x when x is channels-first, and per
+// work item one band buffer of B = rows * OW * C*m elements, where rows =
+// max(1, 128 KiB / (OW * C*m * sizeof(T))) (capped at OH); a channels-first output needs a
+// second band of B elements (the band transposed). So beyond the input copy, the intermediate
+// costs at most threads * 2 * max(128 KiB, OW * C*m * sizeof(T)) bytes.
+#pragma once
+#include <vector>
+
+#include "depthwise.hpp"
+#include "pointwise.hpp"
+
+namespace convcore {
+
+struct DepthwiseSeparableSpec {
+  ConvSpec dw;           // the depthwise stage (its act is mid_activation)
+  index_t C_out = 0;     // output channels of the pointwise stage
+  Activation act = Activation::none;
+};
+
+inline DepthwiseSeparableSpec make_depthwise_separable_spec(const Shape& x, const Shape& wd,
+                                                            const Shape& wp, const ConvOptions& o,
+                                                            Activation mid_act, index_t bd_len = -1,
+                                                            index_t bp_len = -1) {
+  ConvOptions d = o;
+  d.act = mid_act;
+  DepthwiseSeparableSpec s;
+  s.dw = make_depthwise_spec(x, wd, d, bd_len, "w_depthwise", "b_depthwise");
+  // The pointwise stage sees a (N, C*m, OH, OW) input: check its weight against that.
+  Shape mid{s.dw.N, s.dw.C_out, s.dw.out[1], s.dw.out[2]};
+  PointwiseSpec p = make_pointwise_spec(mid, wp, 1, false, o.act, bp_len, "w_pointwise",
+                                        "b_pointwise");
+  s.C_out = p.C_out;
+  s.act = o.act;
+  checked_mul(checked_mul(s.dw.N, s.C_out, "output"), s.dw.out_size(), "output");
+  return s;
+}
+
+inline Shape output_shape(const DepthwiseSeparableSpec& s) {
+  if (s.dw.channels_last) return {s.dw.N, s.dw.out[1], s.dw.out[2], s.C_out};
+  return {s.dw.N, s.C_out, s.dw.out[1], s.dw.out[2]};
+}
+
+// Rows of the intermediate per band: about 128 KiB, at least one row.
+inline index_t separable_band_rows(const ConvSpec& dw, index_t elem) {
+  index_t per_row = dw.out[2] * dw.C_out * elem;
+  index_t r = per_row > 0 ? 131072 / per_row : 1;
+  if (r < 1) r = 1;
+  return r > dw.out[1] ? dw.out[1] : r;
+}
+
+template <class T>
+void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, const T* wd,
+                                 const T* wp, const T* bd, const T* bp, T* y) {
+  const ConvSpec& d = s.dw;
+  const index_t OH = d.out[1], OW = d.out[2], Cm = d.C_out, Co = s.C_out, P = OH * OW;
+  if (d.N * Co * P == 0) return;
+  std::vector<T> wt = detail::workspace<T>(Cm * d.k_size(), "packed depthwise weights");
+  kernels::depthwise_pack_weights(d, wd, wt.data());
+  const kernels::DepthwiseTables tb = kernels::depthwise_tables(d);
+  std::vector<T> xt, wpt;
+  if (!d.channels_last) {
+    xt = detail::workspace<T>(d.N * d.C_in * d.in_size(), "channels-last copy of x");
+    kernels::to_channels_last(x, xt.data(), d.N, d.C_in, d.in_size());
+    x = xt.data();
+  } else {
+    wpt = detail::workspace<T>(Co * Cm, "transposed pointwise weights");
+    kernels::pointwise_transpose_weights(Co, 1, Cm, wp, wpt.data());
+  }
+  const index_t rb = separable_band_rows(d, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  const index_t band = rb * OW * Cm;
+  checked_bytes(band, sizeof(T) * 2, "band buffer");
+  const index_t xsz = d.in[1] * d.in[2] * d.C_in;
+  parallel_for(d.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t np = (r1 - r0) * OW;  // pixels in this band
+    std::vector<T> mid(static_cast<std::size_t>(band));
+    kernels::depthwise_rows(d, tb, x + n * xsz, wt.data(), bd, r0, r1, mid.data());
+    if (d.channels_last) {
+      // (np x Cm) @ (Cm x Co): rows of y are pixels.
+      kernels::pointwise_matmul(np, Co, Cm, mid.data(), Cm, wpt.data(), Co,
+                                y + (n * P + r0 * OW) * Co, Co, bp, false, s.act);
+    } else {
+      // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np).
+      std::vector<T> midt(static_cast<std::size_t>(band));
+      for (index_t p = 0; p < np; ++p)
+        for (index_t c = 0; c < Cm; ++c) midt[c * np + p] = mid[p * Cm + c];
+      kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.data(), np, y + n * Co * P + r0 * OW, P,
+                                bp, true, s.act);
+    }
+  });
+}
+
+}  // namespace convcore
