@@ -53,15 +53,17 @@ void depthwise_pack_weights(const ConvSpec& s, const T* w, T* wt) {
     for (index_t t = 0; t < ks; ++t) wt[t * s.C_out + oc] = w[oc * ks + t];
 }
 
-// Output rows [r0, r1) of image `xn` (H, W, C) into `out` (rows r0.. of (OH, OW, C*m)), with
-// bias and s.act applied in the store.
+// `nrows` output rows into `out` ((nrows, OW, C*m)), with bias and s.act applied in the store.
+// rows[r * kh + th] is the row of `xn` ((rows, W, C), channels-last) that output row r reads
+// through tap th (-1: zero padding); cols as in DepthwiseTables. Callers pass the image itself
+// with a slice of the tables, or a gathered band of input rows with a band-local row table.
 template <class T>
-void depthwise_rows(const ConvSpec& s, const DepthwiseTables& tb, const T* xn, const T* wt,
-                    const T* bias, index_t r0, index_t r1, T* out) {
+void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols, const T* xn,
+                    const T* wt, const T* bias, index_t nrows, T* out) {
   const index_t C = s.C_in, Cm = s.C_out, m = Cm / C;
   const index_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
-  for (index_t oh = r0; oh < r1; ++oh) {
-    T* yrow = out + (oh - r0) * OW * Cm;
+  for (index_t oh = 0; oh < nrows; ++oh) {
+    T* yrow = out + oh * OW * Cm;
     for (index_t ow = 0; ow < OW; ++ow) {
       T* __restrict acc = yrow + ow * Cm;
       if (bias) {
@@ -70,11 +72,11 @@ void depthwise_rows(const ConvSpec& s, const DepthwiseTables& tb, const T* xn, c
         for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = T(0);
       }
       for (index_t th = 0; th < kh; ++th) {
-        const index_t ih = tb.rows[oh * kh + th];
+        const index_t ih = rows[oh * kh + th];
         if (ih < 0) continue;
         const T* xr = xn + ih * W * C;
         for (index_t tw = 0; tw < kw; ++tw) {
-          const index_t iw = tb.cols[ow * kw + tw];
+          const index_t iw = cols[ow * kw + tw];
           if (iw < 0) continue;
           const T* __restrict xp = xr + iw * C;
           const T* __restrict wp = wt + (th * kw + tw) * Cm;
@@ -114,8 +116,42 @@ void depthwise_nhwc(const ConvSpec& s, const T* x, const T* wt, const T* bias, T
   parallel_for(s.N * nrb, [&](index_t item) {
     const index_t n = item / nrb, r0 = (item % nrb) * rb;
     const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
-    depthwise_rows(s, tb, x + n * xsz, wt, bias, r0, r1, y + n * ysz + r0 * s.out[2] * s.C_out);
+    depthwise_rows(s, tb.rows.data() + r0 * s.k[1], tb.cols.data(), x + n * xsz, wt, bias, r1 - r0,
+                   y + n * ysz + r0 * s.out[2] * s.C_out);
   });
+}
+
+// Gathers the input rows that output rows [r0, r0 + nrows) read from a channels-first image
+// xn (C, H, W) into `band` as channels-last rows (slots, W, C), and writes the band-local row
+// table (nrows * kh entries, -1 kept) into `local`. Returns the number of slots used (at most
+// nrows * kh; (nrows - 1) * stride + (kh - 1) * dilation + 1 without wrap-around padding).
+// `slot_of` is scratch of H entries, all -1 on entry and on return.
+template <class T>
+index_t depthwise_gather_rows(const ConvSpec& s, const DepthwiseTables& tb, const T* xn,
+                              index_t r0, index_t nrows, index_t* slot_of, index_t* local,
+                              T* band) {
+  const index_t C = s.C_in, H = s.in[1], W = s.in[2], kh = s.k[1];
+  index_t used = 0;
+  for (index_t i = 0; i < nrows * kh; ++i) {
+    const index_t ih = tb.rows[r0 * kh + i];
+    if (ih < 0) {
+      local[i] = -1;
+      continue;
+    }
+    if (slot_of[ih] < 0) {
+      slot_of[ih] = used;
+      T* dst = band + used * W * C;
+      for (index_t c = 0; c < C; ++c) {
+        const T* src = xn + (c * H + ih) * W;
+        for (index_t w = 0; w < W; ++w) dst[w * C + c] = src[w];
+      }
+      ++used;
+    }
+    local[i] = slot_of[ih];
+  }
+  for (index_t i = 0; i < nrows * kh; ++i)
+    if (local[i] >= 0) slot_of[tb.rows[r0 * kh + i]] = -1;
+  return used;
 }
 
 }  // namespace kernels

@@ -2,11 +2,14 @@
 // computed band by band of output rows so the (N, C*m, OH, OW) intermediate never exists whole.
 //
 // Workspace: the packed depthwise weights, the depthwise index tables, the transposed pointwise
-// weights (channels-last output), a channels-last copy of x when x is channels-first, and per
-// work item one band buffer of B = rows * OW * C*m elements, where rows =
-// max(1, 128 KiB / (OW * C*m * sizeof(T))) (capped at OH); a channels-first output needs a
-// second band of B elements (the band transposed). So beyond the input copy, the intermediate
-// costs at most threads * 2 * max(128 KiB, OW * C*m * sizeof(T)) bytes.
+// weights (channels-last), and per work item (one per thread at a time):
+//   - a band of the intermediate, B = rows * OW * C*m elements, where
+//     rows = max(1, 128 KiB / (OW * C*m * sizeof(T))) capped at OH;
+//   - channels-first only: the band's input rows gathered channels-last, at most rows * kh * W * C
+//     elements (usually (rows - 1) * stride + (kh - 1) * dilation + 1 rows), and the band
+//     transposed (B elements) for the channels-first store.
+// Neither x nor the intermediate is ever copied whole: beyond x and y the op needs
+// O(threads * (B + rows * kh * W * C)) memory.
 #pragma once
 #include <vector>
 
@@ -57,42 +60,50 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
                                  const T* wp, const T* bd, const T* bp, T* y) {
   const ConvSpec& d = s.dw;
   const index_t OH = d.out[1], OW = d.out[2], Cm = d.C_out, Co = s.C_out, P = OH * OW;
+  const index_t H = d.in[1], W = d.in[2], C = d.C_in, kh = d.k[1];
   if (d.N * Co * P == 0) return;
   std::vector<T> wt = detail::workspace<T>(Cm * d.k_size(), "packed depthwise weights");
   kernels::depthwise_pack_weights(d, wd, wt.data());
   const kernels::DepthwiseTables tb = kernels::depthwise_tables(d);
-  std::vector<T> xt, wpt;
-  if (!d.channels_last) {
-    xt = detail::workspace<T>(d.N * d.C_in * d.in_size(), "channels-last copy of x");
-    kernels::to_channels_last(x, xt.data(), d.N, d.C_in, d.in_size());
-    x = xt.data();
-  } else {
+  std::vector<T> wpt;
+  if (d.channels_last) {
     wpt = detail::workspace<T>(Co * Cm, "transposed pointwise weights");
     kernels::pointwise_transpose_weights(Co, 1, Cm, wp, wpt.data());
   }
   const index_t rb = separable_band_rows(d, sizeof(T));
   const index_t nrb = (OH + rb - 1) / rb;
   const index_t band = rb * OW * Cm;
-  checked_bytes(band, sizeof(T) * 2, "band buffer");
+  checked_bytes(checked_mul(band, 2, "band buffer"), sizeof(T), "band buffer");
+  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
   const index_t xsz = d.in[1] * d.in[2] * d.C_in;
   parallel_for(d.N * nrb, [&](index_t item) {
     const index_t n = item / nrb, r0 = (item % nrb) * rb;
     const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
     const index_t np = (r1 - r0) * OW;  // pixels in this band
     std::vector<T> mid(static_cast<std::size_t>(band));
-    kernels::depthwise_rows(d, tb, x + n * xsz, wt.data(), bd, r0, r1, mid.data());
     if (d.channels_last) {
+      kernels::depthwise_rows(d, tb.rows.data() + r0 * kh, tb.cols.data(), x + n * xsz, wt.data(),
+                              bd, r1 - r0, mid.data());
       // (np x Cm) @ (Cm x Co): rows of y are pixels.
       kernels::pointwise_matmul(np, Co, Cm, mid.data(), Cm, wpt.data(), Co,
                                 y + (n * P + r0 * OW) * Co, Co, bp, false, s.act);
-    } else {
-      // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np).
-      std::vector<T> midt(static_cast<std::size_t>(band));
-      for (index_t p = 0; p < np; ++p)
-        for (index_t c = 0; c < Cm; ++c) midt[c * np + p] = mid[p * Cm + c];
-      kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.data(), np, y + n * Co * P + r0 * OW, P,
-                                bp, true, s.act);
+      return;
     }
+    // Channels-first x: gather this band's input rows as channels-last rows (no copy of x).
+    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
+    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
+    std::vector<T> xin(static_cast<std::size_t>((r1 - r0) * kh * W * C));
+    kernels::depthwise_gather_rows(d, tb, x + n * xsz, r0, r1 - r0, slot_of.data(), local.data(),
+                                   xin.data());
+    kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.data(), wt.data(), bd, r1 - r0,
+                            mid.data());
+    xin = std::vector<T>();
+    // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np).
+    std::vector<T> midt(static_cast<std::size_t>(band));
+    for (index_t p = 0; p < np; ++p)
+      for (index_t c = 0; c < Cm; ++c) midt[c * np + p] = mid[p * Cm + c];
+    kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.data(), np, y + n * Co * P + r0 * OW, P, bp,
+                              true, s.act);
   });
 }
 
