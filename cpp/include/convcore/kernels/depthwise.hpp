@@ -57,37 +57,77 @@ void depthwise_pack_weights(const ConvSpec& s, const T* w, T* wt) {
 // rows[r * kh + th] is the row of `xn` ((rows, W, C), channels-last) that output row r reads
 // through tap th (-1: zero padding); cols as in DepthwiseTables. Callers pass the image itself
 // with a slice of the tables, or a gathered band of input rows with a band-local row table.
+namespace detail {
+// Channels [c0, c0 + CB) of one output pixel (m == 1), accumulated over every tap in a local
+// block the compiler keeps in vector registers (CB a compile-time constant), stored once.
+template <class T, index_t CB, bool Tail>
+inline void dw_pixel_block(const index_t* rows, const index_t* cols, index_t kh, index_t kw,
+                           const T* xn, index_t WC, index_t C, index_t c0, index_t nc, const T* wt,
+                           const T* bias, Activation act, T* out) {
+  T a[CB];
+  const index_t n = Tail ? nc : CB;
+  for (index_t j = 0; j < n; ++j) a[j] = bias ? bias[c0 + j] : T(0);
+  for (index_t th = 0; th < kh; ++th) {
+    const index_t ih = rows[th];
+    if (ih < 0) continue;
+    const T* xr = xn + ih * WC + c0;
+    for (index_t tw = 0; tw < kw; ++tw) {
+      const index_t iw = cols[tw];
+      if (iw < 0) continue;
+      const T* __restrict xp = xr + iw * C;
+      const T* __restrict wp = wt + (th * kw + tw) * C + c0;
+      CONVCORE_OMP_SIMD
+      for (index_t j = 0; j < n; ++j) a[j] += xp[j] * wp[j];
+    }
+  }
+  if (act == Activation::none) {
+    for (index_t j = 0; j < n; ++j) out[j] = a[j];
+  } else {
+    for (index_t j = 0; j < n; ++j) out[j] = apply_activation(act, a[j]);
+  }
+}
+}  // namespace detail
+
+// `nrows` output rows into `out` ((nrows, OW, C*m)), with bias and s.act applied in the store.
+// rows[r * kh + th] is the row of `xn` ((rows, W, C), channels-last) that output row r reads
+// through tap th (-1: zero padding); cols as in DepthwiseTables. Callers pass the image itself
+// with a slice of the tables, or a gathered band of input rows with a band-local row table.
 template <class T>
 void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols, const T* xn,
                     const T* wt, const T* bias, index_t nrows, T* out) {
   const index_t C = s.C_in, Cm = s.C_out, m = Cm / C;
   const index_t W = s.in[2], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+  constexpr index_t CB = 128 / sizeof(T);  // 32 floats / 16 doubles per register block
   for (index_t oh = 0; oh < nrows; ++oh) {
     T* yrow = out + oh * OW * Cm;
+    const index_t* rr = rows + oh * kh;
     for (index_t ow = 0; ow < OW; ++ow) {
-      T* __restrict acc = yrow + ow * Cm;
-      if (bias) {
-        for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = bias[oc];
-      } else {
-        for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = T(0);
+      const index_t* cr = cols + ow * kw;
+      T* acc = yrow + ow * Cm;
+      if (m == 1) {
+        index_t c0 = 0;
+        for (; c0 + CB <= C; c0 += CB)
+          detail::dw_pixel_block<T, CB, false>(rr, cr, kh, kw, xn, W * C, C, c0, CB, wt, bias,
+                                               s.act, acc + c0);
+        if (c0 < C)
+          detail::dw_pixel_block<T, CB, true>(rr, cr, kh, kw, xn, W * C, C, c0, C - c0, wt, bias,
+                                              s.act, acc + c0);
+        continue;
       }
+      // Depth multiplier > 1: output channel c*m + j reads input channel c.
+      for (index_t oc = 0; oc < Cm; ++oc) acc[oc] = bias ? bias[oc] : T(0);
       for (index_t th = 0; th < kh; ++th) {
-        const index_t ih = rows[oh * kh + th];
+        const index_t ih = rr[th];
         if (ih < 0) continue;
         const T* xr = xn + ih * W * C;
         for (index_t tw = 0; tw < kw; ++tw) {
-          const index_t iw = cols[ow * kw + tw];
+          const index_t iw = cr[tw];
           if (iw < 0) continue;
           const T* __restrict xp = xr + iw * C;
           const T* __restrict wp = wt + (th * kw + tw) * Cm;
-          if (m == 1) {
-            CONVCORE_OMP_SIMD
-            for (index_t c = 0; c < C; ++c) acc[c] += xp[c] * wp[c];
-          } else {
-            for (index_t c = 0; c < C; ++c) {
-              const T xv = xp[c];
-              for (index_t j = 0; j < m; ++j) acc[c * m + j] += xv * wp[c * m + j];
-            }
+          for (index_t c = 0; c < C; ++c) {
+            const T xv = xp[c];
+            for (index_t j = 0; j < m; ++j) acc[c * m + j] += xv * wp[c * m + j];
           }
         }
       }
