@@ -4,6 +4,7 @@
 // stride or dilation. Every padding mode is read in place through per-tap index tables built from
 // pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "../core/activation.hpp"
@@ -22,6 +23,12 @@
 
 namespace convcore {
 namespace kernels {
+
+// Per-work-item buffer, left uninitialised: every element used is written before it is read.
+template <class T>
+std::unique_ptr<T[]> scratch(index_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(n > 0 ? n : 1)]);
+}
 
 // Input row/column read by each (output position, tap) of one axis: -1 where the padding reads
 // a zero. Sizes out*k: the only workspace of the kernel (a few KiB for real layers).
@@ -137,10 +144,10 @@ void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols,
   }
 }
 
-// Rows per work item: about 32 KiB of output, at least one row.
+// Rows per work item: about 64 KiB of output, at least one row.
 inline index_t depthwise_band_rows(const ConvSpec& s, index_t elem) {
   index_t per_row = s.out[2] * s.C_out * elem;
-  index_t r = per_row > 0 ? 32768 / per_row : 1;
+  index_t r = per_row > 0 ? 65536 / per_row : 1;
   if (r < 1) r = 1;
   return r > s.out[1] ? s.out[1] : r;
 }
@@ -159,6 +166,21 @@ void depthwise_nhwc(const ConvSpec& s, const T* x, const T* wt, const T* bias, T
     depthwise_rows(s, tb.rows.data() + r0 * s.k[1], tb.cols.data(), x + n * xsz, wt, bias, r1 - r0,
                    y + n * ysz + r0 * s.out[2] * s.C_out);
   });
+}
+
+// dst[j * ldd + i] = src[i * lds + j] for i < R, j < Cc, in 16 x 16 tiles so that both the
+// strided reads and the strided writes stay within a few cache lines per tile.
+template <class T>
+inline void transpose_tiled(const T* src, index_t lds, T* dst, index_t ldd, index_t R, index_t Cc) {
+  constexpr index_t B = 16;
+  for (index_t i0 = 0; i0 < R; i0 += B) {
+    const index_t i1 = i0 + B < R ? i0 + B : R;
+    for (index_t j0 = 0; j0 < Cc; j0 += B) {
+      const index_t j1 = j0 + B < Cc ? j0 + B : Cc;
+      for (index_t i = i0; i < i1; ++i)
+        for (index_t j = j0; j < j1; ++j) dst[j * ldd + i] = src[i * lds + j];
+    }
+  }
 }
 
 // Gathers the input rows that output rows [r0, r0 + nrows) read from a channels-first image
@@ -180,11 +202,7 @@ index_t depthwise_gather_rows(const ConvSpec& s, const DepthwiseTables& tb, cons
     }
     if (slot_of[ih] < 0) {
       slot_of[ih] = used;
-      T* dst = band + used * W * C;
-      for (index_t c = 0; c < C; ++c) {
-        const T* src = xn + (c * H + ih) * W;
-        for (index_t w = 0; w < W; ++w) dst[w * C + c] = src[w];
-      }
+      transpose_tiled(xn + ih * W, H * W, band + used * W * C, C, C, W);
       ++used;
     }
     local[i] = slot_of[ih];

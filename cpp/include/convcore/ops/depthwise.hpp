@@ -2,8 +2,9 @@
 // m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
 //
 // Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
-// (OH*kh + OW*kw indices) and, for channels-first x, a channels-last copy of x and a
-// channels-last output (each the size of the input / output). Padding modes are read in place.
+// (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
+// channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
+// gathered channels-last (at most rows*kh*W*C elements). Padding modes are read in place.
 #pragma once
 #include <vector>
 
@@ -56,12 +57,30 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
-  std::vector<T> xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-last copy of x");
-  kernels::to_channels_last(x, xt.data(), s.N, s.C_in, s.in_size());
-  std::vector<T> yt = detail::workspace<T>(out_elems, "channels-last output");
-  kernels::depthwise_nhwc(s, xt.data(), wt.data(), bias, yt.data());
-  xt = std::vector<T>();
-  kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
+  // Channels-first: per band of output rows, gather the input rows it reads as channels-last
+  // rows, run the kernel into a channels-last band and transpose that into y. Neither x nor y
+  // is copied whole.
+  const kernels::DepthwiseTables tb = kernels::depthwise_tables(s);
+  const index_t OH = s.out[1], OW = s.out[2], Cm = s.C_out, kh = s.k[1];
+  const index_t H = s.in[1], W = s.in[2], C = s.C_in, P = OH * OW;
+  const index_t rb = kernels::depthwise_band_rows(s, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
+  parallel_for(s.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t np = (r1 - r0) * OW;
+    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
+    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
+    auto xin = kernels::scratch<T>((r1 - r0) * kh * W * C);
+    kernels::depthwise_gather_rows(s, tb, x + n * C * H * W, r0, r1 - r0, slot_of.data(),
+                                   local.data(), xin.get());
+    auto band = kernels::scratch<T>(np * Cm);
+    kernels::depthwise_rows(s, local.data(), tb.cols.data(), xin.get(), wt.data(), bias, r1 - r0,
+                            band.get());
+    T* yn = y + n * Cm * P + r0 * OW;
+    kernels::transpose_tiled(band.get(), Cm, yn, P, np, Cm);
+  });
 }
 
 }  // namespace convcore

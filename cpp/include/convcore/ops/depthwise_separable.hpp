@@ -80,29 +80,28 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
     const index_t n = item / nrb, r0 = (item % nrb) * rb;
     const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
     const index_t np = (r1 - r0) * OW;  // pixels in this band
-    std::vector<T> mid(static_cast<std::size_t>(band));
+    auto mid = kernels::scratch<T>(band);
     if (d.channels_last) {
       kernels::depthwise_rows(d, tb.rows.data() + r0 * kh, tb.cols.data(), x + n * xsz, wt.data(),
-                              bd, r1 - r0, mid.data());
+                              bd, r1 - r0, mid.get());
       // (np x Cm) @ (Cm x Co): rows of y are pixels.
-      kernels::pointwise_matmul(np, Co, Cm, mid.data(), Cm, wpt.data(), Co,
+      kernels::pointwise_matmul(np, Co, Cm, mid.get(), Cm, wpt.data(), Co,
                                 y + (n * P + r0 * OW) * Co, Co, bp, false, s.act);
       return;
     }
     // Channels-first x: gather this band's input rows as channels-last rows (no copy of x).
     std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
     std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
-    std::vector<T> xin(static_cast<std::size_t>((r1 - r0) * kh * W * C));
+    auto xin = kernels::scratch<T>((r1 - r0) * kh * W * C);
     kernels::depthwise_gather_rows(d, tb, x + n * xsz, r0, r1 - r0, slot_of.data(), local.data(),
-                                   xin.data());
-    kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.data(), wt.data(), bd, r1 - r0,
-                            mid.data());
-    xin = std::vector<T>();
+                                   xin.get());
+    kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.get(), wt.data(), bd, r1 - r0,
+                            mid.get());
+    xin.reset();
     // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np).
-    std::vector<T> midt(static_cast<std::size_t>(band));
-    for (index_t p = 0; p < np; ++p)
-      for (index_t c = 0; c < Cm; ++c) midt[c * np + p] = mid[p * Cm + c];
-    kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.data(), np, y + n * Co * P + r0 * OW, P, bp,
+    auto midt = kernels::scratch<T>(band);
+    kernels::transpose_tiled(mid.get(), Cm, midt.get(), np, np, Cm);
+    kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.get(), np, y + n * Co * P + r0 * OW, P, bp,
                               true, s.act);
   });
 }
