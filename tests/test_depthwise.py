@@ -50,6 +50,18 @@ def test_padding_modes_and_layouts(rng, mode, channels_last, m):
     assert_close(y, ref.depthwise_conv2d(x, w, b, (1, 2), 2, (2, 1), mode), 6)
 
 
+@pytest.mark.parametrize("c", [16, 20, 40])  # channels-first inputs of >= 16 channels: banded path
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+def test_many_channels(rng, c, m, mode):
+    x, w, b = _data(rng, 2, c, m, (9, 13), (3, 3), np.float32)
+    for kw in [dict(padding=1), dict(stride=2, padding=2, dilation=2), dict(padding=((2, 0), (0, 1)))]:
+        y = cc.depthwise_conv2d(x, w, b, padding_mode=mode, activation="relu", **kw)
+        e = ref.depthwise_conv2d(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
+                                 mode, "relu")
+        assert_close(y, e, 9)
+
+
 @pytest.mark.parametrize("activation", ["relu", "relu6", "sigmoid", "tanh", "gelu"])
 def test_fused_activation(rng, activation):
     x, w, b = _data(rng, 1, 4, 1, (6, 6), (3, 3), np.float32)

@@ -212,5 +212,69 @@ index_t depthwise_gather_rows(const ConvSpec& s, const DepthwiseTables& tb, cons
   return used;
 }
 
+// Channels-first depthwise for inputs with few channels, where a channels-last vector over C
+// would be mostly empty: work items are (image, output channel, band of rows); every tap adds
+// a scaled input row to the output row over the columns that lie inside the input (a
+// contiguous loop for stride 1), and the padded columns at the row ends through the tables.
+template <class T>
+void depthwise_planar(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  const DepthwiseTables tb = depthwise_tables(s);
+  const index_t OH = s.out[1], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+  const index_t H = s.in[1], W = s.in[2], C = s.C_in, Cm = s.C_out, m = Cm / C;
+  const index_t sw = s.stride[2], dw = s.dil[2], pw = s.pad_lo[2];
+  const index_t row_bytes = OW * static_cast<index_t>(sizeof(T));
+  index_t rb = row_bytes > 0 ? 16384 / row_bytes : 1;  // about 16 KiB of output per item
+  if (rb < 1) rb = 1;
+  if (rb > OH) rb = OH;
+  const index_t nrb = (OH + rb - 1) / rb;
+  parallel_for(s.N * Cm * nrb, [&](index_t item) {
+    const index_t plane = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t n = plane / Cm, oc = plane % Cm, c = oc / m;
+    const T* xp = x + (n * C + c) * H * W;
+    const T* wp = w + oc * kh * kw;
+    T* yp = y + plane * OH * OW;
+    const T b = bias ? bias[oc] : T(0);
+    for (index_t oh = r0; oh < r1; ++oh) {
+      T* __restrict yr = yp + oh * OW;
+      for (index_t j = 0; j < OW; ++j) yr[j] = b;
+      for (index_t th = 0; th < kh; ++th) {
+        const index_t ih = tb.rows[oh * kh + th];
+        if (ih < 0) continue;
+        const T* __restrict xr = xp + ih * W;
+        for (index_t tw = 0; tw < kw; ++tw) {
+          const T wv = wp[th * kw + tw];
+          index_t lo, hi;
+          valid_out_range(W, OW, tw, sw, dw, pw, &lo, &hi);
+          if (hi > lo) {
+            const T* xi = xr + conv_in_index(lo, tw, sw, dw, pw);
+            if (sw == 1) {
+              CONVCORE_OMP_SIMD
+              for (index_t j = 0; j < hi - lo; ++j) yr[lo + j] += wv * xi[j];
+            } else {
+              for (index_t j = 0; j < hi - lo; ++j) yr[lo + j] += wv * xi[j * sw];
+            }
+          } else {
+            lo = hi = 0;
+          }
+          for (index_t j = 0; j < lo; ++j) {
+            const index_t iw = tb.cols[j * kw + tw];
+            if (iw >= 0) yr[j] += wv * xr[iw];
+          }
+          for (index_t j = hi; j < OW; ++j) {
+            const index_t iw = tb.cols[j * kw + tw];
+            if (iw >= 0) yr[j] += wv * xr[iw];
+          }
+        }
+      }
+      if (s.act != Activation::none)
+        for (index_t j = 0; j < OW; ++j) yr[j] = apply_activation(s.act, yr[j]);
+    }
+  });
+}
+
+// Below this many input channels a channels-first input takes depthwise_planar.
+constexpr index_t kDepthwisePlanarMaxChannels = 16;
+
 }  // namespace kernels
 }  // namespace convcore

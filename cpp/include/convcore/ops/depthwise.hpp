@@ -1,6 +1,9 @@
 // depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
 // m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
 //
+// A channels-first x with fewer than 16 channels takes a planar kernel instead (a vector over so
+// few channels would be mostly empty).
+//
 // Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
 // (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
 // channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
@@ -55,6 +58,10 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
   kernels::depthwise_pack_weights(s, w, wt.data());
   if (s.channels_last) {
     kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
+    return;
+  }
+  if (s.C_in < kernels::kDepthwisePlanarMaxChannels) {
+    kernels::depthwise_planar(s, x, w, bias, y);
     return;
   }
   // Channels-first: per band of output rows, gather the input rows it reads as channels-last
