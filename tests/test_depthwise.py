@@ -50,7 +50,7 @@ def test_padding_modes_and_layouts(rng, mode, channels_last, m):
     assert_close(y, ref.depthwise_conv2d(x, w, b, (1, 2), 2, (2, 1), mode), 6)
 
 
-@pytest.mark.parametrize("c", [16, 20, 40])  # channels-first inputs of >= 16 channels: banded path
+@pytest.mark.parametrize("c", [16, 20, 40])  # >= 16 channels: the channels-last kernel
 @pytest.mark.parametrize("m", [1, 2])
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
 def test_many_channels(rng, c, m, mode):
@@ -60,6 +60,9 @@ def test_many_channels(rng, c, m, mode):
         e = ref.depthwise_conv2d(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
                                  mode, "relu")
         assert_close(y, e, 9)
+        ycl = cc.depthwise_conv2d(_cl(x), w, b, padding_mode=mode, activation="relu",
+                                  channels_last=True, **kw)
+        assert_close(np.moveaxis(ycl, -1, 1), e, 9)
 
 
 @pytest.mark.parametrize("activation", ["relu", "relu6", "sigmoid", "tanh", "gelu"])

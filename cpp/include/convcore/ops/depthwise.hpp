@@ -1,8 +1,8 @@
 // depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
 // m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
 //
-// A channels-first x with fewer than 16 channels takes a planar kernel instead (a vector over so
-// few channels would be mostly empty).
+// An x with fewer than 16 channels takes a planar kernel instead (a vector over so few channels
+// would be mostly empty); channels-last x then goes through channels-first copies of x and y.
 //
 // Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
 // (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
@@ -56,6 +56,18 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
   if (out_elems == 0) return;
   std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
   kernels::depthwise_pack_weights(s, w, wt.data());
+  if (s.channels_last && s.C_in < kernels::kDepthwisePlanarMaxChannels) {
+    // So few channels leave the channels-last vector mostly empty: go through the planar
+    // kernel on channels-first copies (cheap at this channel count).
+    ConvSpec p = s;
+    p.channels_last = false;
+    std::vector<T> xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
+    kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
+    std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
+    kernels::depthwise_planar(p, xt.data(), w, bias, yt.data());
+    kernels::to_channels_last(yt.data(), y, s.N, s.C_out, s.out_size());
+    return;
+  }
   if (s.channels_last) {
     kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
