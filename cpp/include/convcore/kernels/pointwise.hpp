@@ -27,7 +27,22 @@ inline void pw_block(index_t nb, index_t K, const T* A, index_t lda, const T* B,
   for (index_t r = 0; r < MR; ++r)
     for (index_t j = 0; j < nb; ++j)
       acc[r][j] = bias ? (bias_per_row ? bias[r] : bias[j]) : T(0);
-  for (index_t k = 0; k < K; ++k) {
+  // Four reduction steps per pass over the accumulators: one load/store of acc per 4 products.
+  index_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const T* __restrict b0 = B + k * ldb;
+    const T* __restrict b1 = b0 + ldb;
+    const T* __restrict b2 = b1 + ldb;
+    const T* __restrict b3 = b2 + ldb;
+    for (index_t r = 0; r < MR; ++r) {
+      const T* ak = A + r * lda + k;
+      const T a0 = ak[0], a1 = ak[1], a2 = ak[2], a3 = ak[3];
+      T* __restrict ar = acc[r];
+      CONVCORE_OMP_SIMD
+      for (index_t j = 0; j < nb; ++j) ar[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+    }
+  }
+  for (; k < K; ++k) {
     const T* __restrict b = B + k * ldb;
     for (index_t r = 0; r < MR; ++r) {
       const T a = A[r * lda + k];
