@@ -11,6 +11,13 @@ from ._depthwise import depthwise_conv2d, depthwise_separable_conv2d, pointwise_
 from ._separable import KernelFactors, flattened_conv2d, separate_kernel, spatially_separable_conv2d
 from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
 from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
+from ._shuffle import channel_shuffle, shuffled_grouped_conv
+from ._asymmetric import asymmetric_conv2d, fuse_asymmetric
+from ._inception import inception
+from ._se import squeeze_excitation
+from ._conv_matrix import conv_matrix, transposed_overlap
+from ._quantized import quantized_conv2d
+from . import kernels
 
 __version__ = "0.1.0"
 
@@ -20,6 +27,13 @@ __all__ = [
     "convolve", "correlate",
     "output_shape", "cost", "receptive_field", "Cost", "ReceptiveField",
     "info", "set_num_threads", "get_num_threads", "get_include", "get_cmake_dir",
+    "channel_shuffle", "shuffled_grouped_conv",
+    "asymmetric_conv2d", "fuse_asymmetric",
+    "inception",
+    "squeeze_excitation",
+    "conv_matrix", "transposed_overlap",
+    "kernels",
+    "quantized_conv2d",
     "depthwise_conv2d", "pointwise_conv", "depthwise_separable_conv2d",
     "spatially_separable_conv2d", "separate_kernel", "KernelFactors", "flattened_conv2d",
 ]
