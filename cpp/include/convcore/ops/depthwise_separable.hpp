@@ -1,15 +1,15 @@
 // depthwise_separable_conv2d, fused: y = act(pointwise(mid_act(depthwise(x) + b_dw)) + b_pw),
 // computed band by band of output rows so the (N, C*m, OH, OW) intermediate never exists whole.
 //
-// Workspace: the packed depthwise weights, the depthwise index tables, the transposed pointwise
-// weights (channels-last), and per work item (one per thread at a time):
+// Workspace: the packed depthwise weights, the depthwise index tables, the GEMM's per-thread
+// packed panels (kernels/gemm.hpp), and per work item (one per thread at a time):
 //   - a band of the intermediate, B = rows * OW * C*m elements, where
 //     rows = max(1, 128 KiB / (OW * C*m * sizeof(T))) capped at OH;
 //   - channels-first only: the band's input rows gathered channels-last, at most rows * kh * W * C
-//     elements (usually (rows - 1) * stride + (kh - 1) * dilation + 1 rows), and the band
-//     transposed (B elements) for the channels-first store.
-// Neither x nor the intermediate is ever copied whole: beyond x and y the op needs
-// O(threads * (B + rows * kh * W * C)) memory.
+//     elements (usually (rows - 1) * stride + (kh - 1) * dilation + 1 rows).
+// The pointwise stage is the engine's GEMM reading the band through strides. Neither x nor the
+// intermediate is ever copied whole: beyond x and y the op needs O(threads * (B + rows * kh * W
+// * C)) memory.
 #pragma once
 #include <vector>
 
@@ -65,15 +65,10 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
   std::vector<T> wt = detail::workspace<T>(Cm * d.k_size(), "packed depthwise weights");
   kernels::depthwise_pack_weights(d, wd, wt.data());
   const kernels::DepthwiseTables tb = kernels::depthwise_tables(d);
-  std::vector<T> wpt;
-  if (d.channels_last) {
-    wpt = detail::workspace<T>(Co * Cm, "transposed pointwise weights");
-    kernels::pointwise_transpose_weights(Co, 1, Cm, wp, wpt.data());
-  }
   const index_t rb = separable_band_rows(d, sizeof(T));
   const index_t nrb = (OH + rb - 1) / rb;
   const index_t band = rb * OW * Cm;
-  checked_bytes(checked_mul(band, 2, "band buffer"), sizeof(T), "band buffer");
+  checked_bytes(band, sizeof(T), "band buffer");
   checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
   const index_t xsz = d.in[1] * d.in[2] * d.C_in;
   parallel_for(d.N * nrb, [&](index_t item) {
@@ -84,9 +79,9 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
     if (d.channels_last) {
       kernels::depthwise_rows(d, tb.rows.data() + r0 * kh, tb.cols.data(), x + n * xsz, wt.data(),
                               bd, r1 - r0, mid.get());
-      // (np x Cm) @ (Cm x Co): rows of y are pixels.
-      kernels::pointwise_matmul(np, Co, Cm, mid.get(), Cm, wpt.data(), Co,
-                                y + (n * P + r0 * OW) * Co, Co, bp, false, s.act);
+      // (np x Cm) @ wp^T (Cm x Co): rows of y are pixels.
+      pointwise_gemm(np, Co, Cm, mid.get(), Cm, 1, wp, 1, Cm, y + (n * P + r0 * OW) * Co, Co,
+                     static_cast<const T*>(nullptr), bp, s.act);
       return;
     }
     // Channels-first x: gather this band's input rows as channels-last rows (no copy of x).
@@ -98,11 +93,9 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
     kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.get(), wt.data(), bd, r1 - r0,
                             mid.get());
     xin.reset();
-    // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np).
-    auto midt = kernels::scratch<T>(band);
-    kernels::transpose_tiled(mid.get(), Cm, midt.get(), np, np, Cm);
-    kernels::pointwise_matmul(Co, np, Cm, wp, Cm, midt.get(), np, y + n * Co * P + r0 * OW, P, bp,
-                              true, s.act);
+    // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np), mid^T by strides.
+    pointwise_gemm(Co, np, Cm, wp, Cm, 1, mid.get(), 1, Cm, y + n * Co * P + r0 * OW, P, bp,
+                   static_cast<const T*>(nullptr), s.act);
   });
 }
 

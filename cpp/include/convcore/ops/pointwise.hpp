@@ -1,14 +1,17 @@
 // pointwise_conv: y = act(conv(x, w, groups) + bias) with a 1x1 kernel, any spatial rank, as a
-// matrix product per image and group (kernels/pointwise.hpp).
+// matrix product per image and group. The product is pointwise_gemm below: the engine's packed
+// SIMD GEMM (kernels/gemm.hpp, through the active ISA's kernel table), with the bias and the
+// activation fused into its store and the layouts expressed as strides (no transposed copies).
 //
-// Workspace: the transposed weights (C_out * C_in/groups) when channels_last; nothing else.
+// Workspace: the GEMM's packed panels only (kernels/gemm.hpp: per-thread scratch; packed A is
+// w for channels-first and a chunk of 1024 pixels x C_in/groups of x for channels-last).
 #pragma once
 #include <vector>
 
 #include "../core/checked.hpp"
 #include "../core/errors.hpp"
-#include "../kernels/pointwise.hpp"
 #include "conv.hpp"
+#include "engine.hpp"
 #include "options.hpp"
 
 namespace convcore {
@@ -74,17 +77,60 @@ inline Shape output_shape(const PointwiseSpec& s) {
   return r;
 }
 
+// The one matrix product of the pointwise family: C = act(A B + bias), A(i, k) = a[i * rsa +
+// k * csa], B(k, j) = b[k * rsb + j * csb], C(i, j) = c[i * ldc + j]; bias_m per row, bias_n per
+// column (either may be null). Parallel inside unless called from a parallel region.
+template <class T>
+void pointwise_gemm(index_t M, index_t N, index_t K, const T* a, index_t rsa, index_t csa,
+                    const T* b, index_t rsb, index_t csb, T* c, index_t ldc, const T* bias_m,
+                    const T* bias_n, Activation act) {
+  kernels::GemmArgs<T> g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.a = a;
+  g.rsa = rsa;
+  g.csa = csa;
+  g.b = b;
+  g.rsb = rsb;
+  g.csb = csb;
+  g.c = c;
+  g.ldc = ldc;
+  g.bias_m = bias_m;
+  g.bias_n = bias_n;
+  g.act = act;
+  active_kernels().fns(static_cast<T*>(nullptr)).gemm(g);
+}
+
+// Pixels per GEMM call of the channels-last pointwise conv.
+constexpr index_t kPwChunk = 1024;
+
 template <class T>
 void pointwise_forward(const PointwiseSpec& s, const T* x, const T* w, const T* bias, T* y) {
   if (s.N * s.C_out * s.P == 0) return;
+  const index_t cpg = s.C_in / s.groups, opg = s.C_out / s.groups;
   if (!s.channels_last) {
-    kernels::pointwise_nchw(s.N, s.C_in, s.C_out, s.groups, s.P, x, w, bias, s.act, y);
+    // Per image and group: y_g (opg x P) = w_g (opg x cpg) @ x_g (cpg x P).
+    for (index_t n = 0; n < s.N; ++n)
+      for (index_t g = 0; g < s.groups; ++g)
+        pointwise_gemm(opg, s.P, cpg, w + g * opg * cpg, cpg, 1, x + (n * s.C_in + g * cpg) * s.P,
+                       s.P, 1, y + (n * s.C_out + g * opg) * s.P, s.P,
+                       bias ? bias + g * opg : static_cast<const T*>(nullptr),
+                       static_cast<const T*>(nullptr), s.act);
     return;
   }
-  const index_t cpg = s.C_in / s.groups;
-  std::vector<T> wt = detail::workspace<T>(s.C_out * cpg, "transposed pointwise weights");
-  kernels::pointwise_transpose_weights(s.C_out, s.groups, cpg, w, wt.data());
-  kernels::pointwise_nhwc(s.N * s.P, s.C_in, s.C_out, s.groups, x, wt.data(), bias, s.act, y);
+  // Channels-last, rows are pixels: y[:, g] (NP x opg) = x[:, g] (NP x cpg) @ w_g^T, with w_g^T
+  // read through strides. Here the GEMM's A is x itself, and the GEMM packs its A whole, so the
+  // pixels go in chunks (one per work item): the packed copy stays kPwChunk x cpg per thread.
+  const index_t R = s.N * s.P;
+  const index_t nchunk = (R + kPwChunk - 1) / kPwChunk;
+  parallel_for(s.groups * nchunk, [&](index_t item) {
+    const index_t g = item / nchunk, r0 = (item % nchunk) * kPwChunk;
+    const index_t nr = R - r0 < kPwChunk ? R - r0 : kPwChunk;
+    pointwise_gemm(nr, opg, cpg, x + r0 * s.C_in + g * cpg, s.C_in, 1, w + g * opg * cpg, 1, cpg,
+                   y + r0 * s.C_out + g * opg, s.C_out, static_cast<const T*>(nullptr),
+                   bias ? bias + g * opg : static_cast<const T*>(nullptr), s.act);
+  });
 }
 
 }  // namespace convcore
