@@ -55,7 +55,8 @@ def test_padding_modes_and_layouts(rng, mode, channels_last, m):
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
 def test_many_channels(rng, c, m, mode):
     x, w, b = _data(rng, 2, c, m, (9, 13), (3, 3), np.float32)
-    for kw in [dict(padding=1), dict(stride=2, padding=2, dilation=2), dict(padding=((2, 0), (0, 1)))]:
+    for kw in [dict(padding=1), dict(stride=2, padding=2, dilation=2),
+               dict(padding=((2, 0), (0, 1)))]:
         y = cc.depthwise_conv2d(x, w, b, padding_mode=mode, activation="relu", **kw)
         e = ref.depthwise_conv2d(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
                                  mode, "relu")

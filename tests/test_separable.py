@@ -304,7 +304,8 @@ def test_separate_kernel_bad_input():
 # ----------------------------------------------------------------------- flattened
 
 def _flat(rng, cin, cout, kh, kw, dtype):
-    return (rng.standard_normal((cout, cin)).astype(dtype), rng.standard_normal((cout, kh)).astype(dtype),
+    return (rng.standard_normal((cout, cin)).astype(dtype),
+            rng.standard_normal((cout, kh)).astype(dtype),
             rng.standard_normal((cout, kw)).astype(dtype), rng.standard_normal(cout).astype(dtype))
 
 

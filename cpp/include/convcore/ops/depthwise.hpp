@@ -61,7 +61,8 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     // kernel on channels-first copies (cheap at this channel count).
     ConvSpec p = s;
     p.channels_last = false;
-    std::vector<T> xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
+    std::vector<T> xt =
+        detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
     kernels::depthwise_planar(p, xt.data(), w, bias, yt.data());

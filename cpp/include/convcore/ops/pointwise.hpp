@@ -59,8 +59,8 @@ inline PointwiseSpec make_pointwise_spec(const Shape& x, const Shape& w, index_t
     fail_value("groups (", groups, ") must divide the output channels ", wname, ".shape[0] = ",
                s.C_out);
   if (bias_len >= 0 && bias_len != s.C_out)
-    fail_value(bname, " must have shape (", s.C_out, ",) to match ", wname, ".shape[0], got length ",
-               bias_len);
+    fail_value(bname, " must have shape (", s.C_out, ",) to match ", wname,
+               ".shape[0], got length ", bias_len);
   for (std::size_t d = channels_last ? 1 : 2; d < (channels_last ? x.size() - 1 : x.size()); ++d)
     s.spatial.push_back(x[d]);
   s.P = checked_product(s.spatial.begin(), s.spatial.end(), "x");
