@@ -1,0 +1,241 @@
+// Single-channel 2-D sliding-window correlation (and its separable shortcut) for
+// convolve / correlate: y[oy][ox] = sum_{i,j} k[i][j] * A(oy - pad_top + i, ox - pad_left + j),
+// A being the image extended by a constant `fill` outside (other boundaries are padded by the
+// caller). 1-D signals are the 1-row case.
+//
+// Layout of the work: the output is cut into row bands x column strips (work items, dynamic
+// schedule). An item keeps a ring of kh padded input rows (each input row of the strip is
+// copied once, with the fill value on its borders, so the hot loop has no bounds checks) and
+// computes each output row in chunks of kChunk contiguous outputs whose accumulators stay in
+// registers while every tap (i, j) is applied: one load and one FMA per tap and vector, no
+// stores in the inner loop. The separable shortcut runs a vertical kh-tap pass into one row
+// buffer and then a horizontal kw-tap pass from it: kh + kw multiplications per output instead
+// of kh * kw.
+//
+// Workspace per item (freed when the item ends): (kh + 2) rows of strip_width + kw - 1 + 2 *
+// kChunk elements, plus kh row pointers; at most kFilterMaxItemBytes, callers check
+// filter2d_item_bytes first and take the general conv path beyond it.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../core/parallel.hpp"
+
+namespace convcore {
+namespace kernels {
+
+namespace filter2d_detail {
+
+// Vector width the compiler targets: the chunk holds 8 vectors of accumulators, enough
+// independent FMA chains to cover the FMA latency on two pipes.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+constexpr int kAccVectors = 8;
+
+template <class T>
+constexpr index_t chunk_len() {
+  return kAccVectors * kVecBytes / static_cast<index_t>(sizeof(T));
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+// GCC/Clang vector extensions: explicit register accumulators (the auto-vectoriser does not
+// reliably keep a local accumulator array in registers across the tap loops). Unaligned and
+// may_alias, so loads from any float position are fine.
+template <class T>
+struct gvec {
+  typedef T type __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
+};
+
+// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][off + t + j], t < chunk_len<T>().
+template <class T>
+inline void chunk(const T* const* rows, index_t nr, index_t off, const T* k, index_t kw,
+                  T* out) {
+  typedef typename gvec<T>::type V;
+  constexpr int L = kVecBytes / static_cast<int>(sizeof(T));
+  V acc[kAccVectors];
+  for (int v = 0; v < kAccVectors; ++v) acc[v] = V{};
+  for (index_t i = 0; i < nr; ++i) {
+    const T* r = rows[i] + off;
+    const T* ki = k + i * kw;
+    for (index_t j = 0; j < kw; ++j) {
+      const T kv = ki[j];
+      const T* s = r + j;
+      for (int v = 0; v < kAccVectors; ++v)
+        acc[v] += kv * *reinterpret_cast<const V*>(s + v * L);
+    }
+  }
+  for (int v = 0; v < kAccVectors; ++v) *reinterpret_cast<V*>(out + v * L) = acc[v];
+}
+#else
+// Portable form (MSVC and others): constant trip counts the compiler can unroll and vectorise.
+template <class T>
+inline void chunk(const T* const* rows, index_t nr, index_t off, const T* k, index_t kw,
+                  T* out) {
+  constexpr index_t C = chunk_len<T>();
+  T acc[C];
+  for (index_t t = 0; t < C; ++t) acc[t] = T(0);
+  for (index_t i = 0; i < nr; ++i) {
+    const T* r = rows[i] + off;
+    const T* ki = k + i * kw;
+    for (index_t j = 0; j < kw; ++j) {
+      const T kv = ki[j];
+      const T* s = r + j;
+      for (index_t t = 0; t < C; ++t) acc[t] += kv * s[t];
+    }
+  }
+  for (index_t t = 0; t < C; ++t) out[t] = acc[t];
+}
+#endif
+
+inline index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
+
+// Strip width (outputs): the whole row when it is short, else ~2048 outputs so that the ring
+// of kh rows stays in the L2 cache.
+template <class T>
+index_t strip_width(index_t OW) {
+  const index_t C = chunk_len<T>();
+  const index_t target = 2048;
+  if (OW <= target + target / 2) return round_up(OW, C);
+  return round_up(target, C);
+}
+
+template <class T>
+index_t row_len(index_t strip, index_t kw) {
+  const index_t C = chunk_len<T>();
+  return round_up(strip + kw - 1, C) + C;
+}
+
+}  // namespace filter2d_detail
+
+constexpr index_t kFilterMaxItemBytes = index_t(16) << 20;
+
+// Bytes of one work item's workspace (saturating at the index_t limit on overflow).
+template <class T>
+index_t filter2d_item_bytes(index_t OW, index_t kh, index_t kw) {
+  using namespace filter2d_detail;
+  const index_t S = strip_width<T>(OW);
+  const index_t lim = std::numeric_limits<index_t>::max() / 4;
+  if (kw > lim / 2 || kh > lim / 2) return lim;
+  const index_t R = row_len<T>(S, kw);
+  if (R > 0 && (kh + 3) > lim / R / static_cast<index_t>(sizeof(T))) return lim;
+  return (kh + 3) * R * static_cast<index_t>(sizeof(T)) +
+         kh * static_cast<index_t>(sizeof(void*));
+}
+
+// Rank-1 test of a kh x kw kernel: pivot on its largest |k| element (r, c); col = k[:, c],
+// row = k[r, :] / k[r, c]; accepted when max |k - outer(col, row)| <= tol * max |k| (computed in
+// double). A zero kernel is not rank-1 here (the direct path handles it).
+template <class T>
+bool rank1_factors(const T* k, index_t kh, index_t kw, double tol, T* col, T* row) {
+  index_t r = 0, c = 0;
+  double m = 0.0;
+  for (index_t i = 0; i < kh; ++i)
+    for (index_t j = 0; j < kw; ++j) {
+      const double v = std::fabs(static_cast<double>(k[i * kw + j]));
+      if (v > m) {
+        m = v;
+        r = i;
+        c = j;
+      }
+    }
+  if (!(m > 0.0) || !std::isfinite(m)) return false;
+  const double p = static_cast<double>(k[r * kw + c]);
+  for (index_t i = 0; i < kh; ++i) col[i] = k[i * kw + c];
+  for (index_t j = 0; j < kw; ++j) row[j] = static_cast<T>(static_cast<double>(k[r * kw + j]) / p);
+  double worst = 0.0;
+  for (index_t i = 0; i < kh; ++i)
+    for (index_t j = 0; j < kw; ++j) {
+      const double e = std::fabs(static_cast<double>(k[i * kw + j]) -
+                                 static_cast<double>(col[i]) * static_cast<double>(row[j]));
+      if (!(e <= worst)) worst = e;  // NaN-safe: a NaN residual makes worst NaN
+    }
+  return worst <= tol * m;
+}
+
+// y (OH x OW, row-major) = correlation of a (H x W) with k (kh x kw), reading a at
+// (oy - pad_top + i, ox - pad_left + j) and `fill` outside it. When col and row are given, k
+// is their outer product and the separable passes are used (k itself is not read).
+template <class T>
+void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t kw,
+              const T* col, const T* row, T* y, index_t OH, index_t OW, index_t pad_top,
+              index_t pad_left, T fill) {
+  using namespace filter2d_detail;
+  if (OH <= 0 || OW <= 0) return;
+  const index_t C = chunk_len<T>();
+  const index_t S = strip_width<T>(OW);
+  const index_t R = row_len<T>(S, kw);
+  const index_t nstrips = (OW + S - 1) / S;
+  // Bands: enough items for a dynamic schedule to balance a noisy machine, each band long
+  // enough that refilling its ring (kh - 1 rows) is a small part of its work.
+  const index_t nt = get_num_threads();
+  index_t nbands = std::max<index_t>(1, std::min<index_t>(OH, 4 * nt));
+  while (nbands > nt && OH / nbands < 4 * kh) --nbands;
+  const index_t band = (OH + nbands - 1) / nbands;
+  nbands = (OH + band - 1) / band;
+  const bool separable = col != nullptr && row != nullptr;
+
+  parallel_for_dynamic(nbands * nstrips, [&](index_t item) {
+    const index_t b = item / nstrips, st = item % nstrips;
+    const index_t y0 = b * band, y1 = std::min(OH, y0 + band);
+    const index_t sx = st * S, sw = std::min(S, OW - sx);
+    std::vector<T> buf(static_cast<std::size_t>((kh + 2) * R + C));
+    T* ring = buf.data();
+    T* fill_row = ring + kh * R;
+    T* tmp = fill_row + R;
+    T* tail = tmp + R;
+    std::fill(fill_row, fill_row + R, fill);
+    std::vector<index_t> slot_row(static_cast<std::size_t>(kh), -1);
+    std::vector<const T*> rows(static_cast<std::size_t>(kh));
+    // Input columns of this strip's padded rows: c -> sx + c - pad_left.
+    const index_t c0 = std::min(R, std::max<index_t>(0, pad_left - sx));
+    const index_t c1 = std::max(c0, std::min(R, pad_left - sx + W));
+    const T* tmp_rows[1] = {tmp};
+    for (index_t oy = y0; oy < y1; ++oy) {
+      for (index_t i = 0; i < kh; ++i) {
+        const index_t ir = oy - pad_top + i;
+        if (ir < 0 || ir >= H) {
+          rows[i] = fill_row;
+          continue;
+        }
+        T* dst = ring + (ir % kh) * R;
+        if (slot_row[ir % kh] != ir) {
+          slot_row[ir % kh] = ir;
+          std::fill(dst, dst + c0, fill);
+          if (c1 > c0)
+            std::memcpy(dst + c0, a + ir * W + (sx + c0 - pad_left),
+                        static_cast<std::size_t>(c1 - c0) * sizeof(T));
+          std::fill(dst + c1, dst + R, fill);
+        }
+        rows[i] = dst;
+      }
+      T* yr = y + oy * OW + sx;
+      if (separable) {
+        const index_t vlen = round_up(S + kw - 1, C);
+        for (index_t x = 0; x < vlen; x += C) chunk(rows.data(), kh, x, col, 1, tmp + x);
+        for (index_t x = 0; x < sw; x += C) {
+          T* dst = x + C <= sw ? yr + x : tail;
+          chunk(tmp_rows, 1, x, row, kw, dst);
+          if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
+        }
+      } else {
+        for (index_t x = 0; x < sw; x += C) {
+          T* dst = x + C <= sw ? yr + x : tail;
+          chunk(rows.data(), kh, x, k, kw, dst);
+          if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
+        }
+      }
+    }
+  });
+}
+
+}  // namespace kernels
+}  // namespace convcore
