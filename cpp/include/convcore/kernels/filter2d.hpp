@@ -55,16 +55,15 @@ struct gvec {
   typedef T type __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
 };
 
-// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][off + t + j], t < chunk_len<T>().
+// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < chunk_len<T>().
 template <class T>
-inline void chunk(const T* const* rows, index_t nr, index_t off, const T* k, index_t kw,
-                  T* out) {
+inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
   typedef typename gvec<T>::type V;
   constexpr int L = kVecBytes / static_cast<int>(sizeof(T));
   V acc[kAccVectors];
   for (int v = 0; v < kAccVectors; ++v) acc[v] = V{};
   for (index_t i = 0; i < nr; ++i) {
-    const T* r = rows[i] + off;
+    const T* r = rows[i];
     const T* ki = k + i * kw;
     for (index_t j = 0; j < kw; ++j) {
       const T kv = ki[j];
@@ -78,13 +77,12 @@ inline void chunk(const T* const* rows, index_t nr, index_t off, const T* k, ind
 #else
 // Portable form (MSVC and others): constant trip counts the compiler can unroll and vectorise.
 template <class T>
-inline void chunk(const T* const* rows, index_t nr, index_t off, const T* k, index_t kw,
-                  T* out) {
+inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
   constexpr index_t C = chunk_len<T>();
   T acc[C];
   for (index_t t = 0; t < C; ++t) acc[t] = T(0);
   for (index_t i = 0; i < nr; ++i) {
-    const T* r = rows[i] + off;
+    const T* r = rows[i];
     const T* ki = k + i * kw;
     for (index_t j = 0; j < kw; ++j) {
       const T kv = ki[j];
@@ -183,6 +181,11 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
   nbands = (OH + band - 1) / band;
   const bool separable = col != nullptr && row != nullptr;
 
+  const index_t vlen = round_up(S + kw - 1, C);  // columns of the separable vertical pass
+  // Chunks read `reach` padded columns; in the 2-D pass directly from the image when those
+  // columns lie inside it, from the ring (the border chunks) otherwise.
+  const index_t reach = separable ? C : C + kw - 1;
+
   parallel_for_dynamic(nbands * nstrips, [&](index_t item) {
     const index_t b = item / nstrips, st = item % nstrips;
     const index_t y0 = b * band, y1 = std::min(OH, y0 + band);
@@ -194,42 +197,72 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
     T* tail = tmp + R;
     std::fill(fill_row, fill_row + R, fill);
     std::vector<index_t> slot_row(static_cast<std::size_t>(kh), -1);
-    std::vector<const T*> rows(static_cast<std::size_t>(kh));
-    // Input columns of this strip's padded rows: c -> sx + c - pad_left.
-    const index_t c0 = std::min(R, std::max<index_t>(0, pad_left - sx));
-    const index_t c1 = std::max(c0, std::min(R, pad_left - sx + W));
-    const T* tmp_rows[1] = {tmp};
+    std::vector<index_t> base(static_cast<std::size_t>(kh));  // -1: outside the image
+    std::vector<const T*> ptr(static_cast<std::size_t>(kh));
+    // Padded column c of this strip is image column sx + c - pad_left. Chunk x is interior
+    // when its columns [x, x + reach) map inside [0, W): lo <= x <= hi.
+    const index_t lo = pad_left - sx, hi = W + pad_left - sx - reach;
+    const index_t xend = separable ? vlen : sw;
+    index_t pre_end = 0, suf_begin = -1, suf_end = 0;  // the ring columns border chunks read
+    {
+      bool seen_interior = false;
+      for (index_t x = 0; x < xend; x += C) {
+        if (x >= lo && x <= hi) {
+          seen_interior = true;
+        } else if (!seen_interior) {
+          pre_end = x + reach;
+        } else {
+          if (suf_begin < 0) suf_begin = x;
+          suf_end = x + reach;
+        }
+      }
+    }
+    auto load = [&](T* dst, index_t ir, index_t from, index_t to) {
+      const index_t c0 = std::min(to, std::max(from, lo));
+      const index_t c1 = std::max(c0, std::min(to, lo + W));
+      std::fill(dst + from, dst + c0, fill);
+      if (c1 > c0)
+        std::memcpy(dst + c0, a + ir * W + (c0 - lo), static_cast<std::size_t>(c1 - c0) * sizeof(T));
+      std::fill(dst + c1, dst + to, fill);
+    };
+    auto rows_at = [&](index_t x) {
+      const bool interior = x >= lo && x <= hi;
+      for (index_t i = 0; i < kh; ++i) {
+        const index_t bi = base[static_cast<std::size_t>(i)];
+        ptr[static_cast<std::size_t>(i)] =
+            bi < 0 ? fill_row + x
+                   : interior ? a + (bi * W + (x - lo)) : ring + (bi % kh) * R + x;
+      }
+      return ptr.data();
+    };
     for (index_t oy = y0; oy < y1; ++oy) {
       for (index_t i = 0; i < kh; ++i) {
         const index_t ir = oy - pad_top + i;
         if (ir < 0 || ir >= H) {
-          rows[i] = fill_row;
+          base[static_cast<std::size_t>(i)] = -1;
           continue;
         }
-        T* dst = ring + (ir % kh) * R;
-        if (slot_row[ir % kh] != ir) {
-          slot_row[ir % kh] = ir;
-          std::fill(dst, dst + c0, fill);
-          if (c1 > c0)
-            std::memcpy(dst + c0, a + ir * W + (sx + c0 - pad_left),
-                        static_cast<std::size_t>(c1 - c0) * sizeof(T));
-          std::fill(dst + c1, dst + R, fill);
+        base[static_cast<std::size_t>(i)] = ir;
+        if (slot_row[static_cast<std::size_t>(ir % kh)] != ir) {
+          slot_row[static_cast<std::size_t>(ir % kh)] = ir;
+          T* dst = ring + (ir % kh) * R;
+          if (pre_end > 0) load(dst, ir, 0, pre_end);
+          if (suf_begin >= 0) load(dst, ir, suf_begin, suf_end);
         }
-        rows[i] = dst;
       }
       T* yr = y + oy * OW + sx;
       if (separable) {
-        const index_t vlen = round_up(S + kw - 1, C);
-        for (index_t x = 0; x < vlen; x += C) chunk(rows.data(), kh, x, col, 1, tmp + x);
+        for (index_t x = 0; x < vlen; x += C) chunk(rows_at(x), kh, col, 1, tmp + x);
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
-          chunk(tmp_rows, 1, x, row, kw, dst);
+          const T* tr[1] = {tmp + x};
+          chunk(tr, 1, row, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       } else {
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
-          chunk(rows.data(), kh, x, k, kw, dst);
+          chunk(rows_at(x), kh, k, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       }
