@@ -12,9 +12,9 @@
 // buffer and then a horizontal kw-tap pass from it: kh + kw multiplications per output instead
 // of kh * kw.
 //
-// Workspace per item (freed when the item ends): (kh + 2) rows of strip_width + kw - 1 + 2 *
-// kChunk elements, plus kh row pointers; at most kFilterMaxItemBytes, callers check
-// filter2d_item_bytes first and take the general conv path beyond it.
+// Workspace per work item (freed when the item ends): kh + 2 rows of about strip_width + kw +
+// 2 * chunk elements, plus kh row pointers and indices; callers check filter2d_item_bytes
+// against kFilterMaxItemBytes (16 MiB) first and take the general conv path beyond it.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -30,8 +30,11 @@ namespace kernels {
 
 namespace filter2d_detail {
 
-// Vector width the compiler targets: the chunk holds 8 vectors of accumulators, enough
-// independent FMA chains to cover the FMA latency on two pipes.
+// Vector width (bytes) the compiler targets, the default of filter2d's VB. The chunk holds 8
+// vectors of accumulators, enough independent FMA chains to cover the FMA latency on two
+// pipes. VB is a template parameter so that a translation unit compiled for a wider ISA
+// instantiates its own symbols (filter2d<float, 32> in an AVX2 unit) instead of clashing with
+// the baseline's.
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
 #elif defined(__AVX__)
@@ -41,25 +44,27 @@ constexpr int kVecBytes = 16;
 #endif
 constexpr int kAccVectors = 8;
 
-template <class T>
+constexpr int kMaxVecBytes = 64;
+
+template <class T, int VB>
 constexpr index_t chunk_len() {
-  return kAccVectors * kVecBytes / static_cast<index_t>(sizeof(T));
+  return kAccVectors * VB / static_cast<index_t>(sizeof(T));
 }
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS)
 // GCC/Clang vector extensions: explicit register accumulators (the auto-vectoriser does not
 // reliably keep a local accumulator array in registers across the tap loops). Unaligned and
 // may_alias, so loads from any float position are fine.
-template <class T>
+template <class T, int VB>
 struct gvec {
-  typedef T type __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
+  typedef T type __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
 };
 
-// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < chunk_len<T>().
-template <class T>
+// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < chunk_len<T, VB>().
+template <class T, int VB>
 inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
-  typedef typename gvec<T>::type V;
-  constexpr int L = kVecBytes / static_cast<int>(sizeof(T));
+  typedef typename gvec<T, VB>::type V;
+  constexpr int L = VB / static_cast<int>(sizeof(T));
   V acc[kAccVectors];
   for (int v = 0; v < kAccVectors; ++v) acc[v] = V{};
   for (index_t i = 0; i < nr; ++i) {
@@ -76,9 +81,9 @@ inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* o
 }
 #else
 // Portable form (MSVC and others): constant trip counts the compiler can unroll and vectorise.
-template <class T>
+template <class T, int VB>
 inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
-  constexpr index_t C = chunk_len<T>();
+  constexpr index_t C = chunk_len<T, VB>();
   T acc[C];
   for (index_t t = 0; t < C; ++t) acc[t] = T(0);
   for (index_t i = 0; i < nr; ++i) {
@@ -98,17 +103,17 @@ inline index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
 // Strip width (outputs): the whole row when it is short, else ~2048 outputs so that the ring
 // of kh rows stays in the L2 cache.
-template <class T>
+template <class T, int VB>
 index_t strip_width(index_t OW) {
-  const index_t C = chunk_len<T>();
+  const index_t C = chunk_len<T, VB>();
   const index_t target = 2048;
   if (OW <= target + target / 2) return round_up(OW, C);
   return round_up(target, C);
 }
 
-template <class T>
+template <class T, int VB>
 index_t row_len(index_t strip, index_t kw) {
-  const index_t C = chunk_len<T>();
+  const index_t C = chunk_len<T, VB>();
   return round_up(strip + kw - 1, C) + C;
 }
 
@@ -116,17 +121,17 @@ index_t row_len(index_t strip, index_t kw) {
 
 constexpr index_t kFilterMaxItemBytes = index_t(16) << 20;
 
-// Bytes of one work item's workspace (saturating at the index_t limit on overflow).
+// Bytes of one work item's workspace for the widest vectors (saturating on overflow).
 template <class T>
 index_t filter2d_item_bytes(index_t OW, index_t kh, index_t kw) {
   using namespace filter2d_detail;
-  const index_t S = strip_width<T>(OW);
+  const index_t S = strip_width<T, kMaxVecBytes>(OW);
   const index_t lim = std::numeric_limits<index_t>::max() / 4;
   if (kw > lim / 2 || kh > lim / 2) return lim;
-  const index_t R = row_len<T>(S, kw);
+  const index_t R = row_len<T, kMaxVecBytes>(S, kw);
   if (R > 0 && (kh + 3) > lim / R / static_cast<index_t>(sizeof(T))) return lim;
   return (kh + 3) * R * static_cast<index_t>(sizeof(T)) +
-         kh * static_cast<index_t>(sizeof(void*));
+         kh * static_cast<index_t>(sizeof(void*) + 2 * sizeof(index_t));
 }
 
 // Rank-1 test of a kh x kw kernel: pivot on its largest |k| element (r, c); col = k[:, c],
@@ -162,15 +167,15 @@ bool rank1_factors(const T* k, index_t kh, index_t kw, double tol, T* col, T* ro
 // y (OH x OW, row-major) = correlation of a (H x W) with k (kh x kw), reading a at
 // (oy - pad_top + i, ox - pad_left + j) and `fill` outside it. When col and row are given, k
 // is their outer product and the separable passes are used (k itself is not read).
-template <class T>
+template <class T, int VB = filter2d_detail::kVecBytes>
 void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t kw,
               const T* col, const T* row, T* y, index_t OH, index_t OW, index_t pad_top,
               index_t pad_left, T fill) {
   using namespace filter2d_detail;
   if (OH <= 0 || OW <= 0) return;
-  const index_t C = chunk_len<T>();
-  const index_t S = strip_width<T>(OW);
-  const index_t R = row_len<T>(S, kw);
+  const index_t C = chunk_len<T, VB>();
+  const index_t S = strip_width<T, VB>(OW);
+  const index_t R = row_len<T, VB>(S, kw);
   const index_t nstrips = (OW + S - 1) / S;
   // Bands: enough items for a dynamic schedule to balance a noisy machine, each band long
   // enough that refilling its ring (kh - 1 rows) is a small part of its work.
@@ -252,17 +257,17 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
       }
       T* yr = y + oy * OW + sx;
       if (separable) {
-        for (index_t x = 0; x < vlen; x += C) chunk(rows_at(x), kh, col, 1, tmp + x);
+        for (index_t x = 0; x < vlen; x += C) chunk<T, VB>(rows_at(x), kh, col, 1, tmp + x);
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
           const T* tr[1] = {tmp + x};
-          chunk(tr, 1, row, kw, dst);
+          chunk<T, VB>(tr, 1, row, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       } else {
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
-          chunk(rows_at(x), kh, k, kw, dst);
+          chunk<T, VB>(rows_at(x), kh, k, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       }
