@@ -142,9 +142,10 @@ def test_plan_choices(rng):
     # the zero kernel and a non-finite one take the direct kernel
     assert plan(a2, np.zeros((3, 3), np.float32)) == "direct2d"
     assert plan(a2, np.full((3, 3), np.inf, np.float32)) == "direct2d"
-    # 1-D runs as the 1-row case; 3-D takes the general conv path
+    # 1-D runs as the 1-row case; 3-D as kd * kh window rows read from their own planes
     assert plan(np.zeros(100), np.ones(5)) == "direct2d"
-    assert plan(np.zeros((6, 7, 8)), np.ones((3, 3, 3))) == "general"
+    assert plan(np.zeros((6, 7, 8)), np.ones((3, 3, 3))) == "direct3d"
+    assert plan(np.zeros((6, 7, 8)), np.ones((1, 3, 3))) == "direct3d"
     # a kernel whose rows exceed the bounded workspace falls back to the general path
     assert plan(np.zeros((4, 10)), np.zeros((1500, 1500))) == "general"
     # float64 kernels are held to a float64 tolerance, float32 ones to a float32 one
@@ -202,3 +203,36 @@ def test_property_random_shapes(h, w, kh, kw, rank1, mode, boundary, conv, seed)
     fn = cc.convolve if conv else cc.correlate
     y = fn(a, k, mode=mode, boundary=boundary, fillvalue=0.25)
     assert_close(y, ref.convolve(a, k, mode, boundary, 0.25, correlate=not conv), k.size)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_three_d_every_mode(rng, threads, dtype, boundary):
+    """3-D runs the same sliding chunks over kd * kh window rows (path 'direct3d')."""
+    signal = pytest.importorskip("scipy.signal")
+    a = rng.standard_normal((6, 9, 45)).astype(dtype)
+    for kshape in ((3, 4, 5), (1, 3, 3), (7, 2, 1)):
+        k = rng.standard_normal(kshape).astype(dtype)
+        for mode in ("full", "same", "valid"):
+            if mode == "valid" and kshape[0] > a.shape[0]:
+                continue
+            for fn, conv in ((cc.convolve, True), (cc.correlate, False)):
+                assert plan(a, k, mode, boundary, 0.75, conv) == "direct3d"
+                y = fn(a, k, mode=mode, boundary=boundary, fillvalue=0.75)
+                assert_close(y, ref.convolve(a, k, mode, boundary, 0.75, correlate=not conv),
+                             k.size)
+                if boundary == "fill":
+                    z = fn(a, k, mode=mode)
+                    name = "convolve" if conv else "correlate"
+                    assert_close(z, getattr(signal, name)(a.astype(np.float64),
+                                                          k.astype(np.float64), mode=mode,
+                                                          method="direct"), k.size)
+
+
+def test_three_d_kernel_larger_than_input(rng):
+    a = rng.standard_normal((2, 3, 4))
+    k = rng.standard_normal((4, 5, 6))
+    for boundary in ("fill", "wrap", "symm"):
+        for mode in ("full", "same", "valid"):
+            assert_close(cc.correlate(a, k, mode, boundary, 2.0),
+                         ref.convolve(a, k, mode, boundary, 2.0, correlate=True), k.size)

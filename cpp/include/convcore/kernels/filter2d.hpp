@@ -121,7 +121,8 @@ index_t row_len(index_t strip, index_t kw) {
 
 constexpr index_t kFilterMaxItemBytes = index_t(16) << 20;
 
-// Bytes of one work item's workspace for the widest vectors (saturating on overflow).
+// Bytes of one work item's workspace for the widest vectors (saturating on overflow), for
+// kh window rows (kd * kh in 3-D) of kw taps.
 template <class T>
 index_t filter2d_item_bytes(index_t OW, index_t kh, index_t kw) {
   using namespace filter2d_detail;
@@ -164,15 +165,28 @@ bool rank1_factors(const T* k, index_t kh, index_t kw, double tol, T* col, T* ro
   return worst <= tol * m;
 }
 
-// y (OH x OW, row-major) = correlation of a (H x W) with k (kh x kw), reading a at
-// (oy - pad_top + i, ox - pad_left + j) and `fill` outside it. When col and row are given, k
-// is their outer product and the separable passes are used (k itself is not read).
+// Geometry of one sliding-window correlation: a (D x H x W) read at
+// (oz - front + d, oy - top + i, ox - left + j), `fill` outside; y (OD x OH x OW); k
+// (kd x kh x kw). 1-D and 2-D are D = kd = OD = 1 (and H = kh = OH = 1 for 1-D).
+struct Filter2DGeom {
+  index_t D = 1, H = 1, W = 1;
+  index_t kd = 1, kh = 1, kw = 1;
+  index_t OD = 1, OH = 1, OW = 1;
+  index_t front = 0, top = 0, left = 0;
+};
+
+// y = correlation of a with k (all row-major). When col and row are given (2-D only, kd = 1),
+// k is their outer product and the separable passes are used (k itself is not read). A 3-D
+// kernel is kd * kh rows of kw taps, each row read from its own plane: the same chunks.
 template <class T, int VB = filter2d_detail::kVecBytes>
-void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t kw,
-              const T* col, const T* row, T* y, index_t OH, index_t OW, index_t pad_top,
-              index_t pad_left, T fill) {
+void filter2d(const Filter2DGeom& g, const T* a, const T* k, const T* col, const T* row, T* y,
+              T fill) {
   using namespace filter2d_detail;
-  if (OH <= 0 || OW <= 0) return;
+  const index_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
+  const index_t pad_top = g.top, pad_left = g.left;
+  const index_t OR = g.OD * OH;             // output rows, all planes
+  const index_t nr = g.kd * kh;             // input rows per output row
+  if (OR <= 0 || OW <= 0) return;
   const index_t C = chunk_len<T, VB>();
   const index_t S = strip_width<T, VB>(OW);
   const index_t R = row_len<T, VB>(S, kw);
@@ -180,11 +194,11 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
   // Bands: enough items for a dynamic schedule to balance a noisy machine, each band long
   // enough that refilling its ring (kh - 1 rows) is a small part of its work.
   const index_t nt = get_num_threads();
-  index_t nbands = std::max<index_t>(1, std::min<index_t>(OH, 4 * nt));
-  while (nbands > nt && OH / nbands < 4 * kh) --nbands;
-  const index_t band = (OH + nbands - 1) / nbands;
-  nbands = (OH + band - 1) / band;
-  const bool separable = col != nullptr && row != nullptr;
+  index_t nbands = std::max<index_t>(1, std::min<index_t>(OR, 4 * nt));
+  while (nbands > nt && OR / nbands < 4 * kh) --nbands;
+  const index_t band = (OR + nbands - 1) / nbands;
+  nbands = (OR + band - 1) / band;
+  const bool separable = col != nullptr && row != nullptr && g.kd == 1;
 
   const index_t vlen = round_up(S + kw - 1, C);  // columns of the separable vertical pass
   // Chunks read `reach` padded columns; in the 2-D pass directly from the image when those
@@ -193,17 +207,19 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
 
   parallel_for_dynamic(nbands * nstrips, [&](index_t item) {
     const index_t b = item / nstrips, st = item % nstrips;
-    const index_t y0 = b * band, y1 = std::min(OH, y0 + band);
+    const index_t r0 = b * band, r1 = std::min(OR, r0 + band);
     const index_t sx = st * S, sw = std::min(S, OW - sx);
-    std::vector<T> buf(static_cast<std::size_t>((kh + 2) * R + C));
-    T* ring = buf.data();
-    T* fill_row = ring + kh * R;
+    std::vector<T> buf(static_cast<std::size_t>((nr + 2) * R + C));
+    T* ring = buf.data();  // slot d * kh + (input row % kh): plane d's rows of the window
+    T* fill_row = ring + nr * R;
     T* tmp = fill_row + R;
     T* tail = tmp + R;
     std::fill(fill_row, fill_row + R, fill);
-    std::vector<index_t> slot_row(static_cast<std::size_t>(kh), -1);
-    std::vector<index_t> base(static_cast<std::size_t>(kh));  // -1: outside the image
-    std::vector<const T*> ptr(static_cast<std::size_t>(kh));
+    // Rows are numbered across planes: plane * H + row. slot_row: the row a ring slot holds;
+    // base: the row each window row reads (-1: outside the image), and its slot.
+    std::vector<index_t> slot_row(static_cast<std::size_t>(nr), -1);
+    std::vector<index_t> base(static_cast<std::size_t>(nr)), slot(static_cast<std::size_t>(nr));
+    std::vector<const T*> ptr(static_cast<std::size_t>(nr));
     // Padded column c of this strip is image column sx + c - pad_left. Chunk x is interior
     // when its columns [x, x + reach) map inside [0, W): lo <= x <= hi.
     const index_t lo = pad_left - sx, hi = W + pad_left - sx - reach;
@@ -232,30 +248,39 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
     };
     auto rows_at = [&](index_t x) {
       const bool interior = x >= lo && x <= hi;
-      for (index_t i = 0; i < kh; ++i) {
+      for (index_t i = 0; i < nr; ++i) {
         const index_t bi = base[static_cast<std::size_t>(i)];
         ptr[static_cast<std::size_t>(i)] =
             bi < 0 ? fill_row + x
-                   : interior ? a + (bi * W + (x - lo)) : ring + (bi % kh) * R + x;
+                   : interior ? a + (bi * W + (x - lo))
+                              : ring + slot[static_cast<std::size_t>(i)] * R + x;
       }
       return ptr.data();
     };
-    for (index_t oy = y0; oy < y1; ++oy) {
-      for (index_t i = 0; i < kh; ++i) {
-        const index_t ir = oy - pad_top + i;
-        if (ir < 0 || ir >= H) {
-          base[static_cast<std::size_t>(i)] = -1;
-          continue;
-        }
-        base[static_cast<std::size_t>(i)] = ir;
-        if (slot_row[static_cast<std::size_t>(ir % kh)] != ir) {
-          slot_row[static_cast<std::size_t>(ir % kh)] = ir;
-          T* dst = ring + (ir % kh) * R;
-          if (pre_end > 0) load(dst, ir, 0, pre_end);
-          if (suf_begin >= 0) load(dst, ir, suf_begin, suf_end);
+    for (index_t orow = r0; orow < r1; ++orow) {
+      const index_t oz = orow / OH, oy = orow % OH;
+      for (index_t d = 0; d < g.kd; ++d) {
+        const index_t pz = oz - g.front + d;
+        for (index_t i = 0; i < kh; ++i) {
+          const std::size_t w = static_cast<std::size_t>(d * kh + i);
+          const index_t ir = oy - pad_top + i;
+          if (pz < 0 || pz >= g.D || ir < 0 || ir >= H) {
+            base[w] = -1;
+            continue;
+          }
+          const index_t gr = pz * H + ir;
+          const index_t sl = d * kh + ir % kh;
+          base[w] = gr;
+          slot[w] = sl;
+          if (slot_row[static_cast<std::size_t>(sl)] != gr) {
+            slot_row[static_cast<std::size_t>(sl)] = gr;
+            T* dst = ring + sl * R;
+            if (pre_end > 0) load(dst, gr, 0, pre_end);
+            if (suf_begin >= 0) load(dst, gr, suf_begin, suf_end);
+          }
         }
       }
-      T* yr = y + oy * OW + sx;
+      T* yr = y + orow * OW + sx;
       if (separable) {
         for (index_t x = 0; x < vlen; x += C) chunk<T, VB>(rows_at(x), kh, col, 1, tmp + x);
         for (index_t x = 0; x < sw; x += C) {
@@ -267,7 +292,7 @@ void filter2d(const T* a, index_t H, index_t W, const T* k, index_t kh, index_t 
       } else {
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
-          chunk<T, VB>(rows_at(x), kh, k, kw, dst);
+          chunk<T, VB>(rows_at(x), nr, k, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       }

@@ -7,12 +7,12 @@
 // (SciPy swaps the operands when the kernel is larger in every dimension; the result is the same
 // sum). The slice becomes a padded correlation.
 //
-// filter_forward picks a path (filter_plan): 1-D and 2-D inputs run the sliding-window kernel of
-// kernels/filter2d.hpp, and, when the (flipped) kernel is rank-1 to within
-// kSeparableTol * eps(T) * max|k| (see filter_plan), its separable form (a vertical then a
-// horizontal 1-D pass); 3-D inputs, and kernels too wide for the kernel's bounded workspace,
-// go through conv_forward. "fill" is handled inside the 2-D kernel; "wrap" and "symm" first
-// make a padded copy of the input (workspace: one padded image).
+// filter_forward picks a path (filter_plan): the sliding-window kernel of kernels/filter2d.hpp
+// ("direct2d" for 1-D and 2-D, "direct3d" for 3-D), and, for a 2-D kernel that is rank-1 to
+// within kSeparableTol * eps(T) * max|k|, its separable form ("separable": a vertical then a
+// horizontal 1-D pass); kernels too large for the sliding kernel's bounded workspace go
+// through conv_forward ("general"). "fill" is handled inside the sliding kernel; "wrap" and
+// "symm" first make a padded copy of the input (workspace: one padded image).
 #pragma once
 #include <string>
 #include <vector>
@@ -91,13 +91,14 @@ inline ConvSpec make_filter_spec(const Shape& a, const Shape& k, FilterMode mode
   return s;
 }
 
-enum class FilterPath : int { general = 0, direct2d = 1, separable = 2 };
+enum class FilterPath : int { general = 0, direct2d = 1, separable = 2, direct3d = 3 };
 
 inline const char* filter_path_name(FilterPath p) {
   switch (p) {
     case FilterPath::general: return "general";
     case FilterPath::direct2d: return "direct2d";
     case FilterPath::separable: return "separable";
+    case FilterPath::direct3d: return "direct3d";
   }
   return "?";
 }
@@ -114,10 +115,11 @@ constexpr double kSeparableTol = 8.0;
 template <class T>
 FilterPath filter_plan(const ConvSpec& s, const T* kc, std::vector<T>* col = nullptr,
                        std::vector<T>* row = nullptr) {
-  if (s.nd > 2 || s.in[0] != 1 || s.k[0] != 1) return FilterPath::general;
-  const index_t kh = s.k[1], kw = s.k[2];
-  if (kernels::filter2d_item_bytes<T>(s.out[2], kh, kw) > kernels::kFilterMaxItemBytes)
+  const index_t kd = s.k[0], kh = s.k[1], kw = s.k[2];
+  // kd * kh <= the kernel's element count, checked for overflow by make_filter_spec
+  if (kernels::filter2d_item_bytes<T>(s.out[2], kd * kh, kw) > kernels::kFilterMaxItemBytes)
     return FilterPath::general;
+  if (s.nd == 3) return FilterPath::direct3d;
   // Separable pays when kh + kw multiplications beat kh * kw.
   if (kh >= 2 && kw >= 2 && kh * kw > kh + kw) {
     std::vector<T> c(static_cast<std::size_t>(kh)), r(static_cast<std::size_t>(kw));
@@ -152,25 +154,38 @@ void filter_forward(const ConvSpec& spec, const T* a, const T* k, T* y) {
     conv_forward(spec, a, k, static_cast<const T*>(nullptr), y);
     return;
   }
-  index_t H = spec.in[1], W = spec.in[2];
-  index_t top = spec.pad_lo[1], left = spec.pad_lo[2];
+  kernels::Filter2DGeom g;
+  g.D = spec.in[0];
+  g.H = spec.in[1];
+  g.W = spec.in[2];
+  g.kd = spec.k[0];
+  g.kh = spec.k[1];
+  g.kw = spec.k[2];
+  g.OD = spec.out[0];
+  g.OH = spec.out[1];
+  g.OW = spec.out[2];
+  g.front = spec.pad_lo[0];
+  g.top = spec.pad_lo[1];
+  g.left = spec.pad_lo[2];
   T fill = static_cast<T>(spec.fill);
   if (spec.pad_mode != PadMode::zeros && !spec.unpadded()) {
     index_t P[3];
     for (int d = 0; d < 3; ++d)
       P[d] = spec.in[d] + spec.pad_lo[d] + (spec.pad_hi[d] > 0 ? spec.pad_hi[d] : 0);
-    padded = detail::workspace<T>(checked_mul(P[1], P[2], "padded a"), "padded copy of a");
+    padded = detail::workspace<T>(checked_mul(P[0], checked_mul(P[1], P[2], "padded a"),
+                                              "padded a"),
+                                  "padded copy of a");
     kernels::pad_planes(a, padded.data(), 1, spec.in, spec.pad_lo, spec.pad_hi, spec.pad_mode,
                         T(0));
     a = padded.data();
-    H = P[1];
-    W = P[2];
-    top = left = 0;
+    g.D = P[0];
+    g.H = P[1];
+    g.W = P[2];
+    g.front = g.top = g.left = 0;
     fill = T(0);
   }
   const bool sep = path == FilterPath::separable;
-  kernels::filter2d(a, H, W, kc, spec.k[1], spec.k[2], sep ? col.data() : nullptr,
-                    sep ? row.data() : nullptr, y, spec.out[1], spec.out[2], top, left, fill);
+  kernels::filter2d(g, a, kc, sep ? col.data() : nullptr, sep ? row.data() : nullptr, y, fill);
 }
 
 }  // namespace convcore
