@@ -7,7 +7,9 @@ From Python: ``bench.run(progress=None, *, quick=False, family=None, threads=Non
 pause=0.05, min_block=0.02, budget=3.0, tiny=False, peers=None, measure_peak=True)`` returns
 the results dict (what ``--json`` writes); ``bench.format_table(results)`` renders the table.
 ``progress(event)`` is called with ``{"event": "start", "cases": n, "peak": {...}}``, then
-``{"event": "case", "index": i, "cases": n, "result": {...}}`` after each case, then
+``{"event": "case", "index": i, "cases": n, "result": {...}}`` after each case (or
+``{"event": "error", "index": i, "cases": n, "error": {family, name, error}}`` when a case
+raised: the run goes on, and ``python -m bench`` exits with status 1 at the end), then
 ``{"event": "end", "results": {...}}``.
 
 Cases (bench/shapes.py, most copied from oneDNN's benchdnn lists in ../shared/benchdnn):
@@ -48,7 +50,7 @@ convcore.cost counts them; for the images H*W*kh*kw even for the separable case)
 fraction of the peak; per family and peer the geometric mean of the ratios.
 
 JSON keys: machine, convcore, peers (versions), settings, peak, peak_end, peak_drift,
-warnings (optional), cases [family, name, op, x, w, params, source, macs, convcore_ms,
+warnings (optional), errors [family, name, error], cases [family, name, op, x, w, params, source, macs, convcore_ms,
 convcore_api, convcore_out_preallocated, gflops, peak_fraction, timing{contender: median_s,
 min_s, samples, inner}, peers{peer: ms, ratio, gflops, api, out_preallocated, max_rel_diff}],
 summary{family: {peer: geomean_ratio, cases}}.

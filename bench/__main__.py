@@ -46,6 +46,10 @@ def main_args(args: argparse.Namespace) -> int:
             peers = " ".join(f"{k} {v['ratio']:.2f}x" for k, v in r["peers"].items())
             print(f"[{ev['index'] + 1}/{ev['cases']}] {r['family']}: {r['name']}  "
                   f"{r['convcore_ms']:.3f} ms  {peers}", file=sys.stderr, flush=True)
+        elif ev["event"] == "error":
+            e = ev["error"]
+            print(f"[{ev['index'] + 1}/{ev['cases']}] {e['family']}: {e['name']}  FAILED "
+                  f"{e['error']}", file=sys.stderr, flush=True)
 
     peers: Optional[List[str]] = args.peers.split(",") if args.peers else None
     res = runner.run(progress, quick=args.quick, family=args.family, threads=args.threads,
@@ -55,7 +59,7 @@ def main_args(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
-    return 0
+    return 1 if res.get("errors") else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -268,9 +268,17 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
     if progress:
         progress({"event": "start", "cases": len(cases), "peak": peak0})
     rng = np.random.default_rng(seed)
+    results["errors"] = []
     for i, case in enumerate(cases):
-        res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause, min_block=min_block,
-                       budget=budget, peak_gflops=peak0["gflops"] if peak0 else None)
+        try:
+            res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause, min_block=min_block,
+                           budget=budget, peak_gflops=peak0["gflops"] if peak0 else None)
+        except Exception as e:  # one failing case (an op this build lacks) must not end the run
+            err = {"family": case.family, "name": case.name, "error": f"{type(e).__name__}: {e}"}
+            results["errors"].append(err)
+            if progress:
+                progress({"event": "error", "index": i, "cases": len(cases), "error": err})
+            continue
         results["cases"].append(res)
         if progress:
             progress({"event": "case", "index": i, "cases": len(cases), "result": res})
@@ -388,6 +396,8 @@ def format_table(results: Dict[str, Any]) -> str:
                      f"({results['peak_drift']:+.0%})")
     for w in results.get("warnings", []):
         lines.append("WARNING: " + w)
+    for e in results.get("errors", []):
+        lines.append(f"FAILED: {e['family']}: {e['name']}: {e['error']}")
     lines.append("outputs preallocated: convcore.conv/conv_transpose (out=), cv2 (dst=), "
                  "ndimage (output=); convcore.correlate, depthwise_conv2d and torch allocate "
                  "their outputs")

@@ -31,6 +31,7 @@ def test_quick_tiny_json_structure(tmp_path):
                 "cases", "summary"):
         assert key in res, key
     assert res["settings"]["threads"] == 1 and res["settings"]["quick"] is True
+    assert res["errors"] == []
     assert res["peak"]["gflops"] > 0 and res["peak"]["method"]
     families = {c["family"] for c in res["cases"]}
     assert {"resnet50 3x3", "image filter", "image separable", "mobilenetv2 dw"} <= families
