@@ -4,7 +4,7 @@
     convcore bench ...            (the same, through the CLI)
 
 From Python: ``bench.run(progress=None, *, quick=False, family=None, threads=None, repeat=9,
-pause=0.05, min_block=0.02, budget=3.0, tiny=False, peers=None, measure_peak=True)`` returns
+pause=0.05, min_block=0.1, budget=3.0, tiny=False, peers=None, measure_peak=True)`` returns
 the results dict (what ``--json`` writes); ``bench.format_table(results)`` renders the table.
 ``progress(event)`` is called with ``{"event": "start", "cases": n, "peak": {...}}``, then
 ``{"event": "case", "index": i, "cases": n, "result": {...}}`` after each case (or
@@ -29,6 +29,8 @@ the separable case) and torch 1->1-channel conv2d for the images.
 Method (the machine may be noisy: vCPUs that share a physical core, other processes, a peer's
 OpenMP threads spinning for tens of ms after a call):
 - every contender is warmed up (>= 2 calls and ~min_block seconds);
+  (min_block is 0.1 s: on a shared machine the first call after a pause runs slower, caches
+  and CPU having gone to other processes; a long block amortises that);
 - contenders are timed in interleaved blocks (A, B, C, A, B, C, ... the order rotating each
   round); a block is back-to-back calls lasting ~min_block; ``pause`` seconds of sleep follow
   each block so that spinning threads go idle; the GC is off inside a block;

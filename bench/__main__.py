@@ -17,6 +17,8 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
     p.add_argument("--repeat", type=int, default=9, help="timed rounds per case (default 9)")
     p.add_argument("--pause", type=float, default=0.05,
                    help="seconds of sleep after each timed block (default 0.05)")
+    p.add_argument("--min-block", type=float, default=0.1,
+                   help="seconds of back-to-back calls per timed block (default 0.1)")
     p.add_argument("--budget", type=float, default=3.0,
                    help="seconds per case after which rounds stop (min 3 rounds; default 3)")
     p.add_argument("--peers", help="comma-separated subset of torch,cv2,ndimage")
@@ -53,8 +55,9 @@ def main_args(args: argparse.Namespace) -> int:
 
     peers: Optional[List[str]] = args.peers.split(",") if args.peers else None
     res = runner.run(progress, quick=args.quick, family=args.family, threads=args.threads,
-                     repeat=args.repeat, pause=args.pause, budget=args.budget, tiny=args.tiny,
-                     peers=peers, measure_peak=not args.no_peak)
+                     repeat=args.repeat, pause=args.pause, min_block=args.min_block,
+                     budget=args.budget, tiny=args.tiny, peers=peers,
+                     measure_peak=not args.no_peak)
     print(runner.format_table(res))
     if args.json:
         with open(args.json, "w") as f:

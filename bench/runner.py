@@ -235,7 +235,7 @@ def select_cases(quick: bool = False, family: Optional[str] = None, tiny: bool =
 
 def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: bool = False,
         family: Optional[str] = None, threads: Optional[int] = None, repeat: int = 9,
-        pause: float = 0.05, min_block: float = 0.02, budget: float = 3.0, tiny: bool = False,
+        pause: float = 0.05, min_block: float = 0.1, budget: float = 3.0, tiny: bool = False,
         peers: Optional[Sequence[str]] = None, measure_peak: bool = True,
         seed: int = 0) -> Dict[str, Any]:
     """Runs the benchmark and returns its results as a JSON-serialisable dict.

@@ -18,7 +18,7 @@ def _run(tmp_path, *extra):
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), str(ROOT / "python")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--tiny", "--repeat", "3", "--pause", "0",
+        [sys.executable, "-m", "bench", "--quick", "--tiny", "--repeat", "3", "--pause", "0", "--min-block", "0.002",
          "--budget", "0.1", "--threads", "1", "--json", str(out), *extra],
         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -64,7 +64,7 @@ def test_family_filter_and_run_api(tmp_path):
     finally:
         sys.path.remove(str(ROOT))
     events = []
-    res = bench.run(events.append, quick=True, tiny=True, family="image", repeat=3, pause=0,
+    res = bench.run(events.append, quick=True, tiny=True, family="image", repeat=3, pause=0, min_block=0.002,
                     budget=0.05, threads=1, measure_peak=False)
     assert {c["family"] for c in res["cases"]} == {"image filter", "image separable"}
     assert [e["event"] for e in events] == ["start"] + ["case"] * len(res["cases"]) + ["end"]
