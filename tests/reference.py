@@ -156,3 +156,101 @@ def convolve(a, k, mode="full", boundary="fill", fillvalue=0.0, correlate=False)
         return full
     start = [(K[d] - 1) // 2 for d in range(a.ndim)]
     return full[tuple(slice(start[d], start[d] + n[d]) for d in range(a.ndim))]
+
+
+# ---- variants-b: channel shuffle, ACNet, SE, inception, conv matrix, transposed overlap ----
+
+def channel_shuffle(x, groups, channels_last=False):
+    """(N, C, ...) viewed as (N, groups, C/groups, ...), the two channel axes swapped."""
+    x = np.asarray(x)
+    if channels_last:
+        x = np.moveaxis(x, -1, 1)
+    N, C = x.shape[:2]
+    y = x.reshape((N, groups, C // groups) + x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+    return np.moveaxis(y, 1, -1) if channels_last else y
+
+
+def shuffled_grouped_conv(x, w, bias=None, groups=1, **kw):
+    return channel_shuffle(conv(x, w, bias, groups=groups, **kw), groups)
+
+
+def asymmetric_conv2d(x, w_square, w_hor, w_ver, bias=None, stride=1, padding=0, dilation=1,
+                      groups=1):
+    """Sum of the three ACNet branches, each its own conv on the once-padded input: the square
+    reads rows o*s + t*d, the 1 x k branch only the middle row o*s + (k//2)*d (so it is a conv
+    of the input shifted by (k//2)*d rows), the k x 1 branch likewise on columns."""
+    x = np.asarray(x, np.float64)
+    k = w_square.shape[2]
+    s, d = _tuple(stride, 2), _tuple(dilation, 2)
+    pw = pads(padding, x.shape[2:], (k, k), s, d)
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(pw))
+    y = conv(xp, w_square, bias, stride=s, dilation=d, groups=groups)
+    oh, ow = y.shape[2:]
+    c = k // 2
+    yh = conv(xp[:, :, c * d[0]:], w_hor, stride=s, dilation=d, groups=groups)
+    yv = conv(xp[:, :, :, c * d[1]:], w_ver, stride=s, dilation=d, groups=groups)
+    return y + yh[:, :, :oh, :ow] + yv[:, :, :oh, :ow]
+
+
+def squeeze_excitation(x, w1, b1, w2, b2):
+    """SENet on (N, C, *spatial): mean, FC, ReLU, FC, sigmoid, scale."""
+    x = np.asarray(x, np.float64)
+    N, C = x.shape[:2]
+    w1 = np.asarray(w1, np.float64).reshape(-1, C)
+    w2 = np.asarray(w2, np.float64).reshape(C, -1)
+    z = x.reshape(N, C, int(np.prod(x.shape[2:]))).mean(axis=2)
+    h = z @ w1.T + (0 if b1 is None else np.asarray(b1, np.float64))
+    h = np.maximum(h, 0)
+    e = h @ w2.T + (0 if b2 is None else np.asarray(b2, np.float64))
+    sc = 1 / (1 + np.exp(-e))
+    return x * sc.reshape((N, C) + (1,) * (x.ndim - 2))
+
+
+def inception(x, branches):
+    """Each branch's layers chained with the oracle conv, outputs concatenated on channels."""
+    outs = []
+    for br in branches:
+        h = np.asarray(x, np.float64)
+        for layer in br:
+            kw = {k: v for k, v in layer.items() if k not in ("w", "bias")}
+            h = conv(h, layer["w"], layer.get("bias"), **kw)
+        outs.append(h)
+    return np.concatenate(outs, axis=1)
+
+
+def conv_matrix_dense(input_shape, w, **kw):
+    """Column j = conv of the j-th unit input: the definition of the matrix of a linear map."""
+    n = int(np.prod(input_shape))
+    batched = len(input_shape) == np.ndim(w)
+    shape = tuple(input_shape) if batched else (1,) + tuple(input_shape)
+    cols = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        cols.append(conv(e.reshape(shape), w, **kw).ravel())
+    return np.stack(cols, axis=1)
+
+
+def transposed_overlap(k, stride, dilation=1):
+    """Per phase p in [0, stride): #taps t with t*dilation = p (mod stride), by enumeration."""
+    counts = np.zeros(stride, np.int64)
+    for t in range(k):
+        counts[(t * dilation) % stride] += 1
+    return counts
+
+
+def quantized_conv2d(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias=None, y_signed=False,
+                     **kw):
+    """ONNX QLinearConv from its definition: the conv of the zero-point-shifted integers (exact
+    in float64), plus the int32 bias, scaled by x_scale * w_scale[o] / y_scale, rounded half to
+    even (np.rint), shifted by y_zp and saturated."""
+    x = np.asarray(x, np.float64) - x_zp
+    O = w.shape[0]
+    wz = np.broadcast_to(np.asarray(w_zp, np.float64).reshape(-1), (O,))
+    ws = np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (O,))
+    wf = np.asarray(w, np.float64) - wz.reshape(O, 1, 1, 1)
+    acc = conv(x, wf, None if bias is None else np.asarray(bias, np.float64), **kw)
+    m = np.array([float(x_scale) * float(ws[o]) / float(y_scale) for o in range(O)])
+    y = np.rint(acc * m.reshape(1, O, 1, 1)) + y_zp
+    lo, hi = (-128, 127) if y_signed else (0, 255)
+    return np.clip(y, lo, hi).astype(np.int8 if y_signed else np.uint8)

@@ -9,6 +9,13 @@ from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose
 from ._filter import convolve, correlate
 from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
 from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
+from ._shuffle import channel_shuffle, shuffled_grouped_conv
+from ._asymmetric import asymmetric_conv2d, fuse_asymmetric
+from ._inception import inception
+from ._se import squeeze_excitation
+from ._conv_matrix import conv_matrix, transposed_overlap
+from ._quantized import quantized_conv2d
+from . import kernels
 
 __version__ = "0.1.0"
 
@@ -18,4 +25,11 @@ __all__ = [
     "convolve", "correlate",
     "output_shape", "cost", "receptive_field", "Cost", "ReceptiveField",
     "info", "set_num_threads", "get_num_threads", "get_include", "get_cmake_dir",
+    "channel_shuffle", "shuffled_grouped_conv",
+    "asymmetric_conv2d", "fuse_asymmetric",
+    "inception",
+    "squeeze_excitation",
+    "conv_matrix", "transposed_overlap",
+    "kernels",
+    "quantized_conv2d",
 ]

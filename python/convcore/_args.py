@@ -130,3 +130,27 @@ def algorithm(a: Any) -> str:
     if not isinstance(a, str):
         raise TypeError(f"algorithm must be a string, got {a!r}")
     return a
+
+
+# ---- variants-b: quantization parameters ----
+
+def quant_values(v: Any, name: str, kind: str) -> List[Any]:
+    """A scale (kind "float") or zero point (kind "int"): a scalar or a 0-/1-D array -> list."""
+    a = np.asarray(v.get() if is_cupy(v) else v)
+    if a.ndim > 1 or a.size == 0:
+        raise ValueError(f"{name} must be a scalar or a 1-D array (per output channel), got shape "
+                         f"{a.shape}")
+    if kind == "float":
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must be a real number or array of them, got dtype {a.dtype}")
+        return [float(t) for t in a.ravel()]
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer or an integer array, got dtype {a.dtype}")
+    return [int(t) for t in a.ravel()]
+
+
+def quant_scalar(v: Any, name: str, kind: str) -> Any:
+    vals = quant_values(v, name, kind)
+    if len(vals) != 1:
+        raise ValueError(f"{name} must be a single value (per tensor), got {len(vals)}")
+    return vals[0]

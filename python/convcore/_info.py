@@ -19,6 +19,7 @@ def info() -> Dict[str, Any]:
     """
     d = dict(_core.build_info())
     d["threads"] = _core.get_num_threads()
+    d["simd"] = dict(_core.simd_info())  # level chosen at import, levels this CPU supports
     d["include"] = get_include()
     d["cupy_installed"] = importlib.util.find_spec("cupy") is not None
     if d["cupy_installed"]:

@@ -88,4 +88,23 @@ CONVCORE_HD void receptive_field_step(index_t k, index_t stride, index_t dilatio
   *jump *= stride;
 }
 
+// Channel shuffle (ShuffleNet, torch.nn.ChannelShuffle): channels viewed as (groups, C/groups),
+// transposed to (C/groups, groups) and flattened. Input channel c = g * (C/groups) + i lands at
+// output channel i * groups + g.
+CONVCORE_HD index_t shuffled_channel(index_t c, index_t channels, index_t groups) {
+  const index_t per = channels / groups;
+  return (c % per) * groups + c / per;
+}
+
+// Taps of a transposed conv (kernel k, stride s, dilation d) that reach an output pixel of
+// phase p = position mod s in the periodic interior (where every input position exists): the
+// taps t in [0, k) with t * d = p (mod s). Uneven counts over the phases are the checkerboard.
+CONVCORE_HD index_t transposed_overlap_count(index_t k, index_t stride, index_t dilation,
+                                             index_t phase) {
+  index_t n = 0;
+  for (index_t t = 0; t < k; ++t)
+    if ((t * dilation - phase) % stride == 0) ++n;
+  return n;
+}
+
 }  // namespace convcore

@@ -3,7 +3,8 @@
 // Workspace (freed before returning): a channels-first copy of x when channels_last, a padded
 // copy of x for non-zero padding modes, a flipped copy of w when flip, and a channels-first
 // output when channels_last. Each is at most the size of an input or output; nothing scales
-// with the kernel size (no im2col).
+// with the kernel size: the im2col engine packs its columns tile by tile (kernels/im2col.hpp,
+// whose own workspace is bounded by the weights plus 512 KiB per thread).
 #pragma once
 #include <cstring>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "../kernels/layout.hpp"
 #include "../kernels/reference.hpp"
 #include "algorithm.hpp"
+#include "engine.hpp"
 #include "options.hpp"
 
 namespace convcore {
@@ -41,6 +43,7 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     yt = detail::workspace<T>(out_elems, "channels-first output");
   }
   T* yc = s.channels_last ? yt.data() : y;
+  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
   if (algo == Algorithm::reference) {
     kernels::conv_reference(s, x, w, bias, yc);
   } else {
@@ -66,7 +69,10 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
       w = wf.data();
       s.flip = false;
     }
-    kernels::conv_direct(s, x, w, bias, yc);
+    if (algo == Algorithm::im2col)
+      active_kernels().fns(static_cast<T*>(nullptr)).conv_gemm(s, x, w, bias, yc);
+    else
+      kernels::conv_direct(s, x, w, bias, yc);
   }
   if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
 }

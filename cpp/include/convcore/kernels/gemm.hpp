@@ -1,0 +1,306 @@
+// Packed GEMM: C = act(A B [+ C] + bias), register-blocked microkernel over cache-blocked,
+// packed panels (the BLIS/GotoBLAS scheme), for float and double at every SIMD level.
+//
+//   A (M x K) is packed once into MR-row panels per KC block; B (K x N) is packed per tile of
+//   columns (NC) and KC block into NR-column panels by a "B packer": a strided matrix for plain
+//   GEMM, or the input of a convolution (kernels/im2col.hpp) - im2col fused into the packing,
+//   so no im2col matrix is ever built. The microkernel keeps an MR x NR block of C in
+//   registers (AVX2 fp32: 6 x 16 = 12 ymm accumulators) and applies the accumulate flag, the
+//   bias (per row or per column) and the activation in its store step.
+//
+// Everything is a member of gemm_engine<T, ISA>: every symbol carries the ISA tag, so the
+// instantiations compiled with different -m flags in the per-ISA translation units of the
+// Python extension never collide (docs/architecture.md, "Runtime ISA dispatch").
+//
+// Workspace: packed A (round_up(M, MR) x K elements) on the calling thread and one packed B
+// tile (KC x NC, at most 256 x 512 elements) per worker thread. They live in per-thread scratch
+// buffers that are kept for the next call (fresh pages cost a page fault each on first touch)
+// and freed when the thread exits.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#if defined(_MSC_VER)
+#include <malloc.h>
+#endif
+
+#include "../core/activation.hpp"
+#include "../core/checked.hpp"
+#include "../core/parallel.hpp"
+#include "../core/simd.hpp"
+
+namespace convcore {
+namespace kernels {
+
+template <class T>
+struct GemmArgs {
+  index_t M = 0, N = 0, K = 0;
+  const T* a = nullptr;  // A(i, k) = a[i * rsa + k * csa]
+  index_t rsa = 0, csa = 1;
+  const T* b = nullptr;  // B(k, j) = b[k * rsb + j * csb]
+  index_t rsb = 0, csb = 1;
+  T* c = nullptr;  // C(i, j) = c[i * ldc + j]
+  index_t ldc = 0;
+  bool accumulate = false;      // C += A B instead of C = A B
+  const T* bias_m = nullptr;    // added to row i (length M), or null
+  const T* bias_n = nullptr;    // added to column j (length N), or null
+  Activation act = Activation::none;
+};
+
+template <class T, class ISA>
+struct gemm_engine {
+  using V = vec<T, ISA>;
+  static constexpr int W = V::width;
+  static constexpr int NR = 2 * W;
+  // MR x 2 accumulators + 2 B vectors + 1 broadcast fit the register file (16 xmm/ymm with
+  // SSE2/AVX2, 32 zmm/NEON registers); 8 rows for the 32-register ISAs, because channel
+  // counts are mostly multiples of 8.
+  static constexpr int MR =
+      ISA::level == IsaLevel::avx512 || ISA::level == IsaLevel::neon ? 8 : 6;
+  static constexpr index_t KC = 256;
+  // Rows of packed A walked per B micro-panel: about 256 KiB of A stays in L2.
+  static constexpr index_t MC = ((256 * 1024 / (KC * sizeof(T))) / MR) * MR;
+  static constexpr index_t NC_MAX = 512;
+
+  static index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
+
+  static void release(void* p) {
+#if defined(_MSC_VER)
+    _aligned_free(p);
+#else
+    std::free(p);
+#endif
+  }
+
+  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B.
+  struct scratch_slot {
+    T* p = nullptr;
+    std::size_t n = 0;
+    ~scratch_slot() { release(p); }
+  };
+  static T* scratch(int slot, index_t n) {
+    thread_local scratch_slot s[2];
+    scratch_slot& b = s[slot];
+    const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
+    if (b.n < need) {
+      release(b.p);
+      b.p = nullptr;
+      b.n = 0;
+      const std::size_t bytes = ((need * sizeof(T) + 63) / 64) * 64;
+      void* q = nullptr;
+#if defined(_MSC_VER)
+      q = _aligned_malloc(bytes, 64);
+#else
+      q = std::aligned_alloc(64, bytes);
+#endif
+      if (!q) throw std::bad_alloc();
+      b.p = static_cast<T*>(q);
+      b.n = need;
+    }
+    return b.p;
+  }
+
+  struct Store {
+    bool first;  // overwrite C (no accumulation from an earlier K block or the caller)
+    bool last;   // apply bias and activation
+    const T* bias_m;
+    const T* bias_n;
+    Activation act;
+  };
+
+  static T finish_scalar(T v, const Store& st, index_t i, index_t j) {
+    if (st.bias_m) v += st.bias_m[i];
+    if (st.bias_n) v += st.bias_n[j];
+    return apply_activation(st.act, v);
+  }
+
+  // C[0:rows, 0:cols] (+)= a_panel (kc x MR) * b_panel (kc x NR), then the store step.
+  static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t rows,
+                    index_t cols, const Store& st) {
+    V acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = V::zero();
+      acc1[i] = V::zero();
+    }
+    for (index_t k = 0; k < kc; ++k) {
+      const V b0 = V::load(b), b1 = V::load(b + W);
+      for (int i = 0; i < MR; ++i) {
+        const V ai = V::broadcast(a[i]);
+        acc0[i] = fma(ai, b0, acc0[i]);
+        acc1[i] = fma(ai, b1, acc1[i]);
+      }
+      a += MR;
+      b += NR;
+    }
+    if (rows == MR && cols == NR) {
+      const bool lin = st.act == Activation::none || st.act == Activation::relu ||
+                       st.act == Activation::relu6;
+      for (int i = 0; i < MR; ++i) {
+        T* cr = c + i * ldc;
+        V r0 = acc0[i], r1 = acc1[i];
+        if (!st.first) {
+          r0 = r0 + V::load(cr);
+          r1 = r1 + V::load(cr + W);
+        }
+        if (st.last) {
+          if (st.bias_m) {
+            const V bm = V::broadcast(st.bias_m[i]);
+            r0 = r0 + bm;
+            r1 = r1 + bm;
+          }
+          if (st.bias_n) {
+            r0 = r0 + V::load(st.bias_n);
+            r1 = r1 + V::load(st.bias_n + W);
+          }
+          if (st.act == Activation::relu || st.act == Activation::relu6) {
+            r0 = max(r0, V::zero());
+            r1 = max(r1, V::zero());
+            if (st.act == Activation::relu6) {
+              r0 = min(r0, V::broadcast(T(6)));
+              r1 = min(r1, V::broadcast(T(6)));
+            }
+          }
+        }
+        r0.store(cr);
+        r1.store(cr + W);
+        if (st.last && !lin)
+          for (int j = 0; j < NR; ++j) cr[j] = apply_activation(st.act, cr[j]);
+      }
+      return;
+    }
+    alignas(64) T tmp[MR * NR];
+    for (int i = 0; i < MR; ++i) {
+      acc0[i].store(tmp + i * NR);
+      acc1[i].store(tmp + i * NR + W);
+    }
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t j = 0; j < cols; ++j) {
+        T v = tmp[i * NR + j];
+        if (!st.first) v += c[i * ldc + j];
+        c[i * ldc + j] = st.last ? finish_scalar(v, st, i, j) : v;
+      }
+  }
+
+  // Packed A: for each KC block starting at k0 (length kl), the panels of MR rows follow each
+  // other at dst + k0 * Mp + panel * MR * kl; element (k, r) of a panel at k * MR + r. Rows past
+  // M are zero.
+  static index_t packed_a_size(index_t M, index_t K) { return round_up(M, MR) * (K > 0 ? K : 1); }
+
+  static void pack_a(const T* a, index_t rsa, index_t csa, index_t M, index_t K, T* dst) {
+    const index_t Mp = round_up(M, MR);
+    for (index_t k0 = 0; k0 < K; k0 += KC) {
+      const index_t kl = K - k0 < KC ? K - k0 : KC;
+      for (index_t ip = 0; ip < Mp / MR; ++ip) {
+        T* d = dst + k0 * Mp + ip * MR * kl;
+        for (index_t r = 0; r < MR; ++r) {
+          const index_t m = ip * MR + r;
+          if (m < M) {
+            const T* src = a + m * rsa + k0 * csa;
+            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = src[k * csa];
+          } else {
+            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = T(0);
+          }
+        }
+      }
+    }
+  }
+
+  // Packed B tile of columns [n0, n1) for the KC block (k0, kl): panels of NR columns at
+  // dst + panel * NR * kl, element (k, lane) at k * NR + lane; lanes past n1 are zero.
+  struct matrix_b_packer {
+    const T* b;
+    index_t rsb, csb;
+    void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
+      for (index_t j0 = n0; j0 < n1; j0 += NR) {
+        const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
+        T* d = dst + ((j0 - n0) / NR) * NR * kl;
+        for (index_t k = 0; k < kl; ++k) {
+          const T* src = b + (k0 + k) * rsb + j0 * csb;
+          T* dk = d + k * NR;
+          if (csb == 1) {
+            for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
+          } else {
+            for (index_t j = 0; j < nl; ++j) dk[j] = src[j * csb];
+          }
+          for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
+        }
+      }
+    }
+  };
+
+  // One work item: C[m0:m1, n0:n1] from packed A (all of K) and B packed here, tile by tile.
+  // m0 is a multiple of MR; C(i, j) = c[i * ldc + j]; bias_m/bias_n indexed by i/j.
+  template <class PackB>
+  static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+                        index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
+                        bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
+    const index_t Mp = round_up(M, MR);
+    index_t k0 = 0;
+    do {
+      const index_t kl = K - k0 < KC ? K - k0 : KC;
+      packb(k0, kl, n0, n1, bbuf);
+      Store st{k0 == 0 && !accumulate, k0 + kl >= K, nullptr, nullptr, act};
+      for (index_t mc0 = m0; mc0 < m1; mc0 += MC) {
+        const index_t mc1 = mc0 + MC < m1 ? mc0 + MC : m1;
+        for (index_t j = n0; j < n1; j += NR) {
+          const T* bp = bbuf + ((j - n0) / NR) * NR * kl;
+          const index_t cols = n1 - j < NR ? n1 - j : NR;
+          st.bias_n = bias_n ? bias_n + j : nullptr;
+          for (index_t i = mc0; i < mc1; i += MR) {
+            st.bias_m = bias_m ? bias_m + i : nullptr;
+            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + j, ldc,
+                  mc1 - i < MR ? mc1 - i : MR, cols, st);
+          }
+        }
+      }
+      k0 += kl;
+    } while (k0 < K);
+  }
+
+  // Splits [0, M) x [0, N) into items: column tiles of at most NC_MAX and, when there are too
+  // few tiles for the threads, row chunks too (multiples of MR), so N=1 problems use every core.
+  struct Split {
+    index_t nc, ntiles, mc, mchunks;
+  };
+  static Split split(index_t M, index_t N, index_t outer, int threads) {
+    Split s;
+    const index_t want = 4 * static_cast<index_t>(threads);  // items per call, for balance
+    s.nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
+    // fewer columns per tile while the tiles stay wide enough to amortise packing
+    while (outer * ((N + s.nc - 1) / s.nc) < want && s.nc > 4 * NR) s.nc = round_up(s.nc / 2, NR);
+    s.ntiles = (N + s.nc - 1) / s.nc;
+    const index_t have = outer * s.ntiles;
+    const index_t Mp = round_up(M, MR);
+    s.mchunks = 1;
+    if (have < want) {
+      index_t ch = (want + have - 1) / have;
+      const index_t max_ch = Mp / (4 * MR) > 0 ? Mp / (4 * MR) : 1;  // keep >= 4 panels each
+      s.mchunks = ch < max_ch ? ch : max_ch;
+    }
+    s.mc = round_up((Mp + s.mchunks - 1) / s.mchunks, MR);
+    s.mchunks = (M + s.mc - 1) / s.mc;
+    if (s.mchunks < 1) s.mchunks = 1;
+    return s;
+  }
+
+  static void gemm(const GemmArgs<T>& g) {
+    if (g.M <= 0 || g.N <= 0) return;
+    T* apack = scratch(0, packed_a_size(g.M, g.K));
+    pack_a(g.a, g.rsa, g.csa, g.M, g.K, apack);
+    const Split sp = split(g.M, g.N, 1, get_num_threads());
+    const matrix_b_packer pb{g.b, g.rsb, g.csb};
+    const index_t kb = g.K < KC ? (g.K > 0 ? g.K : 1) : KC;
+    parallel_for(sp.ntiles * sp.mchunks, [&](index_t item) {
+      const index_t t = item / sp.mchunks, mcn = item % sp.mchunks;
+      const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
+      const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;
+      T* bbuf = scratch(1, kb * round_up(sp.nc, NR));
+      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c, g.ldc, g.accumulate, g.bias_m,
+                g.bias_n, g.act);
+    });
+  }
+};
+
+}  // namespace kernels
+}  // namespace convcore

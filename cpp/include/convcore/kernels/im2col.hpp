@@ -1,0 +1,130 @@
+// Convolution through the packed GEMM (kernels/gemm.hpp): per image and group,
+//   Y_g (C_out/g x P) = act(W_g (C_out/g x K) * X_g (K x P) + bias),   K = C_in/g * kernel size,
+// where column p of X_g holds the input taps that output pixel p sees (im2col). X_g is never
+// built: the B packer reads the taps straight from the input into the packed panels of one tile
+// of output pixels and one KC block at a time, writing zeros for padding. A 1x1 stride-1 conv
+// packs the input planes as they are (no im2col at all). 1-D, 2-D and 3-D are the same code
+// (the spec widens every conv to 3 spatial dims).
+//
+// Work items are (image, group, pixel tile, row chunk), run in parallel: grouped convs
+// (ResNeXt g=32) spread their groups over the threads instead of running one small GEMM after
+// another, and a single image with few pixels is split over output channels too.
+//
+// Workspace (kept per thread for reuse, see gemm.hpp): the packed weights (about the size of w,
+// rows rounded up to the microkernel height) and one KC x NC tile per thread (at most
+// 256 x 512 elements: 512 KiB in float32). Whatever the image size, far below the 64 MB bound.
+//
+// Zero padding with the kernel unflipped: ops/conv.hpp materialises the other padding modes and
+// flips beforehand.
+#pragma once
+#include "../core/geometry.hpp"
+#include "../core/spec.hpp"
+#include "gemm.hpp"
+
+namespace convcore {
+namespace kernels {
+
+template <class T, class ISA>
+struct conv_gemm_engine {
+  using G = gemm_engine<T, ISA>;
+  static constexpr int NR = G::NR;
+
+  // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
+  struct im2col_packer {
+    const ConvSpec* s;
+    const T* x;  // first input channel of the group, for one image
+    void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
+      const ConvSpec& sp = *s;
+      const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
+      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2];
+      const index_t panel = NR * kl;
+      for (index_t kk = 0; kk < kl; ++kk) {
+        const index_t k = k0 + kk, c = k / ks, t = k % ks;
+        const index_t t0 = t / k12, t1 = (t / sp.k[2]) % sp.k[1], t2 = t % sp.k[2];
+        const T* xc = x + c * sp.in_size();
+        index_t lo2, hi2;
+        valid_out_range(sp.in[2], OW, t2, s2, sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
+        const index_t off2 = t2 * sp.dil[2] - sp.pad_lo[2];
+        T* d = dst + kk * NR;
+        index_t lane = 0;
+        auto zeros = [&](index_t n) {
+          while (n > 0) {
+            const index_t m = n < NR - lane ? n : NR - lane;
+            for (index_t j = 0; j < m; ++j) d[lane + j] = T(0);
+            lane += m;
+            n -= m;
+            if (lane == NR) {
+              lane = 0;
+              d += panel;
+            }
+          }
+        };
+        auto copy = [&](const T* src, index_t n) {
+          while (n > 0) {
+            const index_t m = n < NR - lane ? n : NR - lane;
+            if (s2 == 1) {
+              for (index_t j = 0; j < m; ++j) d[lane + j] = src[j];
+            } else {
+              for (index_t j = 0; j < m; ++j) d[lane + j] = src[j * s2];
+            }
+            src += m * s2;
+            lane += m;
+            n -= m;
+            if (lane == NR) {
+              lane = 0;
+              d += panel;
+            }
+          }
+        };
+        index_t p = n0;
+        while (p < n1) {
+          const index_t r = p / OW, a = p - r * OW;
+          const index_t b = n1 - p < OW - a ? a + (n1 - p) : OW;
+          const index_t o0 = r / O1, o1 = r - o0 * O1;
+          const index_t i0 = conv_in_index(o0, t0, sp.stride[0], sp.dil[0], sp.pad_lo[0]);
+          const index_t i1 = conv_in_index(o1, t1, sp.stride[1], sp.dil[1], sp.pad_lo[1]);
+          if (i0 < 0 || i0 >= sp.in[0] || i1 < 0 || i1 >= sp.in[1] || hi2 <= lo2) {
+            zeros(b - a);
+          } else {
+            const index_t v0 = lo2 < a ? a : (lo2 > b ? b : lo2);
+            const index_t v1 = hi2 < v0 ? v0 : (hi2 > b ? b : hi2);
+            zeros(v0 - a);
+            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] + v0 * s2 + off2, v1 - v0);
+            zeros(b - v1);
+          }
+          p += b - a;
+        }
+        if (lane != 0) zeros(NR - lane);
+      }
+    }
+  };
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t K = cpg * s.k_size(), P = s.out_size();
+    if (s.N == 0 || s.C_out == 0 || P == 0) return;
+    const index_t asz = G::packed_a_size(opg, K);
+    T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
+    parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
+    const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
+    const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
+    const index_t per_image = G_ * sp.ntiles * sp.mchunks;
+    parallel_for(s.N * per_image, [&](index_t item) {
+      const index_t n = item / per_image;
+      index_t rest = item % per_image;
+      const index_t g = rest / (sp.ntiles * sp.mchunks);
+      rest %= sp.ntiles * sp.mchunks;
+      const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
+      const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
+      const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
+      const im2col_packer pk{&s, x + (n * s.C_in + g * cpg) * s.in_size()};
+      T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
+      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf,
+                   y + (n * s.C_out + g * opg) * P, P, false, bias ? bias + g * opg : nullptr,
+                   nullptr, s.act);
+    });
+  }
+};
+
+}  // namespace kernels
+}  // namespace convcore

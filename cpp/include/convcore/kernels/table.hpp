@@ -1,0 +1,42 @@
+// The engine's kernels for one ISA, as a table of function pointers.
+//
+// kernel_table_for<ISA>() is instantiated once per ISA: by the per-ISA translation units of the
+// Python extension (cpp/src/isa_*.cpp, each compiled with its own -m flags), or, for header-only
+// users, in their own code for the levels their compiler flags allow (ops/engine.hpp). The
+// ops call through the active table, so one binary runs the best kernels the CPU has.
+#pragma once
+#include "../core/simd.hpp"
+#include "../core/spec.hpp"
+#include "gemm.hpp"
+#include "im2col.hpp"
+
+namespace convcore {
+namespace kernels {
+
+template <class T>
+struct EngineFns {
+  void (*gemm)(const GemmArgs<T>&);
+  // zero padding, kernel unflipped, channels-first
+  void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+};
+
+struct KernelTable {
+  IsaLevel level;
+  EngineFns<float> f32;
+  EngineFns<double> f64;
+  const EngineFns<float>& fns(float*) const { return f32; }
+  const EngineFns<double>& fns(double*) const { return f64; }
+};
+
+// Constant-initialised (function addresses only): nothing of the ISA's code runs before the
+// table is chosen.
+template <class ISA>
+const KernelTable* kernel_table_for() {
+  static constexpr KernelTable t{ISA::level,
+                                 {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run},
+                                 {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run}};
+  return &t;
+}
+
+}  // namespace kernels
+}  // namespace convcore

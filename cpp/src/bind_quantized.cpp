@@ -1,0 +1,96 @@
+// quantized_conv (ONNX QLinearConv): 8-bit x and w, int32 bias, 8-bit y.
+#include <cstdint>
+
+#include "bind_util.hpp"
+
+namespace convcore {
+namespace py_bind {
+
+namespace {
+
+// true for int8, false for uint8; anything else is a TypeError naming the parameter.
+bool int8_kind(const py::array& a, const char* name) {
+  if (a.dtype().is(py::dtype::of<std::int8_t>())) return true;
+  if (a.dtype().is(py::dtype::of<std::uint8_t>())) return false;
+  fail_type(name, " must be a uint8 or int8 array, got dtype ", std::string(py::str(a.dtype())));
+}
+
+template <class T>
+using qarray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+template <class TX, class TW, class TY>
+py::array run(const ConvSpec& s, const py::array& x, const py::array& w, const py::object& bias,
+              const QuantParams& q) {
+  auto xc = qarray<TX>::ensure(x);
+  auto wc = qarray<TW>::ensure(w);
+  qarray<std::int32_t> bc;
+  if (!bias.is_none()) bc = qarray<std::int32_t>::ensure(bias);
+  py::array_t<TY> y(to_ssize(output_shape(s, false)));
+  const TX* xp = xc.data();
+  const TW* wp = wc.data();
+  const std::int32_t* bp = bias.is_none() ? nullptr : bc.data();
+  TY* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    quantized_conv_forward(s, xp, wp, bp, q, yp);
+  }
+  return std::move(y);
+}
+
+template <class TX, class TW>
+py::array run_y(const ConvSpec& s, const py::array& x, const py::array& w, const py::object& bias,
+                const QuantParams& q) {
+  return q.y_signed ? run<TX, TW, std::int8_t>(s, x, w, bias, q)
+                    : run<TX, TW, std::uint8_t>(s, x, w, bias, q);
+}
+
+py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_t x_zp,
+                                 const py::array& w, const std::vector<double>& w_scale,
+                                 const std::vector<std::int64_t>& w_zp, double y_scale,
+                                 std::int64_t y_zp, bool y_signed, const py::object& bias,
+                                 const ConvOptions& opt) {
+  QuantParams q;
+  q.x_signed = int8_kind(x, "x");
+  q.w_signed = int8_kind(w, "w");
+  q.y_signed = y_signed;
+  q.x_scale = x_scale;
+  q.y_scale = y_scale;
+  q.w_scale = w_scale;
+  index_t bias_len = -1;
+  if (!bias.is_none()) {
+    py::array b = bias.cast<py::array>();
+    if (!b.dtype().is(py::dtype::of<std::int32_t>()))
+      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ",
+                std::string(py::str(b.dtype())));
+    if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
+    bias_len = b.shape(0);
+  }
+  // Range-check before narrowing, so an out-of-range zero point is reported as given.
+  detail::check_zp(x_zp, q.x_signed, "x_zero_point", "x");
+  detail::check_zp(y_zp, q.y_signed, "y_zero_point", "y");
+  q.x_zp = static_cast<std::int32_t>(x_zp);
+  q.y_zp = static_cast<std::int32_t>(y_zp);
+  q.w_zp.clear();
+  for (auto v : w_zp) {
+    detail::check_zp(v, q.w_signed, "w_zero_point", "w");
+    q.w_zp.push_back(static_cast<std::int32_t>(v));
+  }
+  ConvSpec s = make_quantized_conv_spec(shape_of(x), shape_of(w), opt, q, bias_len);
+  if (q.x_signed)
+    return q.w_signed ? run_y<std::int8_t, std::int8_t>(s, x, w, bias, q)
+                      : run_y<std::int8_t, std::uint8_t>(s, x, w, bias, q);
+  return q.w_signed ? run_y<std::uint8_t, std::int8_t>(s, x, w, bias, q)
+                    : run_y<std::uint8_t, std::uint8_t>(s, x, w, bias, q);
+}
+
+}  // namespace
+
+CONVCORE_BINDING(quantized) {
+  m.def("quantized_conv", &quantized_conv_binding, py::arg("x"), py::arg("x_scale"),
+        py::arg("x_zero_point"), py::arg("w"), py::arg("w_scale"), py::arg("w_zero_point"),
+        py::arg("y_scale"), py::arg("y_zero_point"), py::arg("y_signed"), py::arg("bias"),
+        py::arg("options"));
+}
+
+}  // namespace py_bind
+}  // namespace convcore

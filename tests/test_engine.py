@@ -1,0 +1,161 @@
+"""The conv engine at every SIMD level this CPU supports, against the NumPy oracle.
+
+Each level's kernels are compiled in their own translation unit (cpp/src/isa_*.cpp) and picked
+at run time; `_core._set_isa` switches between them, CONVCORE_ISA chooses at import.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import convcore as cc
+import reference as ref
+from conftest import assert_close
+from convcore import _core
+
+LEVELS = list(_core.simd_info()["supported"])
+ALGOS = ["im2col", "direct"]
+
+
+@pytest.fixture(params=LEVELS)
+def isa(request):
+    before = _core.simd_info()["level"]
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa(before)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    before = cc.get_num_threads()
+    cc.set_num_threads(request.param)
+    yield request.param
+    cc.set_num_threads(before)
+
+
+def _data(rng, xs, ws, dtype, bias=True):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
+    return x, w, b
+
+
+def _red(w):
+    return int(np.prod(w.shape[1:]))
+
+
+def test_info_reports_simd():
+    s = cc.info()["simd"]
+    assert s["level"] in s["supported"]
+    assert "scalar" in s["supported"] and set(s["supported"]) <= set(s["compiled"])
+    # the best supported level is chosen unless CONVCORE_ISA asked for another
+    order = ["scalar", "neon", "avx2", "avx512"]
+    if not os.environ.get("CONVCORE_ISA"):
+        assert s["level"] == max(s["supported"], key=order.index)
+
+
+def test_set_isa_rejects_bad_levels():
+    with pytest.raises(ValueError, match="level must be one of"):
+        _core._set_isa("sse9")
+    unsupported = [l for l in ["scalar", "neon", "avx2", "avx512"] if l not in LEVELS]
+    for l in unsupported:
+        with pytest.raises(ValueError, match="not supported"):
+            _core._set_isa(l)
+
+
+def _import_with_env(value):
+    env = dict(os.environ, CONVCORE_ISA=value)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    out = subprocess.run([sys.executable, "-c", "import convcore as cc; s = cc.info()['simd'];"
+                          "print(s['level']); print(s['note'])"],
+                         env=env, capture_output=True, text=True, check=True)
+    level, note = out.stdout.splitlines()[:2] if out.stdout.count("\n") >= 2 else (out.stdout.strip(), "")
+    return level, note
+
+
+def test_env_var_forces_lower_level():
+    level, note = _import_with_env("scalar")
+    assert level == "scalar" and note == ""
+
+
+def test_env_var_unknown_falls_back_with_note():
+    level, note = _import_with_env("pentium")
+    order = ["scalar", "neon", "avx2", "avx512"]
+    assert level == max(LEVELS, key=order.index)
+    assert "pentium" in note and "using" in note
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,xs,ws,kw", [
+    (1, (2, 6, 37), (10, 6, 5), dict(stride=2, padding=3, dilation=2)),
+    (1, (1, 3, 9), (12, 1, 3), dict(groups=3, padding="same")),
+    (2, (2, 5, 13, 11), (16, 5, 3, 3), dict(padding=1)),
+    (2, (1, 8, 12, 9), (12, 2, 3, 2), dict(groups=4, stride=(2, 1), padding=((1, 0), (2, 1)))),
+    (2, (1, 16, 7, 7), (24, 16, 1, 1), dict()),
+    (2, (2, 3, 16, 15), (8, 3, 7, 7), dict(stride=2, padding=3)),
+    (2, (1, 6, 10, 10), (9, 6, 3, 3), dict(dilation=(2, 3), padding=2)),
+    (2, (1, 4, 5, 6), (7, 4, 4, 4), dict(padding="same")),
+    (3, (1, 4, 5, 6, 7), (6, 4, 3, 3, 3), dict(padding=1)),
+    (3, (2, 4, 6, 5, 4), (8, 2, 2, 3, 1), dict(groups=2, stride=(1, 2, 1), dilation=(2, 1, 1))),
+])
+def test_levels_match_oracle(rng, isa, threads, algorithm, dtype, nd, xs, ws, kw):
+    x, w, b = _data(rng, xs, ws, dtype)
+    y = cc.conv(x, w, b, algorithm=algorithm, **kw)
+    assert y.dtype == dtype
+    assert_close(y, ref.conv(x, w, b, **kw), _red(w))
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_levels_activation_and_layout(rng, isa, activation, channels_last):
+    x, w, b = _data(rng, (2, 6, 9, 10), (13, 6, 3, 3), np.float32)
+    b *= 3  # push values across relu6's clamp
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.conv(xin, w, b, padding=1, activation=activation, channels_last=channels_last,
+                algorithm="im2col")
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
+    assert_close(y, ref.conv(x, w, b, padding=1, activation=activation), _red(w))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_levels_padding_modes_and_flip(rng, isa, mode):
+    x, w, b = _data(rng, (1, 5, 8, 9), (7, 5, 3, 3), np.float64)
+    y = cc.conv(x, w, b, padding=2, padding_mode=mode, flip=True, algorithm="im2col")
+    assert_close(y, ref.conv(x, w, b, padding=2, padding_mode=mode, flip=True), _red(w))
+
+
+def test_levels_non_contiguous_and_out(rng, isa):
+    x, w, b = _data(rng, (2, 12, 9, 8), (6, 12, 3, 3), np.float32)
+    xs = x[:, ::2, :, ::-1]
+    out = np.empty((2, 6, 7, 6), np.float32)
+    y = cc.conv(xs, w[:, ::2], b, algorithm="im2col", out=out)
+    assert y is out or np.shares_memory(y, out)
+    assert_close(out, ref.conv(xs, w[:, ::2], b), _red(w[:, ::2]))
+
+
+def test_levels_large_tiles(rng, isa, threads):
+    # more pixels than one tile, K longer than one KC block, M not a multiple of the tile rows
+    x, w, b = _data(rng, (1, 40, 23, 29), (19, 40, 3, 3), np.float32)
+    y = cc.conv(x, w, b, padding=1, algorithm="im2col")
+    assert_close(y, ref.conv(x, w, b, padding=1), _red(w))
+
+
+def test_zero_size_batch_and_channels(rng):
+    x = np.zeros((0, 4, 5, 5), np.float32)
+    w = np.ones((6, 4, 3, 3), np.float32)
+    assert cc.conv(x, w, algorithm="im2col").shape == (0, 6, 3, 3)
+
+
+def test_algorithm_names():
+    with pytest.raises(ValueError) as e:
+        cc.conv(np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1)), algorithm="magic")
+    for name in ["auto", "direct", "gemm", "im2col", "reference"]:
+        assert name in str(e.value)
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    for name in ["auto", "direct", "gemm", "im2col", "reference"]:
+        np.testing.assert_allclose(cc.conv(x, np.full((2, 1, 1, 1), 2.0), algorithm=name),
+                                   np.concatenate([2 * x, 2 * x], axis=1))
