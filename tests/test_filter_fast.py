@@ -236,3 +236,35 @@ def test_three_d_kernel_larger_than_input(rng):
         for mode in ("full", "same", "valid"):
             assert_close(cc.correlate(a, k, mode, boundary, 2.0),
                          ref.convolve(a, k, mode, boundary, 2.0, correlate=True), k.size)
+
+
+LEVELS = list(_core.simd_info()["supported"])
+
+
+@pytest.fixture(params=LEVELS)
+def isa(request):
+    before = _core.simd_info()["level"]
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_isa_level(rng, isa, dtype):
+    """The sliding kernel is compiled per ISA level (kernel table); each level against the
+    oracle: 1-D, 2-D direct and separable over several strips and chunk tails, 3-D."""
+    cases = [((3000,), (17,)),
+             ((29, 3100), (5, 7)),
+             ((29, 3100), "rank1"),
+             ((5, 11, 70), (3, 2, 4))]
+    for shape, ks in cases:
+        a = rng.standard_normal(shape).astype(dtype)
+        if ks == "rank1":
+            k = np.outer(gaussian(7, 1.3), gaussian(5, 0.9)).astype(dtype)
+        else:
+            k = rng.standard_normal(ks).astype(dtype)
+        for mode in ("full", "same", "valid"):
+            for boundary in ("fill", "symm"):
+                y = cc.correlate(a, k, mode, boundary, fillvalue=0.5)
+                assert_close(y, ref.convolve(a, k, mode, boundary, 0.5, correlate=True), k.size)
+    assert _core.simd_info()["level"] == isa

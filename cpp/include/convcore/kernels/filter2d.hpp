@@ -6,7 +6,7 @@
 // Layout of the work: the output is cut into row bands x column strips (work items, dynamic
 // schedule). An item keeps a ring of kh padded input rows (each input row of the strip is
 // copied once, with the fill value on its borders, so the hot loop has no bounds checks) and
-// computes each output row in chunks of kChunk contiguous outputs whose accumulators stay in
+// computes each output row in chunks of contiguous outputs whose accumulators stay in
 // registers while every tap (i, j) is applied: one load and one FMA per tap and vector, no
 // stores in the inner loop. The separable shortcut runs a vertical kh-tap pass into one row
 // buffer and then a horizontal kw-tap pass from it: kh + kw multiplications per output instead
@@ -24,96 +24,48 @@
 
 #include "../core/checked.hpp"
 #include "../core/parallel.hpp"
+#include "../core/simd.hpp"
 
 namespace convcore {
 namespace kernels {
 
 namespace filter2d_detail {
 
-// Vector width (bytes) the compiler targets, the default of filter2d's VB. The chunk holds 8
-// vectors of accumulators, enough independent FMA chains to cover the FMA latency on two
-// pipes. VB is a template parameter so that a translation unit compiled for a wider ISA
-// instantiates its own symbols (filter2d<float, 32> in an AVX2 unit) instead of clashing with
-// the baseline's.
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
+// The chunk holds kAccVectors vectors of accumulators: enough independent FMA chains to cover
+// the FMA latency on two pipes, few enough to stay in registers with the broadcast tap.
 constexpr int kAccVectors = 8;
+constexpr int kMaxVecBytes = 64;  // for the workspace bound, whatever the level
 
-constexpr int kMaxVecBytes = 64;
+// Vector bytes per ISA level. AVX-512 keeps 256-bit vectors: on CPUs that split 512-bit
+// operations in two (AMD Zen 4, this project's test machine) the 64-byte chunks measured
+// slower (wider border chunks, same FMA rate), and 8 x 256-bit is the AVX2 sweet spot.
+template <class ISA>
+struct vec_bytes {
+  static constexpr int value = 16;
+};
+template <>
+struct vec_bytes<isa::avx2> {
+  static constexpr int value = 32;
+};
+template <>
+struct vec_bytes<isa::avx512> {
+  static constexpr int value = 32;
+};
 
 template <class T, int VB>
 constexpr index_t chunk_len() {
   return kAccVectors * VB / static_cast<index_t>(sizeof(T));
 }
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS)
-// GCC/Clang vector extensions: explicit register accumulators (the auto-vectoriser does not
-// reliably keep a local accumulator array in registers across the tap loops). Unaligned and
-// may_alias, so loads from any float position are fine.
-template <class T, int VB>
-struct gvec {
-  typedef T type __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
-};
-
-// out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < chunk_len<T, VB>().
-template <class T, int VB>
-inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
-  typedef typename gvec<T, VB>::type V;
-  constexpr int L = VB / static_cast<int>(sizeof(T));
-  V acc[kAccVectors];
-  for (int v = 0; v < kAccVectors; ++v) acc[v] = V{};
-  for (index_t i = 0; i < nr; ++i) {
-    const T* r = rows[i];
-    const T* ki = k + i * kw;
-    for (index_t j = 0; j < kw; ++j) {
-      const T kv = ki[j];
-      const T* s = r + j;
-      for (int v = 0; v < kAccVectors; ++v)
-        acc[v] += kv * *reinterpret_cast<const V*>(s + v * L);
-    }
-  }
-  for (int v = 0; v < kAccVectors; ++v) *reinterpret_cast<V*>(out + v * L) = acc[v];
-}
-#else
-// Portable form (MSVC and others): constant trip counts the compiler can unroll and vectorise.
-template <class T, int VB>
-inline void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
-  constexpr index_t C = chunk_len<T, VB>();
-  T acc[C];
-  for (index_t t = 0; t < C; ++t) acc[t] = T(0);
-  for (index_t i = 0; i < nr; ++i) {
-    const T* r = rows[i];
-    const T* ki = k + i * kw;
-    for (index_t j = 0; j < kw; ++j) {
-      const T kv = ki[j];
-      const T* s = r + j;
-      for (index_t t = 0; t < C; ++t) acc[t] += kv * s[t];
-    }
-  }
-  for (index_t t = 0; t < C; ++t) out[t] = acc[t];
-}
-#endif
-
-inline index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
+inline constexpr index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
 // Strip width (outputs): the whole row when it is short, else ~2048 outputs so that the ring
 // of kh rows stays in the L2 cache.
-template <class T, int VB>
-index_t strip_width(index_t OW) {
-  const index_t C = chunk_len<T, VB>();
-  const index_t target = 2048;
-  if (OW <= target + target / 2) return round_up(OW, C);
-  return round_up(target, C);
+constexpr index_t strip_width(index_t OW, index_t C) {
+  return OW <= 3072 ? round_up(OW, C) : round_up(2048, C);
 }
 
-template <class T, int VB>
-index_t row_len(index_t strip, index_t kw) {
-  const index_t C = chunk_len<T, VB>();
+constexpr index_t row_len(index_t strip, index_t kw, index_t C) {
   return round_up(strip + kw - 1, C) + C;
 }
 
@@ -126,10 +78,11 @@ constexpr index_t kFilterMaxItemBytes = index_t(16) << 20;
 template <class T>
 index_t filter2d_item_bytes(index_t OW, index_t kh, index_t kw) {
   using namespace filter2d_detail;
-  const index_t S = strip_width<T, kMaxVecBytes>(OW);
+  const index_t Cmax = chunk_len<T, kMaxVecBytes>();
+  const index_t S = strip_width(OW, Cmax);
   const index_t lim = std::numeric_limits<index_t>::max() / 4;
   if (kw > lim / 2 || kh > lim / 2) return lim;
-  const index_t R = row_len<T, kMaxVecBytes>(S, kw);
+  const index_t R = row_len(S, kw, Cmax);
   if (R > 0 && (kh + 3) > lim / R / static_cast<index_t>(sizeof(T))) return lim;
   return (kh + 3) * R * static_cast<index_t>(sizeof(T)) +
          kh * static_cast<index_t>(sizeof(void*) + 2 * sizeof(index_t));
@@ -175,21 +128,80 @@ struct Filter2DGeom {
   index_t front = 0, top = 0, left = 0;
 };
 
-// y = correlation of a with k (all row-major). When col and row are given (2-D only, kd = 1),
-// k is their outer product and the separable passes are used (k itself is not read). A 3-D
-// kernel is kd * kh rows of kw taps, each row read from its own plane: the same chunks.
-template <class T, int VB = filter2d_detail::kVecBytes>
-void filter2d(const Filter2DGeom& g, const T* a, const T* k, const T* col, const T* row, T* y,
-              T fill) {
-  using namespace filter2d_detail;
+// The sliding-window kernel of one ISA level. Everything with vector code is a member of this
+// class template, so each level's translation unit (cpp/src/isa_*.cpp) instantiates symbols of
+// its own (docs/architecture.md, "Runtime ISA dispatch").
+template <class T, class ISA>
+struct filter2d_engine {
+  static constexpr int VB = filter2d_detail::vec_bytes<ISA>::value;
+  static constexpr index_t C = filter2d_detail::chunk_len<T, VB>();
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+  // GCC/Clang vector extensions: explicit register accumulators (the auto-vectoriser does not
+  // reliably keep a local accumulator array in registers across the tap loops). Unaligned and
+  // may_alias, so loads from any float position are fine.
+  typedef T V __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+
+  // out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < C.
+  static void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
+    constexpr int L = VB / static_cast<int>(sizeof(T));
+    constexpr int NV = filter2d_detail::kAccVectors;
+    V acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = V{};
+    for (index_t i = 0; i < nr; ++i) {
+      const T* r = rows[i];
+      const T* ki = k + i * kw;
+      for (index_t j = 0; j < kw; ++j) {
+        const T kv = ki[j];
+        const T* src = r + j;
+        for (int v = 0; v < NV; ++v) acc[v] += kv * *reinterpret_cast<const V*>(src + v * L);
+      }
+    }
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + v * L) = acc[v];
+  }
+#else
+  // Portable form (MSVC, CONVCORE_SIMD_GENERIC): constant trip counts the compiler can unroll
+  // and vectorise for the unit's flags.
+  static void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
+    T acc[C];
+    for (index_t t = 0; t < C; ++t) acc[t] = T(0);
+    for (index_t i = 0; i < nr; ++i) {
+      const T* r = rows[i];
+      const T* ki = k + i * kw;
+      for (index_t j = 0; j < kw; ++j) {
+        const T kv = ki[j];
+        const T* src = r + j;
+        for (index_t t = 0; t < C; ++t) acc[t] += kv * src[t];
+      }
+    }
+    for (index_t t = 0; t < C; ++t) out[t] = acc[t];
+  }
+#endif
+
+  static void set(T* p, index_t n, T v) {
+    for (index_t t = 0; t < n; ++t) p[t] = v;
+  }
+
+  // y = correlation of a with k (all row-major). When col and row are given (2-D only,
+  // kd = 1), k is their outer product and the separable passes are used (k itself is not
+  // read). A 3-D kernel is kd * kh rows of kw taps, each row read from its own plane: the same
+  // chunks.
+  static void run(const Filter2DGeom& g, const T* a, const T* k, const T* col, const T* row,
+                  T* y, T fill);
+};
+
+template <class T, class ISA>
+void filter2d_engine<T, ISA>::run(const Filter2DGeom& g, const T* a, const T* k, const T* col,
+                                  const T* row, T* y, T fill) {
+  using filter2d_detail::round_up;
   const index_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
   const index_t pad_top = g.top, pad_left = g.left;
-  const index_t OR = g.OD * OH;             // output rows, all planes
-  const index_t nr = g.kd * kh;             // input rows per output row
+  const index_t OR = g.OD * OH;  // output rows, all planes
+  const index_t nr = g.kd * kh;  // input rows per output row
   if (OR <= 0 || OW <= 0) return;
-  const index_t C = chunk_len<T, VB>();
-  const index_t S = strip_width<T, VB>(OW);
-  const index_t R = row_len<T, VB>(S, kw);
+  const index_t S = filter2d_detail::strip_width(OW, C);
+  const index_t R = filter2d_detail::row_len(S, kw, C);
   const index_t nstrips = (OW + S - 1) / S;
   // Bands: enough items for a dynamic schedule to balance a noisy machine, each band long
   // enough that refilling its ring (kh - 1 rows) is a small part of its work.
@@ -214,7 +226,7 @@ void filter2d(const Filter2DGeom& g, const T* a, const T* k, const T* col, const
     T* fill_row = ring + nr * R;
     T* tmp = fill_row + R;
     T* tail = tmp + R;
-    std::fill(fill_row, fill_row + R, fill);
+    set(fill_row, R, fill);
     // Rows are numbered across planes: plane * H + row. slot_row: the row a ring slot holds;
     // base: the row each window row reads (-1: outside the image), and its slot.
     std::vector<index_t> slot_row(static_cast<std::size_t>(nr), -1);
@@ -241,10 +253,10 @@ void filter2d(const Filter2DGeom& g, const T* a, const T* k, const T* col, const
     auto load = [&](T* dst, index_t ir, index_t from, index_t to) {
       const index_t c0 = std::min(to, std::max(from, lo));
       const index_t c1 = std::max(c0, std::min(to, lo + W));
-      std::fill(dst + from, dst + c0, fill);
+      set(dst + from, c0 - from, fill);
       if (c1 > c0)
         std::memcpy(dst + c0, a + ir * W + (c0 - lo), static_cast<std::size_t>(c1 - c0) * sizeof(T));
-      std::fill(dst + c1, dst + to, fill);
+      set(dst + c1, to - c1, fill);
     };
     auto rows_at = [&](index_t x) {
       const bool interior = x >= lo && x <= hi;
@@ -282,17 +294,17 @@ void filter2d(const Filter2DGeom& g, const T* a, const T* k, const T* col, const
       }
       T* yr = y + orow * OW + sx;
       if (separable) {
-        for (index_t x = 0; x < vlen; x += C) chunk<T, VB>(rows_at(x), kh, col, 1, tmp + x);
+        for (index_t x = 0; x < vlen; x += C) chunk(rows_at(x), kh, col, 1, tmp + x);
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
           const T* tr[1] = {tmp + x};
-          chunk<T, VB>(tr, 1, row, kw, dst);
+          chunk(tr, 1, row, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       } else {
         for (index_t x = 0; x < sw; x += C) {
           T* dst = x + C <= sw ? yr + x : tail;
-          chunk<T, VB>(rows_at(x), nr, k, kw, dst);
+          chunk(rows_at(x), nr, k, kw, dst);
           if (dst == tail) std::memcpy(yr + x, tail, static_cast<std::size_t>(sw - x) * sizeof(T));
         }
       }

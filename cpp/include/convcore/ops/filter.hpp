@@ -19,6 +19,7 @@
 
 #include "../kernels/filter2d.hpp"
 #include "conv.hpp"
+#include "engine.hpp"
 
 namespace convcore {
 
@@ -185,7 +186,9 @@ void filter_forward(const ConvSpec& spec, const T* a, const T* k, T* y) {
     fill = T(0);
   }
   const bool sep = path == FilterPath::separable;
-  kernels::filter2d(g, a, kc, sep ? col.data() : nullptr, sep ? row.data() : nullptr, y, fill);
+  // the active ISA level's kernel (ops/engine.hpp)
+  active_kernels().fns(static_cast<T*>(nullptr))
+      .filter(g, a, kc, sep ? col.data() : nullptr, sep ? row.data() : nullptr, y, fill);
 }
 
 }  // namespace convcore
