@@ -1,20 +1,23 @@
-// Single-channel 2-D sliding-window correlation (and its separable shortcut) for
-// convolve / correlate: y[oy][ox] = sum_{i,j} k[i][j] * A(oy - pad_top + i, ox - pad_left + j),
-// A being the image extended by a constant `fill` outside (other boundaries are padded by the
-// caller). 1-D signals are the 1-row case.
+// Single-channel sliding-window correlation (and the separable shortcut) for convolve /
+// correlate: y[oz][oy][ox] = sum_{d,i,j} k[d][i][j] * A(oz - front + d, oy - top + i,
+// ox - left + j), A being the input extended by a constant `fill` outside (other boundaries
+// are padded by the caller). 2-D is the one-plane case, 1-D the one-row case.
 //
-// Layout of the work: the output is cut into row bands x column strips (work items, dynamic
-// schedule). An item keeps a ring of kh padded input rows (each input row of the strip is
-// copied once, with the fill value on its borders, so the hot loop has no bounds checks) and
-// computes each output row in chunks of contiguous outputs whose accumulators stay in
-// registers while every tap (i, j) is applied: one load and one FMA per tap and vector, no
-// stores in the inner loop. The separable shortcut runs a vertical kh-tap pass into one row
-// buffer and then a horizontal kw-tap pass from it: kh + kw multiplications per output instead
-// of kh * kw.
+// Work: the output rows (all planes) are cut into bands, the columns into strips of ~2048
+// outputs; band x strip items run on a dynamic schedule. Each output row is computed in chunks
+// of C contiguous outputs (8 vectors) whose accumulators stay in registers while every tap is
+// applied: per tap and vector one load and one FMA, no stores in the inner loop. A chunk reads
+// kd * kh input rows through row pointers: straight from the input when its columns lie inside
+// it, else from a ring of padded rows (the item copies only the border columns of each input
+// row it needs, with the fill value outside the input), or from a row of fill values for rows
+// outside the input; so the hot loop has no bounds checks. The separable shortcut (2-D only)
+// runs a vertical kh-tap pass into one row buffer, then a horizontal kw-tap pass from it:
+// kh + kw multiplications per output instead of kh * kw.
 //
-// Workspace per work item (freed when the item ends): kh + 2 rows of about strip_width + kw +
-// 2 * chunk elements, plus kh row pointers and indices; callers check filter2d_item_bytes
-// against kFilterMaxItemBytes (16 MiB) first and take the general conv path beyond it.
+// filter2d_engine<T, ISA> is instantiated per ISA level in the kernel table (table.hpp).
+// Workspace per work item (freed when the item ends): kd * kh + 2 rows of about strip +
+// kw + 2 C elements, plus row pointers and indices; callers check filter2d_item_bytes against
+// kFilterMaxItemBytes (16 MiB) first and take the general conv path beyond it.
 #pragma once
 #include <algorithm>
 #include <cmath>
