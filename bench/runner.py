@@ -375,7 +375,8 @@ def format_table(results: Dict[str, Any]) -> str:
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for c in results["cases"]:
-        pf = f"{100 * c['peak_fraction']:.0f}%" if c.get("peak_fraction") else "-"
+        pct = 100 * c["peak_fraction"] if c.get("peak_fraction") else None
+        pf = "-" if pct is None else f"{pct:.0f}%" if pct >= 1 else f"{pct:.1g}%"
         peers = list(c["peers"].items()) or [("-", None)]
         for j, (peer, p) in enumerate(peers):
             head = (f"{c['family']:<18} {c['name'][:40]:<40} {c['convcore_ms']:>11.3f}" if j == 0
@@ -383,7 +384,7 @@ def format_table(results: Dict[str, Any]) -> str:
             if p is None:
                 lines.append(f"{head} {'-':<8}")
                 continue
-            tail = f"{c['gflops']:>8.1f} {pf:>6}" if j == 0 else ""
+            tail = f"{c['gflops']:>8.3g} {pf:>6}" if j == 0 else ""
             lines.append(f"{head} {peer:<8} {p['ms']:>9.3f} {p['ratio']:>7.2f} {tail}")
     lines.append("")
     lines.append("geometric mean of peer_time / convcore_time (> 1: convcore faster)")
