@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(tmp_path, *extra):
     out = tmp_path / "bench.json"
     env = dict(os.environ)
+    # the repository root for `bench`; convcore as this process imports it (an installed wheel
+    # in CI, python/ in a development checkout run with PYTHONPATH=python)
+    import convcore
+
+    paths = [str(ROOT), str(Path(convcore.__file__).resolve().parents[1])]
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "python")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--tiny", "--repeat", "3", "--pause", "0", "--min-block", "0.002",
          "--budget", "0.1", "--threads", "1", "--json", str(out), *extra],
