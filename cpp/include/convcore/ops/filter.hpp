@@ -14,7 +14,9 @@
 // through conv_forward ("general"). "fill" is handled inside the sliding kernel; "wrap" and
 // "symm" first make a padded copy of the input (workspace: one padded image).
 #pragma once
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../kernels/filter2d.hpp"
