@@ -254,3 +254,69 @@ def quantized_conv2d(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias=Non
     y = np.rint(acc * m.reshape(1, O, 1, 1)) + y_zp
     lo, hi = (-128, 127) if y_signed else (0, 255)
     return np.clip(y, lo, hi).astype(np.int8 if y_signed else np.uint8)
+# ---- deform: deformable convolution (torchvision.ops.deform_conv2d), from the definition ----
+def bilinear_zero(plane, y, x):
+    """Bilinear sample of a 2-D plane at float arrays (y, x), torchvision's border rule: a
+    sample with y <= -1, y >= H, x <= -1 or x >= W is 0; otherwise the corners floor and
+    floor + 1 get bilinear weights and corners outside the plane count as 0; a NaN coordinate
+    that is not already outside gives NaN."""
+    H, W = plane.shape
+    y = np.asarray(y, np.float64)
+    x = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        outside = (y <= -1) | (y >= H) | (x <= -1) | (x >= W)
+    nan = ~outside & (np.isnan(y) | np.isnan(x))
+    ok = ~outside & ~nan
+    ys, xs = np.where(ok, y, 0.0), np.where(ok, x, 0.0)
+    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
+    ly, lx = ys - y0, xs - x0
+    out = np.zeros(y.shape)
+    for cy, cx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                       (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+        inside = ok & (cy >= 0) & (cy < H) & (cx >= 0) & (cx < W)
+        out += np.where(inside, wt * plane[np.clip(cy, 0, H - 1), np.clip(cx, 0, W - 1)], 0.0)
+    out[nan] = np.nan
+    return out
+
+
+def deform_conv2d(x, offset, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                  mask=None):
+    """y[n, o, oy, ox] = bias[o] + sum_{c, i, j} w[o, c, i, j] * m * sample(x[n, g*cpg + c],
+    oy*sh - ph + i*dh + dy, ox*sw - pw + j*dw + dx), (dy, dx) and m those of the channel's
+    offset group and tap (i, j). All NCHW, float64."""
+    x = np.asarray(x, np.float64)
+    offset = np.asarray(offset, np.float64)
+    w = np.asarray(w, np.float64)
+    N, C, H, W = x.shape
+    Co, cpg, kh, kw = w.shape
+    G = C // cpg
+    kk = kh * kw
+    og = offset.shape[1] // (2 * kk)
+    cpog = C // og
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    Ho = (H + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+    Wo = (W + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+    oy = np.arange(Ho)[:, None].astype(np.float64)
+    ox = np.arange(Wo)[None, :].astype(np.float64)
+    cols = np.zeros((N, C, kh, kw, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            g = c // cpog
+            for i in range(kh):
+                for j in range(kw):
+                    t = i * kw + j
+                    dy = offset[n, g * 2 * kk + 2 * t]
+                    dx = offset[n, g * 2 * kk + 2 * t + 1]
+                    v = bilinear_zero(x[n, c], oy * sh - ph + i * dh + dy,
+                                      ox * sw - pw + j * dw + dx)
+                    if mask is not None:
+                        v = np.asarray(mask, np.float64)[n, g * kk + t] * v
+                    cols[n, c, i, j] = v
+    y = np.zeros((N, Co, Ho, Wo))
+    opg = Co // G
+    for g in range(G):
+        y[:, g * opg:(g + 1) * opg] = np.einsum(
+            "ocij,ncijhw->nohw", w[g * opg:(g + 1) * opg], cols[:, g * cpg:(g + 1) * cpg])
+    if bias is not None:
+        y += np.asarray(bias, np.float64)[None, :, None, None]
+    return y

@@ -7,6 +7,7 @@
 from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose1d,
                     conv_transpose2d, conv_transpose3d)
 from ._filter import convolve, correlate
+from ._deform import deform_conv2d
 from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
 from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
 from ._shuffle import channel_shuffle, shuffled_grouped_conv
@@ -32,4 +33,5 @@ __all__ = [
     "conv_matrix", "transposed_overlap",
     "kernels",
     "quantized_conv2d",
+    "deform_conv2d",
 ]

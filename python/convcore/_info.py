@@ -83,8 +83,11 @@ def get_cmake_dir() -> str:
     """Directory of ``convcoreConfig.cmake``, for ``find_package(convcore CONFIG)``
     (pass it as ``-Dconvcore_DIR=...``).
 
-    >>> import convcore as cc
-    >>> cc.get_cmake_dir().endswith("cmake")
+    >>> import os, convcore as cc
+    >>> os.path.isfile(os.path.join(cc.get_cmake_dir(), "convcoreConfig.cmake"))
     True
     """
-    return str(_HERE / "cmake")
+    installed = _HERE / "cmake"
+    if (installed / "convcoreConfig.cmake").exists():
+        return str(installed)
+    return str(_HERE.parent.parent / "cmake" / "source-tree")  # running from a checkout

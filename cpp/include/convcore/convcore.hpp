@@ -13,6 +13,7 @@
 #define CONVCORE_VERSION "0.1.0"
 
 #include "core/activation.hpp"
+#include "core/bilinear.hpp"
 #include "core/checked.hpp"
 #include "core/cpu.hpp"
 #include "core/errors.hpp"
@@ -25,6 +26,7 @@
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
 #include "ops/engine.hpp"
+#include "ops/deform_conv.hpp"
 #include "ops/filter.hpp"
 #include "ops/options.hpp"
 #include "ops/asymmetric.hpp"

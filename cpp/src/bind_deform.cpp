@@ -1,0 +1,79 @@
+// deform_conv2d and its geometry.
+#include "bind_util.hpp"
+
+namespace convcore {
+namespace py_bind {
+
+namespace {
+
+index_t deform_bias_length(const py::object& bias) {
+  if (bias.is_none()) return -1;
+  py::array b = bias.cast<py::array>();
+  if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
+  return b.shape(0);
+}
+
+Shape optional_shape(const py::object& a) {
+  return a.is_none() ? Shape{} : shape_of(a.cast<py::array>());
+}
+
+py::array deform_binding(const py::array& x, const py::array& offset, const py::array& w,
+                         const py::object& bias, const py::object& mask, const ConvOptions& opt,
+                         const std::string& algo) {
+  DType t = common_dtype(x, "x", {{offset, "offset"}, {w, "w"}, {bias, "bias"}, {mask, "mask"}});
+  Algorithm a = parse_algorithm(algo);
+  if (a == Algorithm::direct)
+    fail_value("algorithm must be 'auto' or 'reference' for deform_conv2d, got 'direct'");
+  if (!mask.is_none() && shape_of(mask.cast<py::array>()).empty())
+    fail_value("mask must have 4 dimensions, got 0");
+  DeformSpec s = make_deform_spec(shape_of(x), shape_of(offset), shape_of(w),
+                                  optional_shape(mask), deform_bias_length(bias), opt);
+  auto go = [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto xc = contiguous<T>(x);
+    auto oc = contiguous<T>(offset);
+    auto wc = contiguous<T>(w);
+    optional_array<T> bc(bias), mc(mask);
+    auto y = output_array<T>(deform_output_shape(s), py::none(), {});
+    const T *xp = xc.data(), *op = oc.data(), *wp = wc.data(), *bp = bc.data(), *mp = mc.data();
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      deform_conv2d_forward(s, xp, op, mp, wp, bp, yp, a);
+    }
+    return std::move(y);
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+}  // namespace
+
+CONVCORE_BINDING(deform) {
+  m.def("deform_conv2d", &deform_binding, py::arg("x"), py::arg("offset"), py::arg("w"),
+        py::arg("bias"), py::arg("mask"), py::arg("options"), py::arg("algorithm") = "auto");
+  // Geometry only (for cost / output_shape): (N, C_in, C_out, groups, offset_groups, H_out,
+  // W_out, kh, kw, output shape).
+  m.def("deform_spec",
+        [](const Shape& x, const Shape& offset, const Shape& w, const Shape& mask,
+           index_t bias_len, const ConvOptions& o) {
+          DeformSpec s = make_deform_spec(x, offset, w, mask, bias_len, o);
+          py::dict d;
+          d["N"] = s.N;
+          d["C_in"] = s.C_in;
+          d["C_out"] = s.C_out;
+          d["groups"] = s.groups;
+          d["offset_groups"] = s.offset_groups;
+          d["out_h"] = s.out_h;
+          d["out_w"] = s.out_w;
+          d["kh"] = s.kh;
+          d["kw"] = s.kw;
+          d["has_mask"] = s.has_mask;
+          d["output_shape"] = py::tuple(py::cast(deform_output_shape(s)));
+          return d;
+        },
+        py::arg("x_shape"), py::arg("offset_shape"), py::arg("w_shape"), py::arg("mask_shape"),
+        py::arg("bias_len"), py::arg("options"));
+}
+
+}  // namespace py_bind
+}  // namespace convcore
