@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+import numpy as np
+
 from .._info import get_include
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
@@ -22,16 +24,31 @@ CTYPES = {
     "float64": "double",
 }
 
-# source file -> kernel templates it defines; each is instantiated as <T, transposed>.
-SOURCES = {
-    "conv_igemm.cu": ("conv_igemm",),
-    "conv_direct.cu": ("conv_direct",),
+# source file -> {kernel template: its instances}; an instance is the template arguments after
+# the dtype T (bools spelled "true"/"false"). Every instance listed is compiled, so this is
+# exactly the set the Python layer can request (and the NVRTC check compiles).
+_T_ONLY = ((),)
+_TRANSPOSED = (("false",), ("true",))
+SOURCES: Dict[str, Dict[str, Tuple[Tuple[str, ...], ...]]] = {
+    "conv_igemm.cu": {"conv_igemm": _TRANSPOSED},
+    "conv_direct.cu": {"conv_direct": _TRANSPOSED},
+    "conv_depthwise.cu": {"conv_depthwise": _T_ONLY},
+    "variants.cu": {"channel_shuffle": _T_ONLY, "se_pool": _T_ONLY, "se_fc": _T_ONLY,
+                    "se_scale": _T_ONLY, "fuse_asymmetric": _T_ONLY},
 }
 
 
-def kernel_name(kernel: str, dtype: str, transposed: bool) -> str:
-    """The name expression of one instance (also the key get_function looks it up by)."""
-    return f"convcore::cuda::{kernel}<{CTYPES[dtype]}, {'true' if transposed else 'false'}>"
+def _spell(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    return str(v)
+
+
+def kernel_name(kernel: str, dtype: str, *args: Any) -> str:
+    """The name expression of one instance (also the key get_function looks it up by):
+    kernel_name("conv_igemm", "float32", True) is convcore::cuda::conv_igemm<float, true>."""
+    targs = ", ".join([CTYPES[dtype]] + [_spell(a) for a in args])
+    return f"convcore::cuda::{kernel}<{targs}>"
 
 
 def source_of(kernel: str) -> str:
@@ -43,7 +60,7 @@ def source_of(kernel: str) -> str:
 
 def name_expressions(source: str, dtype: str) -> List[str]:
     """Every instance the Python layer can request from one (source, dtype) module."""
-    return [kernel_name(k, dtype, t) for k in SOURCES[source] for t in (False, True)]
+    return [kernel_name(k, dtype, *inst) for k, insts in SOURCES[source].items() for inst in insts]
 
 
 def modules() -> List[Tuple[str, str]]:
@@ -77,7 +94,7 @@ _lock = threading.Lock()
 _modules: Dict[Tuple[str, str], Any] = {}
 
 
-def get_function(kernel: str, dtype: str, transposed: bool) -> Any:
+def get_function(kernel: str, dtype: str, *args: Any) -> Any:
     """The compiled kernel, compiling its (source, dtype) module on first use.
 
     One cupy.RawModule per (source, dtype) holds every instance of that file for that dtype;
@@ -93,7 +110,7 @@ def get_function(kernel: str, dtype: str, transposed: bool) -> Any:
             mod = cupy.RawModule(code=module_code(src), options=compile_options(),
                                  name_expressions=name_expressions(src, dtype))
             _modules[key] = mod
-    return mod.get_function(kernel_name(kernel, dtype, transposed))
+    return mod.get_function(kernel_name(kernel, dtype, *args))
 
 
 def compiled_modules() -> List[Tuple[str, str]]:

@@ -117,6 +117,8 @@ def choose_kernel(spec: Any, transposed: bool, algorithm: str) -> str:
     if algorithm in ("direct", "reference"):
         return "conv_direct"
     cpg, opg = spec.C_in // spec.groups, spec.C_out // spec.groups
+    if algorithm == "auto" and not transposed and cpg == 1:
+        return "conv_depthwise"  # groups == C_in: one input channel per output, no GEMM to tile
     M = cpg if transposed else opg
     K = (opg if transposed else cpg) * int(np.prod(spec.kernel))
     fits = (K <= _MAX_K and spec.groups <= _MAX_GRID_YZ and -(-M // _TILE) <= _MAX_GRID_YZ)
@@ -128,10 +130,12 @@ def choose_kernel(spec: Any, transposed: bool, algorithm: str) -> str:
 
 
 def launch(spec: Any, x: Any, w: Any, bias: Any, y: Any, *, transposed: bool = False,
-           algorithm: str = "auto") -> None:
+           algorithm: str = "auto", out_shuffle: int = 0) -> None:
     """Run a validated spec (from _core.conv_spec / filter_spec) on C-contiguous CuPy arrays of
     one dtype in the spec's layout, writing y, on the current stream. For other ops built on
-    these kernels (depthwise, pointwise, ...): build the spec with the core, then call this."""
+    these kernels (depthwise, pointwise, ...): build the spec with the core, then call this.
+    out_shuffle = g > 0 stores output channel c at the core's shuffled_channel(c, C_out, g)
+    (channel_shuffle folded into the write)."""
     kernel = choose_kernel(spec, transposed, algorithm)
     if y.size == 0:
         return
@@ -139,8 +143,10 @@ def launch(spec: Any, x: Any, w: Any, bias: Any, y: Any, *, transposed: bool = F
     cpg, opg = spec.C_in // spec.groups, spec.C_out // spec.groups
     ysize = int(np.prod(spec.in_size if transposed else spec.out_size))
     has_bias = bias is not None
-    args = (x, w, bias if has_bias else y, y, np.int32(has_bias)) + spec_args(spec)
-    fn = _compile.get_function(kernel, dtype, transposed)
+    args = (x, w, bias if has_bias else y, y, np.int32(has_bias),
+            np.int32(out_shuffle)) + spec_args(spec)
+    flags = () if kernel == "conv_depthwise" else (transposed,)
+    fn = _compile.get_function(kernel, dtype, *flags)
     if kernel == "conv_igemm":
         M = cpg if transposed else opg
         P = spec.N * ysize
@@ -196,7 +202,168 @@ def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: float,
     return y
 
 
-OPS = {"conv": conv, "conv_transpose": conv_transpose, "filter": filter}
+# ----------------------------------------------------------------------------- variant ops
+
+def _launch_1d(kernel: str, dtype: str, total: int, args: Tuple[Any, ...]) -> None:
+    """A grid-stride kernel of variants.cu over `total` elements."""
+    if total == 0:
+        return
+    grid = (min(-(-total // _THREADS), 1 << 20), 1, 1)
+    _compile.get_function(kernel, dtype)(grid, (_THREADS, 1, 1), args)
+
+
+def _acc_dtype(dtype: str) -> str:
+    return "float32" if dtype == "float16" else dtype
+
+
+def _vector_length(b: Any, name: str) -> int:
+    if b is None:
+        return -1
+    if b.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got {b.ndim} dimensions")
+    return int(b.shape[0])
+
+
+def _require_cupy(a: Any, name: str) -> None:
+    if not isinstance(a, cupy.ndarray):
+        raise TypeError(f"{name} must be a CuPy array like the other inputs, got "
+                        f"{type(a).__name__}")
+
+
+def _layout(shape: Sequence[int], channels_last: bool) -> Tuple[int, int, int]:
+    """(N, C, S) of an (N, C, *spatial) or (N, *spatial, C) shape the core has validated."""
+    c_axis = len(shape) - 1 if channels_last else 1
+    S = int(np.prod([v for d, v in enumerate(shape) if d not in (0, c_axis)]))
+    return int(shape[0]), int(shape[c_axis]), S
+
+
+def _run_conv_spec(spec: Any, x: Any, w: Any, bias: Any, algorithm: str,
+                   out_shuffle: int = 0) -> Any:
+    """A conv from a validated spec on CuPy arrays of one dtype and device."""
+    if x.size == 0 and spec.padding_mode_id != 0:
+        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
+    y = cupy.empty(tuple(int(v) for v in _core.output_shape(spec, False)), _dtype_name(x))
+    bc = None if bias is None else cupy.ascontiguousarray(bias)
+    launch(spec, cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), bc, y,
+           algorithm=algorithm, out_shuffle=out_shuffle)
+    return y
+
+
+def channel_shuffle(x: Any, groups: int, channels_last: bool = False) -> Any:
+    """convcore._core.channel_shuffle on a CuPy array: one index-mapped copy."""
+    _require_cupy(x, "x")
+    dtype = check_arrays((x, "x"))
+    _core.channel_shuffle_shape(tuple(x.shape), int(groups), bool(channels_last))  # validates
+    N, C, S = _layout(x.shape, bool(channels_last))
+    with cupy.cuda.Device(x.device.id):
+        y = cupy.empty(tuple(x.shape), dtype)
+        i64 = np.int64
+        _launch_1d("channel_shuffle", dtype, N * C * S,
+                   (cupy.ascontiguousarray(x), y, i64(N), i64(C), i64(S), i64(groups),
+                    np.int32(bool(channels_last))))
+    return y
+
+
+def shuffled_grouped_conv(x: Any, w: Any, bias: Any, options: Any,
+                          algorithm: str = "auto") -> Any:
+    """convcore._core.shuffled_grouped_conv on CuPy arrays: the conv kernels with the channel
+    shuffle folded into their store (out_shuffle)."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w, "w"), (bias, "bias"))
+    spec = _core.shuffled_grouped_conv_spec(tuple(x.shape), tuple(w.shape), options,
+                                            bias_length(bias))
+    with cupy.cuda.Device(x.device.id):
+        return _run_conv_spec(spec, x, w, bias, algorithm,
+                              out_shuffle=spec.groups if spec.groups > 1 else 0)
+
+
+def _fuse(sq: Any, hor: Any, ver: Any, k: int) -> Any:
+    dtype = _dtype_name(sq)
+    W = cupy.empty(tuple(sq.shape), dtype)
+    filters = int(sq.shape[0]) * int(sq.shape[1])
+    _launch_1d("fuse_asymmetric", dtype, filters * k * k,
+               (cupy.ascontiguousarray(sq), cupy.ascontiguousarray(hor),
+                cupy.ascontiguousarray(ver), W, np.int64(filters), np.int64(k)))
+    return W
+
+
+def fuse_asymmetric(w_square: Any, w_hor: Any, w_ver: Any) -> Any:
+    """convcore._core.fuse_asymmetric on CuPy arrays (a device kernel; nothing leaves it)."""
+    _require_cupy(w_square, "w_square")
+    check_arrays((w_square, "w_square"), (w_hor, "w_hor"), (w_ver, "w_ver"))
+    k = _core.check_asymmetric_weights(tuple(w_square.shape), tuple(w_hor.shape),
+                                       tuple(w_ver.shape))
+    with cupy.cuda.Device(w_square.device.id):
+        return _fuse(w_square, w_hor, w_ver, int(k))
+
+
+def asymmetric_conv2d(x: Any, w_square: Any, w_hor: Any, w_ver: Any, bias: Any, options: Any,
+                      algorithm: str = "auto") -> Any:
+    """convcore._core.asymmetric_conv2d on CuPy arrays: the fused kernel built on the device,
+    then one conv."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w_square, "w_square"), (w_hor, "w_hor"), (w_ver, "w_ver"),
+                 (bias, "bias"))
+    spec = _core.asymmetric_spec(tuple(x.shape), tuple(w_square.shape), tuple(w_hor.shape),
+                                 tuple(w_ver.shape), options, bias_length(bias))
+    with cupy.cuda.Device(x.device.id):
+        W = _fuse(w_square, w_hor, w_ver, int(w_square.shape[2]))
+        return _run_conv_spec(spec, x, W, bias, algorithm)
+
+
+def squeeze_excitation(x: Any, w1: Any, b1: Any, w2: Any, b2: Any,
+                       channels_last: bool = False) -> Any:
+    """convcore._core.squeeze_excitation on CuPy arrays: pool, FC + ReLU, FC + sigmoid and the
+    channel scaling as four launches; the (N, C) and (N, C/r) intermediates stay on the device
+    in the accumulator type (float32 for float16)."""
+    _require_cupy(x, "x")
+    dtype = check_arrays((x, "x"), (w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))
+    N, C, S, R = (int(v) for v in _core.squeeze_excitation_spec(
+        tuple(x.shape), tuple(w1.shape), _vector_length(b1, "b1"), tuple(w2.shape),
+        _vector_length(b2, "b2"), bool(channels_last)))
+    i64, cl = np.int64, np.int32(bool(channels_last))
+    with cupy.cuda.Device(x.device.id):
+        y = cupy.empty(tuple(x.shape), dtype)
+        if N * C == 0:
+            return y
+        acc = _acc_dtype(dtype)
+        z, s = cupy.empty((N, C), acc), cupy.empty((N, C), acc)
+        h = cupy.empty((N, R), acc)
+        xc = cupy.ascontiguousarray(x)
+        w1c, w2c = cupy.ascontiguousarray(w1), cupy.ascontiguousarray(w2)
+        b1c = None if b1 is None else cupy.ascontiguousarray(b1)
+        b2c = None if b2 is None else cupy.ascontiguousarray(b2)
+        pool = _compile.get_function("se_pool", dtype)
+        pool((min(N * C, 1 << 16), 1, 1), (_THREADS, 1, 1),
+             (xc, z, i64(N), i64(C), i64(S), cl))
+        _launch_1d("se_fc", dtype, N * R, (z, w1c, w1c if b1c is None else b1c, h,
+                                           np.int32(b1c is not None), i64(N), i64(C), i64(R),
+                                           np.int32(0)))
+        _launch_1d("se_fc", dtype, N * C, (h, w2c, w2c if b2c is None else b2c, s,
+                                           np.int32(b2c is not None), i64(N), i64(R), i64(C),
+                                           np.int32(1)))
+        _launch_1d("se_scale", dtype, N * C * S, (xc, s, y, i64(N), i64(C), i64(S), cl))
+    return y
+
+
+def depthwise_conv2d(x: Any, w: Any, bias: Any, options: Any) -> Any:
+    """convcore._core.depthwise_conv2d on CuPy arrays (the same arguments): the conv_depthwise
+    kernel on the core's depthwise spec (groups = C)."""
+    spec_of = getattr(_core, "depthwise_spec", None)
+    if spec_of is None:  # the C++ op (and its validation) is not in this build of the core
+        raise NotImplementedError("depthwise_conv2d is not in this build of convcore._core; "
+                                  "use conv(x, w, groups=C)")
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w, "w"), (bias, "bias"))
+    spec = spec_of(tuple(x.shape), tuple(w.shape), options, bias_length(bias))
+    with cupy.cuda.Device(x.device.id):
+        return _run_conv_spec(spec, x, w, bias, "auto")
+
+
+OPS = {"conv": conv, "conv_transpose": conv_transpose, "filter": filter,
+       "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
+       "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
+       "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d}
 
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:
@@ -216,8 +383,8 @@ def device_info() -> dict:
          "cuda_compute_capability": str(dev.compute_capability)}
     try:
         for src, dt in _compile.modules():
-            for kernel in _compile.SOURCES[src]:
-                _compile.get_function(kernel, dt, False)
+            for kernel, instances in _compile.SOURCES[src].items():
+                _compile.get_function(kernel, dt, *instances[0])
         d["cuda_kernels"] = "compiled"
     except Exception as e:  # a compile error is a fact to report here, not to raise
         d["cuda_kernels"] = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"

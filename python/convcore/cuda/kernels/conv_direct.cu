@@ -1,15 +1,18 @@
 // Direct convolution: one thread per output element, looping over its channels and taps.
 //
-// The kernel of choice when the implicit GEMM has nothing to tile: depthwise convolutions
-// (groups == C_in, one input channel per group, a small channel multiplier), single-channel
-// filtering (convolve / correlate: N = C = 1, any kernel size) and depthwise transposed convs.
-// It is also a complete kernel for every other geometry (algorithm="direct"), so it serves as
-// the CUDA path's plain reference.
+// The kernel of choice when the implicit GEMM has nothing to tile and conv_depthwise does not
+// apply: grouped convs with a few output channels per group and depthwise transposed convs
+// (forward convs with one input channel per group, including convolve / correlate, go to
+// conv_depthwise). It is also a complete kernel for every other geometry (algorithm="direct"),
+// so it serves as the CUDA path's plain reference.
 //
 // Forward reads x through conv_in_index and pad_source_index (every padding mode; the fill value
 // for "zeros"), the transposed form gathers through conv_out_index. Consecutive threads take
 // consecutive output elements in the output's own layout, so stores and, for channels-last
 // depthwise convs, loads are coalesced.
+//
+// out_shuffle > 0 stores output channel ch at shuffled_channel(ch, C_out, out_shuffle) (the
+// shuffle of shuffled_grouped_conv folded into the write); 0 stores it in place.
 //
 // Launch: 1-D, any grid (grid-stride loop over N * C_out * output positions). No workspace.
 #include "common.cuh"
@@ -20,7 +23,7 @@ namespace cuda {
 template <class T, bool Transposed>
 __global__ void __launch_bounds__(256)
     conv_direct(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                T* __restrict__ y, int has_bias, CONVCORE_CUDA_SPEC_PARAMS) {
+                T* __restrict__ y, int has_bias, int out_shuffle, CONVCORE_CUDA_SPEC_PARAMS) {
   using A = typename Num<T>::acc;
   const ConvSpec s = make_spec(CONVCORE_CUDA_SPEC_ARGS);
   const index_t cpg = s.cin_per_group(), opg = s.cout_per_group(), ks = s.k_size();
@@ -96,7 +99,12 @@ __global__ void __launch_bounds__(256)
         }
       }
     }
-    y[idx] = Num<T>::from(apply_activation(s.act, acc));
+    const A v = apply_activation(s.act, acc);
+    if (out_shuffle)  // shuffled_grouped_conv: channel ch is stored at its shuffled place
+      y[tensor_offset(s.channels_last, n, shuffled_channel(ch, Cy, out_shuffle), r, Cy, ysize)] =
+          Num<T>::from(v);
+    else
+      y[idx] = Num<T>::from(v);
   }
 }
 

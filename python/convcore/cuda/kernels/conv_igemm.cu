@@ -9,7 +9,9 @@
 //                    channel), k = (input channel of the op in the group, tap), p = (n, output
 //                    position); B = x read through conv_out_index, the gather form of the
 //                    adjoint (no zero-stuffed input, no atomics).
-// Bias, activation and the layout (channels-first or channels-last) are applied at the store.
+// Bias, activation and the layout (channels-first or channels-last) are applied at the store;
+// out_shuffle > 0 stores output channel ch at shuffled_channel(ch, C_out, out_shuffle) (the
+// shuffle of shuffled_grouped_conv folded into the write).
 //
 // Launch: block (256), grid (ceil(P / 64), ceil(M / 64), groups) where P = N * output positions
 // and M = output channels per group. Each thread accumulates a 4 x 4 sub-tile; the tiles are
@@ -25,7 +27,7 @@ constexpr int kGemmBM = 64, kGemmBN = 64, kGemmBK = 16, kGemmThreads = 256;
 template <class T, bool Transposed>
 __global__ void __launch_bounds__(kGemmThreads)
     conv_igemm(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-               T* __restrict__ y, int has_bias, CONVCORE_CUDA_SPEC_PARAMS) {
+               T* __restrict__ y, int has_bias, int out_shuffle, CONVCORE_CUDA_SPEC_PARAMS) {
   using A = typename Num<T>::acc;
   const ConvSpec s = make_spec(CONVCORE_CUDA_SPEC_ARGS);
   const index_t cpg = s.cin_per_group(), opg = s.cout_per_group(), ks = s.k_size();
@@ -133,12 +135,13 @@ __global__ void __launch_bounds__(kGemmThreads)
     const index_t m = m0 + ty + 16 * i;
     if (m >= M) continue;
     const index_t ch = g * M + m;
+    const index_t out_ch = out_shuffle ? shuffled_channel(ch, Cy, out_shuffle) : ch;
     const A b = has_bias ? Num<T>::load(bias + ch) : A(0);
     for (int j = 0; j < 4; ++j) {
       const index_t pp = p0 + tx + 16 * j;
       if (pp >= P) continue;
       const index_t nn = pp / ysize, r = pp - nn * ysize;
-      y[tensor_offset(s.channels_last, nn, ch, r, Cy, ysize)] =
+      y[tensor_offset(s.channels_last, nn, out_ch, r, Cy, ysize)] =
           Num<T>::from(apply_activation(s.act, acc[i][j] + b));
     }
   }
