@@ -189,15 +189,17 @@ def time_interleaved(fns: Dict[str, Fn], repeat: int, pause: float, min_block: f
     inner: Dict[str, int] = {}
     for n in names:
         t = _time_block(fns[n], 1)
-        spent = t
-        calls = 1
+        spent, best, calls = t, t, 1
         while calls < 2 or spent < min_block:
             t = _time_block(fns[n], 1)
             spent += t
+            best = min(best, t)
             calls += 1
             if spent > 2 * min_block and calls >= 2:
                 break
-        inner[n] = max(1, min(1000, int(min_block / max(t, 1e-7))))
+        # the fastest warm-up call sizes the block: one call slowed by the machine must not
+        # shrink every block to a single call
+        inner[n] = max(1, min(1000, int(min_block / max(best, 1e-7))))
         time.sleep(pause)
     samples: Dict[str, List[float]] = {n: [] for n in names}
     t_start = time.perf_counter()
