@@ -206,10 +206,11 @@ void filter2d_engine<T, ISA>::run(const Filter2DGeom& g, const T* a, const T* k,
   const index_t S = filter2d_detail::strip_width(OW, C);
   const index_t R = filter2d_detail::row_len(S, kw, C);
   const index_t nstrips = (OW + S - 1) / S;
-  // Bands: enough items for a dynamic schedule to balance a noisy machine, each band long
-  // enough that refilling its ring (kh - 1 rows) is a small part of its work.
+  // Bands: many small items (16 per thread) for the dynamic schedule, so that a thread the OS
+  // preempts holds little work, each band still long enough that refilling the border columns
+  // of its ring (kh - 1 rows) is a small part of its work.
   const index_t nt = get_num_threads();
-  index_t nbands = std::max<index_t>(1, std::min<index_t>(OR, 4 * nt));
+  index_t nbands = std::max<index_t>(1, std::min<index_t>(OR, 16 * nt));
   while (nbands > nt && OR / nbands < 4 * kh) --nbands;
   const index_t band = (OR + nbands - 1) / nbands;
   nbands = (OR + band - 1) / band;
