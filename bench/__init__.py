@@ -40,6 +40,12 @@ OpenMP threads spinning for tens of ms after a call):
   cv2 (``dst=``), ndimage (``output=``); torch's functional API and convcore.correlate
   allocate their result on every call (page faults on fresh memory count against them);
 - each peer's output is compared once with convcore's (``max_rel_diff``), outside the timing.
+- OpenMP threads spin after a parallel region by default (convcore's and torch's libgomp).
+  On a machine shared with other busy processes that spinning costs both libraries dearly
+  (measured here: convcore's 2-thread 3x3 filter median 16 ms with OMP_WAIT_POLICY=active,
+  8 ms with passive, 3 ms minimum); on such a machine run
+  ``OMP_WAIT_POLICY=passive python -m bench`` (it applies to every OpenMP runtime in the
+  process) and say so with the figures. On a quiet machine the default is right.
 
 Peak: a small C loop of independent vector FMAs compiled at run time (AVX-512, AVX2+FMA or
 the compiler's default vectors, by the CPU's flags) run on ``threads`` threads at once, best of
