@@ -7,6 +7,7 @@
 #pragma once
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
+#include "filter2d.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
 
@@ -18,6 +19,8 @@ struct EngineFns {
   void (*gemm)(const GemmArgs<T>&);
   // zero padding, kernel unflipped, channels-first
   void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // single-channel sliding-window correlation (convolve / correlate): filter2d.hpp
+  void (*filter)(const Filter2DGeom&, const T*, const T*, const T*, const T*, T*, T);
 };
 
 struct KernelTable {
@@ -33,8 +36,10 @@ struct KernelTable {
 template <class ISA>
 const KernelTable* kernel_table_for() {
   static constexpr KernelTable t{ISA::level,
-                                 {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run},
-                                 {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run}};
+                                 {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
+                                  &filter2d_engine<float, ISA>::run},
+                                 {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
+                                  &filter2d_engine<double, ISA>::run}};
   return &t;
 }
 
