@@ -159,3 +159,51 @@ def test_algorithm_names():
     for name in ["auto", "direct", "gemm", "im2col", "reference"]:
         np.testing.assert_allclose(cc.conv(x, np.full((2, 1, 1, 1), 2.0), algorithm=name),
                                    np.concatenate([2 * x, 2 * x], axis=1))
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 6, 11), (6, 4, 4), dict(stride=2, padding=1)),
+    ((1, 8, 7), (8, 3, 3), dict(groups=2, dilation=2, output_padding=1, stride=2)),
+    ((1, 16, 5, 6), (16, 8, 4, 4), dict(stride=2, padding=1)),
+    ((2, 6, 7, 5), (6, 5, 3, 3), dict(stride=(1, 2), padding=(1, 0), output_padding=(0, 1))),
+    ((1, 8, 6, 6), (8, 6, 3, 2), dict(groups=4, stride=3, dilation=(1, 2))),
+    ((1, 32, 9, 9), (32, 40, 1, 1), dict()),
+    ((1, 4, 3, 4, 5), (4, 6, 3, 3, 3), dict(stride=2, padding=1)),
+])
+def test_levels_transposed_match_oracle(rng, isa, threads, algorithm, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    groups = kw.get("groups", 1)
+    b = rng.standard_normal(ws[1] * groups).astype(dtype)
+    y = cc.conv_transpose(x, w, b, algorithm=algorithm, **kw)
+    assert y.dtype == dtype
+    red = ws[0] // groups * int(np.prod(ws[2:]))
+    assert_close(y, ref.conv_transpose(x, w, b, **kw), red)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_levels_transposed_activation_layout(rng, isa, activation, channels_last):
+    x = rng.standard_normal((2, 12, 6, 7)).astype(np.float32)
+    w = rng.standard_normal((12, 5, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.conv_transpose(xin, w, b, stride=2, padding=1, activation=activation,
+                          channels_last=channels_last, algorithm="im2col")
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
+    expect = ref.activate(ref.conv_transpose(x, w, b, stride=2, padding=1), activation)
+    assert_close(y, expect, 12 * 16)
+
+
+def test_transposed_is_adjoint_of_conv(rng, isa):
+    x = rng.standard_normal((2, 6, 9, 8))
+    w = rng.standard_normal((10, 3, 3, 3))
+    kw = dict(stride=2, padding=1, groups=2)
+    y = cc.conv(x, w, algorithm="im2col", **kw)
+    r = rng.standard_normal(y.shape)
+    xt = cc.conv_transpose(r, w, algorithm="im2col", output_padding=(0, 1), **kw)
+    assert xt.shape == x.shape
+    np.testing.assert_allclose(np.vdot(y, r), np.vdot(x, xt), rtol=1e-10)

@@ -73,14 +73,15 @@ struct gemm_engine {
 #endif
   }
 
-  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B.
+  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B,
+  // slots 2 and 3: free for the callers (kernels/im2col.hpp).
   struct scratch_slot {
     T* p = nullptr;
     std::size_t n = 0;
     ~scratch_slot() { release(p); }
   };
   static T* scratch(int slot, index_t n) {
-    thread_local scratch_slot s[2];
+    thread_local scratch_slot s[4];
     scratch_slot& b = s[slot];
     const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
     if (b.n < need) {
@@ -230,7 +231,8 @@ struct gemm_engine {
   };
 
   // One work item: C[m0:m1, n0:n1] from packed A (all of K) and B packed here, tile by tile.
-  // m0 is a multiple of MR; C(i, j) = c[i * ldc + j]; bias_m/bias_n indexed by i/j.
+  // m0 is a multiple of MR; C(i, j) = c[i * ldc + (j - n0)]: c points at column n0;
+  // bias_m/bias_n indexed by i/j.
   template <class PackB>
   static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
@@ -249,7 +251,7 @@ struct gemm_engine {
           st.bias_n = bias_n ? bias_n + j : nullptr;
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
-            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + j, ldc,
+            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + (j - n0), ldc,
                   mc1 - i < MR ? mc1 - i : MR, cols, st);
           }
         }
@@ -296,7 +298,7 @@ struct gemm_engine {
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;
       T* bbuf = scratch(1, kb * round_up(sp.nc, NR));
-      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c, g.ldc, g.accumulate, g.bias_m,
+      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, g.accumulate, g.bias_m,
                 g.bias_n, g.act);
     });
   }

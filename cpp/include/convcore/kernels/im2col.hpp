@@ -120,9 +120,93 @@ struct conv_gemm_engine {
       const im2col_packer pk{&s, x + (n * s.C_in + g * cpg) * s.in_size()};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
       G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf,
-                   y + (n * s.C_out + g * opg) * P, P, false, bias ? bias + g * opg : nullptr,
+                   y + (n * s.C_out + g * opg) * P + n0, P, false, bias ? bias + g * opg : nullptr,
                    nullptr, s.act);
     });
+  }
+};
+
+// Transposed conv through the same GEMM, then col2im: per image and group,
+//   cols (K x P) = W_g^T (K x C_out/g) * X_g (C_out/g x P),   K = C_in/g * kernel size,
+//   y[c, o * stride - pad + t * dil] += cols[(c, t), o]   (scatter-add, "col2im").
+// No zero-stuffed input, and cols is only ever one tile (rows of a chunk of output channels x
+// up to 256 pixels). Work items are (image, group, chunk of output channels): each owns its
+// channels of y, so the scatter-adds never race; bias and activation are applied once the
+// item has added every tile. Workspace per thread: the chunk's packed weights, one packed B
+// tile and one cols tile (each at most about 1 MiB).
+template <class T, class ISA>
+struct conv_transpose_gemm_engine {
+  using G = gemm_engine<T, ISA>;
+  static constexpr int NR = G::NR;
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t ks = s.k_size(), P = s.out_size(), Y = s.in_size();
+    if (s.N == 0 || s.C_in == 0 || Y == 0) return;
+    const index_t nc = P < 256 ? G::round_up(P > 0 ? P : 1, NR) : 256;
+    // channels per item: cols tile (cc * ks x nc) within ~256 Ki elements, and enough items
+    index_t cc = (256 * 1024 / nc) / ks;
+    if (cc < 1) cc = 1;
+    if (cc > cpg) cc = cpg;
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    while (cc > 1 && s.N * G_ * ((cpg + cc - 1) / cc) < want) cc = (cc + 1) / 2;
+    const index_t chunks = (cpg + cc - 1) / cc;
+    parallel_for(s.N * G_ * chunks, [&](index_t item) {
+      const index_t n = item / (G_ * chunks), g = (item / chunks) % G_, ch = item % chunks;
+      const index_t c0 = ch * cc, c1 = c0 + cc < cpg ? c0 + cc : cpg, Mc = (c1 - c0) * ks;
+      T* yb = y + (n * s.C_in + g * cpg) * Y;
+      for (index_t c = c0; c < c1; ++c) {
+        const T b = bias ? bias[g * cpg + c] : T(0);
+        for (index_t i = 0; i < Y; ++i) yb[c * Y + i] = b;
+      }
+      if (P > 0 && opg > 0) {
+        T* apack = G::scratch(2, G::packed_a_size(Mc, opg));
+        G::pack_a(w + (g * opg * cpg + c0) * ks, 1, cpg * ks, Mc, opg, apack);
+        const index_t kb = opg < G::KC ? opg : G::KC;
+        T* bbuf = G::scratch(1, kb * nc);
+        T* cols = G::scratch(3, Mc * nc);
+        const typename G::matrix_b_packer pb{x + (n * s.C_out + g * opg) * P, P, 1};
+        for (index_t p0 = 0; p0 < P; p0 += nc) {
+          const index_t p1 = p0 + nc < P ? p0 + nc : P;
+          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, false, nullptr,
+                       nullptr, Activation::none);
+          col2im(s, cols, nc, c0, c1, p0, p1, yb);
+        }
+      }
+      if (s.act != Activation::none)
+        for (index_t i = c0 * Y; i < c1 * Y; ++i) yb[i] = apply_activation(s.act, yb[i]);
+    });
+  }
+
+  // y[c, i(o, t)] += cols[((c - c0) * ks + t) * ldc + o - p0] for output pixels o in [p0, p1).
+  static void col2im(const ConvSpec& s, const T* cols, index_t ldc, index_t c0, index_t c1,
+                     index_t p0, index_t p1, T* yb) {
+    const index_t ks = s.k_size(), k12 = s.k[1] * s.k[2], Y = s.in_size();
+    const index_t OW = s.out[2], O1 = s.out[1], s2 = s.stride[2];
+    for (index_t c = c0; c < c1; ++c)
+      for (index_t t = 0; t < ks; ++t) {
+        const index_t t0 = t / k12, t1 = (t / s.k[2]) % s.k[1], t2 = t % s.k[2];
+        const T* cr = cols + ((c - c0) * ks + t) * ldc - p0;
+        index_t lo2, hi2;
+        valid_out_range(s.in[2], OW, t2, s2, s.dil[2], s.pad_lo[2], &lo2, &hi2);
+        if (hi2 <= lo2) continue;
+        const index_t off2 = t2 * s.dil[2] - s.pad_lo[2];
+        index_t p = p0;
+        while (p < p1) {
+          const index_t r = p / OW, a = p - r * OW;
+          const index_t b = p1 - p < OW - a ? a + (p1 - p) : OW;
+          const index_t o0 = r / O1, o1 = r - o0 * O1;
+          const index_t i0 = conv_in_index(o0, t0, s.stride[0], s.dil[0], s.pad_lo[0]);
+          const index_t i1 = conv_in_index(o1, t1, s.stride[1], s.dil[1], s.pad_lo[1]);
+          if (i0 >= 0 && i0 < s.in[0] && i1 >= 0 && i1 < s.in[1]) {
+            const index_t v0 = lo2 < a ? a : lo2, v1 = hi2 > b ? b : hi2;
+            T* yr = yb + c * Y + (i0 * s.in[1] + i1) * s.in[2] + off2;
+            const T* src = cr + r * OW;
+            for (index_t o2 = v0; o2 < v1; ++o2) yr[o2 * s2] += src[o2];
+          }
+          p += b - a;
+        }
+      }
   }
 };
 

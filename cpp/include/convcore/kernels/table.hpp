@@ -18,6 +18,8 @@ struct EngineFns {
   void (*gemm)(const GemmArgs<T>&);
   // zero padding, kernel unflipped, channels-first
   void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // transposed conv of the spec (x: N x C_out x out, y: N x C_in x in), channels-first
+  void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -32,9 +34,12 @@ struct KernelTable {
 // table is chosen.
 template <class ISA>
 const KernelTable* kernel_table_for() {
-  static constexpr KernelTable t{ISA::level,
-                                 {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run},
-                                 {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run}};
+  static constexpr KernelTable t{
+      ISA::level,
+      {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
+       &conv_transpose_gemm_engine<float, ISA>::run},
+      {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
+       &conv_transpose_gemm_engine<double, ISA>::run}};
   return &t;
 }
 

@@ -42,4 +42,12 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   return Algorithm::im2col;
 }
 
+// Transposed conv: the GEMM + col2im engine needs the same filled tile (C_in/groups x kernel
+// rows, C_out/groups reduction); the gather kernel otherwise.
+inline Algorithm choose_conv_transpose_algorithm(const ConvSpec& s) {
+  const index_t rows = s.cin_per_group() * s.k_size(), red = s.cout_per_group();
+  if (rows < 4 || red < 4) return Algorithm::direct;
+  return Algorithm::im2col;
+}
+
 }  // namespace convcore
