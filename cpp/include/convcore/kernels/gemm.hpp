@@ -194,14 +194,12 @@ struct gemm_engine {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
       for (index_t ip = 0; ip < Mp / MR; ++ip) {
         T* d = dst + k0 * Mp + ip * MR * kl;
-        for (index_t r = 0; r < MR; ++r) {
-          const index_t m = ip * MR + r;
-          if (m < M) {
-            const T* src = a + m * rsa + k0 * csa;
-            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = src[k * csa];
-          } else {
-            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = T(0);
-          }
+        const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
+        const T* src = a + ip * MR * rsa + k0 * csa;
+        // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
+        for (index_t k = 0; k < kl; ++k) {
+          for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
+          for (index_t r = rows; r < MR; ++r) d[k * MR + r] = T(0);
         }
       }
     }
