@@ -87,9 +87,7 @@ def test_env_var_unknown_falls_back_with_note():
     assert "pentium" in note and "using" in note
 
 
-@pytest.mark.parametrize("algorithm", ALGOS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("nd,xs,ws,kw", [
+FORWARD_CASES = [
     (1, (2, 6, 37), (10, 6, 5), dict(stride=2, padding=3, dilation=2)),
     (1, (1, 3, 9), (12, 1, 3), dict(groups=3, padding="same")),
     (2, (2, 5, 13, 11), (16, 5, 3, 3), dict(padding=1)),
@@ -100,7 +98,12 @@ def test_env_var_unknown_falls_back_with_note():
     (2, (1, 4, 5, 6), (7, 4, 4, 4), dict(padding="same")),
     (3, (1, 4, 5, 6, 7), (6, 4, 3, 3, 3), dict(padding=1)),
     (3, (2, 4, 6, 5, 4), (8, 2, 2, 3, 1), dict(groups=2, stride=(1, 2, 1), dilation=(2, 1, 1))),
-])
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
 def test_levels_match_oracle(rng, isa, threads, algorithm, dtype, nd, xs, ws, kw):
     x, w, b = _data(rng, xs, ws, dtype)
     y = cc.conv(x, w, b, algorithm=algorithm, **kw)
@@ -207,3 +210,21 @@ def test_transposed_is_adjoint_of_conv(rng, isa):
     xt = cc.conv_transpose(r, w, algorithm="im2col", output_padding=(0, 1), **kw)
     assert xt.shape == x.shape
     np.testing.assert_allclose(np.vdot(y, r), np.vdot(x, xt), rtol=1e-10)
+
+
+@pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
+def test_levels_channels_last_match_oracle(rng, isa, threads, nd, xs, ws, kw):
+    # the GEMM engine reads and writes channels-last itself (no layout copies)
+    x, w, b = _data(rng, xs, ws, np.float32)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = cc.conv(xl, w, b, channels_last=True, algorithm="im2col", activation="relu", **kw)
+    assert y.flags.c_contiguous
+    assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, activation="relu", **kw), _red(w))
+
+
+def test_channels_last_padding_mode_and_non_contiguous(rng, isa):
+    x, w, b = _data(rng, (2, 9, 8, 6), (6, 9, 3, 3), np.float64)
+    xl = np.moveaxis(x, 1, -1)  # a view: not contiguous
+    for mode in ["zeros", "reflect"]:
+        y = cc.conv(xl, w, b, padding=1, padding_mode=mode, channels_last=True, algorithm="im2col")
+        assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, padding=1, padding_mode=mode), _red(w))

@@ -117,8 +117,8 @@ struct gemm_engine {
   }
 
   // C[0:rows, 0:cols] (+)= a_panel (kc x MR) * b_panel (kc x NR), then the store step.
-  static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t rows,
-                    index_t cols, const Store& st) {
+  static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t csc,
+                    index_t rows, index_t cols, const Store& st) {
     V acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) {
       acc0[i] = V::zero();
@@ -134,7 +134,7 @@ struct gemm_engine {
       a += MR;
       b += NR;
     }
-    if (rows == MR && cols == NR) {
+    if (rows == MR && cols == NR && csc == 1) {
       const bool lin = st.act == Activation::none || st.act == Activation::relu ||
                        st.act == Activation::relu6;
       for (int i = 0; i < MR; ++i) {
@@ -175,11 +175,14 @@ struct gemm_engine {
       acc0[i].store(tmp + i * NR);
       acc1[i].store(tmp + i * NR + W);
     }
-    for (index_t i = 0; i < rows; ++i)
-      for (index_t j = 0; j < cols; ++j) {
+    // C(i, j) at c[i * ldc + j * csc]; a transposed C (channels-last output: csc > ldc == 1)
+    // is written column by column, MR contiguous values at a time.
+    for (index_t j = 0; j < cols; ++j)
+      for (index_t i = 0; i < rows; ++i) {
         T v = tmp[i * NR + j];
-        if (!st.first) v += c[i * ldc + j];
-        c[i * ldc + j] = st.last ? finish_scalar(v, st, i, j) : v;
+        T& out = c[i * ldc + j * csc];
+        if (!st.first) v += out;
+        out = st.last ? finish_scalar(v, st, i, j) : v;
       }
   }
 
@@ -229,12 +232,12 @@ struct gemm_engine {
   };
 
   // One work item: C[m0:m1, n0:n1] from packed A (all of K) and B packed here, tile by tile.
-  // m0 is a multiple of MR; C(i, j) = c[i * ldc + (j - n0)]: c points at column n0;
+  // m0 is a multiple of MR; C(i, j) = c[i * ldc + (j - n0) * csc]: c points at column n0;
   // bias_m/bias_n indexed by i/j.
   template <class PackB>
   static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
-                        bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
+                        index_t csc, bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
     const index_t Mp = round_up(M, MR);
     index_t k0 = 0;
     do {
@@ -249,8 +252,8 @@ struct gemm_engine {
           st.bias_n = bias_n ? bias_n + j : nullptr;
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
-            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + (j - n0), ldc,
-                  mc1 - i < MR ? mc1 - i : MR, cols, st);
+            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + (j - n0) * csc,
+                  ldc, csc, mc1 - i < MR ? mc1 - i : MR, cols, st);
           }
         }
       }
@@ -296,7 +299,7 @@ struct gemm_engine {
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;
       T* bbuf = scratch(1, kb * round_up(sp.nc, NR));
-      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, g.accumulate, g.bias_m,
+      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, 1, g.accumulate, g.bias_m,
                 g.bias_n, g.act);
     });
   }

@@ -15,7 +15,8 @@
 // 256 x 512 elements: 512 KiB in float32). Whatever the image size, far below the 64 MB bound.
 //
 // Zero padding with the kernel unflipped: ops/conv.hpp materialises the other padding modes and
-// flips beforehand.
+// flips beforehand. Both layouts: channels-last input is packed with its strides and the output
+// tile is stored transposed, so no layout copy is made.
 #pragma once
 #include "../core/geometry.hpp"
 #include "../core/spec.hpp"
@@ -32,19 +33,21 @@ struct conv_gemm_engine {
   // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
   struct im2col_packer {
     const ConvSpec* s;
-    const T* x;  // first input channel of the group, for one image
+    const T* x;   // first input channel of the group, for one image
+    index_t cs;   // channel stride: in_size (channels-first) or 1 (channels-last)
+    index_t es;   // spatial element stride: 1 or C_in
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
       const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
-      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2];
+      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2] * es;
       const index_t panel = NR * kl;
       for (index_t kk = 0; kk < kl; ++kk) {
         const index_t k = k0 + kk, c = k / ks, t = k % ks;
         const index_t t0 = t / k12, t1 = (t / sp.k[2]) % sp.k[1], t2 = t % sp.k[2];
-        const T* xc = x + c * sp.in_size();
+        const T* xc = x + c * cs;
         index_t lo2, hi2;
-        valid_out_range(sp.in[2], OW, t2, s2, sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
-        const index_t off2 = t2 * sp.dil[2] - sp.pad_lo[2];
+        valid_out_range(sp.in[2], OW, t2, sp.stride[2], sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
+        const index_t off2 = (t2 * sp.dil[2] - sp.pad_lo[2]) * es;
         T* d = dst + kk * NR;
         index_t lane = 0;
         auto zeros = [&](index_t n) {
@@ -89,7 +92,7 @@ struct conv_gemm_engine {
             const index_t v0 = lo2 < a ? a : (lo2 > b ? b : lo2);
             const index_t v1 = hi2 < v0 ? v0 : (hi2 > b ? b : hi2);
             zeros(v0 - a);
-            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] + v0 * s2 + off2, v1 - v0);
+            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] * es + v0 * s2 + off2, v1 - v0);
             zeros(b - v1);
           }
           p += b - a;
@@ -117,11 +120,14 @@ struct conv_gemm_engine {
       const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
-      const im2col_packer pk{&s, x + (n * s.C_in + g * cpg) * s.in_size()};
+      const bool cl = s.channels_last;
+      const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
+                             cl ? 1 : s.in_size(), cl ? s.C_in : 1};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
-      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf,
-                   y + (n * s.C_out + g * opg) * P + n0, P, false, bias ? bias + g * opg : nullptr,
-                   nullptr, s.act);
+      // channels-last output is C transposed: rows (channels) contiguous, columns C_out apart
+      T* yg = cl ? y + n * P * s.C_out + g * opg + n0 * s.C_out : y + (n * s.C_out + g * opg) * P + n0;
+      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf, yg, cl ? 1 : P,
+                   cl ? s.C_out : 1, false, bias ? bias + g * opg : nullptr, nullptr, s.act);
     });
   }
 };
@@ -168,7 +174,7 @@ struct conv_transpose_gemm_engine {
         const typename G::matrix_b_packer pb{x + (n * s.C_out + g * opg) * P, P, 1};
         for (index_t p0 = 0; p0 < P; p0 += nc) {
           const index_t p1 = p0 + nc < P ? p0 + nc : P;
-          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, false, nullptr,
+          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, 1, false, nullptr,
                        nullptr, Activation::none);
           col2im(s, cols, nc, c0, c1, p0, p1, yb);
         }
