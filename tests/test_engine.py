@@ -156,7 +156,7 @@ def test_zero_size_batch_and_channels(rng):
 def test_algorithm_names():
     with pytest.raises(ValueError) as e:
         cc.conv(np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1)), algorithm="magic")
-    for name in ["auto", "direct", "gemm", "im2col", "reference"]:
+    for name in ["auto", "direct", "gemm", "im2col", "reference", "winograd"]:
         assert name in str(e.value)
     x = np.arange(9.0).reshape(1, 1, 3, 3)
     for name in ["auto", "direct", "gemm", "im2col", "reference"]:
@@ -228,3 +228,49 @@ def test_channels_last_padding_mode_and_non_contiguous(rng, isa):
     for mode in ["zeros", "reflect"]:
         y = cc.conv(xl, w, b, padding=1, padding_mode=mode, channels_last=True, algorithm="im2col")
         assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, padding=1, padding_mode=mode), _red(w))
+
+
+WINOGRAD_CASES = [
+    ((1, 5, 9, 13), 7, 1),
+    ((2, 3, 4, 5), 2, 0),
+    ((1, 4, 8, 8), 3, ((2, 0), (1, 3))),
+    ((1, 40, 17, 19), 36, "same"),
+    ((3, 8, 30, 6), 9, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,co,padding", WINOGRAD_CASES)
+def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, padding):
+    x, w, b = _data(rng, xs, (co, xs[1], 3, 3), dtype)
+    y = cc.conv(x, w, b, padding=padding, algorithm="winograd", activation="relu6")
+    assert_close(y, ref.conv(x, w, b, padding=padding, activation="relu6"), _red(w))
+
+
+def test_winograd_accuracy_vs_float64(rng):
+    # documented in docs/architecture.md: float32 Winograd error ~1e-5 of max|y| at 64+ channels
+    x, w, b = _data(rng, (1, 64, 20, 20), (64, 64, 3, 3), np.float64)
+    y64 = ref.conv(x, w, b, padding=1)
+    f = [a.astype(np.float32) for a in (x, w, b)]
+    err = lambda y: float(np.abs(y - y64).max() / np.abs(y64).max())
+    assert err(cc.conv(*f, padding=1, algorithm="winograd")) < 5e-5
+    assert err(cc.conv(x, w, b, padding=1, algorithm="winograd")) < 1e-12
+
+
+def test_winograd_rejects_other_shapes(rng):
+    x = np.ones((1, 4, 8, 8))
+    for w, kw in [(np.ones((4, 4, 5, 5)), {}), (np.ones((4, 4, 3, 3)), dict(stride=2)),
+                  (np.ones((4, 2, 3, 3)), dict(groups=2)), (np.ones((4, 4, 3, 3)), dict(dilation=2))]:
+        with pytest.raises(ValueError, match="winograd"):
+            cc.conv(x, w, algorithm="winograd", **kw)
+    with pytest.raises(ValueError, match="winograd"):
+        cc.conv_transpose(x, np.ones((4, 4, 3, 3)), algorithm="winograd")
+
+
+def test_winograd_channels_last_and_modes(rng, isa):
+    x, w, b = _data(rng, (2, 6, 11, 9), (5, 6, 3, 3), np.float64)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = cc.conv(xl, w, b, padding=1, padding_mode="reflect", flip=True, channels_last=True,
+                algorithm="winograd")
+    assert_close(np.moveaxis(y, -1, 1),
+                 ref.conv(x, w, b, padding=1, padding_mode="reflect", flip=True), _red(w))

@@ -9,6 +9,7 @@
 #include "../core/spec.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "winograd.hpp"
 
 namespace convcore {
 namespace kernels {
@@ -20,6 +21,8 @@ struct EngineFns {
   void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
   // transposed conv of the spec (x: N x C_out x out, y: N x C_in x in), channels-first
   void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
+  void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -37,9 +40,9 @@ const KernelTable* kernel_table_for() {
   static constexpr KernelTable t{
       ISA::level,
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
-       &conv_transpose_gemm_engine<float, ISA>::run},
+       &conv_transpose_gemm_engine<float, ISA>::run, &winograd_engine<float, ISA>::run},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
-       &conv_transpose_gemm_engine<double, ISA>::run}};
+       &conv_transpose_gemm_engine<double, ISA>::run, &winograd_engine<double, ISA>::run}};
   return &t;
 }
 

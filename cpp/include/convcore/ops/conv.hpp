@@ -38,6 +38,8 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   if (out_elems == 0) return;
   std::vector<T> xt, yt, xp, wf;
   if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
+  if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
+    fail_value("algorithm='winograd' needs a 2-D 3x3 conv with stride 1, dilation 1 and groups 1");
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
   // copy of the non-zero padding modes, work on channels-first planes.
   const bool transpose_layout =
@@ -77,6 +79,8 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     }
     if (algo == Algorithm::im2col)
       active_kernels().fns(static_cast<T*>(nullptr)).conv_gemm(s, x, w, bias, yc);
+    else if (algo == Algorithm::winograd)
+      active_kernels().fns(static_cast<T*>(nullptr)).winograd(s, x, w, bias, yc);
     else
       kernels::conv_direct(s, x, w, bias, yc);
   }
