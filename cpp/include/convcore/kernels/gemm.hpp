@@ -294,7 +294,7 @@ struct gemm_engine {
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
     const index_t kb = g.K < KC ? (g.K > 0 ? g.K : 1) : KC;
-    parallel_for(sp.ntiles * sp.mchunks, [&](index_t item) {
+    parallel_for_dynamic(sp.ntiles * sp.mchunks, [&](index_t item) {
       const index_t t = item / sp.mchunks, mcn = item % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;

@@ -112,7 +112,7 @@ struct conv_gemm_engine {
     const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_image = G_ * sp.ntiles * sp.mchunks;
-    parallel_for(s.N * per_image, [&](index_t item) {
+    parallel_for_dynamic(s.N * per_image, [&](index_t item) {
       const index_t n = item / per_image;
       index_t rest = item % per_image;
       const index_t g = rest / (sp.ntiles * sp.mchunks);
@@ -157,7 +157,7 @@ struct conv_transpose_gemm_engine {
     const index_t want = 4 * static_cast<index_t>(get_num_threads());
     while (cc > 1 && s.N * G_ * ((cpg + cc - 1) / cc) < want) cc = (cc + 1) / 2;
     const index_t chunks = (cpg + cc - 1) / cc;
-    parallel_for(s.N * G_ * chunks, [&](index_t item) {
+    parallel_for_dynamic(s.N * G_ * chunks, [&](index_t item) {
       const index_t n = item / (G_ * chunks), g = (item / chunks) % G_, ch = item % chunks;
       const index_t c0 = ch * cc, c1 = c0 + cc < cpg ? c0 + cc : cpg, Mc = (c1 - c0) * ks;
       T* yb = y + (n * s.C_in + g * cpg) * Y;

@@ -80,7 +80,7 @@ struct winograd_engine {
     {
       // U_xi (O x C) = (G g G^T)[xi], transformed and packed one xi at a time
       T* u = G::scratch(2, 36 * O * C);
-      for (index_t o = 0; o < O; ++o)
+      parallel_for(O, [&](index_t o) {
         for (index_t c = 0; c < C; ++c) {
           const T* g = w + (o * C + c) * 9;
           T tmp[6][3];
@@ -91,11 +91,12 @@ struct winograd_engine {
             for (int j = 0; j < 6; ++j) u[((i * 6 + j) * O + o) * C + c] = r[j];
           }
         }
-      for (index_t xi = 0; xi < 36; ++xi) G::pack_a(u + xi * O * C, C, 1, O, C, upack + xi * asz);
+      });
+      parallel_for(36, [&](index_t xi) { G::pack_a(u + xi * O * C, C, 1, O, C, upack + xi * asz); });
     }
     const index_t chunks = (TT + Tb - 1) / Tb;
     const index_t kb = C < G::KC ? C : G::KC;
-    parallel_for(s.N * chunks, [&](index_t item) {
+    parallel_for_dynamic(s.N * chunks, [&](index_t item) {
       const index_t n = item / chunks, t0 = (item % chunks) * Tb;
       const index_t nb = TT - t0 < Tb ? TT - t0 : Tb;
       T* V = G::scratch(2, 36 * C * Tb + 36 * 2 * Tb);
