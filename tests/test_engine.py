@@ -274,3 +274,23 @@ def test_winograd_channels_last_and_modes(rng, isa):
                 algorithm="winograd")
     assert_close(np.moveaxis(y, -1, 1),
                  ref.conv(x, w, b, padding=1, padding_mode="reflect", flip=True), _red(w))
+
+
+# Shapes whose output rows are (nearly) a multiple of every level's NR, so the im2col engine
+# takes its row path (unit stride along rows, padded-row copy, no per-tile packing).
+ROW_CASES = [
+    ((1, 6, 5, 64), (10, 6, 3, 3), dict(padding=1)),
+    ((2, 8, 6, 66), (12, 4, 3, 5), dict(groups=2, padding=(1, 1), dilation=(1, 2))),
+    ((1, 5, 9, 63), (7, 5, 3, 1), dict(stride=(2, 1), padding=((0, 2), (0, 0)))),
+    ((1, 32, 4, 40), (32, 1, 3, 3), dict(groups=32, padding=1)),
+    ((1, 64, 3, 32), (64, 8, 3, 3), dict(groups=8, padding="same")),
+    ((2, 3, 130), (9, 3, 5), dict(padding=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", ROW_CASES)
+def test_levels_row_path_matches_oracle(rng, isa, threads, dtype, xs, ws, kw):
+    x, w, b = _data(rng, xs, ws, dtype)
+    y = cc.conv(x, w, b, algorithm="im2col", activation="relu", **kw)
+    assert_close(y, ref.conv(x, w, b, activation="relu", **kw), _red(w))

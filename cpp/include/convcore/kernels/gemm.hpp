@@ -134,6 +134,12 @@ struct gemm_engine {
       a += MR;
       b += NR;
     }
+    store(acc0, acc1, c, ldc, csc, rows, cols, st);
+  }
+
+  // The store step: C[0:rows, 0:cols] (+)= acc, then bias and activation on the last K block.
+  static void store(const V* acc0, const V* acc1, T* c, index_t ldc, index_t csc, index_t rows,
+                    index_t cols, const Store& st) {
     if (rows == MR && cols == NR && csc == 1) {
       const bool lin = st.act == Activation::none || st.act == Activation::relu ||
                        st.act == Activation::relu6;

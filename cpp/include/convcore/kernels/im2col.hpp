@@ -102,7 +102,8 @@ struct conv_gemm_engine {
     }
   };
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y);
+  static void run_packed(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t K = cpg * s.k_size(), P = s.out_size();
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
@@ -215,6 +216,128 @@ struct conv_transpose_gemm_engine {
       }
   }
 };
+
+// Implicit GEMM for 1-D/2-D convs with unit stride along the row: the microkernel reads its
+// B rows straight from a zero-padded copy of the few input rows a block of output rows needs
+// (cpg channels x R rows x Wp columns, about 256 KiB), at the offset of each (channel, tap):
+// nothing is packed per pixel tile, so the im2col gather (K x P element copies) disappears; the
+// only copy is the padded rows, (rows + kh - 1) / rows times the input. The weights are packed
+// into MR-row panels over the whole reduction, so the accumulators stay in registers for all K.
+template <class T, class ISA>
+struct conv_rows_engine {
+  using G = gemm_engine<T, ISA>;
+  using V = typename G::V;
+  static constexpr int MR = G::MR, NR = G::NR, W = G::W;
+
+  // Rows are computed NR pixels at a time: narrow images (14 wide with NR = 32) would waste
+  // lanes, where the packed path tiles across rows; 1x1 convs keep the packed path (its KC
+  // blocking suits their long reductions).
+  static bool applicable(const ConvSpec& s) {
+    const index_t OWp = G::round_up(s.out[2], NR);
+    return !s.channels_last && s.in[0] == 1 && s.k[0] == 1 && s.stride[2] == 1 &&
+           s.k_size() > 1 && (OWp - s.out[2]) * 8 <= OWp;
+  }
+
+  // acc over k of a[k * MR + i] * xp[off[k] + j], j in [0, NR)
+  static void micro(index_t K, const T* a, const T* xp, const index_t* off, T* c, index_t ldc,
+                    index_t rows, index_t cols, const typename G::Store& st) {
+    V acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = V::zero();
+      acc1[i] = V::zero();
+    }
+    for (index_t k = 0; k < K; ++k) {
+      const T* b = xp + off[k];
+      const V b0 = V::load(b), b1 = V::load(b + W);
+      for (int i = 0; i < MR; ++i) {
+        const V ai = V::broadcast(a[i]);
+        acc0[i] = fma(ai, b0, acc0[i]);
+        acc1[i] = fma(ai, b1, acc1[i]);
+      }
+      a += MR;
+    }
+    G::store(acc0, acc1, c, ldc, 1, rows, cols, st);
+  }
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t ks = s.k_size(), K = cpg * ks, OH = s.out[1], OW = s.out[2];
+    const index_t H = s.in[1], Win = s.in[2], P = OH * OW;
+    if (s.N == 0 || s.C_out == 0 || P == 0) return;
+    const index_t Mp = G::round_up(opg, MR), OWp = G::round_up(OW, NR);
+    const index_t Wp = OWp + (s.k[2] - 1) * s.dil[2];
+    const index_t kext = (s.k[1] - 1) * s.dil[1];
+    // output rows per item: the padded input rows stay within ~256 KiB
+    index_t rb = ((256 * 1024 / static_cast<index_t>(sizeof(T))) / (cpg * Wp) - kext) / s.stride[1];
+    if (rb < 1) rb = 1;
+    if (rb > OH) rb = OH;
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) < want) rb = (rb + 1) / 2;
+    const index_t nrb = (OH + rb - 1) / rb;
+    const index_t Rmax = (rb - 1) * s.stride[1] + kext + 1;
+    // weights: per group, MR-row panels over all of K, (k, r) at panel * MR * K + k * MR + r
+    T* apack = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
+    parallel_for(G_, [&](index_t g) {
+      for (index_t ip = 0; ip < Mp / MR; ++ip) {
+        T* d = apack + (g * Mp + ip * MR) * K;
+        for (index_t k = 0; k < K; ++k)
+          for (index_t r = 0; r < MR; ++r) {
+            const index_t m = ip * MR + r;
+            d[k * MR + r] = m < opg ? w[(g * opg + m) * K + k] : T(0);
+          }
+      }
+    });
+    parallel_for_dynamic(s.N * G_ * nrb, [&](index_t item) {
+      const index_t n = item / (G_ * nrb), g = (item / nrb) % G_, rbi = item % nrb;
+      const index_t r0 = rbi * rb, r1 = r0 + rb < OH ? r0 + rb : OH;
+      const index_t i_lo = r0 * s.stride[1] - s.pad_lo[1];
+      const index_t R = (r1 - r0 - 1) * s.stride[1] + kext + 1;
+      T* xp = G::scratch(2, cpg * Rmax * Wp + K);
+      index_t* off = reinterpret_cast<index_t*>(G::scratch(3, (K * sizeof(index_t) + sizeof(T) - 1) / sizeof(T)));
+      for (index_t c = 0; c < cpg; ++c) {
+        const T* xc = x + (n * s.C_in + g * cpg + c) * H * Win;
+        for (index_t rr = 0; rr < R; ++rr) {
+          T* d = xp + (c * R + rr) * Wp;
+          const index_t i = i_lo + rr;
+          if (i < 0 || i >= H) {
+            for (index_t q = 0; q < Wp; ++q) d[q] = T(0);
+            continue;
+          }
+          const T* src = xc + i * Win;
+          for (index_t q = 0; q < Wp; ++q) {
+            const index_t col = q - s.pad_lo[2];
+            d[q] = col >= 0 && col < Win ? src[col] : T(0);
+          }
+        }
+      }
+      for (index_t k = 0; k < K; ++k) {
+        const index_t c = k / ks, t = k % ks, t1 = t / s.k[2], t2 = t % s.k[2];
+        off[k] = (c * R + t1 * s.dil[1]) * Wp + t2 * s.dil[2];
+      }
+      typename G::Store st{true, true, nullptr, nullptr, s.act};
+      T* yg = y + (n * s.C_out + g * opg) * P;
+      for (index_t r = r0; r < r1; ++r) {
+        const T* xrow = xp + (r - r0) * s.stride[1] * Wp;
+        for (index_t j = 0; j < OW; j += NR) {
+          const index_t cols = OW - j < NR ? OW - j : NR;
+          for (index_t m = 0; m < opg; m += MR) {
+            st.bias_m = bias ? bias + g * opg + m : nullptr;
+            micro(K, apack + (g * Mp + m) * K, xrow + j, off, yg + m * P + r * OW + j, P,
+                  opg - m < MR ? opg - m : MR, cols, st);
+          }
+        }
+      }
+    });
+  }
+};
+
+template <class T, class ISA>
+void conv_gemm_engine<T, ISA>::run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  if (conv_rows_engine<T, ISA>::applicable(s))
+    conv_rows_engine<T, ISA>::run(s, x, w, bias, y);
+  else
+    run_packed(s, x, w, bias, y);
+}
 
 }  // namespace kernels
 }  // namespace convcore
