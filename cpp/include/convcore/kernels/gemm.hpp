@@ -276,8 +276,9 @@ struct gemm_engine {
     Split s;
     const index_t want = 4 * static_cast<index_t>(threads);  // items per call, for balance
     s.nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
-    // fewer columns per tile while the tiles stay wide enough to amortise packing
-    while (outer * ((N + s.nc - 1) / s.nc) < want && s.nc > 4 * NR) s.nc = round_up(s.nc / 2, NR);
+    // Narrower column tiles first: each column is still packed once, and packed A is shared.
+    // Row chunks come second: every chunk packs its tile of B again.
+    while (outer * ((N + s.nc - 1) / s.nc) < want && s.nc > 2 * NR) s.nc = round_up(s.nc / 2, NR);
     s.ntiles = (N + s.nc - 1) / s.nc;
     const index_t have = outer * s.ntiles;
     const index_t Mp = round_up(M, MR);
