@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <stdlib.h>  // posix_memalign
 #include <new>
 #if defined(_MSC_VER)
 #include <malloc.h>
@@ -93,7 +94,8 @@ struct gemm_engine {
 #if defined(_MSC_VER)
       q = _aligned_malloc(bytes, 64);
 #else
-      q = std::aligned_alloc(64, bytes);
+      // posix_memalign: std::aligned_alloc is missing before macOS 10.15
+      if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
 #endif
       if (!q) throw std::bad_alloc();
       b.p = static_cast<T*>(q);
