@@ -22,8 +22,8 @@ py::array deform_binding(const py::array& x, const py::array& offset, const py::
                          const std::string& algo) {
   DType t = common_dtype(x, "x", {{offset, "offset"}, {w, "w"}, {bias, "bias"}, {mask, "mask"}});
   Algorithm a = parse_algorithm(algo);
-  if (a == Algorithm::direct)
-    fail_value("algorithm must be 'auto' or 'reference' for deform_conv2d, got 'direct'");
+  if (a != Algorithm::automatic && a != Algorithm::reference)
+    fail_value("algorithm must be 'auto' or 'reference' for deform_conv2d, got '", algo, "'");
   if (!mask.is_none() && shape_of(mask.cast<py::array>()).empty())
     fail_value("mask must have 4 dimensions, got 0");
   DeformSpec s = make_deform_spec(shape_of(x), shape_of(offset), shape_of(w),
