@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import convcore as cc
 import reference as ref
@@ -176,6 +177,38 @@ def test_deform_errors(cp):
         cc.deform_conv2d(x, off.astype(np.float64), w)
     with pytest.raises(TypeError, match="CuPy"):
         cc.deform_conv2d(x, cp.asnumpy(off), w)
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_deform_hypothesis(cp, data):
+    # Random small geometries (kernel larger than the input with padding, stride beyond the
+    # kernel, 1x1 images, groups and offset groups) against the CPU op, float64.
+    d = data.draw
+    groups, og = d(st.sampled_from([(1, 1), (1, 2), (2, 1), (2, 2)]))
+    C = groups * og * d(st.integers(1, 2))
+    O = groups * d(st.integers(1, 3))
+    H, W = d(st.integers(1, 5)), d(st.integers(1, 5))
+    kh, kw = d(st.integers(1, 3)), d(st.integers(1, 3))
+    sh, sw, dh, dw = (d(st.integers(1, 3)) for _ in range(4))
+    ph, pw = d(st.integers(0, 2)), d(st.integers(0, 2))
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if Ho < 1 or Wo < 1:
+        return
+    N = d(st.integers(1, 2))
+    seed = d(st.integers(0, 1000))
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((N, C, H, W))
+    w = g.standard_normal((O, C // groups, kh, kw))
+    off = g.uniform(-2.5, 2.5, (N, 2 * og * kh * kw, Ho, Wo))
+    mask = g.uniform(0, 1, (N, og * kh * kw, Ho, Wo)) if d(st.booleans()) else None
+    b = g.standard_normal(O) if d(st.booleans()) else None
+    kwargs = dict(stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw))
+    y = cc.deform_conv2d(*dev(cp, x, off, w, b), mask=None if mask is None else cp.asarray(mask),
+                         **kwargs)
+    check(cp.asnumpy(y), cc.deform_conv2d(x, off, w, b, mask=mask, **kwargs), np.float64,
+          w[0].size)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
