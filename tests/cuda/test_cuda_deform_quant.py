@@ -37,6 +37,10 @@ DEFORM_CASES = {
     "groups": ((2, 4, 4, 5), (6, 2, 3, 3), 4, dict(padding=1), True, True),
     "1x1": ((1, 3, 4, 4), (2, 3, 1, 1), 3, {}, False, False),
     "multi-tile": ((1, 2, 9, 9), (70, 2, 2, 2), 1, dict(padding=1), True, True),  # M, P > 64
+    # many channels per tap: a thread's rows share one sample (wide), or straddle taps and
+    # offset groups (odd)
+    "wide": ((1, 32, 4, 4), (4, 32, 3, 3), 2, dict(padding=1), True, True),
+    "odd": ((1, 20, 4, 5), (4, 10, 3, 3), 4, dict(padding=(1, 0)), True, False),
 }
 
 

@@ -1,10 +1,13 @@
 // Deformable convolution (DCNv1; DCNv2 with a mask) as a tiled implicit GEMM per group:
 //   Y[m, p] = sum_k W[m, k] B[k, p],  m = output channel in the group, p = (n, output pixel),
-//   k = (input channel in the group, tap), B[k, p] = mask * bilinear sample of x.
+//   k = (tap, input channel in the group) (tap-major, so that consecutive rows share a tap and
+//   usually an offset group), B[k, p] = mask * bilinear sample of x.
 // B is never materialised: each block samples its 16 x 64 tile of columns into shared memory
-// with the core's sampling functions (core/bilinear.hpp: deform_coord, bilinear_value_at ->
-// bilinear_sample, corner_in_image), the very functions the CPU kernels call, so the border
-// and NaN rules (torchvision's) cannot drift between the two. The mask multiplies the sample
+// with the core's sampling functions (core/bilinear.hpp: deform_coord, bilinear_sample,
+// bilinear_gather, corner_in_image), the very functions the CPU kernels call, so the border
+// and NaN rules (torchvision's) cannot drift between the two. A thread's 4 rows of a tile are
+// 4 channels, usually of one tap and offset group: their sample (offsets, coordinates,
+// bilinear weights, mask) is computed once and gathered from each channel's plane. The mask multiplies the sample
 // as it is stored in the tile (mask * v, the CPU's order); the bias is added at the store.
 //
 // Layouts: x, offset, mask and y channels-first or channels-last (DeformSpec::strides); w is
@@ -78,7 +81,7 @@ __global__ void __launch_bounds__(kDeformThreads)
   __shared__ A As[kDeformBK][kDeformBM + 1];  // +1: the column-wise stores hit distinct banks
   __shared__ A Bs[kDeformBK][kDeformBN + 1];
 
-  const FastDiv div_kk(static_cast<unsigned>(kk)), div_kw(static_cast<unsigned>(s.kw));
+  const FastDiv div_cpg(static_cast<unsigned>(cpg)), div_kw(static_cast<unsigned>(s.kw));
 
   // The B column this thread samples is fixed for the whole reduction: decode it once.
   const int bp = tid % kDeformBN, bk = tid / kDeformBN;
@@ -104,27 +107,46 @@ __global__ void __launch_bounds__(kDeformThreads)
     for (int j = 0; j < 4; ++j) {
       const index_t m = m0 + am + 16 * j;
       const unsigned k = kt + ak;
-      // w is (C_out, C_in/groups, kh, kw): row m of the group's A is contiguous in k.
-      As[ak][am + 16 * j] =
-          (m < M && k < K) ? Num<T>::load(w + (g * opg + m) * static_cast<index_t>(K) + k) : A(0);
+      A v = A(0);
+      if (m < M && k < K) {
+        const unsigned tap = div_cpg.div(k), cl = k - tap * static_cast<unsigned>(cpg);
+        v = Num<T>::load(w + ((g * opg + m) * cpg + cl) * kk + tap);
+      }
+      As[ak][am + 16 * j] = v;
     }
+    // This thread's 4 rows are channels (k + 4j) of usually one tap and offset group: the
+    // sample (coordinates, weights, mask) is computed once for them and gathered per channel.
+    index_t last = -1;  // tap * offset_groups + og of the cached sample
+    BilinearSample<A> smp;
+    A nan_v = A(0), m_v = A(1);
     for (int j = 0; j < 4; ++j) {
       const unsigned k = kt + bk + 4 * j;
       A v = A(0);
       if (p_ok && k < K) {
-        const unsigned cl = div_kk.div(k), tap = k - cl * static_cast<unsigned>(kk);
-        const unsigned ti = div_kw.div(tap), tj = tap - ti * static_cast<unsigned>(s.kw);
+        const unsigned tap = div_cpg.div(k), cl = k - tap * static_cast<unsigned>(cpg);
         const index_t c = g * cpg + cl, og = c / cpog;
-        const index_t och = og * 2 * kk + 2 * static_cast<index_t>(tap);
-        const A dy = Num<T>::load(off_p + och * oc), dx = Num<T>::load(off_p + (och + 1) * oc);
-        const A sy = deform_coord<A>(oy, ti, s.stride_h, s.dil_h, s.pad_h, dy);
-        const A sx = deform_coord<A>(ox, tj, s.stride_w, s.dil_w, s.pad_w, dx);
+        const index_t key = static_cast<index_t>(tap) * s.offset_groups + og;
+        if (key != last) {
+          last = key;
+          const unsigned ti = div_kw.div(tap), tj = tap - ti * static_cast<unsigned>(s.kw);
+          const index_t och = og * 2 * kk + 2 * static_cast<index_t>(tap);
+          const A dy = Num<T>::load(off_p + och * oc), dx = Num<T>::load(off_p + (och + 1) * oc);
+          const A sy = deform_coord<A>(oy, ti, s.stride_h, s.dil_h, s.pad_h, dy);
+          const A sx = deform_coord<A>(ox, tj, s.stride_w, s.dil_w, s.pad_w, dx);
+          smp = bilinear_sample(sy, sx, s.H, s.W);
+          nan_v = sy + sx;  // the NaN of a NaN coordinate, as bilinear_value_at gives it
+          m_v = s.has_mask ? Num<T>::load(mask_p + (og * kk + tap) * mc) : A(1);
+        }
         const T* plane = x + n * xn + c * xc;
         const index_t W_ = s.W;
-        v = bilinear_value_at<A>(
-            [plane, W_, xp](index_t r, index_t q) { return Num<T>::load(plane + (r * W_ + q) * xp); },
-            s.H, s.W, sy, sx);
-        if (s.has_mask) v = Num<T>::load(mask_p + (og * kk + tap) * mc) * v;
+        v = smp.is_nan ? nan_v
+                       : bilinear_gather<A>(
+                             smp,
+                             [plane, W_, xp](index_t r, index_t q) {
+                               return Num<T>::load(plane + (r * W_ + q) * xp);
+                             },
+                             s.H, s.W);
+        if (s.has_mask) v = m_v * v;
       }
       Bs[bk + 4 * j][bp] = v;
     }
