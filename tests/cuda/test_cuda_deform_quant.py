@@ -147,8 +147,8 @@ def test_deform_borders_inf_nan(cp):
     assert np.isnan(y[0, 0, 2, 2]) and y[0, 0, 2, 0] == 0.5 and y[0, 0, 1, 0] == 0.5 * 7 + 0.5
     # Everything pushed outside: the bias alone.
     far = cp.asarray(np.full((1, 2, 3, 3), 100.0))
-    np.testing.assert_array_equal(cp.asnumpy(cc.deform_conv2d(cp.asarray(x), far, cp.asarray(w),
-                                                              cp.asarray(b))), np.full((1, 1, 3, 3), 0.5))
+    yb = cc.deform_conv2d(cp.asarray(x), far, cp.asarray(w), cp.asarray(b))
+    np.testing.assert_array_equal(cp.asnumpy(yb), np.full((1, 1, 3, 3), 0.5))
 
 
 def test_deform_empty(cp):
@@ -165,7 +165,8 @@ def test_deform_errors(cp):
     for bad, args, kw in [
         ("offset must have 2\\*offset_groups", (x, cp.zeros((1, 17, 3, 3), np.float32), w), {}),
         ("offset must have the spatial size", (x, cp.zeros((1, 18, 4, 3), np.float32), w), {}),
-        ("mask must have offset_groups", (x, off, w), dict(mask=cp.zeros((1, 8, 3, 3), np.float32))),
+        ("mask must have offset_groups", (x, off, w),
+         dict(mask=cp.zeros((1, 8, 3, 3), np.float32))),
         ("mask must have 4 dimensions", (x, off, w), dict(mask=cp.zeros((), np.float32))),
         ("groups", (x, off, cp.asarray(rnd((2, 3, 3, 3), np.float32))), {}),
         ("offset_groups", (x, cp.zeros((1, 54, 3, 3), np.float32), w), {}),

@@ -6,7 +6,7 @@ kernel arguments, outputs are allocated with cupy.empty, and a launch returns at
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cupy
 import numpy as np
@@ -461,11 +461,12 @@ def quantized_conv(x: Any, x_scale: float, x_zero_point: int, w: Any, w_scale: S
     return y
 
 
-OPS = {"conv": conv, "conv_transpose": conv_transpose, "filter": filter,
-       "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
-       "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
-       "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d,
-       "deform_conv2d": deform_conv2d, "quantized_conv": quantized_conv}
+OPS: Dict[str, Callable[..., Any]] = {
+    "conv": conv, "conv_transpose": conv_transpose, "filter": filter,
+    "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
+    "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
+    "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d,
+    "deform_conv2d": deform_conv2d, "quantized_conv": quantized_conv}
 
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:

@@ -63,7 +63,8 @@ void conv_quantized(const ConvSpec& s, const TX* x, std::int32_t x_zp, const std
     TY* yp = y + plane * s.out_size() + r0 * OW;
     const double m = mult[oc];
     for (index_t i = 0; i < (r1 - r0) * OW; ++i)
-      yp[i] = static_cast<TY>(convcore::requantize(static_cast<std::int32_t>(acc[i]), m, y_zp, y_lo, y_hi));
+      yp[i] = static_cast<TY>(
+          convcore::requantize(static_cast<std::int32_t>(acc[i]), m, y_zp, y_lo, y_hi));
   });
 }
 

@@ -7,8 +7,9 @@
 // bilinear_gather, corner_in_image), the very functions the CPU kernels call, so the border
 // and NaN rules (torchvision's) cannot drift between the two. A thread's 4 rows of a tile are
 // 4 channels, usually of one tap and offset group: their sample (offsets, coordinates,
-// bilinear weights, mask) is computed once and gathered from each channel's plane. The mask multiplies the sample
-// as it is stored in the tile (mask * v, the CPU's order); the bias is added at the store.
+// bilinear weights, mask) is computed once and gathered from each channel's plane. The mask
+// multiplies the sample as it is stored in the tile (mask * v, the CPU's order); the bias is
+// added at the store.
 //
 // Layouts: x, offset, mask and y channels-first or channels-last (DeformSpec::strides); w is
 // (C_out, C_in/groups, kh, kw). float16 is loaded into float32 and everything, coordinates
