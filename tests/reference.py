@@ -320,3 +320,81 @@ def deform_conv2d(x, offset, w, bias=None, stride=(1, 1), padding=(0, 0), dilati
     if bias is not None:
         y += np.asarray(bias, np.float64)[None, :, None, None]
     return y
+
+
+# ---- variants-a: depthwise, pointwise, separable and flattened convolutions ----
+
+def _pad2d(x, padding, k, stride, dilation, padding_mode):
+    pw = pads(padding, x.shape[2:], k, stride, dilation)
+    return np.pad(x, [(0, 0), (0, 0)] + list(pw), mode=NP_PAD_MODE[padding_mode])
+
+
+def depthwise_conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, padding_mode="zeros",
+                     activation=None):
+    """y[n, c*m + j, p] = bias + sum_t x_pad[n, c, p*stride + t*dilation] w[c*m + j, 0, t]."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    C = x.shape[1]
+    m = w.shape[0] // C
+    k = w.shape[2:]
+    stride, dilation = _tuple(stride, 2), _tuple(dilation, 2)
+    xp = _pad2d(x, padding, k, stride, dilation, padding_mode)
+    out = [(xp.shape[2 + i] - (k[i] - 1) * dilation[i] - 1) // stride[i] + 1 for i in range(2)]
+    xr = np.repeat(xp, m, axis=1)  # channel c*m + j reads input channel c
+    y = np.zeros((x.shape[0], C * m, out[0], out[1]))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            patch = xr[:, :, i * dilation[0]:i * dilation[0] + (out[0] - 1) * stride[0] + 1:stride[0],
+                       j * dilation[1]:j * dilation[1] + (out[1] - 1) * stride[1] + 1:stride[1]]
+            y += patch * w[None, :, 0, i, j, None, None]
+    if bias is not None:
+        y += np.asarray(bias, np.float64)[None, :, None, None]
+    return activate(y, activation)
+
+
+def pointwise_conv(x, w, bias=None, groups=1, activation=None):
+    """y[n, o, p] = bias[o] + sum_{c in group(o)} w[o, c] x[n, c, p], any spatial rank."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64).reshape(np.shape(w)[0], -1)
+    C, O = x.shape[1], w.shape[0]
+    cg, og = C // groups, O // groups
+    y = np.zeros((x.shape[0], O) + x.shape[2:])
+    for g in range(groups):
+        y[:, g * og:(g + 1) * og] = np.einsum("nc...,oc->no...", x[:, g * cg:(g + 1) * cg],
+                                              w[g * og:(g + 1) * og])
+    if bias is not None:
+        y += np.asarray(bias, np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return activate(y, activation)
+
+
+def depthwise_separable_conv2d(x, wd, wp, bd=None, bp=None, stride=1, padding=0, dilation=1,
+                               padding_mode="zeros", mid_activation=None, activation=None):
+    mid = depthwise_conv2d(x, wd, bd, stride, padding, dilation, padding_mode, mid_activation)
+    return pointwise_conv(mid, wp, bp, activation=activation)
+
+
+def _split(v, axis):
+    v = _tuple(v, 2)
+    return (v[0], 1) if axis == 0 else (1, v[1])
+
+
+def spatially_separable_conv2d(x, w_col, w_row, bias=None, stride=1, padding=0, dilation=1,
+                               groups=1, padding_mode="zeros"):
+    """conv(conv(x, w_col), w_row): the vertical pass takes stride/padding/dilation along H, the
+    horizontal pass along W."""
+    if padding == "same":
+        pv = ph = "same"
+    elif padding == "valid":
+        pv = ph = 0
+    else:
+        p = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+        p = [tuple(v) if isinstance(v, (tuple, list)) else (v, v) for v in p]
+        pv, ph = (p[0], (0, 0)), ((0, 0), p[1])
+    mid = conv(x, w_col, None, _split(stride, 0), pv, _split(dilation, 0), groups, padding_mode)
+    return conv(mid, w_row, bias, _split(stride, 1), ph, _split(dilation, 1), groups, padding_mode)
+
+
+def flattened_weight(w_channel, w_vertical, w_horizontal):
+    """W[o, c, i, j] = a[o, c] b[o, i] c[o, j] (Jin et al. 2014)."""
+    return np.einsum("oc,oi,oj->ocij", np.asarray(w_channel, np.float64),
+                     np.asarray(w_vertical, np.float64), np.asarray(w_horizontal, np.float64))

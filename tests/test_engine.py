@@ -87,9 +87,7 @@ def test_env_var_unknown_falls_back_with_note():
     assert "pentium" in note and "using" in note
 
 
-@pytest.mark.parametrize("algorithm", ALGOS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("nd,xs,ws,kw", [
+FORWARD_CASES = [
     (1, (2, 6, 37), (10, 6, 5), dict(stride=2, padding=3, dilation=2)),
     (1, (1, 3, 9), (12, 1, 3), dict(groups=3, padding="same")),
     (2, (2, 5, 13, 11), (16, 5, 3, 3), dict(padding=1)),
@@ -100,7 +98,12 @@ def test_env_var_unknown_falls_back_with_note():
     (2, (1, 4, 5, 6), (7, 4, 4, 4), dict(padding="same")),
     (3, (1, 4, 5, 6, 7), (6, 4, 3, 3, 3), dict(padding=1)),
     (3, (2, 4, 6, 5, 4), (8, 2, 2, 3, 1), dict(groups=2, stride=(1, 2, 1), dilation=(2, 1, 1))),
-])
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
 def test_levels_match_oracle(rng, isa, threads, algorithm, dtype, nd, xs, ws, kw):
     x, w, b = _data(rng, xs, ws, dtype)
     y = cc.conv(x, w, b, algorithm=algorithm, **kw)
@@ -153,9 +156,173 @@ def test_zero_size_batch_and_channels(rng):
 def test_algorithm_names():
     with pytest.raises(ValueError) as e:
         cc.conv(np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1)), algorithm="magic")
-    for name in ["auto", "direct", "gemm", "im2col", "reference"]:
+    for name in ["auto", "direct", "gemm", "im2col", "reference", "winograd"]:
         assert name in str(e.value)
     x = np.arange(9.0).reshape(1, 1, 3, 3)
     for name in ["auto", "direct", "gemm", "im2col", "reference"]:
         np.testing.assert_allclose(cc.conv(x, np.full((2, 1, 1, 1), 2.0), algorithm=name),
                                    np.concatenate([2 * x, 2 * x], axis=1))
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 6, 11), (6, 4, 4), dict(stride=2, padding=1)),
+    ((1, 8, 7), (8, 3, 3), dict(groups=2, dilation=2, output_padding=1, stride=2)),
+    ((1, 16, 5, 6), (16, 8, 4, 4), dict(stride=2, padding=1)),
+    ((2, 6, 7, 5), (6, 5, 3, 3), dict(stride=(1, 2), padding=(1, 0), output_padding=(0, 1))),
+    ((1, 8, 6, 6), (8, 6, 3, 2), dict(groups=4, stride=3, dilation=(1, 2))),
+    ((1, 32, 9, 9), (32, 40, 1, 1), dict()),
+    ((1, 4, 3, 4, 5), (4, 6, 3, 3, 3), dict(stride=2, padding=1)),
+])
+def test_levels_transposed_match_oracle(rng, isa, threads, algorithm, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    groups = kw.get("groups", 1)
+    b = rng.standard_normal(ws[1] * groups).astype(dtype)
+    y = cc.conv_transpose(x, w, b, algorithm=algorithm, **kw)
+    assert y.dtype == dtype
+    red = ws[0] // groups * int(np.prod(ws[2:]))
+    assert_close(y, ref.conv_transpose(x, w, b, **kw), red)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_levels_transposed_activation_layout(rng, isa, activation, channels_last):
+    x = rng.standard_normal((2, 12, 6, 7)).astype(np.float32)
+    w = rng.standard_normal((12, 5, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.conv_transpose(xin, w, b, stride=2, padding=1, activation=activation,
+                          channels_last=channels_last, algorithm="im2col")
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
+    expect = ref.activate(ref.conv_transpose(x, w, b, stride=2, padding=1), activation)
+    assert_close(y, expect, 12 * 16)
+
+
+def test_transposed_is_adjoint_of_conv(rng, isa):
+    x = rng.standard_normal((2, 6, 9, 8))
+    w = rng.standard_normal((10, 3, 3, 3))
+    kw = dict(stride=2, padding=1, groups=2)
+    y = cc.conv(x, w, algorithm="im2col", **kw)
+    r = rng.standard_normal(y.shape)
+    xt = cc.conv_transpose(r, w, algorithm="im2col", output_padding=(0, 1), **kw)
+    assert xt.shape == x.shape
+    np.testing.assert_allclose(np.vdot(y, r), np.vdot(x, xt), rtol=1e-10)
+
+
+@pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
+def test_levels_channels_last_match_oracle(rng, isa, threads, nd, xs, ws, kw):
+    # the GEMM engine reads and writes channels-last itself (no layout copies)
+    x, w, b = _data(rng, xs, ws, np.float32)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = cc.conv(xl, w, b, channels_last=True, algorithm="im2col", activation="relu", **kw)
+    assert y.flags.c_contiguous
+    assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, activation="relu", **kw), _red(w))
+
+
+def test_channels_last_padding_mode_and_non_contiguous(rng, isa):
+    x, w, b = _data(rng, (2, 9, 8, 6), (6, 9, 3, 3), np.float64)
+    xl = np.moveaxis(x, 1, -1)  # a view: not contiguous
+    for mode in ["zeros", "reflect"]:
+        y = cc.conv(xl, w, b, padding=1, padding_mode=mode, channels_last=True, algorithm="im2col")
+        assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, padding=1, padding_mode=mode), _red(w))
+
+
+WINOGRAD_CASES = [
+    ((1, 5, 9, 13), 7, 1),
+    ((2, 3, 4, 5), 2, 0),
+    ((1, 4, 8, 8), 3, ((2, 0), (1, 3))),
+    ((1, 40, 17, 19), 36, "same"),
+    ((3, 8, 30, 6), 9, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,co,padding", WINOGRAD_CASES)
+def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, padding):
+    x, w, b = _data(rng, xs, (co, xs[1], 3, 3), dtype)
+    y = cc.conv(x, w, b, padding=padding, algorithm="winograd", activation="relu6")
+    assert_close(y, ref.conv(x, w, b, padding=padding, activation="relu6"), _red(w))
+
+
+def test_winograd_accuracy_vs_float64(rng):
+    # documented in docs/architecture.md: float32 Winograd error ~1e-5 of max|y| at 64+ channels
+    x, w, b = _data(rng, (1, 64, 20, 20), (64, 64, 3, 3), np.float64)
+    y64 = ref.conv(x, w, b, padding=1)
+    f = [a.astype(np.float32) for a in (x, w, b)]
+    err = lambda y: float(np.abs(y - y64).max() / np.abs(y64).max())
+    assert err(cc.conv(*f, padding=1, algorithm="winograd")) < 5e-5
+    assert err(cc.conv(x, w, b, padding=1, algorithm="winograd")) < 1e-12
+
+
+def test_winograd_rejects_other_shapes(rng):
+    x = np.ones((1, 4, 8, 8))
+    for w, kw in [(np.ones((4, 4, 5, 5)), {}), (np.ones((4, 4, 3, 3)), dict(stride=2)),
+                  (np.ones((4, 2, 3, 3)), dict(groups=2)), (np.ones((4, 4, 3, 3)), dict(dilation=2))]:
+        with pytest.raises(ValueError, match="winograd"):
+            cc.conv(x, w, algorithm="winograd", **kw)
+    with pytest.raises(ValueError, match="winograd"):
+        cc.conv_transpose(x, np.ones((4, 4, 3, 3)), algorithm="winograd")
+
+
+def test_winograd_channels_last_and_modes(rng, isa):
+    x, w, b = _data(rng, (2, 6, 11, 9), (5, 6, 3, 3), np.float64)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = cc.conv(xl, w, b, padding=1, padding_mode="reflect", flip=True, channels_last=True,
+                algorithm="winograd")
+    assert_close(np.moveaxis(y, -1, 1),
+                 ref.conv(x, w, b, padding=1, padding_mode="reflect", flip=True), _red(w))
+
+
+# Shapes whose output rows are (nearly) a multiple of every level's NR, so the im2col engine
+# takes its row path (unit stride along rows, padded-row copy, no per-tile packing).
+ROW_CASES = [
+    ((1, 6, 5, 64), (10, 6, 3, 3), dict(padding=1)),
+    ((2, 8, 6, 66), (12, 4, 3, 5), dict(groups=2, padding=(1, 1), dilation=(1, 2))),
+    ((1, 5, 9, 63), (7, 5, 3, 1), dict(stride=(2, 1), padding=((0, 2), (0, 0)))),
+    ((1, 32, 4, 40), (32, 1, 3, 3), dict(groups=32, padding=1)),
+    ((1, 64, 3, 32), (64, 8, 3, 3), dict(groups=8, padding="same")),
+    ((2, 3, 130), (9, 3, 5), dict(padding=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", ROW_CASES)
+def test_levels_row_path_matches_oracle(rng, isa, threads, dtype, xs, ws, kw):
+    x, w, b = _data(rng, xs, ws, dtype)
+    y = cc.conv(x, w, b, algorithm="im2col", activation="relu", **kw)
+    assert_close(y, ref.conv(x, w, b, activation="relu", **kw), _red(w))
+
+
+def test_property_engine_matches_reference():
+    # random shapes and parameters through every engine path, against the NumPy oracle
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+
+    @hyp.settings(max_examples=60, deadline=None)
+    @hyp.given(
+        nd=st.integers(1, 2), n=st.integers(0, 2), g=st.integers(1, 3), cpg=st.integers(1, 5),
+        opg=st.integers(1, 9), k=st.integers(1, 4), stride=st.integers(1, 3),
+        dil=st.integers(1, 2), pad=st.integers(0, 3), size=st.integers(1, 40),
+        cl=st.booleans(), algo=st.sampled_from(["im2col", "auto", "winograd"]),
+        seed=st.integers(0, 2**16))
+    def check(nd, n, g, cpg, opg, k, stride, dil, pad, size, cl, algo, seed):
+        r = np.random.default_rng(seed)
+        sp = (max(1, size // 3),) * (nd - 1) + (size,)
+        x = r.standard_normal((n, g * cpg) + sp)
+        w = r.standard_normal((g * opg, cpg) + (k,) * nd)
+        b = r.standard_normal(g * opg)
+        kw = dict(stride=stride, dilation=dil, padding=pad, groups=g)
+        if any((s + 2 * pad - dil * (k - 1) - 1) < 0 for s in sp):
+            return  # empty output: covered by the op's own validation tests
+        if algo == "winograd" and not (nd == 2 and k == 3 and stride == 1 and dil == 1 and g == 1):
+            algo = "im2col"
+        xin = np.moveaxis(x, 1, -1) if cl else x
+        y = cc.conv(xin, w, b, channels_last=cl, algorithm=algo, **kw)
+        if cl:
+            y = np.moveaxis(y, -1, 1)
+        assert_close(y, ref.conv(x, w, b, **kw), cpg * k ** nd)
+
+    check()

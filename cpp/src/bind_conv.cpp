@@ -75,8 +75,8 @@ py::array filter_binding(const py::array& a, const py::array& k, const std::stri
   auto go = [&](auto tag) -> py::array {
     using T = decltype(tag);
     py::array y = run_op<T>(s, false, a, k, py::none(), py::none(),
-                            [](const ConvSpec& sp, const T* xp, const T* wp, const T* bp, T* yp) {
-                              conv_forward(sp, xp, wp, bp, yp);
+                            [](const ConvSpec& sp, const T* xp, const T* wp, const T*, T* yp) {
+                              filter_forward(sp, xp, wp, yp);
                             });
     Shape shp = user_dims(s, s.out);
     return y.reshape(to_ssize(shp));

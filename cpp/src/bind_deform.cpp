@@ -21,8 +21,8 @@ Shape optional_shape(const py::object& a) {
 // calls): the algorithm, and a mask given with no dimensions.
 Algorithm deform_algorithm(const std::string& algo) {
   Algorithm a = parse_algorithm(algo);
-  if (a == Algorithm::direct)
-    fail_value("algorithm must be 'auto' or 'reference' for deform_conv2d, got 'direct'");
+  if (a != Algorithm::automatic && a != Algorithm::reference)
+    fail_value("algorithm must be 'auto' or 'reference' for deform_conv2d, got '", algo, "'");
   return a;
 }
 void deform_check_mask(bool given, const Shape& mask) {

@@ -8,6 +8,8 @@ from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose
                     conv_transpose2d, conv_transpose3d)
 from ._filter import convolve, correlate
 from ._deform import deform_conv2d
+from ._depthwise import depthwise_conv2d, depthwise_separable_conv2d, pointwise_conv
+from ._separable import KernelFactors, flattened_conv2d, separate_kernel, spatially_separable_conv2d
 from ._info import get_cmake_dir, get_include, get_num_threads, info, set_num_threads
 from .arithmetic import Cost, ReceptiveField, cost, output_shape, receptive_field
 from ._shuffle import channel_shuffle, shuffled_grouped_conv
@@ -34,4 +36,6 @@ __all__ = [
     "kernels",
     "quantized_conv2d",
     "deform_conv2d",
+    "depthwise_conv2d", "pointwise_conv", "depthwise_separable_conv2d",
+    "spatially_separable_conv2d", "separate_kernel", "KernelFactors", "flattened_conv2d",
 ]

@@ -26,6 +26,12 @@ def convolve(a: Any, k: Any, mode: str = "full", boundary: str = "fill",
     ``mode`` "full" | "same" (centred on ``a``) | "valid"; ``boundary`` "fill" (with
     ``fillvalue``) | "wrap" | "symm", as ``scipy.signal.convolve2d`` but in every dim count.
 
+    1-D and 2-D inputs run a register-blocked sliding-window kernel, threaded over row bands;
+    a 2-D kernel that is the outer product of two 1-D kernels (Sobel, Gaussian, box; detected
+    to within 8 machine epsilons of ``max|k|``) runs as a vertical and a horizontal 1-D pass,
+    ``kh + kw`` instead of ``kh * kw`` multiplications per output. 3-D inputs use the
+    general convolution kernel.
+
     >>> import numpy as np, convcore as cc
     >>> cc.convolve(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
     array([0. , 1. , 2.5, 4. , 1.5])

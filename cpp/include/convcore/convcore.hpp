@@ -37,3 +37,8 @@
 #include "ops/shuffled_grouped_conv.hpp"
 #include "ops/squeeze_excitation.hpp"
 #include "ops/quantized_conv.hpp"
+#include "ops/depthwise.hpp"
+#include "ops/pointwise.hpp"
+#include "ops/depthwise_separable.hpp"
+#include "ops/spatially_separable.hpp"
+#include "ops/flattened.hpp"

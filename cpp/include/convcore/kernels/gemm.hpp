@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <stdlib.h>  // posix_memalign
 #include <new>
 #if defined(_MSC_VER)
 #include <malloc.h>
@@ -73,14 +74,15 @@ struct gemm_engine {
 #endif
   }
 
-  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B.
+  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B,
+  // slots 2 and 3: free for the callers (kernels/im2col.hpp).
   struct scratch_slot {
     T* p = nullptr;
     std::size_t n = 0;
     ~scratch_slot() { release(p); }
   };
   static T* scratch(int slot, index_t n) {
-    thread_local scratch_slot s[2];
+    thread_local scratch_slot s[4];
     scratch_slot& b = s[slot];
     const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
     if (b.n < need) {
@@ -92,7 +94,8 @@ struct gemm_engine {
 #if defined(_MSC_VER)
       q = _aligned_malloc(bytes, 64);
 #else
-      q = std::aligned_alloc(64, bytes);
+      // posix_memalign: std::aligned_alloc is missing before macOS 10.15
+      if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
 #endif
       if (!q) throw std::bad_alloc();
       b.p = static_cast<T*>(q);
@@ -116,8 +119,8 @@ struct gemm_engine {
   }
 
   // C[0:rows, 0:cols] (+)= a_panel (kc x MR) * b_panel (kc x NR), then the store step.
-  static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t rows,
-                    index_t cols, const Store& st) {
+  static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t csc,
+                    index_t rows, index_t cols, const Store& st) {
     V acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) {
       acc0[i] = V::zero();
@@ -133,7 +136,13 @@ struct gemm_engine {
       a += MR;
       b += NR;
     }
-    if (rows == MR && cols == NR) {
+    store(acc0, acc1, c, ldc, csc, rows, cols, st);
+  }
+
+  // The store step: C[0:rows, 0:cols] (+)= acc, then bias and activation on the last K block.
+  static void store(const V* acc0, const V* acc1, T* c, index_t ldc, index_t csc, index_t rows,
+                    index_t cols, const Store& st) {
+    if (rows == MR && cols == NR && csc == 1) {
       const bool lin = st.act == Activation::none || st.act == Activation::relu ||
                        st.act == Activation::relu6;
       for (int i = 0; i < MR; ++i) {
@@ -174,11 +183,14 @@ struct gemm_engine {
       acc0[i].store(tmp + i * NR);
       acc1[i].store(tmp + i * NR + W);
     }
-    for (index_t i = 0; i < rows; ++i)
-      for (index_t j = 0; j < cols; ++j) {
+    // C(i, j) at c[i * ldc + j * csc]; a transposed C (channels-last output: csc > ldc == 1)
+    // is written column by column, MR contiguous values at a time.
+    for (index_t j = 0; j < cols; ++j)
+      for (index_t i = 0; i < rows; ++i) {
         T v = tmp[i * NR + j];
-        if (!st.first) v += c[i * ldc + j];
-        c[i * ldc + j] = st.last ? finish_scalar(v, st, i, j) : v;
+        T& out = c[i * ldc + j * csc];
+        if (!st.first) v += out;
+        out = st.last ? finish_scalar(v, st, i, j) : v;
       }
   }
 
@@ -193,14 +205,12 @@ struct gemm_engine {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
       for (index_t ip = 0; ip < Mp / MR; ++ip) {
         T* d = dst + k0 * Mp + ip * MR * kl;
-        for (index_t r = 0; r < MR; ++r) {
-          const index_t m = ip * MR + r;
-          if (m < M) {
-            const T* src = a + m * rsa + k0 * csa;
-            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = src[k * csa];
-          } else {
-            for (index_t k = 0; k < kl; ++k) d[k * MR + r] = T(0);
-          }
+        const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
+        const T* src = a + ip * MR * rsa + k0 * csa;
+        // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
+        for (index_t k = 0; k < kl; ++k) {
+          for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
+          for (index_t r = rows; r < MR; ++r) d[k * MR + r] = T(0);
         }
       }
     }
@@ -230,11 +240,12 @@ struct gemm_engine {
   };
 
   // One work item: C[m0:m1, n0:n1] from packed A (all of K) and B packed here, tile by tile.
-  // m0 is a multiple of MR; C(i, j) = c[i * ldc + j]; bias_m/bias_n indexed by i/j.
+  // m0 is a multiple of MR; C(i, j) = c[i * ldc + (j - n0) * csc]: c points at column n0;
+  // bias_m/bias_n indexed by i/j.
   template <class PackB>
   static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
-                        bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
+                        index_t csc, bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
     const index_t Mp = round_up(M, MR);
     index_t k0 = 0;
     do {
@@ -249,8 +260,8 @@ struct gemm_engine {
           st.bias_n = bias_n ? bias_n + j : nullptr;
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
-            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + j, ldc,
-                  mc1 - i < MR ? mc1 - i : MR, cols, st);
+            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + (j - n0) * csc,
+                  ldc, csc, mc1 - i < MR ? mc1 - i : MR, cols, st);
           }
         }
       }
@@ -267,8 +278,9 @@ struct gemm_engine {
     Split s;
     const index_t want = 4 * static_cast<index_t>(threads);  // items per call, for balance
     s.nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
-    // fewer columns per tile while the tiles stay wide enough to amortise packing
-    while (outer * ((N + s.nc - 1) / s.nc) < want && s.nc > 4 * NR) s.nc = round_up(s.nc / 2, NR);
+    // Narrower column tiles first: each column is still packed once, and packed A is shared.
+    // Row chunks come second: every chunk packs its tile of B again.
+    while (outer * ((N + s.nc - 1) / s.nc) < want && s.nc > 2 * NR) s.nc = round_up(s.nc / 2, NR);
     s.ntiles = (N + s.nc - 1) / s.nc;
     const index_t have = outer * s.ntiles;
     const index_t Mp = round_up(M, MR);
@@ -291,12 +303,12 @@ struct gemm_engine {
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
     const index_t kb = g.K < KC ? (g.K > 0 ? g.K : 1) : KC;
-    parallel_for(sp.ntiles * sp.mchunks, [&](index_t item) {
+    parallel_for_dynamic(sp.ntiles * sp.mchunks, [&](index_t item) {
       const index_t t = item / sp.mchunks, mcn = item % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;
       T* bbuf = scratch(1, kb * round_up(sp.nc, NR));
-      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c, g.ldc, g.accumulate, g.bias_m,
+      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, 1, g.accumulate, g.bias_m,
                 g.bias_n, g.act);
     });
   }

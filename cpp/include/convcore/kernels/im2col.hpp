@@ -15,7 +15,8 @@
 // 256 x 512 elements: 512 KiB in float32). Whatever the image size, far below the 64 MB bound.
 //
 // Zero padding with the kernel unflipped: ops/conv.hpp materialises the other padding modes and
-// flips beforehand.
+// flips beforehand. Both layouts: channels-last input is packed with its strides and the output
+// tile is stored transposed, so no layout copy is made.
 #pragma once
 #include "../core/geometry.hpp"
 #include "../core/spec.hpp"
@@ -32,19 +33,21 @@ struct conv_gemm_engine {
   // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
   struct im2col_packer {
     const ConvSpec* s;
-    const T* x;  // first input channel of the group, for one image
+    const T* x;   // first input channel of the group, for one image
+    index_t cs;   // channel stride: in_size (channels-first) or 1 (channels-last)
+    index_t es;   // spatial element stride: 1 or C_in
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
       const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
-      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2];
+      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2] * es;
       const index_t panel = NR * kl;
       for (index_t kk = 0; kk < kl; ++kk) {
         const index_t k = k0 + kk, c = k / ks, t = k % ks;
         const index_t t0 = t / k12, t1 = (t / sp.k[2]) % sp.k[1], t2 = t % sp.k[2];
-        const T* xc = x + c * sp.in_size();
+        const T* xc = x + c * cs;
         index_t lo2, hi2;
-        valid_out_range(sp.in[2], OW, t2, s2, sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
-        const index_t off2 = t2 * sp.dil[2] - sp.pad_lo[2];
+        valid_out_range(sp.in[2], OW, t2, sp.stride[2], sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
+        const index_t off2 = (t2 * sp.dil[2] - sp.pad_lo[2]) * es;
         T* d = dst + kk * NR;
         index_t lane = 0;
         auto zeros = [&](index_t n) {
@@ -89,7 +92,7 @@ struct conv_gemm_engine {
             const index_t v0 = lo2 < a ? a : (lo2 > b ? b : lo2);
             const index_t v1 = hi2 < v0 ? v0 : (hi2 > b ? b : hi2);
             zeros(v0 - a);
-            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] + v0 * s2 + off2, v1 - v0);
+            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] * es + v0 * s2 + off2, v1 - v0);
             zeros(b - v1);
           }
           p += b - a;
@@ -99,7 +102,8 @@ struct conv_gemm_engine {
     }
   };
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y);
+  static void run_packed(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t K = cpg * s.k_size(), P = s.out_size();
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
@@ -109,7 +113,7 @@ struct conv_gemm_engine {
     const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_image = G_ * sp.ntiles * sp.mchunks;
-    parallel_for(s.N * per_image, [&](index_t item) {
+    parallel_for_dynamic(s.N * per_image, [&](index_t item) {
       const index_t n = item / per_image;
       index_t rest = item % per_image;
       const index_t g = rest / (sp.ntiles * sp.mchunks);
@@ -117,14 +121,223 @@ struct conv_gemm_engine {
       const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
-      const im2col_packer pk{&s, x + (n * s.C_in + g * cpg) * s.in_size()};
+      const bool cl = s.channels_last;
+      const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
+                             cl ? 1 : s.in_size(), cl ? s.C_in : 1};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
-      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf,
-                   y + (n * s.C_out + g * opg) * P, P, false, bias ? bias + g * opg : nullptr,
-                   nullptr, s.act);
+      // channels-last output is C transposed: rows (channels) contiguous, columns C_out apart
+      T* yg = cl ? y + n * P * s.C_out + g * opg + n0 * s.C_out : y + (n * s.C_out + g * opg) * P + n0;
+      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf, yg, cl ? 1 : P,
+                   cl ? s.C_out : 1, false, bias ? bias + g * opg : nullptr, nullptr, s.act);
     });
   }
 };
+
+// Transposed conv through the same GEMM, then col2im: per image and group,
+//   cols (K x P) = W_g^T (K x C_out/g) * X_g (C_out/g x P),   K = C_in/g * kernel size,
+//   y[c, o * stride - pad + t * dil] += cols[(c, t), o]   (scatter-add, "col2im").
+// No zero-stuffed input, and cols is only ever one tile (rows of a chunk of output channels x
+// up to 256 pixels). Work items are (image, group, chunk of output channels): each owns its
+// channels of y, so the scatter-adds never race; bias and activation are applied once the
+// item has added every tile. Workspace per thread: the chunk's packed weights, one packed B
+// tile and one cols tile (each at most about 1 MiB).
+template <class T, class ISA>
+struct conv_transpose_gemm_engine {
+  using G = gemm_engine<T, ISA>;
+  static constexpr int NR = G::NR;
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t ks = s.k_size(), P = s.out_size(), Y = s.in_size();
+    if (s.N == 0 || s.C_in == 0 || Y == 0) return;
+    const index_t nc = P < 256 ? G::round_up(P > 0 ? P : 1, NR) : 256;
+    // channels per item: cols tile (cc * ks x nc) within ~256 Ki elements, and enough items
+    index_t cc = (256 * 1024 / nc) / ks;
+    if (cc < 1) cc = 1;
+    if (cc > cpg) cc = cpg;
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    while (cc > 1 && s.N * G_ * ((cpg + cc - 1) / cc) < want) cc = (cc + 1) / 2;
+    const index_t chunks = (cpg + cc - 1) / cc;
+    parallel_for_dynamic(s.N * G_ * chunks, [&](index_t item) {
+      const index_t n = item / (G_ * chunks), g = (item / chunks) % G_, ch = item % chunks;
+      const index_t c0 = ch * cc, c1 = c0 + cc < cpg ? c0 + cc : cpg, Mc = (c1 - c0) * ks;
+      T* yb = y + (n * s.C_in + g * cpg) * Y;
+      for (index_t c = c0; c < c1; ++c) {
+        const T b = bias ? bias[g * cpg + c] : T(0);
+        for (index_t i = 0; i < Y; ++i) yb[c * Y + i] = b;
+      }
+      if (P > 0 && opg > 0) {
+        T* apack = G::scratch(2, G::packed_a_size(Mc, opg));
+        G::pack_a(w + (g * opg * cpg + c0) * ks, 1, cpg * ks, Mc, opg, apack);
+        const index_t kb = opg < G::KC ? opg : G::KC;
+        T* bbuf = G::scratch(1, kb * nc);
+        T* cols = G::scratch(3, Mc * nc);
+        const typename G::matrix_b_packer pb{x + (n * s.C_out + g * opg) * P, P, 1};
+        for (index_t p0 = 0; p0 < P; p0 += nc) {
+          const index_t p1 = p0 + nc < P ? p0 + nc : P;
+          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, 1, false, nullptr,
+                       nullptr, Activation::none);
+          col2im(s, cols, nc, c0, c1, p0, p1, yb);
+        }
+      }
+      if (s.act != Activation::none)
+        for (index_t i = c0 * Y; i < c1 * Y; ++i) yb[i] = apply_activation(s.act, yb[i]);
+    });
+  }
+
+  // y[c, i(o, t)] += cols[((c - c0) * ks + t) * ldc + o - p0] for output pixels o in [p0, p1).
+  static void col2im(const ConvSpec& s, const T* cols, index_t ldc, index_t c0, index_t c1,
+                     index_t p0, index_t p1, T* yb) {
+    const index_t ks = s.k_size(), k12 = s.k[1] * s.k[2], Y = s.in_size();
+    const index_t OW = s.out[2], O1 = s.out[1], s2 = s.stride[2];
+    for (index_t c = c0; c < c1; ++c)
+      for (index_t t = 0; t < ks; ++t) {
+        const index_t t0 = t / k12, t1 = (t / s.k[2]) % s.k[1], t2 = t % s.k[2];
+        const T* cr = cols + ((c - c0) * ks + t) * ldc - p0;
+        index_t lo2, hi2;
+        valid_out_range(s.in[2], OW, t2, s2, s.dil[2], s.pad_lo[2], &lo2, &hi2);
+        if (hi2 <= lo2) continue;
+        const index_t off2 = t2 * s.dil[2] - s.pad_lo[2];
+        index_t p = p0;
+        while (p < p1) {
+          const index_t r = p / OW, a = p - r * OW;
+          const index_t b = p1 - p < OW - a ? a + (p1 - p) : OW;
+          const index_t o0 = r / O1, o1 = r - o0 * O1;
+          const index_t i0 = conv_in_index(o0, t0, s.stride[0], s.dil[0], s.pad_lo[0]);
+          const index_t i1 = conv_in_index(o1, t1, s.stride[1], s.dil[1], s.pad_lo[1]);
+          if (i0 >= 0 && i0 < s.in[0] && i1 >= 0 && i1 < s.in[1]) {
+            const index_t v0 = lo2 < a ? a : lo2, v1 = hi2 > b ? b : hi2;
+            T* yr = yb + c * Y + (i0 * s.in[1] + i1) * s.in[2] + off2;
+            const T* src = cr + r * OW;
+            for (index_t o2 = v0; o2 < v1; ++o2) yr[o2 * s2] += src[o2];
+          }
+          p += b - a;
+        }
+      }
+  }
+};
+
+// Implicit GEMM for 1-D/2-D convs with unit stride along the row: the microkernel reads its
+// B rows straight from a zero-padded copy of the few input rows a block of output rows needs
+// (cpg channels x R rows x Wp columns, about 256 KiB), at the offset of each (channel, tap):
+// nothing is packed per pixel tile, so the im2col gather (K x P element copies) disappears; the
+// only copy is the padded rows, (rows + kh - 1) / rows times the input. The weights are packed
+// into MR-row panels over the whole reduction, so the accumulators stay in registers for all K.
+template <class T, class ISA>
+struct conv_rows_engine {
+  using G = gemm_engine<T, ISA>;
+  using V = typename G::V;
+  static constexpr int MR = G::MR, NR = G::NR, W = G::W;
+
+  // Rows are computed NR pixels at a time: narrow images (14 wide with NR = 32) would waste
+  // lanes, where the packed path tiles across rows; 1x1 convs keep the packed path (its KC
+  // blocking suits their long reductions).
+  static bool applicable(const ConvSpec& s) {
+    const index_t OWp = G::round_up(s.out[2], NR);
+    return !s.channels_last && s.in[0] == 1 && s.k[0] == 1 && s.stride[2] == 1 &&
+           s.k_size() > 1 && (OWp - s.out[2]) * 8 <= OWp;
+  }
+
+  // acc over k of a[k * MR + i] * xp[off[k] + j], j in [0, NR)
+  static void micro(index_t K, const T* a, const T* xp, const index_t* off, T* c, index_t ldc,
+                    index_t rows, index_t cols, const typename G::Store& st) {
+    V acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = V::zero();
+      acc1[i] = V::zero();
+    }
+    for (index_t k = 0; k < K; ++k) {
+      const T* b = xp + off[k];
+      const V b0 = V::load(b), b1 = V::load(b + W);
+      for (int i = 0; i < MR; ++i) {
+        const V ai = V::broadcast(a[i]);
+        acc0[i] = fma(ai, b0, acc0[i]);
+        acc1[i] = fma(ai, b1, acc1[i]);
+      }
+      a += MR;
+    }
+    G::store(acc0, acc1, c, ldc, 1, rows, cols, st);
+  }
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t ks = s.k_size(), K = cpg * ks, OH = s.out[1], OW = s.out[2];
+    const index_t H = s.in[1], Win = s.in[2], P = OH * OW;
+    if (s.N == 0 || s.C_out == 0 || P == 0) return;
+    const index_t Mp = G::round_up(opg, MR), OWp = G::round_up(OW, NR);
+    const index_t Wp = OWp + (s.k[2] - 1) * s.dil[2];
+    const index_t kext = (s.k[1] - 1) * s.dil[1];
+    // output rows per item: the padded input rows stay within ~256 KiB
+    index_t rb = ((256 * 1024 / static_cast<index_t>(sizeof(T))) / (cpg * Wp) - kext) / s.stride[1];
+    if (rb < 1) rb = 1;
+    if (rb > OH) rb = OH;
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) < want) rb = (rb + 1) / 2;
+    const index_t nrb = (OH + rb - 1) / rb;
+    const index_t Rmax = (rb - 1) * s.stride[1] + kext + 1;
+    // weights: per group, MR-row panels over all of K, (k, r) at panel * MR * K + k * MR + r
+    T* apack = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
+    parallel_for(G_, [&](index_t g) {
+      for (index_t ip = 0; ip < Mp / MR; ++ip) {
+        T* d = apack + (g * Mp + ip * MR) * K;
+        for (index_t k = 0; k < K; ++k)
+          for (index_t r = 0; r < MR; ++r) {
+            const index_t m = ip * MR + r;
+            d[k * MR + r] = m < opg ? w[(g * opg + m) * K + k] : T(0);
+          }
+      }
+    });
+    parallel_for_dynamic(s.N * G_ * nrb, [&](index_t item) {
+      const index_t n = item / (G_ * nrb), g = (item / nrb) % G_, rbi = item % nrb;
+      const index_t r0 = rbi * rb, r1 = r0 + rb < OH ? r0 + rb : OH;
+      const index_t i_lo = r0 * s.stride[1] - s.pad_lo[1];
+      const index_t R = (r1 - r0 - 1) * s.stride[1] + kext + 1;
+      T* xp = G::scratch(2, cpg * Rmax * Wp + K);
+      index_t* off = reinterpret_cast<index_t*>(G::scratch(3, (K * sizeof(index_t) + sizeof(T) - 1) / sizeof(T)));
+      for (index_t c = 0; c < cpg; ++c) {
+        const T* xc = x + (n * s.C_in + g * cpg + c) * H * Win;
+        for (index_t rr = 0; rr < R; ++rr) {
+          T* d = xp + (c * R + rr) * Wp;
+          const index_t i = i_lo + rr;
+          if (i < 0 || i >= H) {
+            for (index_t q = 0; q < Wp; ++q) d[q] = T(0);
+            continue;
+          }
+          const T* src = xc + i * Win;
+          for (index_t q = 0; q < Wp; ++q) {
+            const index_t col = q - s.pad_lo[2];
+            d[q] = col >= 0 && col < Win ? src[col] : T(0);
+          }
+        }
+      }
+      for (index_t k = 0; k < K; ++k) {
+        const index_t c = k / ks, t = k % ks, t1 = t / s.k[2], t2 = t % s.k[2];
+        off[k] = (c * R + t1 * s.dil[1]) * Wp + t2 * s.dil[2];
+      }
+      typename G::Store st{true, true, nullptr, nullptr, s.act};
+      T* yg = y + (n * s.C_out + g * opg) * P;
+      for (index_t r = r0; r < r1; ++r) {
+        const T* xrow = xp + (r - r0) * s.stride[1] * Wp;
+        for (index_t j = 0; j < OW; j += NR) {
+          const index_t cols = OW - j < NR ? OW - j : NR;
+          for (index_t m = 0; m < opg; m += MR) {
+            st.bias_m = bias ? bias + g * opg + m : nullptr;
+            micro(K, apack + (g * Mp + m) * K, xrow + j, off, yg + m * P + r * OW + j, P,
+                  opg - m < MR ? opg - m : MR, cols, st);
+          }
+        }
+      }
+    });
+  }
+};
+
+template <class T, class ISA>
+void conv_gemm_engine<T, ISA>::run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  if (conv_rows_engine<T, ISA>::applicable(s))
+    conv_rows_engine<T, ISA>::run(s, x, w, bias, y);
+  else
+    run_packed(s, x, w, bias, y);
+}
 
 }  // namespace kernels
 }  // namespace convcore

@@ -7,8 +7,10 @@
 #pragma once
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
+#include "filter2d.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "winograd.hpp"
 
 namespace convcore {
 namespace kernels {
@@ -18,6 +20,12 @@ struct EngineFns {
   void (*gemm)(const GemmArgs<T>&);
   // zero padding, kernel unflipped, channels-first
   void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // single-channel sliding-window correlation (convolve / correlate): filter2d.hpp
+  void (*filter)(const Filter2DGeom&, const T*, const T*, const T*, const T*, T*, T);
+  // transposed conv of the spec (x: N x C_out x out, y: N x C_in x in), channels-first
+  void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
+  void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -32,9 +40,14 @@ struct KernelTable {
 // table is chosen.
 template <class ISA>
 const KernelTable* kernel_table_for() {
-  static constexpr KernelTable t{ISA::level,
-                                 {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run},
-                                 {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run}};
+  static constexpr KernelTable t{
+      ISA::level,
+      {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
+       &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
+       &winograd_engine<float, ISA>::run},
+      {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
+       &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
+       &winograd_engine<double, ISA>::run}};
   return &t;
 }
 

@@ -1,6 +1,7 @@
 // conv: y = act(conv(x, w) + bias) in 1-3 spatial dims, any layout, padding mode and algorithm.
 //
-// Workspace (freed before returning): a channels-first copy of x when channels_last, a padded
+// Workspace (freed before returning): a channels-first copy of x when channels_last (except for
+// the GEMM engine with zero padding, which reads channels-last directly), a padded
 // copy of x for non-zero padding modes, a flipped copy of w when flip, and a channels-first
 // output when channels_last. Each is at most the size of an input or output; nothing scales
 // with the kernel size: the im2col engine packs its columns tile by tile (kernels/im2col.hpp,
@@ -36,14 +37,21 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
   std::vector<T> xt, yt, xp, wf;
-  if (s.channels_last) {
+  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
+  if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
+    fail_value("algorithm='winograd' needs a 2-D 3x3 conv with stride 1, dilation 1 and groups 1");
+  // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
+  // copy of the non-zero padding modes, work on channels-first planes.
+  const bool transpose_layout =
+      s.channels_last && !(algo == Algorithm::im2col && (s.zero_padding() || s.unpadded()));
+  if (transpose_layout) {
     xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     x = xt.data();
     yt = detail::workspace<T>(out_elems, "channels-first output");
+    s.channels_last = false;
   }
-  T* yc = s.channels_last ? yt.data() : y;
-  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
+  T* yc = transpose_layout ? yt.data() : y;
   if (algo == Algorithm::reference) {
     kernels::conv_reference(s, x, w, bias, yc);
   } else {
@@ -71,10 +79,12 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     }
     if (algo == Algorithm::im2col)
       active_kernels().fns(static_cast<T*>(nullptr)).conv_gemm(s, x, w, bias, yc);
+    else if (algo == Algorithm::winograd)
+      active_kernels().fns(static_cast<T*>(nullptr)).winograd(s, x, w, bias, yc);
     else
       kernels::conv_direct(s, x, w, bias, yc);
   }
-  if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
+  if (transpose_layout) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
 }
 
 }  // namespace convcore

@@ -1,5 +1,6 @@
 // conv_transpose: the exact adjoint of conv (PyTorch's conv_transpose{1,2,3}d), plus bias and
-// activation. Computed by gathering per output plane, never through a zero-stuffed input.
+// activation. Never through a zero-stuffed input: GEMM + col2im over tiles (kernels/im2col.hpp)
+// or a gather per output plane (kernels/direct.hpp).
 // Workspace: channels-first copies of x and y when channels_last.
 #pragma once
 #include <vector>
@@ -23,8 +24,14 @@ void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* 
     yt = detail::workspace<T>(out_elems, "channels-first output");
   }
   T* yc = s.channels_last ? yt.data() : y;
+  if (algo == Algorithm::automatic) algo = choose_conv_transpose_algorithm(s);
+  if (algo == Algorithm::winograd)
+    fail_value("algorithm='winograd' is not available for conv_transpose (use 'auto', 'direct', "
+               "'im2col' or 'reference')");
   if (algo == Algorithm::reference)
     kernels::conv_transpose_reference(s, x, w, bias, yc);
+  else if (algo == Algorithm::im2col)
+    active_kernels().fns(static_cast<T*>(nullptr)).conv_transpose_gemm(s, x, w, bias, yc);
   else
     kernels::conv_transpose_direct(s, x, w, bias, yc);
   if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_in, s.in_size());

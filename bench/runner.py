@@ -1,0 +1,407 @@
+"""Timing of convcore against its peers on the cases of bench.shapes (see bench/__init__.py)."""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import peak as _peak
+from . import shapes as _shapes
+from .shapes import Case
+
+Fn = Callable[[], Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Peers
+
+
+def _try_import(name: str) -> Any:
+    try:
+        return __import__(name, fromlist=["_"])
+    except Exception:  # ImportError, or a broken install raising something else
+        return None
+
+
+class Peers:
+    def __init__(self, threads: int, only: Optional[Sequence[str]] = None) -> None:
+        want = set(only) if only else {"torch", "cv2", "ndimage"}
+        self.torch = _try_import("torch") if "torch" in want else None
+        self.cv2 = _try_import("cv2") if "cv2" in want else None
+        self.ndimage = _try_import("scipy.ndimage") if "ndimage" in want else None
+        if self.torch is not None:
+            self.torch.set_num_threads(threads)
+        if self.cv2 is not None:
+            self.cv2.setNumThreads(threads)
+
+    def versions(self) -> Dict[str, str]:
+        v = {}
+        if self.torch is not None:
+            v["torch"] = self.torch.__version__
+            try:
+                v["torch_mkldnn"] = str(self.torch.backends.mkldnn.is_available())
+            except Exception:
+                pass
+        if self.cv2 is not None:
+            v["cv2"] = self.cv2.__version__
+        if self.ndimage is not None:
+            import scipy
+
+            v["scipy"] = scipy.__version__
+        return v
+
+
+# --------------------------------------------------------------------------------------------
+# Contenders of one case: name -> (callable, output preallocated?)
+
+
+def _contenders(cc: Any, peers: Peers, case: Case, rng: np.random.Generator
+                ) -> Dict[str, Dict[str, Any]]:
+    x = rng.standard_normal(case.x, dtype=np.float32)
+    out: Dict[str, Dict[str, Any]] = {}
+    if case.op in ("conv", "conv_transpose"):
+        w = (rng.standard_normal(case.w, dtype=np.float32)
+             / np.float32(math.sqrt(max(1, int(np.prod(case.w[1:]))))))
+        p = dict(case.params)
+        groups = p.get("groups", 1)
+        dw = getattr(cc, "depthwise_conv2d", None)
+        is_dw = (case.op == "conv" and len(case.x) == 4 and groups == case.x[1] and groups > 1
+                 and case.w[1] == 1)
+        if case.op == "conv":
+            shape = cc.output_shape("conv", case.x, case.w, **p)
+            y = np.empty(shape, np.float32)
+            if is_dw and dw is not None:
+                q = {k: v for k, v in p.items() if k != "groups"}
+                out["convcore"] = dict(fn=lambda: dw(x, w, **q), prealloc=False,
+                                       api="convcore.depthwise_conv2d")
+            else:
+                out["convcore"] = dict(fn=lambda: cc.conv(x, w, out=y, **p), prealloc=True,
+                                       api="convcore.conv" + (" (groups=C)" if is_dw else ""))
+        else:
+            shape = cc.output_shape("conv_transpose", case.x, case.w, **p)
+            y = np.empty(shape, np.float32)
+            out["convcore"] = dict(fn=lambda: cc.conv_transpose(x, w, out=y, **p), prealloc=True,
+                                   api="convcore.conv_transpose")
+        if peers.torch is not None:
+            torch = peers.torch
+            F = torch.nn.functional
+            nd = len(case.x) - 2
+            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+            tp = {k: v for k, v in p.items() if k in ("stride", "padding", "dilation", "groups")}
+            f = getattr(F, ("conv" if case.op == "conv" else "conv_transpose") + f"{nd}d")
+
+            def tfn() -> Any:
+                with torch.no_grad():
+                    return f(tx, tw, **tp)
+
+            out["torch"] = dict(fn=tfn, prealloc=False, api=f"torch.nn.functional.{f.__name__}")
+        return out
+
+    # single-channel images: correlation, mode="same", zero boundary
+    if case.op == "filter2d":
+        k = rng.standard_normal(case.w, dtype=np.float32)
+        kc = kr = None
+    else:
+        g = np.asarray(_shapes.gaussian_1d(case.w[0], case.params["sigma"]), np.float32)
+        kc, kr = g.copy(), g.copy()
+        k = np.outer(kc, kr).astype(np.float32)
+    out["convcore"] = dict(fn=lambda: cc.correlate(x, k, mode="same"), prealloc=False,
+                           api="convcore.correlate(mode='same')")
+    if peers.cv2 is not None:
+        cv2 = peers.cv2
+        dst = np.empty_like(x)
+        if kc is None:
+            out["cv2"] = dict(fn=lambda: cv2.filter2D(x, -1, k, dst=dst,
+                                                      borderType=cv2.BORDER_CONSTANT),
+                              prealloc=True, api="cv2.filter2D")
+        else:
+            out["cv2"] = dict(fn=lambda: cv2.sepFilter2D(x, -1, kr, kc, dst=dst,
+                                                         borderType=cv2.BORDER_CONSTANT),
+                              prealloc=True, api="cv2.sepFilter2D")
+    if peers.ndimage is not None:
+        nd_ = peers.ndimage
+        res = np.empty_like(x)
+        if kc is None:
+            out["ndimage"] = dict(fn=lambda: nd_.correlate(x, k, output=res, mode="constant"),
+                                  prealloc=True, api="scipy.ndimage.correlate")
+        else:
+            tmp = np.empty_like(x)
+
+            def sep() -> Any:
+                nd_.correlate1d(x, kc, axis=0, output=tmp, mode="constant")
+                return nd_.correlate1d(tmp, kr, axis=1, output=res, mode="constant")
+
+            out["ndimage"] = dict(fn=sep, prealloc=True, api="scipy.ndimage.correlate1d x2")
+    if peers.torch is not None:
+        torch = peers.torch
+        tx = torch.from_numpy(x)[None, None]
+        tk = torch.from_numpy(np.ascontiguousarray(k))[None, None]
+        pad = (k.shape[0] // 2, k.shape[1] // 2)
+
+        def tfn() -> Any:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tk, padding=pad)[0, 0]
+
+        out["torch"] = dict(fn=tfn, prealloc=False, api="torch conv2d 1->1 channel")
+    return out
+
+
+def _macs(cc: Any, case: Case) -> int:
+    if case.op in ("filter2d", "sepfilter2d"):
+        # the direct count, as the textbooks (and the issue's peer figures) count it
+        return int(np.prod(case.x)) * int(np.prod(case.w))
+    return int(cc.cost(case.op, case.x, case.w, **case.params).macs)
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    if hasattr(v, "detach"):
+        v = v.detach().numpy()
+    return np.asarray(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def _time_block(fn: Fn, inner: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+def time_interleaved(fns: Dict[str, Fn], repeat: int, pause: float, min_block: float,
+                     budget: float) -> Dict[str, Dict[str, Any]]:
+    """Median seconds per call of each fn, timed in interleaved blocks A, B, A, B, ...
+
+    Warm-up: each fn runs until 2 calls and ~min_block seconds are spent. A block is `inner`
+    back-to-back calls of one fn (inner chosen so that a block lasts ~min_block); `pause`
+    seconds of sleep separate blocks so that one library's spinning OpenMP threads have gone
+    idle before the next is timed. The order of the contenders rotates every round. Rounds stop
+    at `repeat` or when `budget` seconds are spent (at least 3 rounds)."""
+    names = list(fns)
+    inner: Dict[str, int] = {}
+    for n in names:
+        t = _time_block(fns[n], 1)
+        spent, best, calls = t, t, 1
+        while calls < 2 or spent < min_block:
+            t = _time_block(fns[n], 1)
+            spent += t
+            best = min(best, t)
+            calls += 1
+            if spent > 2 * min_block and calls >= 2:
+                break
+        # the fastest warm-up call sizes the block: one call slowed by the machine must not
+        # shrink every block to a single call
+        inner[n] = max(1, min(1000, int(min_block / max(best, 1e-7))))
+        time.sleep(pause)
+    samples: Dict[str, List[float]] = {n: [] for n in names}
+    t_start = time.perf_counter()
+    for r in range(repeat):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            gc.disable()
+            try:
+                samples[n].append(_time_block(fns[n], inner[n]))
+            finally:
+                gc.enable()
+            time.sleep(pause)
+        if r + 1 >= 3 and time.perf_counter() - t_start > budget:
+            break
+    return {n: dict(median_s=float(np.median(s)), min_s=float(np.min(s)), samples=len(s),
+                    inner=inner[n]) for n, s in samples.items()}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def select_cases(quick: bool = False, family: Optional[str] = None, tiny: bool = False
+                 ) -> List[Case]:
+    cases = _shapes.quick_cases() if quick else _shapes.all_cases()
+    if family:
+        f = family.lower()
+        cases = [c for c in cases if f in c.family.lower()]
+        if not cases:
+            raise ValueError(f"no benchmark family matches {family!r}; families: "
+                             + ", ".join(_shapes.families()))
+    if tiny:
+        cases = [_shapes.shrink(c) for c in cases]
+    return cases
+
+
+def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: bool = False,
+        family: Optional[str] = None, threads: Optional[int] = None, repeat: int = 9,
+        pause: float = 0.05, min_block: float = 0.1, budget: float = 3.0, tiny: bool = False,
+        peers: Optional[Sequence[str]] = None, measure_peak: bool = True,
+        seed: int = 0) -> Dict[str, Any]:
+    """Runs the benchmark and returns its results as a JSON-serialisable dict.
+
+    progress(event) is called with {"event": "start", "cases": n, "peak": {...}} first, then
+    {"event": "case", "index": i, "cases": n, "result": case_result} after each case, then
+    {"event": "end", "results": results}. See bench/__init__.py for the keys."""
+    import convcore as cc
+
+    if threads is None:
+        threads = cc.get_num_threads()
+    threads = int(threads)
+    cc.set_num_threads(threads)
+    pe = Peers(threads, peers)
+    cases = select_cases(quick=quick, family=family, tiny=tiny)
+    peak0 = _peak.measure(threads) if measure_peak else None
+    results: Dict[str, Any] = {
+        "machine": {
+            "cpu": _peak.cpu_model(), "logical_cpus": os.cpu_count(),
+            "platform": platform.platform(), "python": sys.version.split()[0],
+        },
+        "convcore": {"version": getattr(cc, "__version__", "?"), "info": _jsonable(cc.info())},
+        "peers": pe.versions(),
+        "settings": {"threads": threads, "repeat": repeat, "pause_s": pause,
+                     "min_block_s": min_block, "budget_s": budget, "dtype": "float32",
+                     "quick": quick, "family": family, "tiny": tiny},
+        "peak": peak0,
+        "cases": [],
+    }
+    if progress:
+        progress({"event": "start", "cases": len(cases), "peak": peak0})
+    rng = np.random.default_rng(seed)
+    results["errors"] = []
+    for i, case in enumerate(cases):
+        try:
+            res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause, min_block=min_block,
+                           budget=budget, peak_gflops=peak0["gflops"] if peak0 else None)
+        except Exception as e:  # one failing case (an op this build lacks) must not end the run
+            err = {"family": case.family, "name": case.name, "error": f"{type(e).__name__}: {e}"}
+            results["errors"].append(err)
+            if progress:
+                progress({"event": "error", "index": i, "cases": len(cases), "error": err})
+            continue
+        results["cases"].append(res)
+        if progress:
+            progress({"event": "case", "index": i, "cases": len(cases), "result": res})
+    if measure_peak:
+        peak1 = _peak.measure(threads)
+        drift = peak1["gflops"] / peak0["gflops"] - 1.0
+        results["peak_end"] = peak1
+        results["peak_drift"] = drift
+        if abs(drift) > 0.15:
+            results.setdefault("warnings", []).append(
+                f"the FMA peak moved by {drift:+.0%} during the run ({peak0['gflops']:.1f} -> "
+                f"{peak1['gflops']:.1f} GFLOP/s): the machine was busy or throttled, the "
+                "timings are noisy")
+    results["summary"] = summarize(results["cases"])
+    if progress:
+        progress({"event": "end", "results": results})
+    return results
+
+
+def run_case(cc: Any, pe: Peers, case: Case, rng: np.random.Generator, *, repeat: int,
+             pause: float, min_block: float, budget: float,
+             peak_gflops: Optional[float]) -> Dict[str, Any]:
+    cont = _contenders(cc, pe, case, rng)
+    # Agreement check (once, outside the timing): the peers compute the same thing.
+    ref = _as_numpy(cont["convcore"]["fn"]())
+    scale = float(np.max(np.abs(ref))) or 1.0
+    diffs = {}
+    for n, c in cont.items():
+        if n != "convcore":
+            diffs[n] = float(np.max(np.abs(_as_numpy(c["fn"]()) - ref)) / scale)
+    times = time_interleaved({n: c["fn"] for n, c in cont.items()}, repeat, pause, min_block,
+                             budget)
+    macs = _macs(cc, case)
+    t_cc = times["convcore"]["median_s"]
+    gflops = 2.0 * macs / t_cc / 1e9
+    res: Dict[str, Any] = {
+        "family": case.family, "name": case.name, "op": case.op, "x": list(case.x),
+        "w": list(case.w), "params": _jsonable(case.params), "source": case.source,
+        "macs": macs, "convcore_ms": t_cc * 1e3, "convcore_api": cont["convcore"]["api"],
+        "convcore_out_preallocated": cont["convcore"]["prealloc"],
+        "gflops": gflops,
+        "peak_fraction": gflops / peak_gflops if peak_gflops else None,
+        "timing": times,
+        "peers": {},
+    }
+    for n, c in cont.items():
+        if n == "convcore":
+            continue
+        tp = times[n]["median_s"]
+        res["peers"][n] = {"ms": tp * 1e3, "ratio": tp / t_cc, "gflops": 2.0 * macs / tp / 1e9,
+                           "api": c["api"], "out_preallocated": c["prealloc"],
+                           "max_rel_diff": diffs[n]}
+    return res
+
+
+def summarize(cases: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per family and peer: geometric mean of peer_time / convcore_time, and case count."""
+    acc: Dict[str, Dict[str, List[float]]] = {}
+    for c in cases:
+        for peer, p in c["peers"].items():
+            acc.setdefault(c["family"], {}).setdefault(peer, []).append(p["ratio"])
+    return {fam: {peer: {"geomean_ratio": float(math.exp(np.mean(np.log(r)))), "cases": len(r)}
+                  for peer, r in d.items()} for fam, d in acc.items()}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Text output
+
+
+def format_table(results: Dict[str, Any]) -> str:
+    lines = []
+    pk = results.get("peak")
+    s = results["settings"]
+    lines.append(f"machine: {results['machine']['cpu']}, {results['machine']['logical_cpus']} "
+                 f"logical CPUs; threads={s['threads']} (convcore, torch, cv2; ndimage is "
+                 "single-threaded); float32")
+    if pk:
+        lines.append(f"FMA peak: {pk['gflops']:.1f} GFLOP/s on {pk['threads']} thread(s) "
+                     f"[{pk['method']}]")
+    hdr = (f"{'family':<18} {'case':<40} {'convcore ms':>11} {'peer':<8} {'peer ms':>9} "
+           f"{'peer/cc':>7} {'GFLOP/s':>8} {'%peak':>6}")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for c in results["cases"]:
+        pct = 100 * c["peak_fraction"] if c.get("peak_fraction") else None
+        pf = "-" if pct is None else f"{pct:.0f}%" if pct >= 1 else f"{pct:.1g}%"
+        peers = list(c["peers"].items()) or [("-", None)]
+        for j, (peer, p) in enumerate(peers):
+            head = (f"{c['family']:<18} {c['name'][:40]:<40} {c['convcore_ms']:>11.3f}" if j == 0
+                    else f"{'':<18} {'':<40} {'':>11}")
+            if p is None:
+                lines.append(f"{head} {'-':<8}")
+                continue
+            tail = f"{c['gflops']:>8.3g} {pf:>6}" if j == 0 else ""
+            lines.append(f"{head} {peer:<8} {p['ms']:>9.3f} {p['ratio']:>7.2f} {tail}")
+    lines.append("")
+    lines.append("geometric mean of peer_time / convcore_time (> 1: convcore faster)")
+    for fam, d in results["summary"].items():
+        parts = ", ".join(f"{peer} {v['geomean_ratio']:.2f}x ({v['cases']})"
+                          for peer, v in d.items())
+        lines.append(f"  {fam:<18} {parts}")
+    if "peak_end" in results:
+        lines.append(f"FMA peak at the end: {results['peak_end']['gflops']:.1f} GFLOP/s "
+                     f"({results['peak_drift']:+.0%})")
+    for w in results.get("warnings", []):
+        lines.append("WARNING: " + w)
+    for e in results.get("errors", []):
+        lines.append(f"FAILED: {e['family']}: {e['name']}: {e['error']}")
+    lines.append("outputs preallocated: convcore.conv/conv_transpose (out=), cv2 (dst=), "
+                 "ndimage (output=); convcore.correlate, depthwise_conv2d and torch allocate "
+                 "their outputs")
+    return "\n".join(lines)

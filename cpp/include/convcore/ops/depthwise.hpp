@@ -1,0 +1,106 @@
+// depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
+// m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
+//
+// An x with fewer than 16 channels takes a planar kernel instead (a vector over so few channels
+// would be mostly empty); channels-last x then goes through channels-first copies of x and y.
+//
+// Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
+// (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
+// channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
+// gathered channels-last (at most rows*kh*W*C elements). Padding modes are read in place.
+#pragma once
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../kernels/depthwise.hpp"
+#include "../kernels/layout.hpp"
+#include "conv.hpp"
+#include "options.hpp"
+
+namespace convcore {
+
+// Validate depthwise_conv2d(x, w): x (N, C, H, W) (or (N, H, W, C) when channels_last),
+// w (C*m, 1, kh, kw). `wname` names the weight in messages. The result is the spec of the
+// equivalent conv with groups = C.
+inline ConvSpec make_depthwise_spec(const Shape& x, const Shape& w, const ConvOptions& o,
+                                    index_t bias_len = -1, const char* wname = "w",
+                                    const char* bname = "bias") {
+  if (w.size() != 4)
+    fail_value(wname, " must be 4-D (C*m, 1, kh, kw) for depthwise_conv2d, got ", w.size(),
+               " dimensions");
+  if (x.size() != 4)
+    fail_value("x must be 4-D (N, C, H, W) (or (N, H, W, C) with channels_last), got ", x.size(),
+               " dimensions");
+  const index_t C = o.channels_last ? x[3] : x[1];
+  if (C < 1) fail_value("x must have at least one channel");
+  if (w[1] != 1)
+    fail_value(wname, " must have shape (C*m, 1, kh, kw); got w.shape[1] = ", w[1],
+               " (a depthwise filter sees one input channel)");
+  if (w[0] < 1 || w[0] % C != 0)
+    fail_value(wname, ".shape[0] must be a positive multiple of the ", C,
+               " input channels (C*m for depth multiplier m), got ", w[0]);
+  if (bias_len >= 0 && bias_len != w[0])
+    fail_value(bname, " must have shape (", w[0], ",) to match ", wname, ".shape[0], got length ",
+               bias_len);
+  ConvOptions d = o;
+  d.groups = C;
+  d.flip = false;
+  d.fill = 0.0;
+  return make_conv_spec(x, w, d, -1);
+}
+
+// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
+template <class T>
+void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  const index_t out_elems = s.N * s.C_out * s.out_size();
+  if (out_elems == 0) return;
+  std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
+  kernels::depthwise_pack_weights(s, w, wt.data());
+  if (s.channels_last && s.C_in < kernels::kDepthwisePlanarMaxChannels) {
+    // So few channels leave the channels-last vector mostly empty: go through the planar
+    // kernel on channels-first copies (cheap at this channel count).
+    ConvSpec p = s;
+    p.channels_last = false;
+    std::vector<T> xt =
+        detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
+    kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
+    std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
+    kernels::depthwise_planar(p, xt.data(), w, bias, yt.data());
+    kernels::to_channels_last(yt.data(), y, s.N, s.C_out, s.out_size());
+    return;
+  }
+  if (s.channels_last) {
+    kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
+    return;
+  }
+  if (s.C_in < kernels::kDepthwisePlanarMaxChannels) {
+    kernels::depthwise_planar(s, x, w, bias, y);
+    return;
+  }
+  // Channels-first: per band of output rows, gather the input rows it reads as channels-last
+  // rows, run the kernel into a channels-last band and transpose that into y. Neither x nor y
+  // is copied whole.
+  const kernels::DepthwiseTables tb = kernels::depthwise_tables(s);
+  const index_t OH = s.out[1], OW = s.out[2], Cm = s.C_out, kh = s.k[1];
+  const index_t H = s.in[1], W = s.in[2], C = s.C_in, P = OH * OW;
+  const index_t rb = kernels::depthwise_band_rows(s, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
+  parallel_for(s.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t np = (r1 - r0) * OW;
+    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
+    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
+    auto xin = kernels::scratch<T>((r1 - r0) * kh * W * C);
+    kernels::depthwise_gather_rows(s, tb, x + n * C * H * W, r0, r1 - r0, slot_of.data(),
+                                   local.data(), xin.get());
+    auto band = kernels::scratch<T>(np * Cm);
+    kernels::depthwise_rows(s, local.data(), tb.cols.data(), xin.get(), wt.data(), bias, r1 - r0,
+                            band.get());
+    T* yn = y + n * Cm * P + r0 * OW;
+    kernels::transpose_tiled(band.get(), Cm, yn, P, np, Cm);
+  });
+}
+
+}  // namespace convcore

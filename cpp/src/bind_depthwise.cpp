@@ -1,0 +1,181 @@
+// depthwise_conv2d, pointwise_conv, depthwise_separable_conv2d, spatially_separable_conv2d,
+// flattened_conv2d and their shape functions.
+#include "bind_util.hpp"
+
+namespace convcore {
+namespace py_bind {
+
+namespace {
+
+index_t vector_length(const py::object& b, const char* name) {
+  if (b.is_none()) return -1;
+  py::array a = b.cast<py::array>();
+  if (a.ndim() != 1) fail_value(name, " must be 1-D, got ", a.ndim(), " dimensions");
+  return a.shape(0);
+}
+
+Activation activation_of(const py::object& a) {
+  return a.is_none() ? Activation::none : parse_activation(a.cast<std::string>());
+}
+
+// Contiguous views of every array, a fresh output, the op run without the GIL.
+template <class T, std::size_t K, class Run>
+py::array run(const Shape& out_shape, const std::array<py::object, K>& in, Run&& fn) {
+  std::array<carray<T>, K> views;
+  std::array<const T*, K> ptr{};
+  for (std::size_t i = 0; i < K; ++i) {
+    if (in[i].is_none()) continue;
+    views[i] = contiguous<T>(in[i]);
+    ptr[i] = views[i].data();
+  }
+  py::array_t<T> y(to_ssize(out_shape));
+  T* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    fn(ptr, yp);
+  }
+  return std::move(y);
+}
+
+py::array depthwise_binding(const py::array& x, const py::array& w, const py::object& bias,
+                            const ConvOptions& o) {
+  DType t = common_dtype(x, "x", {{w, "w"}, {bias, "bias"}});
+  ConvSpec s = make_depthwise_spec(shape_of(x), shape_of(w), o, vector_length(bias, "bias"));
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    return run<T, 3>(output_shape(s, false), {x, w, bias}, [&](auto p, T* y) {
+      depthwise_forward(s, p[0], p[1], p[2], y);
+    });
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+py::array pointwise_binding(const py::array& x, const py::array& w, const py::object& bias,
+                            index_t groups, bool channels_last, const py::object& act) {
+  DType t = common_dtype(x, "x", {{w, "w"}, {bias, "bias"}});
+  PointwiseSpec s = make_pointwise_spec(shape_of(x), shape_of(w), groups, channels_last,
+                                        activation_of(act), vector_length(bias, "bias"));
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    return run<T, 3>(output_shape(s), {x, w, bias}, [&](auto p, T* y) {
+      pointwise_forward(s, p[0], p[1], p[2], y);
+    });
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+py::array dw_separable_binding(const py::array& x, const py::array& wd, const py::array& wp,
+                               const py::object& bd, const py::object& bp, const ConvOptions& o,
+                               const py::object& mid_act) {
+  DType t = common_dtype(x, "x", {{wd, "w_depthwise"}, {wp, "w_pointwise"}, {bd, "b_depthwise"},
+                                  {bp, "b_pointwise"}});
+  DepthwiseSeparableSpec s = make_depthwise_separable_spec(
+      shape_of(x), shape_of(wd), shape_of(wp), o, activation_of(mid_act),
+      vector_length(bd, "b_depthwise"), vector_length(bp, "b_pointwise"));
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    return run<T, 5>(output_shape(s), {x, wd, wp, bd, bp}, [&](auto p, T* y) {
+      depthwise_separable_forward(s, p[0], p[1], p[2], p[3], p[4], y);
+    });
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+py::array spatially_separable_binding(const py::array& x, const py::array& wc,
+                                      const py::array& wr, const py::object& bias,
+                                      const ConvOptions& o) {
+  DType t = common_dtype(x, "x", {{wc, "w_col"}, {wr, "w_row"}, {bias, "bias"}});
+  SpatiallySeparableSpec s = make_spatially_separable_spec(shape_of(x), shape_of(wc),
+                                                           shape_of(wr), o,
+                                                           vector_length(bias, "bias"));
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    return run<T, 4>(output_shape(s.row, false), {x, wc, wr, bias}, [&](auto p, T* y) {
+      spatially_separable_forward(s, p[0], p[1], p[2], p[3], y);
+    });
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+py::array flattened_binding(const py::array& x, const py::array& wc, const py::array& wv,
+                            const py::array& wh, const py::object& bias, const ConvOptions& o) {
+  DType t = common_dtype(x, "x", {{wc, "w_channel"}, {wv, "w_vertical"}, {wh, "w_horizontal"},
+                                  {bias, "bias"}});
+  FlattenedSpec s = make_flattened_spec(shape_of(x), shape_of(wc), shape_of(wv), shape_of(wh), o,
+                                        vector_length(bias, "bias"));
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    return run<T, 5>(output_shape(s.horizontal, false), {x, wc, wv, wh, bias}, [&](auto p, T* y) {
+      flattened_forward(s, p[0], p[1], p[2], p[3], p[4], y);
+    });
+  };
+  return t == DType::f32 ? go(float{}) : go(double{});
+}
+
+py::dict pointwise_info(const PointwiseSpec& s) {
+  py::dict d;
+  d["N"] = s.N;
+  d["C_in"] = s.C_in;
+  d["C_out"] = s.C_out;
+  d["groups"] = s.groups;
+  d["pixels"] = s.P;
+  d["output_shape"] = output_shape(s);
+  return d;
+}
+
+}  // namespace
+
+CONVCORE_BINDING(depthwise) {
+  m.def("depthwise_conv2d", &depthwise_binding, py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("options"));
+  m.def("pointwise_conv", &pointwise_binding, py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("groups"), py::arg("channels_last"), py::arg("activation"));
+  m.def("depthwise_separable_conv2d", &dw_separable_binding, py::arg("x"), py::arg("w_depthwise"),
+        py::arg("w_pointwise"), py::arg("b_depthwise"), py::arg("b_pointwise"),
+        py::arg("options"), py::arg("mid_activation"));
+  m.def("spatially_separable_conv2d", &spatially_separable_binding, py::arg("x"),
+        py::arg("w_col"), py::arg("w_row"), py::arg("bias"), py::arg("options"));
+  m.def("flattened_conv2d", &flattened_binding, py::arg("x"), py::arg("w_channel"),
+        py::arg("w_vertical"), py::arg("w_horizontal"), py::arg("bias"), py::arg("options"));
+
+  // Shape-only validation for the cost models (the same checks as the ops).
+  m.def("depthwise_spec",
+        [](const Shape& x, const Shape& w, const ConvOptions& o, index_t bias_len) {
+          return make_depthwise_spec(x, w, o, bias_len);
+        },
+        py::arg("x_shape"), py::arg("w_shape"), py::arg("options"), py::arg("bias_len") = -1);
+  m.def("pointwise_spec",
+        [](const Shape& x, const Shape& w, index_t groups, bool channels_last, index_t bias_len) {
+          return pointwise_info(
+              make_pointwise_spec(x, w, groups, channels_last, Activation::none, bias_len));
+        },
+        py::arg("x_shape"), py::arg("w_shape"), py::arg("groups"), py::arg("channels_last"),
+        py::arg("bias_len") = -1);
+  m.def("depthwise_separable_spec",
+        [](const Shape& x, const Shape& wd, const Shape& wp, const ConvOptions& o, index_t bd,
+           index_t bp) {
+          DepthwiseSeparableSpec s = make_depthwise_separable_spec(x, wd, wp, o, Activation::none,
+                                                                   bd, bp);
+          return py::make_tuple(s.dw, s.C_out, output_shape(s));
+        },
+        py::arg("x_shape"), py::arg("wd_shape"), py::arg("wp_shape"), py::arg("options"),
+        py::arg("bd_len") = -1, py::arg("bp_len") = -1);
+  m.def("spatially_separable_spec",
+        [](const Shape& x, const Shape& wc, const Shape& wr, const ConvOptions& o, index_t b) {
+          SpatiallySeparableSpec s = make_spatially_separable_spec(x, wc, wr, o, b);
+          return py::make_tuple(s.col, s.row);
+        },
+        py::arg("x_shape"), py::arg("wc_shape"), py::arg("wr_shape"), py::arg("options"),
+        py::arg("bias_len") = -1);
+  m.def("flattened_spec",
+        [](const Shape& x, const Shape& wc, const Shape& wv, const Shape& wh, const ConvOptions& o,
+           index_t b) {
+          FlattenedSpec s = make_flattened_spec(x, wc, wv, wh, o, b);
+          return py::make_tuple(pointwise_info(s.channel), s.vertical, s.horizontal);
+        },
+        py::arg("x_shape"), py::arg("wc_shape"), py::arg("wv_shape"), py::arg("wh_shape"),
+        py::arg("options"), py::arg("bias_len") = -1);
+}
+
+}  // namespace py_bind
+}  // namespace convcore

@@ -1,0 +1,78 @@
+"""Smoke test of the benchmark harness: `python -m bench --quick --tiny` in a subprocess, and
+the structure of its JSON. No timing is asserted (benchmarks never are)."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path, *extra):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    # the repository root for `bench`; convcore as this process imports it (an installed wheel
+    # in CI, python/ in a development checkout run with PYTHONPATH=python)
+    import convcore
+
+    paths = [str(ROOT), str(Path(convcore.__file__).resolve().parents[1])]
+    env["PYTHONPATH"] = os.pathsep.join(
+        paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--tiny", "--repeat", "3", "--pause", "0", "--min-block", "0.002",
+         "--budget", "0.1", "--threads", "1", "--json", str(out), *extra],
+        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads(out.read_text())
+
+
+def test_quick_tiny_json_structure(tmp_path):
+    proc, res = _run(tmp_path)
+    for key in ("machine", "convcore", "peers", "settings", "peak", "peak_end", "peak_drift",
+                "cases", "summary"):
+        assert key in res, key
+    assert res["settings"]["threads"] == 1 and res["settings"]["quick"] is True
+    assert res["errors"] == []
+    assert res["peak"]["gflops"] > 0 and res["peak"]["method"]
+    families = {c["family"] for c in res["cases"]}
+    assert {"resnet50 3x3", "image filter", "image separable", "mobilenetv2 dw"} <= families
+    for c in res["cases"]:
+        assert c["macs"] > 0
+        assert c["convcore_ms"] > 0 and math.isfinite(c["gflops"]) and c["gflops"] > 0
+        assert c["timing"]["convcore"]["samples"] >= 3
+        for peer, p in c["peers"].items():
+            assert peer in ("torch", "cv2", "ndimage")
+            assert p["ms"] > 0
+            assert p["ratio"] == pytest.approx(p["ms"] / c["convcore_ms"], rel=1e-9)
+            # the peers compute the same thing as convcore (float32 sums)
+            assert p["max_rel_diff"] < 1e-3, (c["name"], peer, p["max_rel_diff"])
+        assert c["peers"] or not res["peers"]
+    for fam, d in res["summary"].items():
+        assert fam in families
+        for peer, v in d.items():
+            ratios = [c["peers"][peer]["ratio"] for c in res["cases"]
+                      if c["family"] == fam and peer in c["peers"]]
+            assert v["cases"] == len(ratios)
+            expected = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            assert v["geomean_ratio"] == pytest.approx(expected)
+    assert "geometric mean" in proc.stdout and "FMA peak" in proc.stdout
+
+
+def test_family_filter_and_run_api(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT))
+    events = []
+    res = bench.run(events.append, quick=True, tiny=True, family="image", repeat=3, pause=0, min_block=0.002,
+                    budget=0.05, threads=1, measure_peak=False)
+    assert {c["family"] for c in res["cases"]} == {"image filter", "image separable"}
+    assert [e["event"] for e in events] == ["start"] + ["case"] * len(res["cases"]) + ["end"]
+    assert "peak_end" not in res and res["peak"] is None
+    with pytest.raises(ValueError, match="no benchmark family"):
+        bench.select_cases(family="no such family")
