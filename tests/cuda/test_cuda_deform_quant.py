@@ -334,3 +334,25 @@ def test_quantized_empty(cp):
     y = cc.quantized_conv2d(cp.asarray(np.zeros((0, 2, 4, 4), np.int8)), 1.0, 0,
                             cp.asarray(np.zeros((3, 2, 3, 3), np.int8)), 1.0, 0, 1.0, 0)
     assert y.shape == (0, 3, 2, 2) and y.dtype == np.int8
+
+
+def test_devices(cp):
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two CUDA devices")
+    x, off, w, b, mask, kw = deform_data("mask", np.float64)
+    qx, qw, qb = qdata((1, 2, 4, 4), (3, 2, 3, 3), np.uint8, np.int8, 4)
+    with cp.cuda.Device(1):
+        x1, off1, w1, b1, m1 = dev(cp, x, off, w, b, mask)
+        qx1, qw1, qb1 = dev(cp, qx, qw, qb)
+    with cp.cuda.Device(0):
+        w0, qw0 = cp.asarray(w), cp.asarray(qw)
+        y = cc.deform_conv2d(x1, off1, w1, b1, mask=m1, **kw)  # runs on the inputs' device
+        q = cc.quantized_conv2d(qx1, 0.1, 3, qw1, 0.02, 0, 0.3, np.uint8(7), qb1)
+    assert y.device.id == 1 and q.device.id == 1
+    check(cp.asnumpy(y), deform_oracle(x, off, w, b, mask, kw), np.float64, 4 * w[0].size)
+    np.testing.assert_array_equal(cp.asnumpy(q), cc.quantized_conv2d(qx, 0.1, 3, qw, 0.02, 0, 0.3,
+                                                                     np.uint8(7), qb))
+    with pytest.raises(ValueError, match="device"):
+        cc.deform_conv2d(x1, off1, w0, b1, mask=m1, **kw)
+    with pytest.raises(ValueError, match="device"):
+        cc.quantized_conv2d(qx1, 0.1, 3, qw0, 0.02, 0, 0.3, np.uint8(7))
