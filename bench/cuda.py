@@ -134,6 +134,9 @@ def run_deform(cc: Any, cupy: Any, repeat: int, warmup: int,
         theirs = lambda: torchvision.ops.deform_conv2d(tx, toff, tw, **kw)  # noqa: E731
         t_theirs = gpu_median_ms(theirs, repeat, warmup)
         row.update(torch_ms=t_theirs, ratio=t_theirs / t_ours)
+        y, ty = ours(), theirs()
+        diff = cupy.abs(y - cupy.from_dlpack(ty)).max() / max(float(cupy.abs(y).max()), 1e-30)
+        row["max_rel_diff"] = float(diff)
     except ImportError:
         pass
     return row
@@ -192,7 +195,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             rows.append(row)
             print(f"{row['case']:<28}{row['convcore_ms']:>12.3f}"
                   f"{row.get('torch_ms', float('nan')):>10.3f}"
-                  f"{row.get('ratio', float('nan')):>8.2f}{row['convcore_gflops']:>10.0f}")
+                  f"{row.get('ratio', float('nan')):>8.2f}{row['convcore_gflops']:>10.0f}"
+                  f"{100 * row.get('convcore_peak_fraction', float('nan')):>6.1f}%"
+                  f"{row.get('max_rel_diff', float('nan')):>10.1e}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": info.get("cuda_device"), "peak_gflops": peak, "rows": rows}, f,

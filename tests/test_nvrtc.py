@@ -56,7 +56,7 @@ def test_nvrtc_rejects_a_broken_kernel(nvrtc):
 def test_nvcc_compiles(tmp_path, source):
     # nvcc has no name expressions: taking each instance's address instantiates it.
     uses = "".join(f"void* convcore_use_{i} = (void*)&{name};\n"
-                   for i, name in enumerate(n for dt in _compile.CTYPES
+                   for i, name in enumerate(n for dt in _compile.dtypes_of(source)
                                             for n in _compile.name_expressions(source, dt)))
     src = tmp_path / f"all_{source}"
     src.write_text(f"{_compile.module_code(source)}\n{uses}")

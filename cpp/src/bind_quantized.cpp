@@ -44,27 +44,20 @@ py::array run_y(const ConvSpec& s, const py::array& x, const py::array& w, const
                     : run<TX, TW, std::uint8_t>(s, x, w, bias, q);
 }
 
-py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_t x_zp,
-                                 const py::array& w, const std::vector<double>& w_scale,
-                                 const std::vector<std::int64_t>& w_zp, double y_scale,
-                                 std::int64_t y_zp, bool y_signed, const py::object& bias,
-                                 const ConvOptions& opt) {
-  QuantParams q;
-  q.x_signed = int8_kind(x, "x");
-  q.w_signed = int8_kind(w, "w");
+// The parameters and the validated spec of a quantized_conv call, from array facts (shapes,
+// whether x / w are int8 rather than uint8, the bias length, -1 for none). Shared by the CPU
+// binding and quantized_conv_spec (the CUDA path), so both raise the same errors.
+ConvSpec quantized_spec(const Shape& x, bool x_signed, double x_scale, std::int64_t x_zp,
+                        const Shape& w, bool w_signed, const std::vector<double>& w_scale,
+                        const std::vector<std::int64_t>& w_zp, double y_scale, std::int64_t y_zp,
+                        bool y_signed, index_t bias_len, const ConvOptions& opt, QuantParams* qp) {
+  QuantParams& q = *qp;
+  q.x_signed = x_signed;
+  q.w_signed = w_signed;
   q.y_signed = y_signed;
   q.x_scale = x_scale;
   q.y_scale = y_scale;
   q.w_scale = w_scale;
-  index_t bias_len = -1;
-  if (!bias.is_none()) {
-    py::array b = bias.cast<py::array>();
-    if (!b.dtype().is(py::dtype::of<std::int32_t>()))
-      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ",
-                std::string(py::str(b.dtype())));
-    if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
-    bias_len = b.shape(0);
-  }
   // Range-check before narrowing, so an out-of-range zero point is reported as given.
   detail::check_zp(x_zp, q.x_signed, "x_zero_point", "x");
   detail::check_zp(y_zp, q.y_signed, "y_zero_point", "y");
@@ -75,7 +68,27 @@ py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_
     detail::check_zp(v, q.w_signed, "w_zero_point", "w");
     q.w_zp.push_back(static_cast<std::int32_t>(v));
   }
-  ConvSpec s = make_quantized_conv_spec(shape_of(x), shape_of(w), opt, q, bias_len);
+  return make_quantized_conv_spec(x, w, opt, q, bias_len);
+}
+
+py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_t x_zp,
+                                 const py::array& w, const std::vector<double>& w_scale,
+                                 const std::vector<std::int64_t>& w_zp, double y_scale,
+                                 std::int64_t y_zp, bool y_signed, const py::object& bias,
+                                 const ConvOptions& opt) {
+  QuantParams q;
+  const bool xs = int8_kind(x, "x"), ws = int8_kind(w, "w");
+  index_t bias_len = -1;
+  if (!bias.is_none()) {
+    py::array b = bias.cast<py::array>();
+    if (!b.dtype().is(py::dtype::of<std::int32_t>()))
+      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ",
+                std::string(py::str(b.dtype())));
+    if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
+    bias_len = b.shape(0);
+  }
+  ConvSpec s = quantized_spec(shape_of(x), xs, x_scale, x_zp, shape_of(w), ws, w_scale, w_zp,
+                              y_scale, y_zp, y_signed, bias_len, opt, &q);
   if (q.x_signed)
     return q.w_signed ? run_y<std::int8_t, std::int8_t>(s, x, w, bias, q)
                       : run_y<std::int8_t, std::uint8_t>(s, x, w, bias, q);
@@ -89,6 +102,21 @@ CONVCORE_BINDING(quantized) {
   m.def("quantized_conv", &quantized_conv_binding, py::arg("x"), py::arg("x_scale"),
         py::arg("x_zero_point"), py::arg("w"), py::arg("w_scale"), py::arg("w_zero_point"),
         py::arg("y_scale"), py::arg("y_zero_point"), py::arg("y_signed"), py::arg("bias"),
+        py::arg("options"));
+  // Validation only, for the CUDA path: the ConvSpec, after exactly the checks of
+  // quantized_conv (x_signed / w_signed: int8 rather than uint8; bias_len -1: no bias).
+  m.def("quantized_conv_spec",
+        [](const Shape& x, bool x_signed, double x_scale, std::int64_t x_zp, const Shape& w,
+           bool w_signed, const std::vector<double>& w_scale,
+           const std::vector<std::int64_t>& w_zp, double y_scale, std::int64_t y_zp,
+           bool y_signed, index_t bias_len, const ConvOptions& opt) {
+          QuantParams q;
+          return quantized_spec(x, x_signed, x_scale, x_zp, w, w_signed, w_scale, w_zp, y_scale,
+                                y_zp, y_signed, bias_len, opt, &q);
+        },
+        py::arg("x_shape"), py::arg("x_signed"), py::arg("x_scale"), py::arg("x_zero_point"),
+        py::arg("w_shape"), py::arg("w_signed"), py::arg("w_scale"), py::arg("w_zero_point"),
+        py::arg("y_scale"), py::arg("y_zero_point"), py::arg("y_signed"), py::arg("bias_len"),
         py::arg("options"));
 }
 

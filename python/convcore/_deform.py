@@ -43,7 +43,8 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any 
     - the integer part of the position is exact and the offset is added in the input dtype.
 
     ``stride``, ``padding`` and ``dilation`` are ints or pairs (``padding`` may also be
-    ``(before, after)`` pairs). float32 and float64; all arrays share the dtype.
+    ``(before, after)`` pairs). float32 and float64 (and float16 on CuPy arrays, which run
+    on the GPU, see docs/cuda.md); all arrays share the dtype.
     ``algorithm="reference"`` runs the plain definition (slow; for testing).
 
     >>> import numpy as np, convcore as cc

@@ -23,6 +23,12 @@ CTYPES = {
     "float32": "float",
     "float64": "double",
 }
+# The 8-bit dtypes of the quantized kernels (only the sources in SOURCE_DTYPES use them).
+INT_CTYPES = {
+    "int8": "signed char",
+    "uint8": "unsigned char",
+}
+_ALL_CTYPES = {**CTYPES, **INT_CTYPES}
 
 # source file -> {kernel template: its instances}; an instance is the template arguments after
 # the dtype T (bools spelled "true"/"false"). Every instance listed is compiled, so this is
@@ -35,7 +41,13 @@ SOURCES: Dict[str, Dict[str, Tuple[Tuple[str, ...], ...]]] = {
     "conv_depthwise.cu": {"conv_depthwise": _T_ONLY},
     "variants.cu": {"channel_shuffle": _T_ONLY, "se_pool": _T_ONLY, "se_fc": _T_ONLY,
                     "se_scale": _T_ONLY, "fuse_asymmetric": _T_ONLY},
+    "deform.cu": {"deform_igemm": _T_ONLY},
+    # T is x's type; the instance is (w's type, y's type): every int8/uint8 combination.
+    "quantized.cu": {"quantized_conv": tuple((tw, ty) for tw in INT_CTYPES.values()
+                                             for ty in INT_CTYPES.values())},
 }
+# The dtypes (of T) each source is compiled for; CTYPES (the float dtypes) when not listed.
+SOURCE_DTYPES: Dict[str, Tuple[str, ...]] = {"quantized.cu": tuple(INT_CTYPES)}
 
 
 def _spell(v: Any) -> str:
@@ -47,7 +59,7 @@ def _spell(v: Any) -> str:
 def kernel_name(kernel: str, dtype: str, *args: Any) -> str:
     """The name expression of one instance (also the key get_function looks it up by):
     kernel_name("conv_igemm", "float32", True) is convcore::cuda::conv_igemm<float, true>."""
-    targs = ", ".join([CTYPES[dtype]] + [_spell(a) for a in args])
+    targs = ", ".join([_ALL_CTYPES[dtype]] + [_spell(a) for a in args])
     return f"convcore::cuda::{kernel}<{targs}>"
 
 
@@ -63,9 +75,14 @@ def name_expressions(source: str, dtype: str) -> List[str]:
     return [kernel_name(k, dtype, *inst) for k, insts in SOURCES[source].items() for inst in insts]
 
 
+def dtypes_of(source: str) -> Tuple[str, ...]:
+    """The dtypes (of the template argument T) one source is compiled for."""
+    return SOURCE_DTYPES.get(source, tuple(CTYPES))
+
+
 def modules() -> List[Tuple[str, str]]:
     """Every (source, dtype) module the Python layer can compile."""
-    return [(src, dt) for src in SOURCES for dt in CTYPES]
+    return [(src, dt) for src in SOURCES for dt in dtypes_of(src)]
 
 
 def compile_options() -> Tuple[str, ...]:

@@ -6,7 +6,7 @@ kernel arguments, outputs are allocated with cupy.empty, and a launch returns at
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cupy
 import numpy as np
@@ -360,10 +360,113 @@ def depthwise_conv2d(x: Any, w: Any, bias: Any, options: Any) -> Any:
         return _run_conv_spec(spec, x, w, bias, "auto")
 
 
-OPS = {"conv": conv, "conv_transpose": conv_transpose, "filter": filter,
-       "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
-       "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
-       "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d}
+# ----------------------------------------------------------------------------- deformable
+
+def _deform_args(d: dict) -> Tuple[Any, ...]:
+    """The DeformSpec dict of _core.deform_spec as the scalars of CONVCORE_CUDA_DEFORM_PARAMS
+    (kernels/deform.cu), in order and with their C types."""
+    names = ("N", "C_in", "C_out", "groups", "offset_groups", "H", "W", "kh", "kw", "out_h",
+             "out_w", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")
+    return tuple(np.int64(d[k]) for k in names) + (np.int32(bool(d["has_mask"])),
+                                                  np.int32(bool(d["channels_last"])))
+
+
+def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, options: Any,
+                  algorithm: str = "auto") -> Any:
+    """convcore._core.deform_conv2d on CuPy arrays (the same arguments): the deform_igemm
+    kernel on the spec that _core.deform_spec validates exactly as the CPU binding does."""
+    _require_cupy(x, "x")
+    dtype = check_arrays((x, "x"), (offset, "offset"), (w, "w"), (bias, "bias"), (mask, "mask"))
+    d = _core.deform_spec(tuple(x.shape), tuple(offset.shape), tuple(w.shape),
+                          () if mask is None else tuple(mask.shape), bias_length(bias), options,
+                          mask is not None, algorithm)
+    cpg, kk = d["C_in"] // d["groups"], d["kh"] * d["kw"]
+    M = d["C_out"] // d["groups"]
+    if cpg * kk > _MAX_K or d["groups"] > _MAX_GRID_YZ or -(-M // _TILE) > _MAX_GRID_YZ:
+        raise ValueError("deform_conv2d on CUDA needs C_in/groups*kh*kw < 2**31, groups <= 65535 "
+                         "and C_out/groups <= 64*65535")
+    with cupy.cuda.Device(x.device.id):
+        y = cupy.empty(tuple(int(v) for v in d["output_shape"]), dtype)
+        if y.size == 0:
+            return y
+        xc, oc, wc = (cupy.ascontiguousarray(a) for a in (x, offset, w))
+        mc = xc if mask is None else cupy.ascontiguousarray(mask)
+        bc = y if bias is None else cupy.ascontiguousarray(bias)
+        P = d["N"] * d["out_h"] * d["out_w"]
+        grid = (-(-P // _TILE), -(-M // _TILE), d["groups"])
+        fn = _compile.get_function("deform_igemm", dtype)
+        fn(tuple(int(g) for g in grid), (_THREADS, 1, 1),
+           (xc, oc, mc, wc, bc, y, np.int32(bias is not None)) + _deform_args(d))
+    return y
+
+
+# ----------------------------------------------------------------------------- quantized
+
+_INT8 = ("int8", "uint8")
+
+
+def _int8_kind(a: Any, name: str) -> bool:
+    """True for int8, False for uint8 (the array fact the core's spec takes as x_signed /
+    w_signed); TypeError otherwise, worded as the CPU binding's."""
+    dt = _dtype_name(a)
+    if dt not in _INT8:
+        raise TypeError(f"{name} must be a uint8 or int8 array, got dtype {dt}")
+    return dt == "int8"
+
+
+def quantized_conv(x: Any, x_scale: float, x_zero_point: int, w: Any, w_scale: Sequence[float],
+                   w_zero_point: Sequence[int], y_scale: float, y_zero_point: int,
+                   y_signed: bool, bias: Any, options: Any) -> Any:
+    """convcore._core.quantized_conv on CuPy arrays (the same arguments), bit-identical to the
+    CPU op: the quantized_conv kernel on the spec of _core.quantized_conv_spec (the CPU
+    binding's validation). The scales and zero points arrive as host values; the per-channel
+    ones (w_scale, w_zero_point) are copied to the device as C_out-long (or 1-long) arrays,
+    the op's only host-to-device copy."""
+    _require_cupy(x, "x")
+    _require_cupy(w, "w")
+    x_signed, w_signed = _int8_kind(x, "x"), _int8_kind(w, "w")
+    dev = x.device.id
+    for a, name in ((w, "w"), (bias, "bias")):
+        if a is not None and a.device.id != dev:
+            raise ValueError(f"{name} is on CUDA device {a.device.id} but x is on device {dev}; "
+                             "move them to one device first")
+    bias_len = -1
+    if bias is not None:
+        _require_cupy(bias, "bias")
+        if _dtype_name(bias) != "int32":
+            raise TypeError("bias must be an int32 array (ONNX QLinearConv's B), got dtype "
+                            f"{_dtype_name(bias)}")
+        bias_len = bias_length(bias)
+    ws, wz = [float(v) for v in w_scale], [int(v) for v in w_zero_point]
+    spec = _core.quantized_conv_spec(tuple(x.shape), x_signed, float(x_scale), int(x_zero_point),
+                                     tuple(w.shape), w_signed, ws, wz, float(y_scale),
+                                     int(y_zero_point), bool(y_signed), bias_len, options)
+    ydt = "int8" if y_signed else "uint8"
+    with cupy.cuda.Device(dev):
+        y = cupy.empty(tuple(int(v) for v in _core.output_shape(spec, False)), ydt)
+        if y.size == 0:
+            return y
+        ws_d = cupy.asarray(np.asarray(ws, np.float64))
+        wz_d = cupy.asarray(np.asarray(wz, np.int32))
+        bc = wz_d if bias is None else cupy.ascontiguousarray(bias)
+        lo, hi = (-128, 127) if y_signed else (0, 255)
+        i32 = np.int32
+        args = (cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), bc, ws_d, wz_d, y,
+                i32(bias is not None), i32(len(ws) > 1), i32(len(wz) > 1), np.float64(x_scale),
+                np.float64(y_scale), i32(x_zero_point), i32(y_zero_point), i32(lo), i32(hi))
+        _compile.get_function("quantized_conv", _dtype_name(x), _compile.INT_CTYPES[
+            _dtype_name(w)], _compile.INT_CTYPES[ydt])(
+            (min(-(-int(y.size) // _THREADS), 1 << 20), 1, 1), (_THREADS, 1, 1),
+            args + spec_args(spec))
+    return y
+
+
+OPS: Dict[str, Callable[..., Any]] = {
+    "conv": conv, "conv_transpose": conv_transpose, "filter": filter,
+    "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
+    "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
+    "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d,
+    "deform_conv2d": deform_conv2d, "quantized_conv": quantized_conv}
 
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:

@@ -78,20 +78,36 @@ CONVCORE_HD bool corner_in_image(index_t y, index_t x, index_t H, index_t W) {
   return y >= 0 && y < H && x >= 0 && x < W;
 }
 
-// The bilinear value of one plane (row-major H x W) at (y, x), torchvision's rule. NaN in,
-// NaN out: the NaN is produced arithmetically (0/0 would trap under some flags; NaN weights
-// times a zero value give NaN without a branch-dependent constant).
+// The value of a computed sample (one that is not NaN) of an H x W plane read through
+// load(row, col): 0 outside, otherwise the weighted corners, corners outside the image read as
+// 0. Split from bilinear_value_at so that a caller can compute one sample (coordinates and
+// weights) and gather it from several channels (the CUDA kernel does, per offset group).
+template <class V, class T, class Load>
+CONVCORE_HD V bilinear_gather(const BilinearSample<T>& s, const Load& load, index_t H, index_t W) {
+  if (!s.inside) return V(0);
+  const index_t y1 = s.y0 + 1, x1 = s.x0 + 1;
+  V v00 = corner_in_image(s.y0, s.x0, H, W) ? load(s.y0, s.x0) : V(0);
+  V v01 = corner_in_image(s.y0, x1, H, W) ? load(s.y0, x1) : V(0);
+  V v10 = corner_in_image(y1, s.x0, H, W) ? load(y1, s.x0) : V(0);
+  V v11 = corner_in_image(y1, x1, H, W) ? load(y1, x1) : V(0);
+  return s.w00 * v00 + s.w01 * v01 + s.w10 * v10 + s.w11 * v11;
+}
+
+// The bilinear value at (y, x) of an H x W plane read through load(row, col), torchvision's
+// rule. NaN in, NaN out: the NaN is produced arithmetically (y + x; 0/0 would trap under some
+// flags). V is the value type of load (and of the sum); the coordinates are T.
+template <class V, class T, class Load>
+CONVCORE_HD V bilinear_value_at(const Load& load, index_t H, index_t W, T y, T x) {
+  const BilinearSample<T> s = bilinear_sample(y, x, H, W);
+  if (s.is_nan) return static_cast<V>(y + x);  // NaN
+  return bilinear_gather<V>(s, load, H, W);
+}
+
+// The bilinear value of one plane (row-major H x W) at (y, x).
 template <class T>
 CONVCORE_HD T bilinear_value(const T* plane, index_t H, index_t W, T y, T x) {
-  BilinearSample<T> s = bilinear_sample(y, x, H, W);
-  if (s.is_nan) return y + x;  // NaN
-  if (!s.inside) return T(0);
-  const index_t y1 = s.y0 + 1, x1 = s.x0 + 1;
-  T v00 = corner_in_image(s.y0, s.x0, H, W) ? plane[s.y0 * W + s.x0] : T(0);
-  T v01 = corner_in_image(s.y0, x1, H, W) ? plane[s.y0 * W + x1] : T(0);
-  T v10 = corner_in_image(y1, s.x0, H, W) ? plane[y1 * W + s.x0] : T(0);
-  T v11 = corner_in_image(y1, x1, H, W) ? plane[y1 * W + x1] : T(0);
-  return s.w00 * v00 + s.w01 * v01 + s.w10 * v10 + s.w11 * v11;
+  return bilinear_value_at<T>([plane, W](index_t r, index_t c) { return plane[r * W + c]; }, H,
+                              W, y, x);
 }
 
 }  // namespace convcore

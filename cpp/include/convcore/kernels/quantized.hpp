@@ -9,20 +9,11 @@
 
 #include "../core/geometry.hpp"
 #include "../core/parallel.hpp"
+#include "../core/requantize.hpp"
 #include "../core/spec.hpp"
 
 namespace convcore {
 namespace kernels {
-
-// Round half to even (the default floating-point rounding mode; std::nearbyint honours it, and
-// the library never changes it), then saturate to [lo, hi].
-inline std::int32_t requantize(std::int32_t acc, double multiplier, std::int32_t zp,
-                               std::int32_t lo, std::int32_t hi) {
-  double v = std::nearbyint(static_cast<double>(acc) * multiplier) + zp;
-  if (v < lo) return lo;
-  if (v > hi) return hi;
-  return static_cast<std::int32_t>(v);
-}
 
 // x: (N, C_in, *in) of TX; wq: (C_out, C_in/g, *k) already minus its zero point (int16);
 // bias: int32 (C_out) or null; mult: per output channel; y: (N, C_out, *out) of TY.
@@ -72,7 +63,8 @@ void conv_quantized(const ConvSpec& s, const TX* x, std::int32_t x_zp, const std
     TY* yp = y + plane * s.out_size() + r0 * OW;
     const double m = mult[oc];
     for (index_t i = 0; i < (r1 - r0) * OW; ++i)
-      yp[i] = static_cast<TY>(requantize(static_cast<std::int32_t>(acc[i]), m, y_zp, y_lo, y_hi));
+      yp[i] = static_cast<TY>(
+          convcore::requantize(static_cast<std::int32_t>(acc[i]), m, y_zp, y_lo, y_hi));
   });
 }
 

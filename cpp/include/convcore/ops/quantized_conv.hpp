@@ -79,7 +79,8 @@ void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const s
     const std::int32_t zp = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
     for (index_t i = 0; i < per_filter; ++i)
       wq[o * per_filter + i] = static_cast<std::int16_t>(static_cast<std::int32_t>(w[o * per_filter + i]) - zp);
-    mult[o] = q.x_scale * (q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o]) / q.y_scale;
+    mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
+                                 q.y_scale);
   }
   const std::int32_t lo = q.y_signed ? -128 : 0, hi = q.y_signed ? 127 : 255;
   std::vector<TX> xt;

@@ -70,7 +70,9 @@ def ascontiguousarray(a):
 
 
 def empty(shape, dtype=np.float64):
-    return _wrap(np.full(shape, np.nan, dtype))  # NaN: an element a kernel forgets shows up
+    # NaN (integers: an unlikely value): an element a kernel forgets shows up
+    dt = np.dtype(dtype)
+    return _wrap(np.full(shape, np.nan if dt.kind in "fc" else 77, dt))
 
 
 def zeros(shape, dtype=np.float64):
