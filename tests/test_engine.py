@@ -66,11 +66,16 @@ def test_set_isa_rejects_bad_levels():
 
 
 def _import_with_env(value):
+    import convcore
+
     env = dict(os.environ, CONVCORE_ISA=value)
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    # The child imports the same convcore as this process (installed wheel or dev checkout).
+    here = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in sys.path if p])
     out = subprocess.run([sys.executable, "-c", "import convcore as cc; s = cc.info()['simd'];"
                           "print(s['level']); print(s['note'])"],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
     level, note = out.stdout.splitlines()[:2] if out.stdout.count("\n") >= 2 else (out.stdout.strip(), "")
     return level, note
 
