@@ -22,3 +22,31 @@ def assert_close(actual, expected, reduction=1, dtype=None):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Run the test with 1 and with 2 OpenMP threads (restored afterwards)."""
+    import convcore as cc
+
+    old = cc.get_num_threads()
+    cc.set_num_threads(request.param)
+    yield request.param
+    cc.set_num_threads(old)
+
+
+def _isa_levels():
+    from convcore import _core
+
+    return list(_core.simd_info()["supported"])
+
+
+@pytest.fixture(params=_isa_levels())
+def isa(request):
+    """Run the test at every SIMD level this CPU supports (restored afterwards)."""
+    from convcore import _core
+
+    before = _core.simd_info()["level"]
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa(before)

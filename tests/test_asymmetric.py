@@ -10,14 +10,6 @@ from conftest import assert_close
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 def _weights(rng, o, c, k, dtype=np.float64):
     return (rng.standard_normal((o, c, k, k)).astype(dtype),
             rng.standard_normal((o, c, 1, k)).astype(dtype),

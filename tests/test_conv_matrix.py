@@ -10,14 +10,6 @@ from conftest import assert_close
 sparse = pytest.importorskip("scipy.sparse")
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 def test_textbook_4x4_input_3x3_kernel():
     w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     C = cc.conv_matrix((1, 4, 4), w)

@@ -19,22 +19,6 @@ LEVELS = list(_core.simd_info()["supported"])
 ALGOS = ["im2col", "direct"]
 
 
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
-
-
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    before = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(before)
-
-
 def _data(rng, xs, ws, dtype, bias=True):
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)

@@ -31,14 +31,6 @@ def kernel(kind, shape, rng, dtype):
     return k.astype(dtype)
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["rank1", "full"])
 @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
@@ -238,15 +230,6 @@ def test_three_d_kernel_larger_than_input(rng):
                          ref.convolve(a, k, mode, boundary, 2.0, correlate=True), k.size)
 
 
-LEVELS = list(_core.simd_info()["supported"])
-
-
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -7,15 +7,6 @@ from conftest import assert_close
 from convcore import _core
 import convcore as cc
 
-LEVELS = list(_core.simd_info()["supported"])
-
-
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
 
 
 SIZES = [(1, 1, 1), (1, 300, 7), (300, 1, 7), (7, 13, 5), (6, 16, 256), (13, 33, 257),

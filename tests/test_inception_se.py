@@ -10,14 +10,6 @@ from conftest import assert_close
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 # ---- squeeze_excitation ----
 
 def _se(rng, c, r, dtype=np.float64):

@@ -9,14 +9,6 @@ import reference as ref
 U8, I8 = np.uint8, np.int8
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 def _rand(rng, shape, dt):
     info = np.iinfo(dt)
     return rng.integers(info.min, info.max + 1, size=shape).astype(dt)

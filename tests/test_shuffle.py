@@ -10,14 +10,6 @@ from conftest import assert_close
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(old)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,groups", [
     ((2, 6, 5, 4), 2), ((2, 6, 5, 4), 3), ((1, 12, 3), 4), ((3, 8, 2, 3, 2), 8),
