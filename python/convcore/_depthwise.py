@@ -86,15 +86,6 @@ def depthwise_separable_conv2d(x: Any, w_depthwise: Any, w_pointwise: Any,
 
 # ----------------------------------------------------------------------------- cost models
 
-def _blen(b: Any) -> int:
-    if b is None:
-        return -1
-    s = arithmetic._shape(b, "bias")
-    if len(s) != 1:
-        raise ValueError(f"bias must be 1-D, got shape {tuple(s)}")
-    return s[0]
-
-
 def _dw_macs(spec: Any) -> int:
     # Each output takes kh*kw products (one input channel per filter).
     return int(spec.N * spec.C_out * math.prod(spec.out_size) * math.prod(spec.kernel))
@@ -103,7 +94,7 @@ def _dw_macs(spec: Any) -> int:
 @arithmetic.register("depthwise_conv2d")
 def _depthwise_cost(x_shape: Any, w_shape: Any, bias_shape: Any = None, **params: Any) -> Cost:
     xs, ws = arithmetic._shape(x_shape, "x"), arithmetic._shape(w_shape, "w")
-    bl = _blen(bias_shape)
+    bl = arithmetic._bias_length(bias_shape)
     s = _core.depthwise_spec(xs, ws, _args.conv_options(2, **params), bl)
     return Cost(_dw_macs(s), math.prod(ws) + max(bl, 0), tuple(_core.output_shape(s, False)))
 
@@ -112,7 +103,7 @@ def _depthwise_cost(x_shape: Any, w_shape: Any, bias_shape: Any = None, **params
 def _pointwise_cost(x_shape: Any, w_shape: Any, bias_shape: Any = None, *, groups: int = 1,
                     channels_last: bool = False, activation: Optional[str] = None) -> Cost:
     xs, ws = arithmetic._shape(x_shape, "x"), arithmetic._shape(w_shape, "w")
-    bl = _blen(bias_shape)
+    bl = arithmetic._bias_length(bias_shape)
     _args.activation(activation)
     i = _core.pointwise_spec(xs, ws, _args._int(groups, "groups"), bool(channels_last), bl)
     macs = i["N"] * i["C_out"] * i["pixels"] * (i["C_in"] // i["groups"])
@@ -125,7 +116,7 @@ def _dw_separable_cost(x_shape: Any, wd_shape: Any, wp_shape: Any, bd_shape: Any
                        **params: Any) -> Cost:
     xs = arithmetic._shape(x_shape, "x")
     wd, wp = arithmetic._shape(wd_shape, "w_depthwise"), arithmetic._shape(wp_shape, "w_pointwise")
-    bd, bp = _blen(bd_shape), _blen(bp_shape)
+    bd, bp = arithmetic._bias_length(bd_shape), arithmetic._bias_length(bp_shape)
     _args.activation(mid_activation, "mid_activation")
     dw, c_out, shape = _core.depthwise_separable_spec(xs, wd, wp, _args.conv_options(2, **params),
                                                       bd, bp)

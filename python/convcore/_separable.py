@@ -138,28 +138,14 @@ def separate_kernel(k: Any, rank: Optional[int] = None, tol: float = 1e-6) -> Ke
 
 # ----------------------------------------------------------------------------- cost models
 
-def _blen(b: Any) -> int:
-    if b is None:
-        return -1
-    s = arithmetic._shape(b, "bias")
-    if len(s) != 1:
-        raise ValueError(f"bias must be 1-D, got shape {tuple(s)}")
-    return s[0]
-
-
-def _conv_macs(spec: Any) -> int:
-    return int(spec.N * spec.C_out * math.prod(spec.out_size) * (spec.C_in // spec.groups)
-               * math.prod(spec.kernel))
-
-
 @arithmetic.register("spatially_separable_conv2d")
 def _spatially_separable_cost(x_shape: Any, wc_shape: Any, wr_shape: Any, bias_shape: Any = None,
                               **params: Any) -> Cost:
     xs = arithmetic._shape(x_shape, "x")
     wc, wr = arithmetic._shape(wc_shape, "w_col"), arithmetic._shape(wr_shape, "w_row")
-    bl = _blen(bias_shape)
+    bl = arithmetic._bias_length(bias_shape)
     col, row = _core.spatially_separable_spec(xs, wc, wr, _args.conv_options(2, **params), bl)
-    mc, mr = _conv_macs(col), _conv_macs(row)
+    mc, mr = arithmetic._conv_macs(col), arithmetic._conv_macs(row)
     return Cost(mc + mr, math.prod(wc) + math.prod(wr) + max(bl, 0),
                 tuple(_core.output_shape(row, False)), {"column": mc, "row": mr})
 
@@ -170,11 +156,11 @@ def _flattened_cost(x_shape: Any, wc_shape: Any, wv_shape: Any, wh_shape: Any,
     xs = arithmetic._shape(x_shape, "x")
     wc = arithmetic._shape(wc_shape, "w_channel")
     wv, wh = arithmetic._shape(wv_shape, "w_vertical"), arithmetic._shape(wh_shape, "w_horizontal")
-    bl = _blen(bias_shape)
+    bl = arithmetic._bias_length(bias_shape)
     ch, v, h = _core.flattened_spec(xs, wc, wv, wh, _args.conv_options(2, **params), bl)
     # The channel stage runs on every input pixel (before any stride), as the op does.
     m_c = int(ch["N"] * ch["C_out"] * ch["pixels"] * ch["C_in"])
-    m_v, m_h = _conv_macs(v), _conv_macs(h)
+    m_v, m_h = arithmetic._conv_macs(v), arithmetic._conv_macs(h)
     return Cost(m_c + m_v + m_h, math.prod(wc) + math.prod(wv) + math.prod(wh) + max(bl, 0),
                 tuple(_core.output_shape(h, False)),
                 {"channel": m_c, "vertical": m_v, "horizontal": m_h})

@@ -54,6 +54,22 @@ def _shape(s: Any, name: str) -> List[int]:
         raise TypeError(f"{name} must be a shape (a tuple of ints), got {s!r}") from None
 
 
+def _bias_length(b: Any, name: str = "bias") -> int:
+    """Length of a 1-D bias shape, or -1 when there is none (the C++ spec functions' convention)."""
+    if b is None:
+        return -1
+    s = _shape(b, name)
+    if len(s) != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(s)}")
+    return s[0]
+
+
+def _conv_macs(s: Any) -> int:
+    """Products of a conv spec, as the textbooks count them: every output of the forward conv
+    takes C_in/groups * prod(kernel) products (the transposed conv performs the same ones)."""
+    return int(s.N * s.C_out * math.prod(s.out_size) * (s.C_in // s.groups) * math.prod(s.kernel))
+
+
 def cost(op: str, *shapes: Any, **params: Any) -> Cost:
     """The cost of ``op`` called with arrays of these shapes and these keyword parameters.
 
@@ -106,11 +122,8 @@ def _conv_cost(op: str, expect_nd: Any, transposed: bool) -> Callable[..., Cost]
         s = conv_spec(x_shape, w_shape, bias_shape, transposed=transposed, expect_nd=expect_nd,
                       op=op, **params)
         ws = _shape(w_shape, "w")
-        # Every output of the forward conv takes C_in/groups * prod(k) products; the transposed
-        # conv performs exactly the same products (it is the adjoint).
-        macs = s.N * s.C_out * math.prod(s.out_size) * (s.C_in // s.groups) * math.prod(s.kernel)
-        nparams = math.prod(ws) + (_shape(bias_shape, "bias")[0] if bias_shape is not None else 0)
-        return Cost(int(macs), int(nparams), tuple(_core.output_shape(s, transposed)))
+        nparams = math.prod(ws) + max(_bias_length(bias_shape), 0)
+        return Cost(_conv_macs(s), int(nparams), tuple(_core.output_shape(s, transposed)))
 
     return fn
 
