@@ -109,8 +109,25 @@ struct conv_gemm_engine {
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
     const index_t asz = G::packed_a_size(opg, K);
     T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
-    parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
+    if (G_ == 1)
+      G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
+    else
+      parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
     const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
+    const bool cl = s.channels_last;
+    if (sp.mchunks > 1 && G::prepack_fits(K, P)) {
+      // few pixels, many channels (N=1 deep layers): gather each image's im2col once and share
+      // it between the output-channel chunks (gemm.hpp, run_prepacked)
+      for (index_t n = 0; n < s.N; ++n)
+        for (index_t g = 0; g < G_; ++g) {
+          const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
+                                 cl ? 1 : s.in_size(), cl ? s.C_in : 1};
+          T* yg = cl ? y + n * P * s.C_out + g * opg : y + (n * s.C_out + g * opg) * P;
+          G::run_prepacked(apack + g * asz, opg, K, P, pk, yg, cl ? 1 : P, cl ? s.C_out : 1, false,
+                           bias ? bias + g * opg : nullptr, nullptr, s.act);
+        }
+      return;
+    }
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_image = G_ * sp.ntiles * sp.mchunks;
     parallel_for_dynamic(s.N * per_image, [&](index_t item) {
@@ -121,7 +138,6 @@ struct conv_gemm_engine {
       const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
-      const bool cl = s.channels_last;
       const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
                              cl ? 1 : s.in_size(), cl ? s.C_in : 1};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
