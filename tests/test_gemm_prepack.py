@@ -57,3 +57,20 @@ def test_prepacked_conv(rng, isa, nthreads, channels_last, xs, ws, pad):
     if channels_last:
         y = y.transpose(0, 3, 1, 2)
     assert_close(y, expected, ws[1] * ws[2] * ws[3])
+
+
+# The row path (kernels/im2col.hpp, conv_rows_engine) cuts long rows into column chunks: a long
+# 1-D signal (WaveNet) and a single short image both spread over every thread.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", [((1, 32, 5000), (32, 32, 2), dict(dilation=2, padding=1)),
+                                      ((1, 8, 3001), (16, 8, 3), dict(padding=((2, 1),))),
+                                      ((1, 200, 5, 64), (40, 200, 3, 3), dict(padding=1)),
+                                      ((2, 6, 3, 100), (12, 6, 2, 5), dict(padding=(1, 3),
+                                                                           dilation=(2, 1)))])
+def test_rows_path_column_chunks(rng, isa, nthreads, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    expected = ref.conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
+    y = cc.conv(x, w, b, algorithm="im2col", **kw)
+    assert_close(y, expected, int(np.prod(ws[1:])))

@@ -281,15 +281,27 @@ struct conv_rows_engine {
     const index_t H = s.in[1], Win = s.in[2], P = OH * OW;
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
     const index_t Mp = G::round_up(opg, MR), OWp = G::round_up(OW, NR);
-    const index_t Wp = OWp + (s.k[2] - 1) * s.dil[2];
+    const index_t ext2 = (s.k[2] - 1) * s.dil[2];
     const index_t kext = (s.k[1] - 1) * s.dil[1];
-    // output rows per item: the padded input rows stay within ~256 KiB
-    index_t rb = ((256 * 1024 / static_cast<index_t>(sizeof(T))) / (cpg * Wp) - kext) / s.stride[1];
+    // Items are (image, group, block of output rows, chunk of output columns). The padded input
+    // rows an item copies stay within ~256 KiB: long 1-D signals (WaveNet, 84350 samples) are
+    // cut into column chunks, which also spreads a single row over every thread.
+    const index_t budget = 256 * 1024 / static_cast<index_t>(sizeof(T));
+    index_t cw = OWp;  // output columns per item, a multiple of NR
+    {
+      const index_t fit = (budget / (cpg * (kext + 1)) - ext2) / NR * NR;
+      if (cw > fit) cw = fit > NR ? fit : NR;
+    }
+    index_t Wp = cw + ext2;
+    index_t rb = ((budget / (cpg * Wp)) - kext) / s.stride[1];
     if (rb < 1) rb = 1;
     if (rb > OH) rb = OH;
     const index_t want = 4 * static_cast<index_t>(get_num_threads());
-    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) < want) rb = (rb + 1) / 2;
-    const index_t nrb = (OH + rb - 1) / rb;
+    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) * ((OW + cw - 1) / cw) < want) rb = (rb + 1) / 2;
+    while (cw > NR && s.N * G_ * ((OH + rb - 1) / rb) * ((OW + cw - 1) / cw) < want)
+      cw = G::round_up(cw / 2, NR);
+    Wp = cw + ext2;
+    const index_t nrb = (OH + rb - 1) / rb, ncw = (OW + cw - 1) / cw;
     const index_t Rmax = (rb - 1) * s.stride[1] + kext + 1;
     // weights: per group, MR-row panels over all of K, (k, r) at panel * MR * K + k * MR + r
     T* apack = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
@@ -303,8 +315,11 @@ struct conv_rows_engine {
           }
       }
     });
-    parallel_for_dynamic(s.N * G_ * nrb, [&](index_t item) {
+    parallel_for_dynamic(s.N * G_ * nrb * ncw, [&](index_t item) {
+      const index_t cwi = item % ncw;
+      item /= ncw;
       const index_t n = item / (G_ * nrb), g = (item / nrb) % G_, rbi = item % nrb;
+      const index_t j0 = cwi * cw, j1 = j0 + cw < OW ? j0 + cw : OW;
       const index_t r0 = rbi * rb, r1 = r0 + rb < OH ? r0 + rb : OH;
       const index_t i_lo = r0 * s.stride[1] - s.pad_lo[1];
       const index_t R = (r1 - r0 - 1) * s.stride[1] + kext + 1;
@@ -321,7 +336,7 @@ struct conv_rows_engine {
           }
           const T* src = xc + i * Win;
           for (index_t q = 0; q < Wp; ++q) {
-            const index_t col = q - s.pad_lo[2];
+            const index_t col = j0 + q - s.pad_lo[2];
             d[q] = col >= 0 && col < Win ? src[col] : T(0);
           }
         }
@@ -334,11 +349,11 @@ struct conv_rows_engine {
       T* yg = y + (n * s.C_out + g * opg) * P;
       for (index_t r = r0; r < r1; ++r) {
         const T* xrow = xp + (r - r0) * s.stride[1] * Wp;
-        for (index_t j = 0; j < OW; j += NR) {
-          const index_t cols = OW - j < NR ? OW - j : NR;
+        for (index_t j = j0; j < j1; j += NR) {
+          const index_t cols = j1 - j < NR ? j1 - j : NR;
           for (index_t m = 0; m < opg; m += MR) {
             st.bias_m = bias ? bias + g * opg + m : nullptr;
-            micro(K, apack + (g * Mp + m) * K, xrow + j, off, yg + m * P + r * OW + j, P,
+            micro(K, apack + (g * Mp + m) * K, xrow + (j - j0), off, yg + m * P + r * OW + j, P,
                   opg - m < MR ? opg - m : MR, cols, st);
           }
         }
