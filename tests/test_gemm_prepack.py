@@ -74,3 +74,19 @@ def test_rows_path_column_chunks(rng, isa, nthreads, dtype, xs, ws, kw):
     expected = ref.conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
     y = cc.conv(x, w, b, algorithm="im2col", **kw)
     assert_close(y, expected, int(np.prod(ws[1:])))
+
+
+# 1x1 stride-1 unpadded convs pack B in whole NR-wide runs (im2col_packer's pointwise branch);
+# the padded and strided 1x1 convs beside them take the general gather.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", [((2, 12, 7, 9), (20, 6, 1, 1), dict(groups=2)),
+                                      ((1, 33, 70, 19), (10, 33, 1, 1), dict()),
+                                      ((1, 9, 4, 5), (16, 9, 1, 1), dict(padding=1)),
+                                      ((2, 10, 9, 9), (16, 10, 1, 1), dict(stride=2)),
+                                      ((1, 16, 300), (24, 16, 1), dict())])
+def test_pointwise_packing(rng, isa, nthreads, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    expected = ref.conv(x.astype(np.float64), w.astype(np.float64), **kw)
+    y = cc.conv(x, w, algorithm="im2col", **kw)
+    assert_close(y, expected, ws[1])

@@ -30,6 +30,14 @@ struct conv_gemm_engine {
   using G = gemm_engine<T, ISA>;
   static constexpr int NR = G::NR;
 
+  // 1x1, stride 1, no padding: output pixel p reads input pixel p of every channel.
+  static bool pointwise(const ConvSpec& sp) {
+    for (int d = 0; d < 3; ++d)
+      if (sp.k[d] != 1 || sp.stride[d] != 1 || sp.pad_lo[d] != 0 || sp.out[d] != sp.in[d])
+        return false;
+    return true;
+  }
+
   // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
   struct im2col_packer {
     const ConvSpec* s;
@@ -38,6 +46,25 @@ struct conv_gemm_engine {
     index_t es;   // spatial element stride: 1 or C_in
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
+      if (es == 1 && pointwise(sp)) {
+        // B(k, p) = x[k * cs + p]: whole NR-wide runs, no per-row segments (1x1 layers at
+        // 14x14 cut every row of B into 14-element copies otherwise)
+        for (index_t j0 = n0; j0 < n1; j0 += NR) {
+          const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
+          T* d = dst + ((j0 - n0) / NR) * NR * kl;
+          for (index_t kk = 0; kk < kl; ++kk) {
+            const T* src = x + (k0 + kk) * cs + j0;
+            T* dk = d + kk * NR;
+            if (nl == NR) {
+              for (int j = 0; j < NR; ++j) dk[j] = src[j];
+            } else {
+              for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
+              for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
+            }
+          }
+        }
+        return;
+      }
       const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
       const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2] * es;
       const index_t panel = NR * kl;
