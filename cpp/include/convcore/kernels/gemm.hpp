@@ -219,6 +219,13 @@ struct gemm_engine {
         T* d = dst + k0 * Mp + ip * MR * kl;
         const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
         const T* src = a + ip * MR * rsa + k0 * csa;
+        if (rows == MR && csa == 1) {
+          // full panel of row-major A (the weights): a compile-time row count lets the
+          // compiler unroll the MR streams (a deep layer's 4 MB of weights are packed per call)
+          for (index_t k = 0; k < kl; ++k)
+            for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * rsa + k];
+          continue;
+        }
         // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
         for (index_t k = 0; k < kl; ++k) {
           for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
