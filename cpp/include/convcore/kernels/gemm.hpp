@@ -199,14 +199,33 @@ struct gemm_engine {
   // M are zero.
   static index_t packed_a_size(index_t M, index_t K) { return round_up(M, MR) * (K > 0 ? K : 1); }
 
+  // Panels are independent: a large A (deep layers: 512 x 4608 weights) is packed by every
+  // thread; inside a parallel region (one pack per group) parallel_for runs serially.
   static void pack_a(const T* a, index_t rsa, index_t csa, index_t M, index_t K, T* dst) {
+    const index_t Mp = round_up(M, MR);
+    if (M * K >= 64 * 1024 && Mp / MR > 1) {
+      parallel_for(Mp / MR, [&](index_t ip) { pack_a_panel(a, rsa, csa, M, K, ip, dst); });
+    } else {
+      for (index_t ip = 0; ip < Mp / MR; ++ip) pack_a_panel(a, rsa, csa, M, K, ip, dst);
+    }
+  }
+
+  static void pack_a_panel(const T* a, index_t rsa, index_t csa, index_t M, index_t K, index_t ip,
+                           T* dst) {
     const index_t Mp = round_up(M, MR);
     for (index_t k0 = 0; k0 < K; k0 += KC) {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
-      for (index_t ip = 0; ip < Mp / MR; ++ip) {
+      {
         T* d = dst + k0 * Mp + ip * MR * kl;
         const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
         const T* src = a + ip * MR * rsa + k0 * csa;
+        if (rows == MR && csa == 1) {
+          // full panel of row-major A (the weights): a compile-time row count lets the
+          // compiler unroll the MR streams (a deep layer's 4 MB of weights are packed per call)
+          for (index_t k = 0; k < kl; ++k)
+            for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * rsa + k];
+          continue;
+        }
         // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
         for (index_t k = 0; k < kl; ++k) {
           for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
@@ -246,11 +265,36 @@ struct gemm_engine {
   static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
                         index_t csc, bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
+    run_block_impl(apack, M, K, m0, m1, n0, n1,
+                   [&](index_t k0, index_t kl) -> const T* {
+                     packb(k0, kl, n0, n1, bbuf);
+                     return bbuf;
+                   },
+                   c, ldc, csc, accumulate, bias_m, bias_n, act);
+  }
+
+  // The same with B already packed for the whole reduction: the KC block at k0 of this tile
+  // starts at bpre + k0 * round_up(n1 - n0, NR) (the layout of pack_b_full).
+  static void run_block_prepacked(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+                                  index_t n0, index_t n1, const T* bpre, T* c, index_t ldc,
+                                  index_t csc, bool accumulate, const T* bias_m, const T* bias_n,
+                                  Activation act) {
+    const index_t np = round_up(n1 - n0, NR);
+    run_block_impl(apack, M, K, m0, m1, n0, n1,
+                   [&](index_t k0, index_t) -> const T* { return bpre + k0 * np; }, c, ldc, csc,
+                   accumulate, bias_m, bias_n, act);
+  }
+
+  template <class GetB>
+  static void run_block_impl(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+                             index_t n0, index_t n1, const GetB& getb, T* c, index_t ldc,
+                             index_t csc, bool accumulate, const T* bias_m, const T* bias_n,
+                             Activation act) {
     const index_t Mp = round_up(M, MR);
     index_t k0 = 0;
     do {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
-      packb(k0, kl, n0, n1, bbuf);
+      const T* bbuf = getb(k0, kl);
       Store st{k0 == 0 && !accumulate, k0 + kl >= K, nullptr, nullptr, act};
       for (index_t mc0 = m0; mc0 < m1; mc0 += MC) {
         const index_t mc1 = mc0 + MC < m1 ? mc0 + MC : m1;
@@ -296,12 +340,58 @@ struct gemm_engine {
     return s;
   }
 
+  // Pre-packed mode, for GEMMs with few columns and many rows (N=1 layers at 14x14 or 7x7 with
+  // hundreds of channels): the tile split would give every row chunk its own copy of a B tile
+  // to pack (for a conv, the whole im2col gather done twice or more), so instead all threads
+  // pack B once for the whole reduction (items: tile x KC block), then all threads share it
+  // (items: tile x row chunk, as many as balance wants, at no extra packing). Workspace: B
+  // rounded up to NR columns, at most PREPACK_MAX elements (16 MiB fp32), on the calling
+  // thread (scratch slot 2). Returns false, doing nothing, when B is larger than that.
+  static constexpr index_t PREPACK_MAX = index_t(4) * 1024 * 1024;
+
+  static bool prepack_fits(index_t K, index_t N) {
+    return K > 0 && N > 0 && K <= PREPACK_MAX / round_up(N, NR);
+  }
+
+  template <class PackB>
+  static bool run_prepacked(const T* apack, index_t M, index_t K, index_t N, const PackB& packb,
+                            T* c, index_t ldc, index_t csc, bool accumulate, const T* bias_m,
+                            const T* bias_n, Activation act) {
+    if (M <= 0 || !prepack_fits(K, N)) return false;
+    const index_t nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
+    const index_t ntiles = (N + nc - 1) / nc, nkb = (K + KC - 1) / KC;
+    T* bfull = scratch(2, ntiles * nc * K);
+    parallel_for_dynamic(ntiles * nkb, [&](index_t item) {
+      const index_t t = item / nkb, k0 = (item % nkb) * KC;
+      const index_t kl = K - k0 < KC ? K - k0 : KC;
+      const index_t n0 = t * nc, n1 = n0 + nc < N ? n0 + nc : N;
+      packb(k0, kl, n0, n1, bfull + t * nc * K + k0 * round_up(n1 - n0, NR));
+    });
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    const index_t Mp = round_up(M, MR);
+    index_t ch = (want + ntiles - 1) / ntiles;
+    const index_t max_ch = Mp / (2 * MR) > 0 ? Mp / (2 * MR) : 1;  // >= 2 panels per chunk
+    if (ch > max_ch) ch = max_ch;
+    const index_t mc = round_up((Mp + ch - 1) / ch, MR), mchunks = (M + mc - 1) / mc;
+    parallel_for_dynamic(ntiles * mchunks, [&](index_t item) {
+      const index_t t = item / mchunks, mcn = item % mchunks;
+      const index_t n0 = t * nc, n1 = n0 + nc < N ? n0 + nc : N;
+      const index_t m0 = mcn * mc, m1 = m0 + mc < M ? m0 + mc : M;
+      run_block_prepacked(apack, M, K, m0, m1, n0, n1, bfull + t * nc * K, c + n0 * csc, ldc, csc,
+                          accumulate, bias_m, bias_n, act);
+    });
+    return true;
+  }
+
   static void gemm(const GemmArgs<T>& g) {
     if (g.M <= 0 || g.N <= 0) return;
     T* apack = scratch(0, packed_a_size(g.M, g.K));
     pack_a(g.a, g.rsa, g.csa, g.M, g.K, apack);
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
+    if (sp.mchunks > 1 && run_prepacked(apack, g.M, g.K, g.N, pb, g.c, g.ldc, 1, g.accumulate,
+                                        g.bias_m, g.bias_n, g.act))
+      return;
     const index_t kb = g.K < KC ? (g.K > 0 ? g.K : 1) : KC;
     parallel_for_dynamic(sp.ntiles * sp.mchunks, [&](index_t item) {
       const index_t t = item / sp.mchunks, mcn = item % sp.mchunks;

@@ -30,6 +30,14 @@ struct conv_gemm_engine {
   using G = gemm_engine<T, ISA>;
   static constexpr int NR = G::NR;
 
+  // 1x1, stride 1, no padding: output pixel p reads input pixel p of every channel.
+  static bool pointwise(const ConvSpec& sp) {
+    for (int d = 0; d < 3; ++d)
+      if (sp.k[d] != 1 || sp.stride[d] != 1 || sp.pad_lo[d] != 0 || sp.out[d] != sp.in[d])
+        return false;
+    return true;
+  }
+
   // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
   struct im2col_packer {
     const ConvSpec* s;
@@ -38,6 +46,25 @@ struct conv_gemm_engine {
     index_t es;   // spatial element stride: 1 or C_in
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
+      if (es == 1 && pointwise(sp)) {
+        // B(k, p) = x[k * cs + p]: whole NR-wide runs, no per-row segments (1x1 layers at
+        // 14x14 cut every row of B into 14-element copies otherwise)
+        for (index_t j0 = n0; j0 < n1; j0 += NR) {
+          const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
+          T* d = dst + ((j0 - n0) / NR) * NR * kl;
+          for (index_t kk = 0; kk < kl; ++kk) {
+            const T* src = x + (k0 + kk) * cs + j0;
+            T* dk = d + kk * NR;
+            if (nl == NR) {
+              for (int j = 0; j < NR; ++j) dk[j] = src[j];
+            } else {
+              for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
+              for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
+            }
+          }
+        }
+        return;
+      }
       const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
       const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2] * es;
       const index_t panel = NR * kl;
@@ -109,8 +136,25 @@ struct conv_gemm_engine {
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
     const index_t asz = G::packed_a_size(opg, K);
     T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
-    parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
+    if (G_ == 1)
+      G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
+    else
+      parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
     const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
+    const bool cl = s.channels_last;
+    if (sp.mchunks > 1 && G::prepack_fits(K, P)) {
+      // few pixels, many channels (N=1 deep layers): gather each image's im2col once and share
+      // it between the output-channel chunks (gemm.hpp, run_prepacked)
+      for (index_t n = 0; n < s.N; ++n)
+        for (index_t g = 0; g < G_; ++g) {
+          const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
+                                 cl ? 1 : s.in_size(), cl ? s.C_in : 1};
+          T* yg = cl ? y + n * P * s.C_out + g * opg : y + (n * s.C_out + g * opg) * P;
+          G::run_prepacked(apack + g * asz, opg, K, P, pk, yg, cl ? 1 : P, cl ? s.C_out : 1, false,
+                           bias ? bias + g * opg : nullptr, nullptr, s.act);
+        }
+      return;
+    }
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_image = G_ * sp.ntiles * sp.mchunks;
     parallel_for_dynamic(s.N * per_image, [&](index_t item) {
@@ -121,7 +165,6 @@ struct conv_gemm_engine {
       const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
-      const bool cl = s.channels_last;
       const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
                              cl ? 1 : s.in_size(), cl ? s.C_in : 1};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
@@ -265,15 +308,27 @@ struct conv_rows_engine {
     const index_t H = s.in[1], Win = s.in[2], P = OH * OW;
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
     const index_t Mp = G::round_up(opg, MR), OWp = G::round_up(OW, NR);
-    const index_t Wp = OWp + (s.k[2] - 1) * s.dil[2];
+    const index_t ext2 = (s.k[2] - 1) * s.dil[2];
     const index_t kext = (s.k[1] - 1) * s.dil[1];
-    // output rows per item: the padded input rows stay within ~256 KiB
-    index_t rb = ((256 * 1024 / static_cast<index_t>(sizeof(T))) / (cpg * Wp) - kext) / s.stride[1];
+    // Items are (image, group, block of output rows, chunk of output columns). The padded input
+    // rows an item copies stay within ~256 KiB: long 1-D signals (WaveNet, 84350 samples) are
+    // cut into column chunks, which also spreads a single row over every thread.
+    const index_t budget = 256 * 1024 / static_cast<index_t>(sizeof(T));
+    index_t cw = OWp;  // output columns per item, a multiple of NR
+    {
+      const index_t fit = (budget / (cpg * (kext + 1)) - ext2) / NR * NR;
+      if (cw > fit) cw = fit > NR ? fit : NR;
+    }
+    index_t Wp = cw + ext2;
+    index_t rb = ((budget / (cpg * Wp)) - kext) / s.stride[1];
     if (rb < 1) rb = 1;
     if (rb > OH) rb = OH;
     const index_t want = 4 * static_cast<index_t>(get_num_threads());
-    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) < want) rb = (rb + 1) / 2;
-    const index_t nrb = (OH + rb - 1) / rb;
+    while (rb > 1 && s.N * G_ * ((OH + rb - 1) / rb) * ((OW + cw - 1) / cw) < want) rb = (rb + 1) / 2;
+    while (cw > NR && s.N * G_ * ((OH + rb - 1) / rb) * ((OW + cw - 1) / cw) < want)
+      cw = G::round_up(cw / 2, NR);
+    Wp = cw + ext2;
+    const index_t nrb = (OH + rb - 1) / rb, ncw = (OW + cw - 1) / cw;
     const index_t Rmax = (rb - 1) * s.stride[1] + kext + 1;
     // weights: per group, MR-row panels over all of K, (k, r) at panel * MR * K + k * MR + r
     T* apack = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
@@ -287,8 +342,11 @@ struct conv_rows_engine {
           }
       }
     });
-    parallel_for_dynamic(s.N * G_ * nrb, [&](index_t item) {
+    parallel_for_dynamic(s.N * G_ * nrb * ncw, [&](index_t item) {
+      const index_t cwi = item % ncw;
+      item /= ncw;
       const index_t n = item / (G_ * nrb), g = (item / nrb) % G_, rbi = item % nrb;
+      const index_t j0 = cwi * cw, j1 = j0 + cw < OW ? j0 + cw : OW;
       const index_t r0 = rbi * rb, r1 = r0 + rb < OH ? r0 + rb : OH;
       const index_t i_lo = r0 * s.stride[1] - s.pad_lo[1];
       const index_t R = (r1 - r0 - 1) * s.stride[1] + kext + 1;
@@ -305,7 +363,7 @@ struct conv_rows_engine {
           }
           const T* src = xc + i * Win;
           for (index_t q = 0; q < Wp; ++q) {
-            const index_t col = q - s.pad_lo[2];
+            const index_t col = j0 + q - s.pad_lo[2];
             d[q] = col >= 0 && col < Win ? src[col] : T(0);
           }
         }
@@ -318,11 +376,11 @@ struct conv_rows_engine {
       T* yg = y + (n * s.C_out + g * opg) * P;
       for (index_t r = r0; r < r1; ++r) {
         const T* xrow = xp + (r - r0) * s.stride[1] * Wp;
-        for (index_t j = 0; j < OW; j += NR) {
-          const index_t cols = OW - j < NR ? OW - j : NR;
+        for (index_t j = j0; j < j1; j += NR) {
+          const index_t cols = j1 - j < NR ? j1 - j : NR;
           for (index_t m = 0; m < opg; m += MR) {
             st.bias_m = bias ? bias + g * opg + m : nullptr;
-            micro(K, apack + (g * Mp + m) * K, xrow + j, off, yg + m * P + r * OW + j, P,
+            micro(K, apack + (g * Mp + m) * K, xrow + (j - j0), off, yg + m * P + r * OW + j, P,
                   opg - m < MR ? opg - m : MR, cols, st);
           }
         }
