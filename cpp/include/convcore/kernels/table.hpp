@@ -9,6 +9,7 @@
 #include "../core/spec.hpp"
 #include "filter2d.hpp"
 #include "gemm.hpp"
+#include "grouped.hpp"
 #include "im2col.hpp"
 #include "winograd.hpp"
 
@@ -26,6 +27,8 @@ struct EngineFns {
   void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
   // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
   void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // 1-D/2-D grouped conv, small channel counts per group (grouped_applicable): grouped.hpp
+  void (*grouped)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -44,10 +47,10 @@ const KernelTable* kernel_table_for() {
       ISA::level,
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
        &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
-       &winograd_engine<float, ISA>::run},
+       &winograd_engine<float, ISA>::run, &grouped_engine<float, ISA>::run},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
-       &winograd_engine<double, ISA>::run}};
+       &winograd_engine<double, ISA>::run, &grouped_engine<double, ISA>::run}};
   return &t;
 }
 

@@ -9,7 +9,7 @@ namespace convcore {
 
 // gemm and im2col are one engine (kernels/im2col.hpp): a 1x1 stride-1 conv is a plain GEMM
 // there, anything else packs its im2col columns on the fly.
-enum class Algorithm : int { automatic = 0, reference = 1, direct = 2, im2col = 3, winograd = 4 };
+enum class Algorithm : int { automatic = 0, reference = 1, direct = 2, im2col = 3, winograd = 4, grouped = 5 };
 
 inline Algorithm parse_algorithm(const std::string& s) {
   if (s.empty() || s == "auto") return Algorithm::automatic;
@@ -17,8 +17,9 @@ inline Algorithm parse_algorithm(const std::string& s) {
   if (s == "direct") return Algorithm::direct;
   if (s == "im2col" || s == "gemm") return Algorithm::im2col;
   if (s == "winograd") return Algorithm::winograd;
-  fail_value("algorithm must be one of 'auto', 'direct', 'gemm', 'im2col', 'reference', "
-             "'winograd', got '", s, "'");
+  if (s == "grouped") return Algorithm::grouped;
+  fail_value("algorithm must be one of 'auto', 'direct', 'gemm', 'grouped', 'im2col', "
+             "'reference', 'winograd', got '", s, "'");
 }
 
 inline const char* algorithm_name(Algorithm a) {
@@ -28,6 +29,7 @@ inline const char* algorithm_name(Algorithm a) {
     case Algorithm::direct: return "direct";
     case Algorithm::im2col: return "im2col";
     case Algorithm::winograd: return "winograd";
+    case Algorithm::grouped: return "grouped";
   }
   return "?";
 }
@@ -46,9 +48,20 @@ inline const char* algorithm_name(Algorithm a) {
 // tile) and needs many tiles to fill its 36 GEMMs: measured on one core it ties im2col at
 // 1x64x56x56 (196 tiles), wins by 1.3x at 8x64x56x56, and loses below ~200 tiles or at
 // >= 256 channels. So: at least 32 channels each way, at most 128, and >= 256 tiles per call.
+// Grouped convs with 32..64 channels per group each way (ResNeXt) and >= 9 taps, 1-D or 2-D:
+// the direct grouped kernel (kernels/grouped.hpp) beats the im2col row path on the ResNeXt-101
+// g=32 layers with 32 and 64 channels per group (2 threads, AVX-512, medians of 4 noisy runs:
+// 1.1-1.4x at 32 @28x28, 1.2-1.8x at 64 @14x14, 1.1-1.5x at 32 @56 stride 2), whose per-group
+// GEMMs are too small to fill the engine. At 16 per group it is a toss-up (0.7-1.1x), at 8 it
+// loses (0.7x: half-empty vectors), and on 1x1 convs (0.5-0.9x); 64 per group with few groups
+// (g=2, g=4) ties.
 inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   const index_t opg = s.cout_per_group(), red = s.cin_per_group() * s.k_size();
   if (opg < 3 || red < 8) return Algorithm::direct;
+  if (s.groups > 1 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 &&
+      s.k_size() >= 9 && s.cin_per_group() >= 32 && s.cin_per_group() <= 64 && opg >= 32 &&
+      opg <= 64)
+    return Algorithm::grouped;
   if (s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
       s.stride[2] == 1 && s.dil[1] == 1 && s.dil[2] == 1 && s.groups == 1 && s.C_in >= 32 &&
       s.C_out >= 32 && s.C_in <= 128 && s.C_out <= 128 &&

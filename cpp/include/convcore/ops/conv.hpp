@@ -40,10 +40,13 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
   if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
     fail_value("algorithm='winograd' needs a 2-D 3x3 conv with stride 1, dilation 1 and groups 1");
+  if (algo == Algorithm::grouped && !(s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0))
+    fail_value("algorithm='grouped' needs a 1-D or 2-D conv");
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
   // copy of the non-zero padding modes, work on channels-first planes.
   const bool transpose_layout =
-      s.channels_last && !(algo == Algorithm::im2col && (s.zero_padding() || s.unpadded()));
+      s.channels_last && !((algo == Algorithm::im2col || algo == Algorithm::grouped) &&
+                           (s.zero_padding() || s.unpadded()));
   if (transpose_layout) {
     xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
@@ -79,6 +82,8 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     }
     if (algo == Algorithm::im2col)
       active_kernels().fns(static_cast<T*>(nullptr)).conv_gemm(s, x, w, bias, yc);
+    else if (algo == Algorithm::grouped)
+      active_kernels().fns(static_cast<T*>(nullptr)).grouped(s, x, w, bias, yc);
     else if (algo == Algorithm::winograd)
       active_kernels().fns(static_cast<T*>(nullptr)).winograd(s, x, w, bias, yc);
     else

@@ -25,9 +25,9 @@ void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* 
   }
   T* yc = s.channels_last ? yt.data() : y;
   if (algo == Algorithm::automatic) algo = choose_conv_transpose_algorithm(s);
-  if (algo == Algorithm::winograd)
-    fail_value("algorithm='winograd' is not available for conv_transpose (use 'auto', 'direct', "
-               "'im2col' or 'reference')");
+  if (algo == Algorithm::winograd || algo == Algorithm::grouped)
+    fail_value("algorithm='", algorithm_name(algo), "' is not available for conv_transpose (use "
+               "'auto', 'direct', 'im2col' or 'reference')");
   if (algo == Algorithm::reference)
     kernels::conv_transpose_reference(s, x, w, bias, yc);
   else if (algo == Algorithm::im2col)

@@ -1,0 +1,237 @@
+// Direct grouped convolution for small per-group channel counts (ResNeXt: 4..128 channels per
+// group), 1-D and 2-D, zero padding, kernel unflipped, channels-first or channels-last.
+//
+// Why not the GEMM engine: per group the GEMM is only (C_out/g) x (C_in/g * k) by pixels, so
+// its packing and panel overheads are paid 32 times for small matrices. Here the vector lanes
+// run over the output channels of one group (16/32/64 channels = whole vectors) and a row of
+// PB output pixels is register-blocked: each (tap, input channel) step is one broadcast of an
+// input value per pixel and NV vector loads of weights, feeding PB x NV FMAs.
+//
+// Layout: weights are packed per (group, block of CB = NV x width output channels) as
+// [kh][kw][ci][CB] (zero-filled past C_out/g), so the microkernel streams them linearly. Each
+// work item (image, group, band of output rows) copies the input rows its band needs into a
+// zero-padded buffer [row][ci][column] (about 128 KiB), so the taps need no bounds tests and
+// the broadcasts of one step sit at constant offsets from one pointer; the buffer is wide enough for whole PB tiles, and pixels past the row end are
+// computed and dropped.
+//
+// Workspace: the packed weights (about the size of w) on the calling thread and one band
+// buffer per worker, kept per thread for the next call (first touch of fresh pages is slow).
+#pragma once
+#include <cstdlib>
+#include <new>
+
+#include "../core/activation.hpp"
+#include "../core/checked.hpp"
+#include "../core/parallel.hpp"
+#include "../core/simd.hpp"
+#include "../core/spec.hpp"
+
+namespace convcore {
+namespace kernels {
+
+// 1-D and 2-D convs (a 1-D conv is 1 x 1 x L), zero padding or none.
+inline bool grouped_applicable(const ConvSpec& s) {
+  return s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 &&
+         (s.zero_padding() || s.unpadded()) && !s.flip;
+}
+
+template <class T, class ISA>
+struct grouped_engine {
+  using V = vec<T, ISA>;
+  static constexpr int VW = V::width;
+  // Register file: 32 vector registers on AVX-512 and NEON, 16 otherwise.
+  static constexpr bool kWide = ISA::level == IsaLevel::avx512 || ISA::level == IsaLevel::neon;
+  static constexpr int PB1 = kWide ? 14 : 12;  // pixels per tile with one vector of channels
+  static constexpr int PB2 = kWide ? 14 : 6;   // ... with two (31 of 32 registers)
+
+  static void release(void* p) {
+#if defined(_MSC_VER)
+    _aligned_free(p);
+#else
+    std::free(p);
+#endif
+  }
+  struct scratch_slot {
+    T* p = nullptr;
+    std::size_t n = 0;
+    ~scratch_slot() { release(p); }
+  };
+  // Per-thread buffers kept between calls. Slot 0: packed weights (calling thread), 1: band.
+  static T* scratch(int slot, index_t n) {
+    thread_local scratch_slot s[2];
+    scratch_slot& b = s[slot];
+    const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
+    if (b.n < need) {
+      release(b.p);
+      b.p = nullptr;
+      b.n = 0;
+      const std::size_t bytes = ((need * sizeof(T) + 63) / 64) * 64;
+      void* q = nullptr;
+#if defined(_MSC_VER)
+      q = _aligned_malloc(bytes, 64);
+#else
+      if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
+#endif
+      if (!q) throw std::bad_alloc();
+      b.p = static_cast<T*>(q);
+      b.n = need;
+    }
+    return b.p;
+  }
+
+  // PB pixels x NV vectors of output channels. in: the buffer row of the tile's first tap at
+  // the tile's first pixel; the buffer is [row][ci][column], so the PB broadcasts of one
+  // (tap, channel) step sit at constant offsets p * SW (SW = 0: the runtime stride sw).
+  // bw: columns per buffer row; rs: elements between kernel rows; cs: columns between kernel
+  // columns; wp: [KH][KW][cpg][NV * VW]; out: [PB][NV * VW].
+  template <int PB, int NV, int SW>
+  static void tile(const T* in, index_t sw, index_t bw, index_t rs, index_t cs, index_t KH,
+                   index_t KW, index_t cpg, const T* wp, T* out) {
+    const index_t st = SW ? SW : sw;
+    V acc[PB][NV];
+    for (int p = 0; p < PB; ++p)
+      for (int v = 0; v < NV; ++v) acc[p][v] = V::zero();
+    for (index_t kh = 0; kh < KH; ++kh) {
+      for (index_t kw = 0; kw < KW; ++kw) {
+        const T* ip = in + kh * rs + kw * cs;
+        for (index_t ci = 0; ci < cpg; ++ci, ip += bw) {
+          V wv[NV];
+          for (int v = 0; v < NV; ++v) wv[v] = V::load(wp + v * VW);
+          wp += NV * VW;
+          for (int p = 0; p < PB; ++p) {
+            const V b = V::broadcast(ip[p * st]);
+            for (int v = 0; v < NV; ++v) acc[p][v] = fma(b, wv[v], acc[p][v]);
+          }
+        }
+      }
+    }
+    for (int p = 0; p < PB; ++p)
+      for (int v = 0; v < NV; ++v) acc[p][v].store(out + p * NV * VW + v * VW);
+  }
+
+  template <int PB, int NV>
+  static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    constexpr int CB = NV * VW;
+    const index_t G = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t H = s.in[1], Wd = s.in[2], KH = s.k[1], KW = s.k[2];
+    const index_t OH = s.out[1], OW = s.out[2], sh = s.stride[1], sw = s.stride[2];
+    const index_t dh = s.dil[1], dw = s.dil[2], pt = s.pad_lo[1], pl = s.pad_lo[2];
+    const index_t nco = (opg + CB - 1) / CB, kk = KH * KW;
+    const index_t blk = kk * cpg * CB;  // packed weights of one (group, channel block)
+
+    // pack weights: [g][cob][kh][kw][ci][CB]
+    T* wpk = scratch(0, checked_mul(G * nco, blk, "packed grouped weights"));
+    parallel_for(G * nco, [&](index_t gb) {
+      const index_t g = gb / nco, cb = gb % nco;
+      T* d = wpk + gb * blk;
+      for (index_t t = 0; t < kk; ++t)
+        for (index_t ci = 0; ci < cpg; ++ci)
+          for (index_t c = 0; c < CB; ++c) {
+            const index_t co = cb * CB + c;
+            d[(t * cpg + ci) * CB + c] =
+                co < opg ? w[((g * opg + co) * cpg + ci) * kk + t] : T(0);
+          }
+    });
+
+    const index_t OWp = (OW + PB - 1) / PB * PB;
+    const index_t BW = (OWp - 1) * sw + (KW - 1) * dw + 1;  // buffer columns
+    const index_t row_elems = BW * cpg;
+    // Band of output rows: buffer about 128 KiB, and enough items to keep every thread busy.
+    index_t bh = static_cast<index_t>(131072 / sizeof(T)) / (row_elems * sh);
+    if (bh < 1) bh = 1;
+    if (bh > OH) bh = OH;
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    if (s.N * G * ((OH + bh - 1) / bh) < want) {
+      index_t nb = (want + s.N * G - 1) / (s.N * G);
+      if (nb > OH) nb = OH;
+      bh = (OH + nb - 1) / nb;
+    }
+    const index_t nbands = (OH + bh - 1) / bh;
+    const index_t BR = (bh - 1) * sh + (KH - 1) * dh + 1;  // buffer rows
+    const bool cl = s.channels_last;
+    const index_t C_in = s.C_in, C_out = s.C_out, HW = H * Wd, OHW = OH * OW;
+
+    parallel_for(s.N * G * nbands, [&](index_t item) {
+      const index_t band = item % nbands, g = (item / nbands) % G, n = item / (nbands * G);
+      const index_t oh0 = band * bh, oh1 = oh0 + bh < OH ? oh0 + bh : OH;
+      const index_t rows = (oh1 - oh0 - 1) * sh + (KH - 1) * dh + 1;
+      T* buf = scratch(1, BR * row_elems);
+      T tmp[PB * CB];
+      // fill the band buffer: channels-last, zero-padded
+      for (index_t r = 0; r < rows; ++r) {
+        const index_t ih = oh0 * sh - pt + r;
+        T* br = buf + r * row_elems;
+        if (ih < 0 || ih >= H) {
+          for (index_t e = 0; e < row_elems; ++e) br[e] = T(0);
+          continue;
+        }
+        const index_t c0 = pl < BW ? pl : BW;  // buffer columns inside the image: [c0, c1)
+        const index_t c1 = pl + Wd < BW ? pl + Wd : BW;
+        for (index_t ci = 0; ci < cpg; ++ci) {
+          T* bp = br + ci * BW;
+          for (index_t c = 0; c < c0; ++c) bp[c] = T(0);
+          for (index_t c = c1; c < BW; ++c) bp[c] = T(0);
+        }
+        if (cl) {
+          const T* xr = x + ((n * H + ih) * Wd) * C_in + g * cpg;
+          for (index_t c = c0; c < c1; ++c) {
+            const T* xp = xr + (c - pl) * C_in;
+            for (index_t ci = 0; ci < cpg; ++ci) br[ci * BW + c] = xp[ci];
+          }
+        } else {
+          const T* xr = x + (n * C_in + g * cpg) * HW + ih * Wd;
+          for (index_t ci = 0; ci < cpg; ++ci) {
+            const T* xp = xr + ci * HW;
+            T* bp = br + ci * BW;
+            for (index_t c = c0; c < c1; ++c) bp[c] = xp[c - pl];
+          }
+        }
+      }
+      for (index_t cb = 0; cb < nco; ++cb) {
+        const T* wp = wpk + (g * nco + cb) * blk;
+        const index_t nc = opg - cb * CB < CB ? opg - cb * CB : CB;
+        const index_t co0 = g * opg + cb * CB;
+        for (index_t oh = oh0; oh < oh1; ++oh) {
+          const T* brow = buf + (oh - oh0) * sh * row_elems;
+          for (index_t ow0 = 0; ow0 < OW; ow0 += PB) {
+            const T* ip = brow + ow0 * sw;
+            const index_t rs = dh * row_elems;
+            if (sw == 1)
+              tile<PB, NV, 1>(ip, 1, BW, rs, dw, KH, KW, cpg, wp, tmp);
+            else if (sw == 2)
+              tile<PB, NV, 2>(ip, 2, BW, rs, dw, KH, KW, cpg, wp, tmp);
+            else
+              tile<PB, NV, 0>(ip, sw, BW, rs, dw, KH, KW, cpg, wp, tmp);
+            const index_t np = OW - ow0 < PB ? OW - ow0 : PB;
+            if (cl) {
+              T* yp = y + ((n * OH + oh) * OW + ow0) * C_out + co0;
+              for (index_t p = 0; p < np; ++p)
+                for (index_t c = 0; c < nc; ++c) {
+                  const T b = bias ? bias[co0 + c] : T(0);
+                  yp[p * C_out + c] = apply_activation(s.act, tmp[p * CB + c] + b);
+                }
+            } else {
+              T* yp = y + (n * C_out + co0) * OHW + oh * OW + ow0;
+              for (index_t c = 0; c < nc; ++c) {
+                const T b = bias ? bias[co0 + c] : T(0);
+                for (index_t p = 0; p < np; ++p)
+                  yp[c * OHW + p] = apply_activation(s.act, tmp[p * CB + c] + b);
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    if (s.N == 0 || s.C_out == 0 || s.out_size() == 0) return;
+    if (s.cout_per_group() > VW)
+      run_nv<PB2, 2>(s, x, w, bias, y);
+    else
+      run_nv<PB1, 1>(s, x, w, bias, y);
+  }
+};
+
+}  // namespace kernels
+}  // namespace convcore
