@@ -10,17 +10,6 @@ from conftest import assert_close
 from convcore import _core
 import convcore as cc
 
-LEVELS = list(_core.simd_info()["supported"])
-
-
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
-
-
 @pytest.fixture(params=[1, 2])
 def nthreads(request):
     cc.set_num_threads(request.param)
