@@ -7,6 +7,7 @@
 #pragma once
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
+#include "depthwise.hpp"
 #include "filter2d.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
@@ -26,6 +27,10 @@ struct EngineFns {
   void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
   // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
   void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // depthwise (depthwise.hpp): channels-first planes (w as given), and channels-last (w packed
+  // by depthwise_pack_weights)
+  void (*depthwise_planar)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*depthwise_nhwc)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -44,10 +49,12 @@ const KernelTable* kernel_table_for() {
       ISA::level,
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
        &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
-       &winograd_engine<float, ISA>::run},
+       &winograd_engine<float, ISA>::run, &depthwise_planar_engine<float, ISA>::run,
+       &depthwise_nhwc<float, ISA>},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
-       &winograd_engine<double, ISA>::run}};
+       &winograd_engine<double, ISA>::run, &depthwise_planar_engine<double, ISA>::run,
+       &depthwise_nhwc<double, ISA>}};
   return &t;
 }
 

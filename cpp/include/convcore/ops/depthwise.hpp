@@ -14,6 +14,7 @@
 #include "../core/checked.hpp"
 #include "../kernels/depthwise.hpp"
 #include "../kernels/layout.hpp"
+#include "engine.hpp"
 #include "conv.hpp"
 #include "options.hpp"
 
@@ -65,16 +66,17 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
         detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
-    kernels::depthwise_planar(p, xt.data(), w, bias, yt.data());
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(p, xt.data(), w, bias,
+                                                                     yt.data());
     kernels::to_channels_last(yt.data(), y, s.N, s.C_out, s.out_size());
     return;
   }
   if (s.channels_last) {
-    kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
-  if (s.C_in < kernels::kDepthwisePlanarMaxChannels) {
-    kernels::depthwise_planar(s, x, w, bias, y);
+  if (kernels::depthwise_planar_wins(s)) {
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(s, x, w, bias, y);
     return;
   }
   // Channels-first: per band of output rows, gather the input rows it reads as channels-last
