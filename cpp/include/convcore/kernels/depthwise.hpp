@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../core/activation.hpp"
+#include "../core/checked.hpp"
 #include "../core/geometry.hpp"
 #include "../core/padding.hpp"
 #include "../core/parallel.hpp"
@@ -271,6 +272,34 @@ void depthwise_planar(const ConvSpec& s, const T* x, const T* w, const T* bias, 
       if (s.act != Activation::none)
         for (index_t j = 0; j < OW; ++j) yr[j] = apply_activation(s.act, yr[j]);
     }
+  });
+}
+
+// Channels-first x and y, weights packed by depthwise_pack_weights: per band of output rows,
+// gather the input rows it reads as channels-last rows, run the channels-last kernel into a
+// channels-last band and transpose that into y. Neither x nor y is copied whole.
+template <class T, class ISA = isa::scalar>
+void depthwise_bands(const ConvSpec& s, const T* x, const T* wt, const T* bias, T* y) {
+  const DepthwiseTables tb = depthwise_tables(s);
+  const index_t OH = s.out[1], OW = s.out[2], Cm = s.C_out, kh = s.k[1];
+  const index_t H = s.in[1], W = s.in[2], C = s.C_in, P = OH * OW;
+  const index_t rb = depthwise_band_rows(s, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
+  parallel_for(s.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t np = (r1 - r0) * OW;
+    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
+    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
+    auto xin = scratch<T>((r1 - r0) * kh * W * C);
+    depthwise_gather_rows(s, tb, x + n * C * H * W, r0, r1 - r0, slot_of.data(), local.data(),
+                          xin.get());
+    auto band = scratch<T>(np * Cm);
+    depthwise_rows<T, ISA>(s, local.data(), tb.cols.data(), xin.get(), wt, bias, r1 - r0,
+                           band.get());
+    T* yn = y + n * Cm * P + r0 * OW;
+    transpose_tiled(band.get(), Cm, yn, P, np, Cm);
   });
 }
 

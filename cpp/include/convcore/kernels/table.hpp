@@ -32,6 +32,8 @@ struct EngineFns {
   // by depthwise_pack_weights)
   void (*depthwise_planar)(const ConvSpec&, const T*, const T*, const T*, T*);
   void (*depthwise_nhwc)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // channels-first through channels-last bands (w packed)
+  void (*depthwise_bands)(const ConvSpec&, const T*, const T*, const T*, T*);
   // deform_conv2d's tiled kernel (deformable.hpp): x, offset, mask, w, bias, y
   void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, T*);
 };
@@ -53,11 +55,11 @@ const KernelTable* kernel_table_for() {
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
        &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
        &winograd_engine<float, ISA>::run, &depthwise_planar_engine<float, ISA>::run,
-       &depthwise_nhwc<float, ISA>, &deform_tiled<float, ISA>},
+       &depthwise_nhwc<float, ISA>, &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
        &winograd_engine<double, ISA>::run, &depthwise_planar_engine<double, ISA>::run,
-       &depthwise_nhwc<double, ISA>, &deform_tiled<double, ISA>}};
+       &depthwise_nhwc<double, ISA>, &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>}};
   return &t;
 }
 
