@@ -41,6 +41,7 @@
 #include "../core/deform_spec.hpp"
 #include "../core/geometry.hpp"
 #include "../core/parallel.hpp"
+#include "../core/simd.hpp"
 
 namespace convcore {
 
@@ -118,7 +119,7 @@ namespace detail {
 // The register block: acc[MR][NR] += a[k][MR] (x) b[k][NR] over k. Fixed trip counts and a
 // local accumulator array that the compiler keeps in vector registers; always inlined so that
 // it is compiled for the ISA of its caller (see deform_tile_product).
-template <class T, int MR, int NR>
+template <class T, int MR, int NR, class ISA>
 CONVCORE_DEFORM_INLINE void deform_block(index_t K, const T* a, const T* b, T* out) {
 #if defined(__GNUC__)
   // GCC/Clang vector extension: 32-byte vectors (one AVX register, two SSE registers). Left to
@@ -157,7 +158,7 @@ CONVCORE_DEFORM_INLINE void deform_block(index_t K, const T* a, const T* b, T* o
 #endif
 }
 
-template <class T>
+template <class T, class ISA>
 CONVCORE_DEFORM_INLINE void deform_tile_product_body(index_t M, index_t P, index_t K,
                                                      index_t K_total, index_t k0, const T* wp,
                                                      const T* col, const T* bias, bool first,
@@ -169,7 +170,7 @@ CONVCORE_DEFORM_INLINE void deform_tile_product_body(index_t M, index_t P, index
     const T* cp = col + pb * K * NR;
     const index_t pn = P - pb * NR < NR ? P - pb * NR : NR;
     for (index_t ob = 0; ob < nob; ++ob) {
-      deform_block<T, MR, NR>(K, wp + (ob * K_total + k0) * MR, cp, acc);
+      deform_block<T, MR, NR, ISA>(K, wp + (ob * K_total + k0) * MR, cp, acc);
       const index_t mn = M - ob * MR < MR ? M - ob * MR : MR;
       for (index_t i = 0; i < mn; ++i) {
         const index_t o = ob * MR + i;
@@ -186,40 +187,23 @@ CONVCORE_DEFORM_INLINE void deform_tile_product_body(index_t M, index_t P, index
   }
 }
 
-#if defined(CONVCORE_DEFORM_X86)
-template <class T>
-__attribute__((target("avx2,fma"))) void deform_tile_product_avx2(
-    index_t M, index_t P, index_t K, index_t K_total, index_t k0, const T* wp, const T* col,
-    const T* bias, bool first, T* y, index_t yc, index_t yp) {
-  deform_tile_product_body<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
-}
-inline bool deform_has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-#endif
 }  // namespace detail
 
 // acc(M x P-tile) = Wpanel x Cpanel, added into y. The one matrix-product routine of the
-// deformable kernel (so a packed SIMD GEMM can replace it in one place). On x86 with GCC or
-// Clang the same source is also compiled for AVX2+FMA and chosen at run time (the library is
-// built for the baseline ISA).
+// deformable kernel (so a packed SIMD GEMM can replace it in one place). Compiled per ISA level
+// as part of deform_tiled<T, ISA>, a kernel-table entry (table.hpp): the level's translation
+// unit (cpp/src/isa_*.cpp) gives it its vector instructions.
 //   wp:   packed weights of the group, [nob][K_total][MR], rows k0..k0+K of each block used;
 //   col:  packed column tile, [npb][K][NR];
 //   y:    output of this image at pixel p0 and group channel 0; yc / yp its channel / pixel
 //         strides; M output channels, P valid pixels; `first` writes bias (or 0) + product,
 //         otherwise adds the product.
-template <class T>
+template <class T, class ISA>
 void deform_tile_product(index_t M, index_t P, index_t K, index_t K_total, index_t k0,
                          const T* wp, const T* col, const T* bias, bool first, T* y, index_t yc,
                          index_t yp) {
-#if defined(CONVCORE_DEFORM_X86)
-  if (detail::deform_has_avx2()) {
-    detail::deform_tile_product_avx2<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
-    return;
-  }
-#endif
-  detail::deform_tile_product_body<T>(M, P, K, K_total, k0, wp, col, bias, first, y, yc, yp);
+  detail::deform_tile_product_body<T, ISA>(M, P, K, K_total, k0, wp, col, bias, first, y, yc,
+                                           yp);
 }
 
 namespace detail {
@@ -275,7 +259,7 @@ DeformTiles deform_tiles(const DeformSpec& s, index_t threads) {
 }
 
 // x: the input in the spec's layout (N, C, H, W) or (N, H, W, C); y likewise.
-template <class T>
+template <class T, class ISA = isa::scalar>
 void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mask, const T* w,
                   const T* bias, T* y) {
   constexpr int MR = DeformBlocking<T>::MR, NR = DeformBlocking<T>::NR;
@@ -402,7 +386,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
                                                 kk, P, Wp, col.data(), K, (cl + u) * kk);
             cl += nc;
           }
-          deform_tile_product<T>(opg, pv, K, K_total, c0 * kk,
+          deform_tile_product<T, ISA>(opg, pv, K, K_total, c0 * kk,
                                  wpk.data() + g * nob * K_total * MR, col.data(),
                                  bias ? bias + g * opg : nullptr, c0 == 0,
                                  y + n * yn + (g * opg) * yc + p0 * yp, yc, yp);

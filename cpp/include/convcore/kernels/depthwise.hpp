@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "../core/activation.hpp"
+#include "../core/checked.hpp"
 #include "../core/geometry.hpp"
 #include "../core/padding.hpp"
 #include "../core/parallel.hpp"
+#include "../core/simd.hpp"
 #include "../core/spec.hpp"
 
 #ifndef CONVCORE_OMP_SIMD
@@ -67,7 +69,7 @@ void depthwise_pack_weights(const ConvSpec& s, const T* w, T* wt) {
 namespace detail {
 // Channels [c0, c0 + CB) of one output pixel (m == 1), accumulated over every tap in a local
 // block the compiler keeps in vector registers (CB a compile-time constant), stored once.
-template <class T, index_t CB, bool Tail>
+template <class T, index_t CB, bool Tail, class ISA>
 inline void dw_pixel_block(const index_t* rows, const index_t* cols, index_t kh, index_t kw,
                            const T* xn, index_t WC, index_t C, index_t c0, index_t nc, const T* wt,
                            const T* bias, Activation act, T* out) {
@@ -99,7 +101,7 @@ inline void dw_pixel_block(const index_t* rows, const index_t* cols, index_t kh,
 // rows[r * kh + th] is the row of `xn` ((rows, W, C), channels-last) that output row r reads
 // through tap th (-1: zero padding); cols as in DepthwiseTables. Callers pass the image itself
 // with a slice of the tables, or a gathered band of input rows with a band-local row table.
-template <class T>
+template <class T, class ISA = isa::scalar>
 void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols, const T* xn,
                     const T* wt, const T* bias, index_t nrows, T* out) {
   const index_t C = s.C_in, Cm = s.C_out, m = Cm / C;
@@ -114,10 +116,10 @@ void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols,
       if (m == 1) {
         index_t c0 = 0;
         for (; c0 + CB <= C; c0 += CB)
-          detail::dw_pixel_block<T, CB, false>(rr, cr, kh, kw, xn, W * C, C, c0, CB, wt, bias,
+          detail::dw_pixel_block<T, CB, false, ISA>(rr, cr, kh, kw, xn, W * C, C, c0, CB, wt, bias,
                                                s.act, acc + c0);
         if (c0 < C)
-          detail::dw_pixel_block<T, CB, true>(rr, cr, kh, kw, xn, W * C, C, c0, C - c0, wt, bias,
+          detail::dw_pixel_block<T, CB, true, ISA>(rr, cr, kh, kw, xn, W * C, C, c0, C - c0, wt, bias,
                                               s.act, acc + c0);
         continue;
       }
@@ -154,7 +156,7 @@ inline index_t depthwise_band_rows(const ConvSpec& s, index_t elem) {
 
 // Whole op on channels-last buffers: x (N, H, W, C), wt packed by depthwise_pack_weights,
 // y (N, OH, OW, C*m). Work items are (image, band of output rows).
-template <class T>
+template <class T, class ISA = isa::scalar>
 void depthwise_nhwc(const ConvSpec& s, const T* x, const T* wt, const T* bias, T* y) {
   const DepthwiseTables tb = depthwise_tables(s);
   const index_t OH = s.out[1], rb = depthwise_band_rows(s, sizeof(T));
@@ -163,7 +165,7 @@ void depthwise_nhwc(const ConvSpec& s, const T* x, const T* wt, const T* bias, T
   parallel_for(s.N * nrb, [&](index_t item) {
     const index_t n = item / nrb, r0 = (item % nrb) * rb;
     const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
-    depthwise_rows(s, tb.rows.data() + r0 * s.k[1], tb.cols.data(), x + n * xsz, wt, bias, r1 - r0,
+    depthwise_rows<T, ISA>(s, tb.rows.data() + r0 * s.k[1], tb.cols.data(), x + n * xsz, wt, bias, r1 - r0,
                    y + n * ysz + r0 * s.out[2] * s.C_out);
   });
 }
@@ -273,8 +275,189 @@ void depthwise_planar(const ConvSpec& s, const T* x, const T* w, const T* bias, 
   });
 }
 
+// Channels-first x and y, weights packed by depthwise_pack_weights: per band of output rows,
+// gather the input rows it reads as channels-last rows, run the channels-last kernel into a
+// channels-last band and transpose that into y. Neither x nor y is copied whole.
+template <class T, class ISA = isa::scalar>
+void depthwise_bands(const ConvSpec& s, const T* x, const T* wt, const T* bias, T* y) {
+  const DepthwiseTables tb = depthwise_tables(s);
+  const index_t OH = s.out[1], OW = s.out[2], Cm = s.C_out, kh = s.k[1];
+  const index_t H = s.in[1], W = s.in[2], C = s.C_in, P = OH * OW;
+  const index_t rb = depthwise_band_rows(s, sizeof(T));
+  const index_t nrb = (OH + rb - 1) / rb;
+  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
+  parallel_for(s.N * nrb, [&](index_t item) {
+    const index_t n = item / nrb, r0 = (item % nrb) * rb;
+    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+    const index_t np = (r1 - r0) * OW;
+    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
+    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
+    auto xin = scratch<T>((r1 - r0) * kh * W * C);
+    depthwise_gather_rows(s, tb, x + n * C * H * W, r0, r1 - r0, slot_of.data(), local.data(),
+                          xin.get());
+    auto band = scratch<T>(np * Cm);
+    depthwise_rows<T, ISA>(s, local.data(), tb.cols.data(), xin.get(), wt, bias, r1 - r0,
+                           band.get());
+    T* yn = y + n * Cm * P + r0 * OW;
+    transpose_tiled(band.get(), Cm, yn, P, np, Cm);
+  });
+}
+
+// Vector level of the planar kernel: AVX-512 keeps 256-bit vectors, as filter2d.hpp measured
+// on Zen 4 (512-bit operations split in two; wider border chunks for the same FMA rate).
+template <class ISA>
+struct depthwise_vec_isa {
+  using type = ISA;
+};
+#if defined(CONVCORE_SIMD_AVX2)
+template <>
+struct depthwise_vec_isa<isa::avx512> {
+  using type = isa::avx2;
+};
+#endif
+
+// Channels-first depthwise of one ISA level, vectorised along output rows. Work items are
+// (image, output channel, band of output rows). Each item first copies the input rows its band
+// reads into a padded band buffer (every padding mode resolved through pad_source_index, so the
+// inner loop has no bounds), with the columns of each row split into `stride` phases
+// (phase p holds padded columns p, p + sw, p + 2 sw, ...): a tap then reads a contiguous run
+// of one phase whatever the stride. Per chunk of NV vectors of outputs the accumulators stay in
+// registers over all kh x kw taps: one load and one FMA per tap and vector.
+template <class T, class ISA>
+struct depthwise_planar_engine {
+  using VI = typename depthwise_vec_isa<ISA>::type;
+  using V = vec<T, VI>;
+  static constexpr index_t L = V::width;
+  static constexpr int NV = 4;
+  static constexpr index_t CH = NV * L;
+
+  template <int NA>
+  static void chunk(const T* band, index_t RW, index_t Lp, const index_t* toff, index_t kh,
+                    index_t kw, index_t rstep, const T* wp, T b, T* out) {
+    V acc[NA];
+    for (int v = 0; v < NA; ++v) acc[v] = V::broadcast(b);
+    for (index_t th = 0; th < kh; ++th) {
+      const T* r = band + th * rstep * RW;
+      for (index_t tw = 0; tw < kw; ++tw) {
+        const V wv = V::broadcast(wp[th * kw + tw]);
+        const T* src = r + toff[tw];
+        for (int v = 0; v < NA; ++v) acc[v] = fma(wv, V::load(src + v * L), acc[v]);
+      }
+    }
+    (void)Lp;
+    for (int v = 0; v < NA; ++v) acc[v].store(out + v * L);
+  }
+
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t OH = s.out[1], OW = s.out[2], kh = s.k[1], kw = s.k[2];
+    const index_t H = s.in[1], W = s.in[2], C = s.C_in, Cm = s.C_out, m = Cm / C;
+    const index_t sh = s.stride[1], sw = s.stride[2], dh = s.dil[1], dw = s.dil[2];
+    const index_t ph = s.pad_lo[1], pw = s.pad_lo[2];
+    // Padded columns the outputs read, split in sw phases of Lp entries; each phase row is
+    // long enough for whole vectors past the last output (zeros there).
+    const index_t Wp = (OW - 1) * sw + (kw - 1) * dw + 1;
+    const index_t OWr = (OW + L - 1) / L * L;
+    const index_t qmax = ((kw - 1) * dw) / sw;
+    const index_t Lp = OWr + qmax;
+    const index_t RW = sw * Lp;
+    std::vector<index_t> colsrc(static_cast<std::size_t>(RW));
+    for (index_t p = 0; p < sw; ++p)
+      for (index_t j = 0; j < Lp; ++j) {
+        const index_t col = p + sw * j;
+        colsrc[p * Lp + j] = col < Wp ? pad_source_index(col - pw, W, s.pad_mode) : -1;
+      }
+    // Per phase, the entries [lo, hi) that read input columns in place (no padding).
+    std::vector<index_t> inner(static_cast<std::size_t>(2 * sw));
+    for (index_t p = 0; p < sw; ++p) {
+      index_t lo = 0, hi = 0;
+      while (lo < Lp && (p + sw * lo - pw < 0 || colsrc[p * Lp + lo] != p + sw * lo - pw)) ++lo;
+      hi = lo;
+      while (hi < Lp && p + sw * hi < Wp && p + sw * hi - pw < W && p + sw * hi - pw >= 0) ++hi;
+      inner[2 * p] = lo;
+      inner[2 * p + 1] = hi;
+    }
+    std::vector<index_t> toff(static_cast<std::size_t>(kw));
+    for (index_t tw = 0; tw < kw; ++tw) toff[tw] = ((tw * dw) % sw) * Lp + (tw * dw) / sw;
+    // Rows per item: about 16 KiB of output; the band buffer is (rb-1)*sh + (kh-1)*dh + 1 rows.
+    const index_t row_bytes = OW * static_cast<index_t>(sizeof(T));
+    index_t rb = row_bytes > 0 ? 16384 / row_bytes : 1;
+    if (rb < 1) rb = 1;
+    if (rb > OH) rb = OH;
+    const index_t nrb = (OH + rb - 1) / rb;
+    parallel_for(s.N * Cm * nrb, [&](index_t item) {
+      const index_t plane = item / nrb, r0 = (item % nrb) * rb;
+      const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
+      const index_t n = plane / Cm, oc = plane % Cm, c = oc / m;
+      const T* xp = x + (n * C + c) * H * W;
+      const T* wp = w + oc * kh * kw;
+      T* yp = y + plane * OH * OW;
+      const T b = bias ? bias[oc] : T(0);
+      const index_t npr = (r1 - 1 - r0) * sh + (kh - 1) * dh + 1;
+      auto band = scratch<T>(npr * RW);
+      for (index_t i = 0; i < npr; ++i) {
+        T* __restrict dst = band.get() + i * RW;
+        const index_t ih = pad_source_index(r0 * sh + i - ph, H, s.pad_mode);
+        if (ih < 0) {
+          for (index_t k = 0; k < RW; ++k) dst[k] = T(0);
+          continue;
+        }
+        const T* __restrict xr = xp + ih * W;
+        for (index_t p = 0; p < sw; ++p) {
+          T* __restrict dp = dst + p * Lp;
+          const index_t* cs = colsrc.data() + p * Lp;
+          const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
+          for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
+          // Interior: padded column p + sw*j is input column p + sw*j - pw.
+          const T* __restrict xs = xr + (p - pw) + sw * lo;
+          if (sw == 1) {
+            for (index_t j = lo; j < hi; ++j) dp[j] = xs[j - lo];
+          } else if (sw == 2) {
+            for (index_t j = lo; j < hi; ++j) dp[j] = xs[2 * (j - lo)];
+          } else {
+            for (index_t j = lo; j < hi; ++j) dp[j] = xs[sw * (j - lo)];
+          }
+          for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
+        }
+      }
+      T tail[CH];
+      for (index_t oh = r0; oh < r1; ++oh) {
+        const T* brow = band.get() + (oh - r0) * sh * RW;
+        T* yr = yp + oh * OW;
+        index_t ow = 0;
+        for (; ow + CH <= OW; ow += CH)
+          chunk<NV>(brow + ow, RW, Lp, toff.data(), kh, kw, dh, wp, b, yr + ow);
+        // The rest (under CH outputs) as one chunk of as many vectors as needed, so that
+        // several accumulator chains still hide the FMA latency.
+        const index_t rem = OW - ow, nv = (rem + L - 1) / L;
+        if (rem > 0) {
+          T* dst = rem == nv * L ? yr + ow : tail;
+          const T* src = brow + ow;
+          const index_t* to = toff.data();
+          switch (nv) {
+            case 1: chunk<1>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            case 2: chunk<2>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            case 3: chunk<3>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            default: chunk<NV>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+          }
+          if (dst == tail)
+            for (index_t j = 0; j < rem; ++j) yr[ow + j] = tail[j];
+        }
+        if (s.act != Activation::none)
+          for (index_t j = 0; j < OW; ++j) yr[j] = apply_activation(s.act, yr[j]);
+      }
+    });
+  }
+};
+
 // Below this many input channels a channels-first input takes depthwise_planar.
 constexpr index_t kDepthwisePlanarMaxChannels = 16;
+
+// Channels-first input: the planar kernel unless output rows are too short to fill its
+// vectors (MobileNetV2's 7-wide rows measured faster through the channels-last band path).
+inline bool depthwise_planar_wins(const ConvSpec& s) {
+  return s.C_in < kDepthwisePlanarMaxChannels || s.out[2] >= 16 ||
+         (s.out[2] >= 12 && s.stride[2] == 1);
+}
 
 }  // namespace kernels
 }  // namespace convcore

@@ -7,6 +7,8 @@
 #pragma once
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
+#include "deformable.hpp"
+#include "depthwise.hpp"
 #include "filter2d.hpp"
 #include "gemm.hpp"
 #include "grouped.hpp"
@@ -29,6 +31,14 @@ struct EngineFns {
   void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
   // 1-D/2-D grouped conv, small channel counts per group (grouped_applicable): grouped.hpp
   void (*grouped)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // depthwise (depthwise.hpp): channels-first planes (w as given), and channels-last (w packed
+  // by depthwise_pack_weights)
+  void (*depthwise_planar)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*depthwise_nhwc)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // channels-first through channels-last bands (w packed)
+  void (*depthwise_bands)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // deform_conv2d's tiled kernel (deformable.hpp): x, offset, mask, w, bias, y
+  void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -47,10 +57,14 @@ const KernelTable* kernel_table_for() {
       ISA::level,
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
        &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
-       &winograd_engine<float, ISA>::run, &grouped_engine<float, ISA>::run},
+       &winograd_engine<float, ISA>::run, &grouped_engine<float, ISA>::run,
+       &depthwise_planar_engine<float, ISA>::run, &depthwise_nhwc<float, ISA>,
+       &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
-       &winograd_engine<double, ISA>::run, &grouped_engine<double, ISA>::run}};
+       &winograd_engine<double, ISA>::run, &grouped_engine<double, ISA>::run,
+       &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
+       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>}};
   return &t;
 }
 

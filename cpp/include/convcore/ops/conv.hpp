@@ -21,6 +21,18 @@
 
 namespace convcore {
 
+// ops/depthwise.hpp (included at the end of this header).
+template <class T>
+void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y);
+
+// conv with groups == C_in (one input channel per group), 1-D or 2-D, unflipped, any padding
+// mode but a non-zero fill: the depthwise kernels (ops/depthwise.hpp) take it under "auto".
+inline bool conv_is_depthwise(const ConvSpec& s) {
+  return s.groups > 1 && s.groups == s.C_in && s.C_out % s.C_in == 0 && s.in[0] == 1 &&
+         s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 && !s.flip &&
+         (s.pad_mode != PadMode::zeros || s.fill == 0.0);
+}
+
 namespace detail {
 template <class T>
 std::vector<T> workspace(index_t n, const char* what) {
@@ -37,6 +49,10 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
   std::vector<T> xt, yt, xp, wf;
+  if (algo == Algorithm::automatic && conv_is_depthwise(s)) {
+    depthwise_forward(s, x, w, bias, y);
+    return;
+  }
   if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
   if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
     fail_value("algorithm='winograd' needs a 2-D 3x3 conv with stride 1, dilation 1 and groups 1");
@@ -93,3 +109,5 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
 }
 
 }  // namespace convcore
+
+#include "depthwise.hpp"

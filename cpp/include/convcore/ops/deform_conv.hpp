@@ -15,6 +15,7 @@
 #include "../kernels/deformable.hpp"
 #include "../kernels/layout.hpp"
 #include "algorithm.hpp"
+#include "engine.hpp"
 #include "options.hpp"
 
 namespace convcore {
@@ -143,7 +144,7 @@ void deform_conv2d_forward(const DeformSpec& s, const T* x, const T* offset, con
     kernels::deform_reference(s, x, offset, mask, w, bias, y);
     return;
   }
-  kernels::deform_tiled(s, x, offset, mask, w, bias, y);
+  active_kernels().fns(static_cast<T*>(nullptr)).deform(s, x, offset, mask, w, bias, y);
 }
 
 }  // namespace convcore

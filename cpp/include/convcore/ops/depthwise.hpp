@@ -14,6 +14,7 @@
 #include "../core/checked.hpp"
 #include "../kernels/depthwise.hpp"
 #include "../kernels/layout.hpp"
+#include "engine.hpp"
 #include "conv.hpp"
 #include "options.hpp"
 
@@ -65,42 +66,21 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
         detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
-    kernels::depthwise_planar(p, xt.data(), w, bias, yt.data());
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(p, xt.data(), w, bias,
+                                                                     yt.data());
     kernels::to_channels_last(yt.data(), y, s.N, s.C_out, s.out_size());
     return;
   }
   if (s.channels_last) {
-    kernels::depthwise_nhwc(s, x, wt.data(), bias, y);
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
-  if (s.C_in < kernels::kDepthwisePlanarMaxChannels) {
-    kernels::depthwise_planar(s, x, w, bias, y);
+  if (kernels::depthwise_planar_wins(s)) {
+    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(s, x, w, bias, y);
     return;
   }
-  // Channels-first: per band of output rows, gather the input rows it reads as channels-last
-  // rows, run the kernel into a channels-last band and transpose that into y. Neither x nor y
-  // is copied whole.
-  const kernels::DepthwiseTables tb = kernels::depthwise_tables(s);
-  const index_t OH = s.out[1], OW = s.out[2], Cm = s.C_out, kh = s.k[1];
-  const index_t H = s.in[1], W = s.in[2], C = s.C_in, P = OH * OW;
-  const index_t rb = kernels::depthwise_band_rows(s, sizeof(T));
-  const index_t nrb = (OH + rb - 1) / rb;
-  checked_bytes(checked_mul(rb * kh, W * C, "input band"), sizeof(T), "input band");
-  parallel_for(s.N * nrb, [&](index_t item) {
-    const index_t n = item / nrb, r0 = (item % nrb) * rb;
-    const index_t r1 = r0 + rb < OH ? r0 + rb : OH;
-    const index_t np = (r1 - r0) * OW;
-    std::vector<index_t> slot_of(static_cast<std::size_t>(H), -1);
-    std::vector<index_t> local(static_cast<std::size_t>((r1 - r0) * kh));
-    auto xin = kernels::scratch<T>((r1 - r0) * kh * W * C);
-    kernels::depthwise_gather_rows(s, tb, x + n * C * H * W, r0, r1 - r0, slot_of.data(),
-                                   local.data(), xin.get());
-    auto band = kernels::scratch<T>(np * Cm);
-    kernels::depthwise_rows(s, local.data(), tb.cols.data(), xin.get(), wt.data(), bias, r1 - r0,
-                            band.get());
-    T* yn = y + n * Cm * P + r0 * OW;
-    kernels::transpose_tiled(band.get(), Cm, yn, P, np, Cm);
-  });
+  // Channels-first with short rows: bands gathered channels-last (kernels/depthwise.hpp).
+  active_kernels().fns(static_cast<T*>(nullptr)).depthwise_bands(s, x, wt.data(), bias, y);
 }
 
 }  // namespace convcore

@@ -1,0 +1,109 @@
+"""depthwise_conv2d (and conv with groups == C_in, which routes to it under "auto") at every
+SIMD level this CPU supports, against the NumPy oracle: the planar channels-first kernel and
+the channels-last kernel are kernel-table entries compiled per level (kernels/depthwise.hpp).
+"""
+import numpy as np
+import pytest
+
+import convcore as cc
+import reference as ref
+from conftest import assert_close
+from convcore import _core
+
+LEVELS = list(_core.simd_info()["supported"])
+
+
+@pytest.fixture(params=LEVELS)
+def isa(request):
+    before = _core.simd_info()["level"]
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa(before)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    before = cc.get_num_threads()
+    cc.set_num_threads(request.param)
+    yield request.param
+    cc.set_num_threads(before)
+
+
+def _cl(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+# Widths from under one vector to several chunks plus a partial vector, strides 1-3, dilation,
+# asymmetric kernels, many channels (the planar kernel) and few (both layouts).
+CASES = [
+    (2, 20, 1, (9, 1), (3, 3), 1, 1, 1),
+    (1, 20, 1, (6, 37), (3, 3), 1, 1, 1),
+    (1, 18, 2, (11, 45), (3, 3), 2, 1, 1),
+    (1, 17, 1, (13, 70), (3, 3), 2, 1, 1),
+    (1, 24, 1, (10, 33), (5, 3), 3, 2, (2, 1)),
+    (2, 16, 1, (8, 29), (1, 4), 1, (1, 3), (0, 2)),
+    (1, 3, 2, (7, 19), (3, 3), 2, 1, 1),
+    (1, 32, 1, (7, 7), (3, 3), 1, 1, 1),
+    (1, 40, 1, (14, 14), (3, 3), 2, 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("n,c,m,hw,k,stride,dilation,padding", CASES)
+def test_levels_match_oracle(rng, isa, threads, dtype, channels_last, n, c, m, hw, k, stride,
+                             dilation, padding):
+    x = rng.standard_normal((n, c) + hw).astype(dtype)
+    w = rng.standard_normal((c * m, 1) + k).astype(dtype)
+    b = rng.standard_normal(c * m).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    expect = ref.depthwise_conv2d(x, w, b, **kw)
+    if channels_last:
+        y = np.moveaxis(cc.depthwise_conv2d(_cl(x), w, b, channels_last=True, **kw), -1, 1)
+    else:
+        y = cc.depthwise_conv2d(x, w, b, **kw)
+    assert y.dtype == dtype
+    assert_close(y, expect, int(np.prod(k)))
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("activation", [None, "relu6"])
+def test_levels_padding_modes_and_activation(rng, isa, mode, activation):
+    x = rng.standard_normal((1, 20, 9, 23)).astype(np.float32)
+    w = rng.standard_normal((20, 1, 3, 3)).astype(np.float32)
+    b = 3 * rng.standard_normal(20).astype(np.float32)
+    for s in (1, 2):
+        y = cc.depthwise_conv2d(x, w, b, stride=s, padding=2, padding_mode=mode,
+                                activation=activation)
+        expect = ref.depthwise_conv2d(x, w, b, stride=s, padding=2, padding_mode=mode,
+                                      activation=activation)
+        assert_close(y, expect, 9)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("m", [1, 2])
+def test_levels_conv_groups_c_routes_to_depthwise(rng, isa, channels_last, m):
+    x = rng.standard_normal((2, 24, 12, 35)).astype(np.float32)
+    w = rng.standard_normal((24 * m, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(24 * m).astype(np.float32)
+    expect = ref.conv(x, w, b, stride=2, padding=1, groups=24)
+    xin = _cl(x) if channels_last else x
+    for algo in ("auto", "direct", "im2col"):
+        y = cc.conv(xin, w, b, stride=2, padding=1, groups=24, channels_last=channels_last,
+                    algorithm=algo)
+        if channels_last:
+            y = np.moveaxis(y, -1, 1)
+        assert_close(y, expect, 9)
+    # the depthwise entry point and conv(groups=C, auto) run the same kernel
+    yd = cc.depthwise_conv2d(x, w, b, stride=2, padding=1)
+    ya = cc.conv(x, w, b, stride=2, padding=1, groups=24)
+    np.testing.assert_array_equal(ya, yd)
+
+
+def test_conv_groups_c_flip_and_fill_not_routed(rng):
+    x = rng.standard_normal((1, 6, 8, 9))
+    w = rng.standard_normal((6, 1, 3, 3))
+    y = cc.conv(x, w, padding=1, groups=6, flip=True)
+    assert_close(y, ref.conv(x, w, padding=1, groups=6, flip=True), 9)
+    y1 = cc.conv(x[:, :, 0], w[:, :, 0], padding=1, groups=6)
+    assert_close(y1, ref.conv(x[:, :, 0], w[:, :, 0], padding=1, groups=6), 3)
