@@ -6,27 +6,7 @@ import pytest
 
 import convcore as cc
 from conftest import assert_close
-from convcore import _core
 from test_deform import make_case, oracle
-
-LEVELS = list(_core.simd_info()["supported"])
-
-
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
-
-
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    before = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(before)
-
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mask", [False, True])

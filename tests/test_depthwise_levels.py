@@ -8,26 +8,6 @@ import pytest
 import convcore as cc
 import reference as ref
 from conftest import assert_close
-from convcore import _core
-
-LEVELS = list(_core.simd_info()["supported"])
-
-
-@pytest.fixture(params=LEVELS)
-def isa(request):
-    before = _core.simd_info()["level"]
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa(before)
-
-
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    before = cc.get_num_threads()
-    cc.set_num_threads(request.param)
-    yield request.param
-    cc.set_num_threads(before)
-
 
 def _cl(a):
     return np.ascontiguousarray(np.moveaxis(a, 1, -1))
