@@ -19,16 +19,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <stdlib.h>  // posix_memalign
-#include <new>
-#if defined(_MSC_VER)
-#include <malloc.h>
-#endif
 
 #include "../core/activation.hpp"
 #include "../core/checked.hpp"
 #include "../core/parallel.hpp"
+#include "../core/scratch.hpp"
 #include "../core/simd.hpp"
 
 namespace convcore {
@@ -66,42 +61,10 @@ struct gemm_engine {
 
   static index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
-  static void release(void* p) {
-#if defined(_MSC_VER)
-    _aligned_free(p);
-#else
-    std::free(p);
-#endif
-  }
-
   // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B,
   // slots 2 and 3: free for the callers (kernels/im2col.hpp).
-  struct scratch_slot {
-    T* p = nullptr;
-    std::size_t n = 0;
-    ~scratch_slot() { release(p); }
-  };
   static T* scratch(int slot, index_t n) {
-    thread_local scratch_slot s[4];
-    scratch_slot& b = s[slot];
-    const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
-    if (b.n < need) {
-      release(b.p);
-      b.p = nullptr;
-      b.n = 0;
-      const std::size_t bytes = ((need * sizeof(T) + 63) / 64) * 64;
-      void* q = nullptr;
-#if defined(_MSC_VER)
-      q = _aligned_malloc(bytes, 64);
-#else
-      // posix_memalign: std::aligned_alloc is missing before macOS 10.15
-      if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
-#endif
-      if (!q) throw std::bad_alloc();
-      b.p = static_cast<T*>(q);
-      b.n = need;
-    }
-    return b.p;
+    return thread_scratch<T, gemm_engine, 4>::get(slot, n);
   }
 
   struct Store {

@@ -17,12 +17,11 @@
 // Workspace: the packed weights (about the size of w) on the calling thread and one band
 // buffer per worker, kept per thread for the next call (first touch of fresh pages is slow).
 #pragma once
-#include <cstdlib>
-#include <new>
 
 #include "../core/activation.hpp"
 #include "../core/checked.hpp"
 #include "../core/parallel.hpp"
+#include "../core/scratch.hpp"
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
 
@@ -44,39 +43,9 @@ struct grouped_engine {
   static constexpr int PB1 = kWide ? 14 : 12;  // pixels per tile with one vector of channels
   static constexpr int PB2 = kWide ? 14 : 6;   // ... with two (31 of 32 registers)
 
-  static void release(void* p) {
-#if defined(_MSC_VER)
-    _aligned_free(p);
-#else
-    std::free(p);
-#endif
-  }
-  struct scratch_slot {
-    T* p = nullptr;
-    std::size_t n = 0;
-    ~scratch_slot() { release(p); }
-  };
   // Per-thread buffers kept between calls. Slot 0: packed weights (calling thread), 1: band.
   static T* scratch(int slot, index_t n) {
-    thread_local scratch_slot s[2];
-    scratch_slot& b = s[slot];
-    const std::size_t need = static_cast<std::size_t>(n > 0 ? n : 1);
-    if (b.n < need) {
-      release(b.p);
-      b.p = nullptr;
-      b.n = 0;
-      const std::size_t bytes = ((need * sizeof(T) + 63) / 64) * 64;
-      void* q = nullptr;
-#if defined(_MSC_VER)
-      q = _aligned_malloc(bytes, 64);
-#else
-      if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
-#endif
-      if (!q) throw std::bad_alloc();
-      b.p = static_cast<T*>(q);
-      b.n = need;
-    }
-    return b.p;
+    return thread_scratch<T, grouped_engine, 2>::get(slot, n);
   }
 
   // PB pixels x NV vectors of output channels. in: the buffer row of the tile's first tap at
