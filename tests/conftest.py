@@ -19,6 +19,19 @@ def assert_close(actual, expected, reduction=1, dtype=None):
     assert err <= tol * scale, f"max abs error {err:.3g} > {tol * scale:.3g}"
 
 
+def conv_data(rng, xs, ws, dtype, bias=True):
+    """Random x (shape xs), w (shape ws) and, with bias, a bias of length ws[0], in dtype."""
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
+    return x, w, b
+
+
+def reduction(w):
+    """Products per output of a conv with weight w: C_in/groups * prod(kernel)."""
+    return int(np.prod(w.shape[1:]))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -12,22 +12,11 @@ import pytest
 
 import convcore as cc
 import reference as ref
-from conftest import assert_close
+from conftest import assert_close, conv_data, reduction
 from convcore import _core
 
 LEVELS = list(_core.simd_info()["supported"])
 ALGOS = ["im2col", "direct"]
-
-
-def _data(rng, xs, ws, dtype, bias=True):
-    x = rng.standard_normal(xs).astype(dtype)
-    w = rng.standard_normal(ws).astype(dtype)
-    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
-    return x, w, b
-
-
-def _red(w):
-    return int(np.prod(w.shape[1:]))
 
 
 def test_info_reports_simd():
@@ -94,46 +83,46 @@ FORWARD_CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
 def test_levels_match_oracle(rng, isa, threads, algorithm, dtype, nd, xs, ws, kw):
-    x, w, b = _data(rng, xs, ws, dtype)
+    x, w, b = conv_data(rng, xs, ws, dtype)
     y = cc.conv(x, w, b, algorithm=algorithm, **kw)
     assert y.dtype == dtype
-    assert_close(y, ref.conv(x, w, b, **kw), _red(w))
+    assert_close(y, ref.conv(x, w, b, **kw), reduction(w))
 
 
 @pytest.mark.parametrize("activation", ["relu", "relu6", "sigmoid", "tanh", "gelu"])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_levels_activation_and_layout(rng, isa, activation, channels_last):
-    x, w, b = _data(rng, (2, 6, 9, 10), (13, 6, 3, 3), np.float32)
+    x, w, b = conv_data(rng, (2, 6, 9, 10), (13, 6, 3, 3), np.float32)
     b *= 3  # push values across relu6's clamp
     xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
     y = cc.conv(xin, w, b, padding=1, activation=activation, channels_last=channels_last,
                 algorithm="im2col")
     if channels_last:
         y = np.moveaxis(y, -1, 1)
-    assert_close(y, ref.conv(x, w, b, padding=1, activation=activation), _red(w))
+    assert_close(y, ref.conv(x, w, b, padding=1, activation=activation), reduction(w))
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_levels_padding_modes_and_flip(rng, isa, mode):
-    x, w, b = _data(rng, (1, 5, 8, 9), (7, 5, 3, 3), np.float64)
+    x, w, b = conv_data(rng, (1, 5, 8, 9), (7, 5, 3, 3), np.float64)
     y = cc.conv(x, w, b, padding=2, padding_mode=mode, flip=True, algorithm="im2col")
-    assert_close(y, ref.conv(x, w, b, padding=2, padding_mode=mode, flip=True), _red(w))
+    assert_close(y, ref.conv(x, w, b, padding=2, padding_mode=mode, flip=True), reduction(w))
 
 
 def test_levels_non_contiguous_and_out(rng, isa):
-    x, w, b = _data(rng, (2, 12, 9, 8), (6, 12, 3, 3), np.float32)
+    x, w, b = conv_data(rng, (2, 12, 9, 8), (6, 12, 3, 3), np.float32)
     xs = x[:, ::2, :, ::-1]
     out = np.empty((2, 6, 7, 6), np.float32)
     y = cc.conv(xs, w[:, ::2], b, algorithm="im2col", out=out)
     assert y is out or np.shares_memory(y, out)
-    assert_close(out, ref.conv(xs, w[:, ::2], b), _red(w[:, ::2]))
+    assert_close(out, ref.conv(xs, w[:, ::2], b), reduction(w[:, ::2]))
 
 
 def test_levels_large_tiles(rng, isa, threads):
     # more pixels than one tile, K longer than one KC block, M not a multiple of the tile rows
-    x, w, b = _data(rng, (1, 40, 23, 29), (19, 40, 3, 3), np.float32)
+    x, w, b = conv_data(rng, (1, 40, 23, 29), (19, 40, 3, 3), np.float32)
     y = cc.conv(x, w, b, padding=1, algorithm="im2col")
-    assert_close(y, ref.conv(x, w, b, padding=1), _red(w))
+    assert_close(y, ref.conv(x, w, b, padding=1), reduction(w))
 
 
 def test_zero_size_batch_and_channels(rng):
@@ -204,19 +193,19 @@ def test_transposed_is_adjoint_of_conv(rng, isa):
 @pytest.mark.parametrize("nd,xs,ws,kw", FORWARD_CASES)
 def test_levels_channels_last_match_oracle(rng, isa, threads, nd, xs, ws, kw):
     # the GEMM engine reads and writes channels-last itself (no layout copies)
-    x, w, b = _data(rng, xs, ws, np.float32)
+    x, w, b = conv_data(rng, xs, ws, np.float32)
     xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
     y = cc.conv(xl, w, b, channels_last=True, algorithm="im2col", activation="relu", **kw)
     assert y.flags.c_contiguous
-    assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, activation="relu", **kw), _red(w))
+    assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, activation="relu", **kw), reduction(w))
 
 
 def test_channels_last_padding_mode_and_non_contiguous(rng, isa):
-    x, w, b = _data(rng, (2, 9, 8, 6), (6, 9, 3, 3), np.float64)
+    x, w, b = conv_data(rng, (2, 9, 8, 6), (6, 9, 3, 3), np.float64)
     xl = np.moveaxis(x, 1, -1)  # a view: not contiguous
     for mode in ["zeros", "reflect"]:
         y = cc.conv(xl, w, b, padding=1, padding_mode=mode, channels_last=True, algorithm="im2col")
-        assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, padding=1, padding_mode=mode), _red(w))
+        assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, padding=1, padding_mode=mode), reduction(w))
 
 
 WINOGRAD_CASES = [
@@ -231,14 +220,14 @@ WINOGRAD_CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,co,padding", WINOGRAD_CASES)
 def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, padding):
-    x, w, b = _data(rng, xs, (co, xs[1], 3, 3), dtype)
+    x, w, b = conv_data(rng, xs, (co, xs[1], 3, 3), dtype)
     y = cc.conv(x, w, b, padding=padding, algorithm="winograd", activation="relu6")
-    assert_close(y, ref.conv(x, w, b, padding=padding, activation="relu6"), _red(w))
+    assert_close(y, ref.conv(x, w, b, padding=padding, activation="relu6"), reduction(w))
 
 
 def test_winograd_accuracy_vs_float64(rng):
     # documented in docs/architecture.md: float32 Winograd error ~1e-5 of max|y| at 64+ channels
-    x, w, b = _data(rng, (1, 64, 20, 20), (64, 64, 3, 3), np.float64)
+    x, w, b = conv_data(rng, (1, 64, 20, 20), (64, 64, 3, 3), np.float64)
     y64 = ref.conv(x, w, b, padding=1)
     f = [a.astype(np.float32) for a in (x, w, b)]
     err = lambda y: float(np.abs(y - y64).max() / np.abs(y64).max())
@@ -257,12 +246,12 @@ def test_winograd_rejects_other_shapes(rng):
 
 
 def test_winograd_channels_last_and_modes(rng, isa):
-    x, w, b = _data(rng, (2, 6, 11, 9), (5, 6, 3, 3), np.float64)
+    x, w, b = conv_data(rng, (2, 6, 11, 9), (5, 6, 3, 3), np.float64)
     xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
     y = cc.conv(xl, w, b, padding=1, padding_mode="reflect", flip=True, channels_last=True,
                 algorithm="winograd")
     assert_close(np.moveaxis(y, -1, 1),
-                 ref.conv(x, w, b, padding=1, padding_mode="reflect", flip=True), _red(w))
+                 ref.conv(x, w, b, padding=1, padding_mode="reflect", flip=True), reduction(w))
 
 
 # Shapes whose output rows are (nearly) a multiple of every level's NR, so the im2col engine
@@ -280,9 +269,9 @@ ROW_CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,ws,kw", ROW_CASES)
 def test_levels_row_path_matches_oracle(rng, isa, threads, dtype, xs, ws, kw):
-    x, w, b = _data(rng, xs, ws, dtype)
+    x, w, b = conv_data(rng, xs, ws, dtype)
     y = cc.conv(x, w, b, algorithm="im2col", activation="relu", **kw)
-    assert_close(y, ref.conv(x, w, b, activation="relu", **kw), _red(w))
+    assert_close(y, ref.conv(x, w, b, activation="relu", **kw), reduction(w))
 
 
 def test_property_engine_matches_reference():

@@ -6,14 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import convcore as cc
 import reference as ref
-from conftest import assert_close
-
-def _data(rng, xs, ws, dtype, bias=True):
-    x = rng.standard_normal(xs).astype(dtype)
-    w = rng.standard_normal(ws).astype(dtype)
-    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
-    return x, w, b
-
+from conftest import assert_close, conv_data
 
 CASES = [
     # (x shape, w shape, params): channels per group below, at and above one vector's lanes
@@ -34,7 +27,7 @@ CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,ws,kw", CASES)
 def test_grouped_matches_reference(isa, threads, rng, dtype, xs, ws, kw):
-    x, w, b = _data(rng, xs, ws, dtype)
+    x, w, b = conv_data(rng, xs, ws, dtype)
     y = cc.conv(x, w, b, algorithm="grouped", **kw)
     assert y.dtype == dtype and y.flags.c_contiguous
     assert_close(y, ref.conv(x, w, b, **kw), int(np.prod(ws[1:])))
@@ -43,7 +36,7 @@ def test_grouped_matches_reference(isa, threads, rng, dtype, xs, ws, kw):
 @pytest.mark.parametrize("activation", [None, "relu", "relu6", "sigmoid", "tanh", "gelu"])
 @pytest.mark.parametrize("xs,ws,kw", [CASES[0], CASES[1], CASES[8]])
 def test_grouped_channels_last_and_activation(isa, rng, activation, xs, ws, kw):
-    x, w, b = _data(rng, xs, ws, np.float32)
+    x, w, b = conv_data(rng, xs, ws, np.float32)
     expected = ref.conv(x, w, b, activation=activation, **kw)
     xl = np.moveaxis(x, 1, -1)
     y = cc.conv(xl, w, b, algorithm="grouped", channels_last=True, activation=activation, **kw)
@@ -57,7 +50,7 @@ def test_grouped_channels_last_and_activation(isa, rng, activation, xs, ws, kw):
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_grouped_padding_modes_and_flip(rng, mode):
-    x, w, b = _data(rng, (1, 32, 7, 9), (32, 8, 3, 3), np.float64)
+    x, w, b = conv_data(rng, (1, 32, 7, 9), (32, 8, 3, 3), np.float64)
     kw = dict(groups=4, padding=1, padding_mode=mode)
     assert_close(cc.conv(x, w, b, algorithm="grouped", **kw), ref.conv(x, w, b, **kw), 72)
     assert_close(cc.conv(x, w, b, algorithm="grouped", flip=True, **kw),
@@ -66,7 +59,7 @@ def test_grouped_padding_modes_and_flip(rng, mode):
 
 def test_grouped_matches_torch(rng):
     torch = pytest.importorskip("torch")
-    x, w, b = _data(rng, (1, 1024, 10, 10), (1024, 32, 3, 3), np.float32)
+    x, w, b = conv_data(rng, (1, 1024, 10, 10), (1024, 32, 3, 3), np.float32)
     expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
                                           torch.from_numpy(b), padding=1, groups=32).numpy()
     for algorithm in ["grouped", "auto"]:  # auto picks grouped for 32 channels per group
@@ -103,7 +96,7 @@ def test_grouped_hypothesis(n, g, cpg, opg, h, wd, kh, kw, sh, sw, dh, dw, ph, p
     rng = np.random.default_rng(n * 1000 + g * 100 + cpg)
     if (h + 2 * ph - dh * (kh - 1) - 1) < 0 or (wd + 2 * pw - dw * (kw - 1) - 1) < 0:
         return
-    x, w, b = _data(rng, (n, g * cpg, h, wd), (g * opg, cpg, kh, kw), dtype)
+    x, w, b = conv_data(rng, (n, g * cpg, h, wd), (g * opg, cpg, kh, kw), dtype)
     p = dict(stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=g)
     expected = ref.conv(x, w, b, **p)
     xin = np.moveaxis(x, 1, -1) if cl else x
