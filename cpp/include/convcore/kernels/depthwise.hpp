@@ -146,12 +146,17 @@ void depthwise_rows(const ConvSpec& s, const index_t* rows, const index_t* cols,
   }
 }
 
-// Rows per work item: about 64 KiB of output, at least one row.
-inline index_t depthwise_band_rows(const ConvSpec& s, index_t elem) {
-  index_t per_row = s.out[2] * s.C_out * elem;
-  index_t r = per_row > 0 ? 65536 / per_row : 1;
+// Output rows per work item so that an item writes about `target` bytes: at least one row, at
+// most all `rows`.
+inline index_t band_rows(index_t rows, index_t row_bytes, index_t target) {
+  index_t r = row_bytes > 0 ? target / row_bytes : 1;
   if (r < 1) r = 1;
-  return r > s.out[1] ? s.out[1] : r;
+  return r > rows ? rows : r;
+}
+
+// Rows per work item of the channels-last kernels: about 64 KiB of output.
+inline index_t depthwise_band_rows(const ConvSpec& s, index_t elem) {
+  return band_rows(s.out[1], s.out[2] * s.C_out * elem, 65536);
 }
 
 // Whole op on channels-last buffers: x (N, H, W, C), wt packed by depthwise_pack_weights,
@@ -224,10 +229,8 @@ void depthwise_planar(const ConvSpec& s, const T* x, const T* w, const T* bias, 
   const index_t OH = s.out[1], OW = s.out[2], kh = s.k[1], kw = s.k[2];
   const index_t H = s.in[1], W = s.in[2], C = s.C_in, Cm = s.C_out, m = Cm / C;
   const index_t sw = s.stride[2], dw = s.dil[2], pw = s.pad_lo[2];
-  const index_t row_bytes = OW * static_cast<index_t>(sizeof(T));
-  index_t rb = row_bytes > 0 ? 16384 / row_bytes : 1;  // about 16 KiB of output per item
-  if (rb < 1) rb = 1;
-  if (rb > OH) rb = OH;
+  // about 16 KiB of output per item
+  const index_t rb = band_rows(OH, OW * static_cast<index_t>(sizeof(T)), 16384);
   const index_t nrb = (OH + rb - 1) / rb;
   parallel_for(s.N * Cm * nrb, [&](index_t item) {
     const index_t plane = item / nrb, r0 = (item % nrb) * rb;
@@ -379,10 +382,7 @@ struct depthwise_planar_engine {
     std::vector<index_t> toff(static_cast<std::size_t>(kw));
     for (index_t tw = 0; tw < kw; ++tw) toff[tw] = ((tw * dw) % sw) * Lp + (tw * dw) / sw;
     // Rows per item: about 16 KiB of output; the band buffer is (rb-1)*sh + (kh-1)*dh + 1 rows.
-    const index_t row_bytes = OW * static_cast<index_t>(sizeof(T));
-    index_t rb = row_bytes > 0 ? 16384 / row_bytes : 1;
-    if (rb < 1) rb = 1;
-    if (rb > OH) rb = OH;
+    const index_t rb = band_rows(OH, OW * static_cast<index_t>(sizeof(T)), 16384);
     const index_t nrb = (OH + rb - 1) / rb;
     parallel_for(s.N * Cm * nrb, [&](index_t item) {
       const index_t plane = item / nrb, r0 = (item % nrb) * rb;
