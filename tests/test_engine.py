@@ -125,6 +125,31 @@ def test_levels_large_tiles(rng, isa, threads):
     assert_close(y, ref.conv(x, w, b, padding=1), reduction(w))
 
 
+# Small images of a batch are folded into one GEMM column space (kernels/im2col.hpp): micro-tiles
+# straddle two images, K spans several KC blocks (the straddling tile is read back between them),
+# M is not a multiple of the tile height, 1-3 threads split the columns or the rows.
+FOLD_CASES = [
+    ((3, 40, 7, 7), (19, 40, 3, 3), dict(padding=1)),           # K = 360 > KC, 49-pixel images
+    ((5, 300, 5, 3), (13, 300, 1, 1), dict()),                  # 1x1, 15-pixel images
+    ((4, 24, 9, 9), (8, 24, 3, 3), dict(stride=2, padding=1)),  # 25 pixels, two per panel
+    ((2, 6, 30, 20), (9, 6, 3, 3), dict(padding=(0, 1))),       # 560 pixels: one image per block
+    ((6, 16, 2, 5, 4), (10, 8, 2, 3, 3), dict(groups=2, padding=1)),
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("xs,ws,kw", FOLD_CASES)
+def test_levels_folded_batch(rng, isa, threads, channels_last, xs, ws, kw):
+    x, w, b = conv_data(rng, xs, ws, np.float32)
+    b *= 3
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.conv(xin, w, b, algorithm="im2col", activation="relu6", channels_last=channels_last,
+                **kw)
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
+    assert_close(y, ref.conv(x, w, b, activation="relu6", **kw), reduction(w))
+
+
 def test_zero_size_batch_and_channels(rng):
     x = np.zeros((0, 4, 5, 5), np.float32)
     w = np.ones((6, 4, 3, 3), np.float32)

@@ -82,6 +82,9 @@ struct gemm_engine {
   }
 
   // C[0:rows, 0:cols] (+)= a_panel (kc x MR) * b_panel (kc x NR), then the store step.
+  // (Reading row-major weights in place instead of packing them was tried: on N=1 deep layers,
+  // where A streams from memory once, MR strided rows prefetch badly and alias in L1 at
+  // power-of-two row lengths - 1.5-2x slower than packing first.)
   static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t csc,
                     index_t rows, index_t cols, const Store& st) {
     V acc0[MR], acc1[MR];
@@ -165,11 +168,11 @@ struct gemm_engine {
   // Panels are independent: a large A (deep layers: 512 x 4608 weights) is packed by every
   // thread; inside a parallel region (one pack per group) parallel_for runs serially.
   static void pack_a(const T* a, index_t rsa, index_t csa, index_t M, index_t K, T* dst) {
-    const index_t Mp = round_up(M, MR);
-    if (M * K >= 64 * 1024 && Mp / MR > 1) {
-      parallel_for(Mp / MR, [&](index_t ip) { pack_a_panel(a, rsa, csa, M, K, ip, dst); });
+    const index_t np = round_up(M, MR) / MR;
+    if (M * K >= 64 * 1024 && np > 1) {
+      parallel_for(np, [&](index_t ip) { pack_a_panel(a, rsa, csa, M, K, ip, dst); });
     } else {
-      for (index_t ip = 0; ip < Mp / MR; ++ip) pack_a_panel(a, rsa, csa, M, K, ip, dst);
+      for (index_t ip = 0; ip < np; ++ip) pack_a_panel(a, rsa, csa, M, K, ip, dst);
     }
   }
 
@@ -221,39 +224,70 @@ struct gemm_engine {
     }
   };
 
-  // One work item: C[m0:m1, n0:n1] from packed A (all of K) and B packed here, tile by tile.
-  // m0 is a multiple of MR; C(i, j) = c[i * ldc + (j - n0) * csc]: c points at column n0;
-  // bias_m/bias_n indexed by i/j.
+  // Where column j of C lives: c + j * csc, or, with segments (seg_len > 0: the images of a
+  // batch folded into the columns, so small images fill whole tiles), c + (j / seg_len) *
+  // seg_stride + (j % seg_len) * csc. Columns are counted from the first column of C.
+  struct Cols {
+    index_t csc = 1, seg_len = 0, seg_stride = 0;
+    index_t offset(index_t j) const {
+      return seg_len > 0 ? (j / seg_len) * seg_stride + (j % seg_len) * csc : j * csc;
+    }
+  };
+
+  // One work item: C[m0:m1, n0:n1] from A (all of K) and B packed here, tile by tile.
+  // m0 is a multiple of MR; C(i, j) = c[i * ldc + cols.offset(j) - cols.offset(n0)]: c points
+  // at column n0; bias_m/bias_n indexed by i/j.
   template <class PackB>
   static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
-                        index_t csc, bool accumulate, const T* bias_m, const T* bias_n, Activation act) {
+                        const Cols& cols, bool accumulate, const T* bias_m, const T* bias_n,
+                        Activation act) {
     run_block_impl(apack, M, K, m0, m1, n0, n1,
                    [&](index_t k0, index_t kl) -> const T* {
                      packb(k0, kl, n0, n1, bbuf);
                      return bbuf;
                    },
-                   c, ldc, csc, accumulate, bias_m, bias_n, act);
+                   c, ldc, cols, accumulate, bias_m, bias_n, act);
   }
 
   // The same with B already packed for the whole reduction: the KC block at k0 of this tile
   // starts at bpre + k0 * round_up(n1 - n0, NR) (the layout of pack_b_full).
   static void run_block_prepacked(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                                   index_t n0, index_t n1, const T* bpre, T* c, index_t ldc,
-                                  index_t csc, bool accumulate, const T* bias_m, const T* bias_n,
-                                  Activation act) {
+                                  const Cols& cols, bool accumulate, const T* bias_m,
+                                  const T* bias_n, Activation act) {
     const index_t np = round_up(n1 - n0, NR);
     run_block_impl(apack, M, K, m0, m1, n0, n1,
-                   [&](index_t k0, index_t) -> const T* { return bpre + k0 * np; }, c, ldc, csc,
+                   [&](index_t k0, index_t) -> const T* { return bpre + k0 * np; }, c, ldc, cols,
                    accumulate, bias_m, bias_n, act);
+  }
+
+  static void micro_cols(index_t kc, const T* a, const T* b, T* c, index_t ldc,
+                         const Cols& cl, index_t j, index_t rows, index_t cols, const Store& st) {
+    const index_t o0 = cl.offset(j);
+    if (cl.seg_len == 0 || j / cl.seg_len == (j + cols - 1) / cl.seg_len) {
+      micro(kc, a, b, c + o0, ldc, cl.csc, rows, cols, st);
+      return;
+    }
+    // the micro-tile straddles two images: through a small tile, gathered and scattered
+    alignas(64) T tmp[MR * NR];
+    index_t off[NR];
+    for (index_t q = 0; q < cols; ++q) off[q] = cl.offset(j + q) - o0;
+    if (!st.first)
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t q = 0; q < cols; ++q) tmp[i * NR + q] = c[o0 + i * ldc + off[q]];
+    micro(kc, a, b, tmp, NR, 1, rows, cols, st);
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t q = 0; q < cols; ++q) c[o0 + i * ldc + off[q]] = tmp[i * NR + q];
   }
 
   template <class GetB>
   static void run_block_impl(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
                              index_t n0, index_t n1, const GetB& getb, T* c, index_t ldc,
-                             index_t csc, bool accumulate, const T* bias_m, const T* bias_n,
+                             const Cols& cl, bool accumulate, const T* bias_m, const T* bias_n,
                              Activation act) {
     const index_t Mp = round_up(M, MR);
+    c -= cl.offset(n0);  // column j of C at c + offset(j) from here on
     index_t k0 = 0;
     do {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
@@ -267,8 +301,9 @@ struct gemm_engine {
           st.bias_n = bias_n ? bias_n + j : nullptr;
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
-            micro(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc + (j - n0) * csc,
-                  ldc, csc, mc1 - i < MR ? mc1 - i : MR, cols, st);
+            const index_t rows = mc1 - i < MR ? mc1 - i : MR;
+            micro_cols(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc, ldc, cl, j,
+                       rows, cols, st);
           }
         }
       }
@@ -318,7 +353,7 @@ struct gemm_engine {
 
   template <class PackB>
   static bool run_prepacked(const T* apack, index_t M, index_t K, index_t N, const PackB& packb,
-                            T* c, index_t ldc, index_t csc, bool accumulate, const T* bias_m,
+                            T* c, index_t ldc, const Cols& cols, bool accumulate, const T* bias_m,
                             const T* bias_n, Activation act) {
     if (M <= 0 || !prepack_fits(K, N)) return false;
     const index_t nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
@@ -340,8 +375,8 @@ struct gemm_engine {
       const index_t t = item / mchunks, mcn = item % mchunks;
       const index_t n0 = t * nc, n1 = n0 + nc < N ? n0 + nc : N;
       const index_t m0 = mcn * mc, m1 = m0 + mc < M ? m0 + mc : M;
-      run_block_prepacked(apack, M, K, m0, m1, n0, n1, bfull + t * nc * K, c + n0 * csc, ldc, csc,
-                          accumulate, bias_m, bias_n, act);
+      run_block_prepacked(apack, M, K, m0, m1, n0, n1, bfull + t * nc * K, c + cols.offset(n0),
+                          ldc, cols, accumulate, bias_m, bias_n, act);
     });
     return true;
   }
@@ -352,7 +387,7 @@ struct gemm_engine {
     pack_a(g.a, g.rsa, g.csa, g.M, g.K, apack);
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
-    if (sp.mchunks > 1 && run_prepacked(apack, g.M, g.K, g.N, pb, g.c, g.ldc, 1, g.accumulate,
+    if (sp.mchunks > 1 && run_prepacked(apack, g.M, g.K, g.N, pb, g.c, g.ldc, Cols{}, g.accumulate,
                                         g.bias_m, g.bias_n, g.act))
       return;
     const index_t kb = g.K < KC ? (g.K > 0 ? g.K : 1) : KC;
@@ -361,7 +396,7 @@ struct gemm_engine {
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < g.N ? n0 + sp.nc : g.N;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < g.M ? m0 + sp.mc : g.M;
       T* bbuf = scratch(1, kb * round_up(sp.nc, NR));
-      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, 1, g.accumulate, g.bias_m,
+      run_block(apack, g.M, g.K, m0, m1, n0, n1, pb, bbuf, g.c + n0, g.ldc, Cols{}, g.accumulate, g.bias_m,
                 g.bias_n, g.act);
     });
   }

@@ -38,28 +38,43 @@ struct conv_gemm_engine {
     return true;
   }
 
-  // Packs columns [n0, n1) (flattened output pixels) x rows [k0, k0 + kl) of X_g.
+  // Packs columns [n0, n1) x rows [k0, k0 + kl) of X_g. Column q is output pixel q % P of
+  // image q / P (images img elements apart in x): a batch of small images folded into the
+  // columns fills whole tiles (P = 0: a single image, q is the pixel).
   struct im2col_packer {
     const ConvSpec* s;
-    const T* x;   // first input channel of the group, for one image
+    const T* x;   // first input channel of the group, in the first image
     index_t cs;   // channel stride: in_size (channels-first) or 1 (channels-last)
     index_t es;   // spatial element stride: 1 or C_in
+    index_t img = 0, P = 0;
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
       if (es == 1 && pointwise(sp)) {
-        // B(k, p) = x[k * cs + p]: whole NR-wide runs, no per-row segments (1x1 layers at
-        // 14x14 cut every row of B into 14-element copies otherwise)
+        // B(k, q) = x[image + k * cs + pixel]: whole NR-wide runs, no per-row segments (1x1
+        // layers at 14x14 cut every row of B into 14-element copies otherwise)
         for (index_t j0 = n0; j0 < n1; j0 += NR) {
           const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
           T* d = dst + ((j0 - n0) / NR) * NR * kl;
-          for (index_t kk = 0; kk < kl; ++kk) {
-            const T* src = x + (k0 + kk) * cs + j0;
-            T* dk = d + kk * NR;
-            if (nl == NR) {
-              for (int j = 0; j < NR; ++j) dk[j] = src[j];
-            } else {
-              for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
-              for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
+          const index_t im = P > 0 ? j0 / P : 0, p0 = j0 - im * P;
+          if (P == 0 || p0 + nl <= P) {
+            const T* base = x + im * img + p0;
+            for (index_t kk = 0; kk < kl; ++kk) {
+              const T* src = base + (k0 + kk) * cs;
+              T* dk = d + kk * NR;
+              if (nl == NR) {
+                for (int j = 0; j < NR; ++j) dk[j] = src[j];
+              } else {
+                for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
+                for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
+              }
+            }
+          } else {
+            for (index_t kk = 0; kk < kl; ++kk) {
+              T* dk = d + kk * NR;
+              for (index_t j = 0; j < NR; ++j) {
+                const index_t q = j0 + j;
+                dk[j] = j < nl ? x[(q / P) * img + (k0 + kk) * cs + q % P] : T(0);
+              }
             }
           }
         }
@@ -71,7 +86,6 @@ struct conv_gemm_engine {
       for (index_t kk = 0; kk < kl; ++kk) {
         const index_t k = k0 + kk, c = k / ks, t = k % ks;
         const index_t t0 = t / k12, t1 = (t / sp.k[2]) % sp.k[1], t2 = t % sp.k[2];
-        const T* xc = x + c * cs;
         index_t lo2, hi2;
         valid_out_range(sp.in[2], OW, t2, sp.stride[2], sp.dil[2], sp.pad_lo[2], &lo2, &hi2);
         const index_t off2 = (t2 * sp.dil[2] - sp.pad_lo[2]) * es;
@@ -106,10 +120,12 @@ struct conv_gemm_engine {
             }
           }
         };
-        index_t p = n0;
-        while (p < n1) {
+        index_t q = n0;
+        while (q < n1) {
+          // one output row (or the part of it in [n0, n1)) of one image at a time
+          const index_t im = P > 0 ? q / P : 0, p = q - im * P;
           const index_t r = p / OW, a = p - r * OW;
-          const index_t b = n1 - p < OW - a ? a + (n1 - p) : OW;
+          const index_t b = n1 - q < OW - a ? a + (n1 - q) : OW;
           const index_t o0 = r / O1, o1 = r - o0 * O1;
           const index_t i0 = conv_in_index(o0, t0, sp.stride[0], sp.dil[0], sp.pad_lo[0]);
           const index_t i1 = conv_in_index(o1, t1, sp.stride[1], sp.dil[1], sp.pad_lo[1]);
@@ -119,10 +135,12 @@ struct conv_gemm_engine {
             const index_t v0 = lo2 < a ? a : (lo2 > b ? b : lo2);
             const index_t v1 = hi2 < v0 ? v0 : (hi2 > b ? b : hi2);
             zeros(v0 - a);
-            if (v1 > v0) copy(xc + (i0 * sp.in[1] + i1) * sp.in[2] * es + v0 * s2 + off2, v1 - v0);
+            if (v1 > v0)
+              copy(x + im * img + c * cs + (i0 * sp.in[1] + i1) * sp.in[2] * es + v0 * s2 + off2,
+                   v1 - v0);
             zeros(b - v1);
           }
-          p += b - a;
+          q += b - a;
         }
         if (lane != 0) zeros(NR - lane);
       }
@@ -140,38 +158,48 @@ struct conv_gemm_engine {
       G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
     else
       parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
-    const typename G::Split sp = G::split(opg, P, s.N * G_, get_num_threads());
+    // Images with fewer pixels than a column tile (deep layers: 7x7, 14x14) are folded into
+    // one column space of NB * P columns: per image, a 49-pixel GEMM pads every NR-wide panel
+    // and streams the whole weight matrix again for a handful of columns.
+    const index_t NB = P < G::NC_MAX ? s.N : 1, Q = NB * P, blocks = s.N / NB;
+    const typename G::Split sp = G::split(opg, Q, blocks * G_, get_num_threads());
     const bool cl = s.channels_last;
-    if (sp.mchunks > 1 && G::prepack_fits(K, P)) {
-      // few pixels, many channels (N=1 deep layers): gather each image's im2col once and share
-      // it between the output-channel chunks (gemm.hpp, run_prepacked)
-      for (index_t n = 0; n < s.N; ++n)
-        for (index_t g = 0; g < G_; ++g) {
-          const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
-                                 cl ? 1 : s.in_size(), cl ? s.C_in : 1};
-          T* yg = cl ? y + n * P * s.C_out + g * opg : y + (n * s.C_out + g * opg) * P;
-          G::run_prepacked(apack + g * asz, opg, K, P, pk, yg, cl ? 1 : P, cl ? s.C_out : 1, false,
+    const index_t xs = s.C_in * s.in_size();
+    auto packer = [&](index_t blk, index_t g) {
+      return im2col_packer{&s, x + blk * NB * xs + g * cpg * (cl ? 1 : s.in_size()),
+                           cl ? 1 : s.in_size(), cl ? s.C_in : 1, xs, NB > 1 ? P : 0};
+    };
+    // channels-last output is C transposed (rows = channels contiguous, columns C_out apart,
+    // images follow each other); channels-first columns jump C_out * P at each image
+    const typename G::Cols cols = cl ? typename G::Cols{s.C_out, 0, 0}
+                                     : typename G::Cols{1, NB > 1 ? P : 0, s.C_out * P};
+    const index_t ldc = cl ? 1 : P;
+    auto out = [&](index_t blk, index_t g) {
+      return cl ? y + blk * NB * P * s.C_out + g * opg : y + (blk * NB * s.C_out + g * opg) * P;
+    };
+    if (sp.mchunks > 1 && G::prepack_fits(K, Q)) {
+      // few pixels, many channels (N=1 deep layers): gather the im2col once and share it
+      // between the output-channel chunks (gemm.hpp, run_prepacked)
+      for (index_t blk = 0; blk < blocks; ++blk)
+        for (index_t g = 0; g < G_; ++g)
+          G::run_prepacked(apack + g * asz, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols, false,
                            bias ? bias + g * opg : nullptr, nullptr, s.act);
-        }
       return;
     }
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
-    const index_t per_image = G_ * sp.ntiles * sp.mchunks;
-    parallel_for_dynamic(s.N * per_image, [&](index_t item) {
-      const index_t n = item / per_image;
-      index_t rest = item % per_image;
+    const index_t per_block = G_ * sp.ntiles * sp.mchunks;
+    parallel_for_dynamic(blocks * per_block, [&](index_t item) {
+      const index_t blk = item / per_block;
+      index_t rest = item % per_block;
       const index_t g = rest / (sp.ntiles * sp.mchunks);
       rest %= sp.ntiles * sp.mchunks;
       const index_t t = rest / sp.mchunks, mcn = rest % sp.mchunks;
-      const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < P ? n0 + sp.nc : P;
+      const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < Q ? n0 + sp.nc : Q;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < opg ? m0 + sp.mc : opg;
-      const im2col_packer pk{&s, x + n * s.C_in * s.in_size() + g * cpg * (cl ? 1 : s.in_size()),
-                             cl ? 1 : s.in_size(), cl ? s.C_in : 1};
       T* bbuf = G::scratch(1, kb * G::round_up(sp.nc, NR));
-      // channels-last output is C transposed: rows (channels) contiguous, columns C_out apart
-      T* yg = cl ? y + n * P * s.C_out + g * opg + n0 * s.C_out : y + (n * s.C_out + g * opg) * P + n0;
-      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, pk, bbuf, yg, cl ? 1 : P,
-                   cl ? s.C_out : 1, false, bias ? bias + g * opg : nullptr, nullptr, s.act);
+      G::run_block(apack + g * asz, opg, K, m0, m1, n0, n1, packer(blk, g), bbuf,
+                   out(blk, g) + cols.offset(n0), ldc, cols, false,
+                   bias ? bias + g * opg : nullptr, nullptr, s.act);
     });
   }
 };
@@ -218,7 +246,7 @@ struct conv_transpose_gemm_engine {
         const typename G::matrix_b_packer pb{x + (n * s.C_out + g * opg) * P, P, 1};
         for (index_t p0 = 0; p0 < P; p0 += nc) {
           const index_t p1 = p0 + nc < P ? p0 + nc : P;
-          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, 1, false, nullptr,
+          G::run_block(apack, Mc, opg, 0, Mc, p0, p1, pb, bbuf, cols, nc, typename G::Cols{}, false, nullptr,
                        nullptr, Activation::none);
           col2im(s, cols, nc, c0, c1, p0, p1, yb);
         }

@@ -141,8 +141,8 @@ struct winograd_engine {
       }
       for (index_t xi = 0; xi < 36; ++xi) {
         const typename G::matrix_b_packer pb{V + xi * C * Tb, Tb, 1};
-        G::run_block(upack + xi * asz, O, C, 0, O, 0, nb, pb, bbuf, M + xi * O * Tb, Tb, 1, false,
-                     nullptr, nullptr, Activation::none);
+        G::run_block(upack + xi * asz, O, C, 0, O, 0, nb, pb, bbuf, M + xi * O * Tb, Tb, typename G::Cols{},
+                     false, nullptr, nullptr, Activation::none);
       }
       // output transform, bias, activation
       for (index_t o = 0; o < O; ++o) {
