@@ -396,7 +396,7 @@ def pointwise_conv(x: Any, w: Any, bias: Any, groups: int, channels_last: bool,
     _require_cupy(x, "x")
     check_arrays((x, "x"), (w, "w"), (bias, "bias"))
     spec = _core.pointwise_conv_spec(tuple(x.shape), tuple(w.shape), int(groups),
-                                     bool(channels_last), activation, bias_length(bias))
+                                     bool(channels_last), activation, _vector_length(bias, "bias"))
     with cupy.cuda.Device(x.device.id):
         return _run_pointwise(spec, x, w, bias)
 
@@ -427,7 +427,7 @@ def spatially_separable_conv2d(x: Any, w_col: Any, w_row: Any, bias: Any, option
     _require_cupy(x, "x")
     check_arrays((x, "x"), (w_col, "w_col"), (w_row, "w_row"), (bias, "bias"))
     col, row = _core.spatially_separable_spec(tuple(x.shape), tuple(w_col.shape),
-                                              tuple(w_row.shape), options, bias_length(bias))
+                                              tuple(w_row.shape), options, _vector_length(bias, "bias"))
     with cupy.cuda.Device(x.device.id):
         mid = _run_conv_spec(col, x, w_col, None, "auto")
         return _run_conv_spec(row, mid, w_row, bias, "auto")
@@ -444,7 +444,7 @@ def flattened_conv2d(x: Any, w_channel: Any, w_vertical: Any, w_horizontal: Any,
                  (w_horizontal, "w_horizontal"), (bias, "bias"))
     _, vertical, horizontal = _core.flattened_spec(
         tuple(x.shape), tuple(w_channel.shape), tuple(w_vertical.shape),
-        tuple(w_horizontal.shape), options, bias_length(bias))
+        tuple(w_horizontal.shape), options, _vector_length(bias, "bias"))
     channel = _core.pointwise_conv_spec(tuple(x.shape), tuple(w_channel.shape), 1, False)
     Co = int(channel.C_out)
     with cupy.cuda.Device(x.device.id):
