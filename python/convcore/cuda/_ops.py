@@ -427,7 +427,8 @@ def spatially_separable_conv2d(x: Any, w_col: Any, w_row: Any, bias: Any, option
     _require_cupy(x, "x")
     check_arrays((x, "x"), (w_col, "w_col"), (w_row, "w_row"), (bias, "bias"))
     col, row = _core.spatially_separable_spec(tuple(x.shape), tuple(w_col.shape),
-                                              tuple(w_row.shape), options, _vector_length(bias, "bias"))
+                                              tuple(w_row.shape), options,
+                                              _vector_length(bias, "bias"))
     with cupy.cuda.Device(x.device.id):
         mid = _run_conv_spec(col, x, w_col, None, "auto")
         return _run_conv_spec(row, mid, w_row, bias, "auto")
