@@ -123,6 +123,24 @@ py::dict pointwise_info(const PointwiseSpec& s) {
   return d;
 }
 
+// A validated pointwise conv as the equivalent 1-D conv over its flattened pixels: x viewed as
+// (N, C_in, P) (or (N, P, C_in)), w as (C_out, C_in/groups, 1). The CUDA path launches its conv
+// kernels with it. Filled field by field (make_conv_spec would refuse P == 0, which the pointwise
+// op allows): every check was made by make_pointwise_spec.
+ConvSpec pixels_conv_spec(const PointwiseSpec& p) {
+  ConvSpec s;
+  s.nd = 1;
+  s.N = p.N;
+  s.C_in = p.C_in;
+  s.C_out = p.C_out;
+  s.groups = p.groups;
+  s.in[kMaxSpatial - 1] = p.P;
+  s.out[kMaxSpatial - 1] = p.P;
+  s.channels_last = p.channels_last;
+  s.act = p.act;
+  return s;
+}
+
 }  // namespace
 
 CONVCORE_BINDING(depthwise) {
@@ -175,6 +193,31 @@ CONVCORE_BINDING(depthwise) {
         },
         py::arg("x_shape"), py::arg("wc_shape"), py::arg("wv_shape"), py::arg("wh_shape"),
         py::arg("options"), py::arg("bias_len") = -1);
+
+  // The launchable ConvSpecs of the CUDA path (convcore.cuda), validated exactly as the ops.
+  m.def("pointwise_conv_spec",
+        [](const Shape& x, const Shape& w, index_t groups, bool channels_last,
+           const py::object& act, index_t bias_len) {
+          return pixels_conv_spec(
+              make_pointwise_spec(x, w, groups, channels_last, activation_of(act), bias_len));
+        },
+        py::arg("x_shape"), py::arg("w_shape"), py::arg("groups"), py::arg("channels_last"),
+        py::arg("activation") = py::none(), py::arg("bias_len") = -1);
+  // (depthwise stage with mid_activation, pointwise stage over the intermediate's pixels).
+  m.def("depthwise_separable_conv_specs",
+        [](const Shape& x, const Shape& wd, const Shape& wp, const ConvOptions& o,
+           const py::object& mid_act, index_t bd, index_t bp) {
+          DepthwiseSeparableSpec s =
+              make_depthwise_separable_spec(x, wd, wp, o, activation_of(mid_act), bd, bp);
+          const ConvSpec& d = s.dw;
+          Shape mid = d.channels_last ? Shape{d.N, d.out[1], d.out[2], d.C_out}
+                                      : Shape{d.N, d.C_out, d.out[1], d.out[2]};
+          PointwiseSpec p = make_pointwise_spec(mid, wp, 1, d.channels_last, s.act, bp,
+                                                "w_pointwise", "b_pointwise");
+          return py::make_tuple(d, pixels_conv_spec(p));
+        },
+        py::arg("x_shape"), py::arg("wd_shape"), py::arg("wp_shape"), py::arg("options"),
+        py::arg("mid_activation") = py::none(), py::arg("bd_len") = -1, py::arg("bp_len") = -1);
 }
 
 }  // namespace py_bind

@@ -11,7 +11,9 @@ Importing this package does not import CuPy (tools/check_nvrtc.py uses _compile 
 
 Ops: conv, conv_transpose, filter (convolve / correlate), channel_shuffle,
 shuffled_grouped_conv, squeeze_excitation, asymmetric_conv2d, fuse_asymmetric, depthwise_conv2d
-(once the core has it), deform_conv2d, quantized_conv. Kernels: conv_igemm (tiled implicit
+(once the core has it), deform_conv2d, quantized_conv, and pointwise_conv,
+depthwise_separable_conv2d, spatially_separable_conv2d, flattened_conv2d (compositions of the
+conv kernels). Kernels: conv_igemm (tiled implicit
 GEMM), conv_direct (one thread per output: single-channel filtering, any geometry),
 conv_depthwise (groups == C_in), the small kernels of variants.cu, deform_igemm (deform.cu) and
 quantized_conv (quantized.cu). Other ops reuse them through convcore.cuda._ops.launch with a spec from

@@ -240,9 +240,11 @@ def _layout(shape: Sequence[int], channels_last: bool) -> Tuple[int, int, int]:
 def _run_conv_spec(spec: Any, x: Any, w: Any, bias: Any, algorithm: str,
                    out_shuffle: int = 0) -> Any:
     """A conv from a validated spec on CuPy arrays of one dtype and device."""
-    if x.size == 0 and spec.padding_mode_id != 0:
-        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
     y = cupy.empty(tuple(int(v) for v in _core.output_shape(spec, False)), _dtype_name(x))
+    if x.size == 0 and y.size != 0 and spec.padding_mode_id != 0:
+        # An empty spatial dim with a non-zero output: the padding would be read from nothing.
+        # (An empty batch gives an empty output, as on the CPU.)
+        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
     bc = None if bias is None else cupy.ascontiguousarray(bias)
     launch(spec, cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), bc, y,
            algorithm=algorithm, out_shuffle=out_shuffle)
@@ -360,6 +362,100 @@ def depthwise_conv2d(x: Any, w: Any, bias: Any, options: Any) -> Any:
         return _run_conv_spec(spec, x, w, bias, "auto")
 
 
+# ----------------------------------------------------------------------------- separable family
+# pointwise_conv, depthwise_separable_conv2d, spatially_separable_conv2d and flattened_conv2d are
+# compositions of the conv kernels, each stage on a spec from the C++ core (the CPU binding's
+# validation). Intermediates are device arrays of the input dtype; every launch is queued on the
+# current stream, so nothing waits for the host.
+
+def _pixels_view(a: Any, N: int, C: int, P: int, channels_last: bool) -> Any:
+    """A C-contiguous (N, C, *spatial) / (N, *spatial, C) array as the (N, C, P) / (N, P, C)
+    view a pointwise_conv_spec describes (a reshape of contiguous memory: no copy)."""
+    return a.reshape((N, P, C) if channels_last else (N, C, P))
+
+
+def _run_pointwise(spec: Any, x: Any, w: Any, bias: Any) -> Any:
+    """A pointwise conv from _core.pointwise_conv_spec / depthwise_separable_conv_specs (the 1-D
+    conv over the flattened pixels) on CuPy arrays of one dtype and device: one launch."""
+    cl = bool(spec.channels_last)
+    P = int(spec.in_size[0])
+    shape = list(x.shape)
+    shape[-1 if cl else 1] = spec.C_out
+    y = cupy.empty(tuple(int(v) for v in shape), _dtype_name(x))
+    wc = cupy.ascontiguousarray(w).reshape((spec.C_out, spec.C_in // spec.groups, 1))
+    bc = None if bias is None else cupy.ascontiguousarray(bias)
+    launch(spec, _pixels_view(cupy.ascontiguousarray(x), spec.N, spec.C_in, P, cl), wc, bc,
+           _pixels_view(y, spec.N, spec.C_out, P, cl))
+    return y
+
+
+def pointwise_conv(x: Any, w: Any, bias: Any, groups: int, channels_last: bool,
+                   activation: Optional[str]) -> Any:
+    """convcore._core.pointwise_conv on CuPy arrays (the same arguments), any spatial rank: the
+    conv kernels on the equivalent 1-D conv over the flattened pixels."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w, "w"), (bias, "bias"))
+    spec = _core.pointwise_conv_spec(tuple(x.shape), tuple(w.shape), int(groups),
+                                     bool(channels_last), activation, _vector_length(bias, "bias"))
+    with cupy.cuda.Device(x.device.id):
+        return _run_pointwise(spec, x, w, bias)
+
+
+def depthwise_separable_conv2d(x: Any, w_depthwise: Any, w_pointwise: Any, b_depthwise: Any,
+                               b_pointwise: Any, options: Any,
+                               mid_activation: Optional[str]) -> Any:
+    """convcore._core.depthwise_separable_conv2d on CuPy arrays (the same arguments): the
+    conv_depthwise kernel (b_depthwise and mid_activation fused into its store) into a device
+    intermediate (N, C*m, OH, OW) in x's layout, then the pointwise conv on it (b_pointwise and
+    activation fused). Two launches."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w_depthwise, "w_depthwise"), (w_pointwise, "w_pointwise"),
+                 (b_depthwise, "b_depthwise"), (b_pointwise, "b_pointwise"))
+    dw, pw = _core.depthwise_separable_conv_specs(
+        tuple(x.shape), tuple(w_depthwise.shape), tuple(w_pointwise.shape), options,
+        mid_activation, _vector_length(b_depthwise, "b_depthwise"),
+        _vector_length(b_pointwise, "b_pointwise"))
+    with cupy.cuda.Device(x.device.id):
+        mid = _run_conv_spec(dw, x, w_depthwise, b_depthwise, "auto")
+        return _run_pointwise(pw, mid, w_pointwise, b_pointwise)
+
+
+def spatially_separable_conv2d(x: Any, w_col: Any, w_row: Any, bias: Any, options: Any) -> Any:
+    """convcore._core.spatially_separable_conv2d on CuPy arrays (the same arguments): the column
+    conv into a device intermediate (N, C_mid, OH, W) in x's layout, then the row conv with the
+    bias. Two launches, on the core's two per-axis specs."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w_col, "w_col"), (w_row, "w_row"), (bias, "bias"))
+    col, row = _core.spatially_separable_spec(tuple(x.shape), tuple(w_col.shape),
+                                              tuple(w_row.shape), options,
+                                              _vector_length(bias, "bias"))
+    with cupy.cuda.Device(x.device.id):
+        mid = _run_conv_spec(col, x, w_col, None, "auto")
+        return _run_conv_spec(row, mid, w_row, bias, "auto")
+
+
+def flattened_conv2d(x: Any, w_channel: Any, w_vertical: Any, w_horizontal: Any, bias: Any,
+                     options: Any) -> Any:
+    """convcore._core.flattened_conv2d on CuPy arrays (the same arguments): the pointwise conv
+    over channels, then the vertical and the horizontal filters as depthwise convs (kh x 1 and
+    1 x kw views of w_vertical / w_horizontal) on the core's flattened_spec, the bias with the
+    last. Three launches; two device intermediates, (N, C_out, H, W) and (N, C_out, OH, W)."""
+    _require_cupy(x, "x")
+    check_arrays((x, "x"), (w_channel, "w_channel"), (w_vertical, "w_vertical"),
+                 (w_horizontal, "w_horizontal"), (bias, "bias"))
+    _, vertical, horizontal = _core.flattened_spec(
+        tuple(x.shape), tuple(w_channel.shape), tuple(w_vertical.shape),
+        tuple(w_horizontal.shape), options, _vector_length(bias, "bias"))
+    channel = _core.pointwise_conv_spec(tuple(x.shape), tuple(w_channel.shape), 1, False)
+    Co = int(channel.C_out)
+    with cupy.cuda.Device(x.device.id):
+        a = _run_pointwise(channel, x, w_channel, None)
+        wv = cupy.ascontiguousarray(w_vertical).reshape((Co, 1, int(w_vertical.shape[1]), 1))
+        wh = cupy.ascontiguousarray(w_horizontal).reshape((Co, 1, 1, int(w_horizontal.shape[1])))
+        b = _run_conv_spec(vertical, a, wv, None, "auto")
+        return _run_conv_spec(horizontal, b, wh, bias, "auto")
+
+
 # ----------------------------------------------------------------------------- deformable
 
 def _deform_args(d: dict) -> Tuple[Any, ...]:
@@ -466,7 +562,10 @@ OPS: Dict[str, Callable[..., Any]] = {
     "channel_shuffle": channel_shuffle, "shuffled_grouped_conv": shuffled_grouped_conv,
     "fuse_asymmetric": fuse_asymmetric, "asymmetric_conv2d": asymmetric_conv2d,
     "squeeze_excitation": squeeze_excitation, "depthwise_conv2d": depthwise_conv2d,
-    "deform_conv2d": deform_conv2d, "quantized_conv": quantized_conv}
+    "deform_conv2d": deform_conv2d, "quantized_conv": quantized_conv,
+    "pointwise_conv": pointwise_conv, "depthwise_separable_conv2d": depthwise_separable_conv2d,
+    "spatially_separable_conv2d": spatially_separable_conv2d,
+    "flattened_conv2d": flattened_conv2d}
 
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:
