@@ -69,12 +69,24 @@ struct conv_gemm_engine {
               }
             }
           } else {
+            // the panel straddles images: a run of lanes per image
+            index_t seg_lane[NR + 1], seg_src[NR];
+            index_t ns = 0;
+            for (index_t q = j0; q < j0 + nl; ++ns) {
+              const index_t qi = q / P, qp = q - qi * P;
+              const index_t len = j0 + nl - q < P - qp ? j0 + nl - q : P - qp;
+              seg_lane[ns] = q - j0;
+              seg_src[ns] = qi * img + qp;
+              q += len;
+            }
+            seg_lane[ns] = nl;
             for (index_t kk = 0; kk < kl; ++kk) {
               T* dk = d + kk * NR;
-              for (index_t j = 0; j < NR; ++j) {
-                const index_t q = j0 + j;
-                dk[j] = j < nl ? x[(q / P) * img + (k0 + kk) * cs + q % P] : T(0);
-              }
+              const T* xk = x + (k0 + kk) * cs;
+              for (index_t sg = 0; sg < ns; ++sg)
+                for (index_t j = seg_lane[sg]; j < seg_lane[sg + 1]; ++j)
+                  dk[j] = xk[seg_src[sg] + j - seg_lane[sg]];
+              for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
             }
           }
         }
