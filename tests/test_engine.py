@@ -204,6 +204,25 @@ def test_levels_transposed_activation_layout(rng, isa, activation, channels_last
     assert_close(y, expect, 12 * 16)
 
 
+# Transposed convs on small inputs fold the batch into the GEMM columns too: tiles straddle
+# images (25 and 81 pixels per image), 486 columns span two tiles, groups and output_padding.
+TRANSPOSED_FOLD_CASES = [
+    ((3, 20, 5, 5), (20, 6, 4, 4), dict(stride=2, padding=1)),
+    ((6, 8, 9, 9), (8, 3, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),
+    ((4, 40, 4, 6), (40, 9, 2, 3), dict(stride=(2, 1), dilation=(1, 2))),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", TRANSPOSED_FOLD_CASES)
+def test_levels_transposed_folded_batch(rng, isa, threads, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[1] * kw.get("groups", 1)).astype(np.float32)
+    y = cc.conv_transpose(x, w, b, activation="relu", algorithm="im2col", **kw)
+    expect = ref.activate(ref.conv_transpose(x, w, b, **kw), "relu")
+    assert_close(y, expect, ws[0] * int(np.prod(ws[2:])))
+
+
 def test_transposed_is_adjoint_of_conv(rng, isa):
     x = rng.standard_normal((2, 6, 9, 8))
     w = rng.standard_normal((10, 3, 3, 3))
