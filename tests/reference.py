@@ -398,3 +398,24 @@ def flattened_weight(w_channel, w_vertical, w_horizontal):
     """W[o, c, i, j] = a[o, c] b[o, i] c[o, j] (Jin et al. 2014)."""
     return np.einsum("oc,oi,oj->ocij", np.asarray(w_channel, np.float64),
                      np.asarray(w_vertical, np.float64), np.asarray(w_horizontal, np.float64))
+
+
+# ---- padfix: which paddings a padding mode can make ----
+def padding_reaches(padding_mode, sizes, pads):
+    """Whether padding_mode can pad an input of these spatial sizes by these (lo, hi) pads.
+    PyTorch's rules (torch.nn.functional.pad): reflect pads fewer than size samples on each
+    side, circular at most size (symmetric, NumPy's mode, likewise: one mirror image), and no
+    mode but zeros pads an empty dimension."""
+    if padding_mode == "zeros":
+        return True
+    for n, (lo, hi) in zip(sizes, pads):
+        p = max(lo, hi)
+        if p <= 0:
+            continue
+        if n == 0:
+            return False
+        if padding_mode == "reflect" and p >= n:
+            return False
+        if padding_mode in ("circular", "symmetric") and p > n:
+            return False
+    return True

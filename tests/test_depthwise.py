@@ -158,6 +158,10 @@ def test_hypothesis(n, c, m, h, wd, kh, kw, s, d, p, cl, mode):
         with pytest.raises(ValueError, match="kernel"):
             cc.depthwise_conv2d(x, w, b, stride=s, padding=p, dilation=d)
         return
+    if not ref.padding_reaches(mode, (h, wd), [(p, p)] * 2):
+        with pytest.raises(ValueError, match="padding_mode"):
+            cc.depthwise_conv2d(x, w, b, stride=s, padding=p, dilation=d, padding_mode=mode)
+        return
     y = cc.depthwise_conv2d(_cl(x) if cl else x, w, b, stride=s, padding=p, dilation=d,
                             padding_mode=mode, channels_last=cl)
     if cl:

@@ -60,6 +60,11 @@ def test_conv_random(c):
     kw = dict(stride=c["stride"], padding=c["padding"], dilation=c["dil"], groups=c["groups"],
               padding_mode=c["mode"], flip=c["flip"])
     xin = np.moveaxis(x, 1, -1) if c["channels_last"] else x
+    pads = ref.pads(c["padding"], c["sizes"], c["k"], c["stride"], c["dil"])
+    if not ref.padding_reaches(c["mode"], c["sizes"], pads):
+        with pytest.raises(ValueError, match="padding_mode"):
+            cc.conv(xin, w, b, channels_last=c["channels_last"], **kw)
+        return
     y = cc.conv(xin, w, b, channels_last=c["channels_last"], **kw)
     if c["channels_last"]:
         y = np.moveaxis(y, -1, 1)

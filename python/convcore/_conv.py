@@ -20,7 +20,9 @@ def conv(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
     Parameters: ``stride``, ``dilation`` (int or per-dim tuple); ``padding`` (int, per-dim
     tuple, per-dim ``(before, after)`` pairs, ``"valid"`` or ``"same"`` = TensorFlow's rule
     ``out = ceil(in / stride)`` with the odd pad after); ``padding_mode`` ``"zeros"``,
-    ``"reflect"``, ``"replicate"``, ``"circular"``; ``flip=True`` rotates the kernel 180 degrees
+    ``"reflect"``, ``"replicate"``, ``"circular"`` (PyTorch's limits: reflect pads fewer than
+    the input size on each side, circular at most the input size, and no mode but zeros pads an
+    empty dimension; anything more is a ValueError); ``flip=True`` rotates the kernel 180 degrees
     (true convolution); ``activation`` one of None, "relu", "relu6", "sigmoid", "tanh", "gelu",
     fused into the kernel; ``out`` a C-contiguous array of the right shape and dtype to write
     into. float32 and float64; x, w and bias must share the dtype.

@@ -164,9 +164,9 @@ def _conv_family(transposed: bool, x: Any, w: Any, bias: Any, out: Any, options:
     if not isinstance(x, cupy.ndarray):
         raise TypeError(f"x must be a CuPy array like the other inputs, got {type(x).__name__}")
     dtype = check_arrays((x, "x"), (w, "w"), (bias, "bias"))
+    # The core refuses a padding mode that would pad an empty dimension; an empty batch gives an
+    # empty result (launch returns before any kernel), as on the CPU.
     spec = _core.conv_spec(tuple(x.shape), tuple(w.shape), options, bias_length(bias), transposed)
-    if x.size == 0 and spec.padding_mode_id != 0:
-        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
     device = x.device.id
     with cupy.cuda.Device(device):
         y = output_array(_core.output_shape(spec, transposed), dtype, out, device, (x, w, bias))
@@ -240,11 +240,8 @@ def _layout(shape: Sequence[int], channels_last: bool) -> Tuple[int, int, int]:
 def _run_conv_spec(spec: Any, x: Any, w: Any, bias: Any, algorithm: str,
                    out_shuffle: int = 0) -> Any:
     """A conv from a validated spec on CuPy arrays of one dtype and device."""
+    # (An empty dimension that a padding mode would pad is refused by the core's spec.)
     y = cupy.empty(tuple(int(v) for v in _core.output_shape(spec, False)), _dtype_name(x))
-    if x.size == 0 and y.size != 0 and spec.padding_mode_id != 0:
-        # An empty spatial dim with a non-zero output: the padding would be read from nothing.
-        # (An empty batch gives an empty output, as on the CPU.)
-        raise ValueError(f"padding_mode={spec.padding_mode!r} needs a non-empty x")
     bc = None if bias is None else cupy.ascontiguousarray(bias)
     launch(spec, cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), bc, y,
            algorithm=algorithm, out_shuffle=out_shuffle)

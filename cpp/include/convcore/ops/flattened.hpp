@@ -40,6 +40,7 @@ inline FlattenedSpec make_flattened_spec(const Shape& x, const Shape& wc, const 
   if (bias_len >= 0 && bias_len != wc[0])
     fail_value("bias must have shape (", wc[0], ",) to match w_channel.shape[0], got length ",
                bias_len);
+  detail::check_padding_reach_2d(x, o, wv[1], wh[1]);
   FlattenedSpec s;
   s.channel = make_pointwise_spec(x, wc, 1, false, Activation::none, -1, "w_channel");
   const index_t Co = wc[0];

@@ -36,6 +36,17 @@ inline PadMode parse_pad_mode(const std::string& s) {
              "'constant', 'edge', 'wrap', 'symmetric'), got '", s, "'");
 }
 
+inline const char* padding_mode_name(PadMode m) {
+  switch (m) {
+    case PadMode::zeros: return "zeros";
+    case PadMode::reflect: return "reflect";
+    case PadMode::replicate: return "replicate";
+    case PadMode::circular: return "circular";
+    case PadMode::symmetric: return "symmetric";
+  }
+  return "?";
+}
+
 inline Activation parse_activation(const std::string& s) {
   if (s.empty() || s == "none") return Activation::none;
   if (s == "relu") return Activation::relu;
@@ -92,6 +103,65 @@ inline void fill_common(ConvSpec& s, const Shape& x, const ConvOptions& o, int n
   s.groups = o.groups;
 }
 
+// The non-zero padding modes read their padding from the input itself, so the input must reach
+// that far. PyTorch's rules (torch.nn.functional.pad, hence Conv*d with padding_mode): every
+// mode needs a non-empty input where it pads; reflect needs padding < size (a reflection that
+// does not repeat the edge reaches size - 1 samples; further would reflect twice) and circular
+// padding <= size (the input wraps around at most once). symmetric (NumPy's name, no PyTorch
+// mode) follows circular's rule: one mirror image, which repeats the edge, reaches size samples.
+// pad_source_index would fold any distance (as np.pad does), but a conv asked for more padding
+// than that is almost certainly a mistake, and PyTorch refuses it. n: the input size along
+// spatial dimension d; lo/hi its padding (hi may be negative: trailing input never read).
+inline void check_padding_reach(PadMode mode, index_t n, index_t lo, index_t hi, int d) {
+  if (mode == PadMode::zeros || (lo <= 0 && hi <= 0)) return;
+  const index_t pad = lo > hi ? lo : hi;
+  if (n < 1)
+    fail_value("padding_mode='", padding_mode_name(mode), "' needs a non-empty input where it "
+               "pads, but x has size 0 along spatial dimension ", d, " (padding (", lo, ", ", hi,
+               ")); use padding_mode='zeros' or no padding there");
+  if (mode == PadMode::reflect && pad >= n)
+    fail_value("padding (", lo, ", ", hi, ") must be smaller than the input size ", n,
+               " along spatial dimension ", d, " for padding_mode='reflect' (at most ", n - 1,
+               ", as PyTorch requires)");
+  if ((mode == PadMode::circular || mode == PadMode::symmetric) && pad > n)
+    fail_value("padding (", lo, ", ", hi, ") must be at most the input size ", n,
+               " along spatial dimension ", d, " for padding_mode='", padding_mode_name(mode),
+               "' (the input is repeated at most once, as PyTorch requires for circular)");
+}
+
+// The (lo, hi) padding of conv's spatial dimension d (of nd) for input size n, kernel k.
+inline void conv_pads(const ConvOptions& o, int nd, int d, index_t n, index_t k, index_t stride,
+                      index_t dil, index_t& lo, index_t& hi) {
+  if (o.pad_same) {
+    if (!o.pad_lo.empty() || !o.pad_hi.empty())
+      fail_value("padding: 'same' cannot be combined with explicit pads");
+    lo = same_pad_lo(n, k, stride, dil);
+    hi = same_pad_hi(n, k, stride, dil);
+  } else {
+    lo = per_dim(o.pad_lo, nd, d, 0, "padding", 0);
+    hi = per_dim(o.pad_hi.empty() ? o.pad_lo : o.pad_hi, nd, d, 0, "padding", 0);
+  }
+}
+
+// check_padding_reach on the whole 2-D geometry of an op that splits its padding between a
+// vertical and a horizontal pass (spatially_separable_conv2d, flattened_conv2d): each pass pads
+// one axis only, so the vertical pass would otherwise report an empty W that the horizontal
+// pass pads as an empty output, not as the padding_mode error. x: the op's 4-D input.
+inline void check_padding_reach_2d(const Shape& x, const ConvOptions& o, index_t kh,
+                                   index_t kw) {
+  if (o.pad_mode == PadMode::zeros) return;
+  const index_t k[2] = {kh, kw};
+  for (int d = 0; d < 2; ++d) {
+    if (k[d] < 1) continue;  // make_conv_spec names the empty kernel
+    const index_t n = o.channels_last ? x[1 + d] : x[2 + d];
+    const index_t stride = per_dim(o.stride, 2, d, 1, "stride", 1);
+    const index_t dil = per_dim(o.dilation, 2, d, 1, "dilation", 1);
+    index_t lo = 0, hi = 0;
+    conv_pads(o, 2, d, n, k[d], stride, dil, lo, hi);
+    check_padding_reach(o.pad_mode, n, lo, hi, d);
+  }
+}
+
 inline void check_bias(index_t bias_len, index_t c, const char* what) {
   if (bias_len >= 0 && bias_len != c)
     fail_value("bias must have shape (", c, ",) to match ", what, ", got length ", bias_len);
@@ -123,16 +193,9 @@ inline ConvSpec make_conv_spec(const Shape& x, const Shape& w, const ConvOptions
     if (s.k[t] < 1) fail_value("w has an empty kernel dimension (w.shape[", 2 + d, "] = 0)");
     s.stride[t] = detail::per_dim(o.stride, nd, d, 1, "stride", 1);
     s.dil[t] = detail::per_dim(o.dilation, nd, d, 1, "dilation", 1);
-    if (o.pad_same) {
-      if (!o.pad_lo.empty() || !o.pad_hi.empty())
-        fail_value("padding: 'same' cannot be combined with explicit pads");
-      s.pad_lo[t] = same_pad_lo(s.in[t], s.k[t], s.stride[t], s.dil[t]);
-      s.pad_hi[t] = same_pad_hi(s.in[t], s.k[t], s.stride[t], s.dil[t]);
-    } else {
-      s.pad_lo[t] = detail::per_dim(o.pad_lo, nd, d, 0, "padding", 0);
-      s.pad_hi[t] = detail::per_dim(o.pad_hi.empty() ? o.pad_lo : o.pad_hi, nd, d, 0,
-                                    "padding", 0);
-    }
+    detail::conv_pads(o, nd, d, s.in[t], s.k[t], s.stride[t], s.dil[t], s.pad_lo[t],
+                      s.pad_hi[t]);
+    detail::check_padding_reach(s.pad_mode, s.in[t], s.pad_lo[t], s.pad_hi[t], d);
     index_t padded = s.in[t] + s.pad_lo[t] + s.pad_hi[t];
     index_t ext = dilated_extent(s.k[t], s.dil[t]);
     if (padded < ext)

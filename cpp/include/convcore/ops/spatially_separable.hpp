@@ -67,6 +67,7 @@ inline SpatiallySeparableSpec make_spatially_separable_spec(const Shape& x, cons
   if (bias_len >= 0 && bias_len != wr[0])
     fail_value("bias must have shape (", wr[0], ",) to match w_row.shape[0], got length ",
                bias_len);
+  detail::check_padding_reach_2d(x, o, wc[2], wr[3]);
   SpatiallySeparableSpec s;
   s.col = make_conv_spec(x, wc, detail::axis_options(o, 0), -1);
   s.row = make_conv_spec(output_shape(s.col, false), wr, detail::axis_options(o, 1), bias_len);
