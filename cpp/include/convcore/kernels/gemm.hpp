@@ -62,9 +62,10 @@ struct gemm_engine {
   static index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
   // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B,
-  // slots 2 and 3: free for the callers (kernels/im2col.hpp).
+  // slot 2: B packed whole (run_prepacked), slot 3: free for the callers (kernels/im2col.hpp),
+  // slot 4: one A panel (run_block_raw_a).
   static T* scratch(int slot, index_t n) {
-    return thread_scratch<T, gemm_engine, 4>::get(slot, n);
+    return thread_scratch<T, gemm_engine, 5>::get(slot, n);
   }
 
   struct Store {
@@ -179,25 +180,28 @@ struct gemm_engine {
   static void pack_a_panel(const T* a, index_t rsa, index_t csa, index_t M, index_t K, index_t ip,
                            T* dst) {
     const index_t Mp = round_up(M, MR);
+    const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
     for (index_t k0 = 0; k0 < K; k0 += KC) {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
-      {
-        T* d = dst + k0 * Mp + ip * MR * kl;
-        const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
-        const T* src = a + ip * MR * rsa + k0 * csa;
-        if (rows == MR && csa == 1) {
-          // full panel of row-major A (the weights): a compile-time row count lets the
-          // compiler unroll the MR streams (a deep layer's 4 MB of weights are packed per call)
-          for (index_t k = 0; k < kl; ++k)
-            for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * rsa + k];
-          continue;
-        }
-        // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
-        for (index_t k = 0; k < kl; ++k) {
-          for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
-          for (index_t r = rows; r < MR; ++r) d[k * MR + r] = T(0);
-        }
-      }
+      pack_a_block(a + ip * MR * rsa + k0 * csa, rsa, csa, rows, kl, dst + k0 * Mp + ip * MR * kl);
+    }
+  }
+
+  // One panel: rows [0, rows) x columns [0, kl) of A into d (element (k, r) at k * MR + r; rows
+  // past `rows` are zero).
+  static void pack_a_block(const T* src, index_t rsa, index_t csa, index_t rows, index_t kl,
+                           T* d) {
+    if (rows == MR && csa == 1) {
+      // full panel of row-major A (the weights): a compile-time row count lets the compiler
+      // unroll the MR streams
+      for (index_t k = 0; k < kl; ++k)
+        for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * rsa + k];
+      return;
+    }
+    // k outer, rows inner: MR neighbouring lines either way (row- or column-major A)
+    for (index_t k = 0; k < kl; ++k) {
+      for (index_t r = 0; r < rows; ++r) d[k * MR + r] = src[r * rsa + k * csa];
+      for (index_t r = rows; r < MR; ++r) d[k * MR + r] = T(0);
     }
   }
 
@@ -260,6 +264,38 @@ struct gemm_engine {
     run_block_impl(apack, M, K, m0, m1, n0, n1,
                    [&](index_t k0, index_t) -> const T* { return bpre + k0 * np; }, c, ldc, cols,
                    accumulate, bias_m, bias_n, act);
+  }
+
+  // The same from a row-major A read in place (A(i, k) = a[i * lda + k]): each MR x KC panel
+  // is packed into an L1-sized buffer right before its micro-tiles use it, rows outer, so it
+  // is packed once per item. For items that cover every column (few-pixel layers: N=1 at 7x7
+  // or 14x14) each element of A is used once anyway, and packing all of A first wrote and
+  // re-read a deep layer's 9 MB of weights through memory for nothing.
+  static void run_block_raw_a(const T* a, index_t lda, index_t K, index_t m0, index_t m1,
+                              index_t n0, index_t n1, const T* bpre, T* c, index_t ldc,
+                              const Cols& cl, bool accumulate, const T* bias_m, const T* bias_n,
+                              Activation act) {
+    const index_t np = round_up(n1 - n0, NR);
+    T* abuf = scratch(4, MR * KC);
+    c -= cl.offset(n0);
+    index_t k0 = 0;
+    do {
+      const index_t kl = K - k0 < KC ? K - k0 : KC;
+      const T* bblk = bpre + k0 * np;
+      Store st{k0 == 0 && !accumulate, k0 + kl >= K, nullptr, nullptr, act};
+      for (index_t i = m0; i < m1; i += MR) {
+        const index_t rows = m1 - i < MR ? m1 - i : MR;
+        pack_a_block(a + i * lda + k0, lda, 1, rows, kl, abuf);
+        st.bias_m = bias_m ? bias_m + i : nullptr;
+        for (index_t j = n0; j < n1; j += NR) {
+          const index_t cols = n1 - j < NR ? n1 - j : NR;
+          st.bias_n = bias_n ? bias_n + j : nullptr;
+          micro_cols(kl, abuf, bblk + ((j - n0) / NR) * NR * kl, c + i * ldc, ldc, cl, j, rows,
+                     cols, st);
+        }
+      }
+      k0 += kl;
+    } while (k0 < K);
   }
 
   static void micro_cols(index_t kc, const T* a, const T* b, T* c, index_t ldc,
@@ -352,9 +388,12 @@ struct gemm_engine {
   }
 
   template <class PackB>
+  // apack: A packed by pack_a, or null with a_raw: a row-major A (leading dimension lda) that
+  // is packed panel by panel as the items use it (run_block_raw_a).
   static bool run_prepacked(const T* apack, index_t M, index_t K, index_t N, const PackB& packb,
                             T* c, index_t ldc, const Cols& cols, bool accumulate, const T* bias_m,
-                            const T* bias_n, Activation act) {
+                            const T* bias_n, Activation act, const T* a_raw = nullptr,
+                            index_t lda = 0) {
     if (M <= 0 || !prepack_fits(K, N)) return false;
     const index_t nc = N < NC_MAX ? round_up(N, NR) : NC_MAX;
     const index_t ntiles = (N + nc - 1) / nc, nkb = (K + KC - 1) / KC;
@@ -375,8 +414,12 @@ struct gemm_engine {
       const index_t t = item / mchunks, mcn = item % mchunks;
       const index_t n0 = t * nc, n1 = n0 + nc < N ? n0 + nc : N;
       const index_t m0 = mcn * mc, m1 = m0 + mc < M ? m0 + mc : M;
-      run_block_prepacked(apack, M, K, m0, m1, n0, n1, bfull + t * nc * K, c + cols.offset(n0),
-                          ldc, cols, accumulate, bias_m, bias_n, act);
+      if (apack)
+        run_block_prepacked(apack, M, K, m0, m1, n0, n1, bfull + t * nc * K, c + cols.offset(n0),
+                            ldc, cols, accumulate, bias_m, bias_n, act);
+      else
+        run_block_raw_a(a_raw, lda, K, m0, m1, n0, n1, bfull + t * nc * K, c + cols.offset(n0),
+                        ldc, cols, accumulate, bias_m, bias_n, act);
     });
     return true;
   }

@@ -177,12 +177,6 @@ struct conv_gemm_engine {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t K = cpg * s.k_size(), P = s.out_size();
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
-    const index_t asz = G::packed_a_size(opg, K);
-    T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
-    if (G_ == 1)
-      G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
-    else
-      parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
     // Images with fewer pixels than a column tile (deep layers: 7x7, 14x14) are folded into
     // one column space of NB * P columns: per image, a 49-pixel GEMM pads every NR-wide panel
     // and streams the whole weight matrix again for a handful of columns.
@@ -204,13 +198,20 @@ struct conv_gemm_engine {
     };
     if (sp.mchunks > 1 && G::prepack_fits(K, Q)) {
       // few pixels, many channels (N=1 deep layers): gather the im2col once and share it
-      // between the output-channel chunks (gemm.hpp, run_prepacked)
+      // between the output-channel chunks, the weights packed panel by panel as they are used
+      // (gemm.hpp, run_prepacked and run_block_raw_a)
       for (index_t blk = 0; blk < blocks; ++blk)
         for (index_t g = 0; g < G_; ++g)
-          G::run_prepacked(apack + g * asz, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols, false,
-                           bias ? bias + g * opg : nullptr, nullptr, s.act);
+          G::run_prepacked(nullptr, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols, false,
+                           bias ? bias + g * opg : nullptr, nullptr, s.act, w + g * opg * K, K);
       return;
     }
+    const index_t asz = G::packed_a_size(opg, K);
+    T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
+    if (G_ == 1)
+      G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
+    else
+      parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_block = G_ * sp.ntiles * sp.mchunks;
     parallel_for_dynamic(blocks * per_block, [&](index_t item) {
