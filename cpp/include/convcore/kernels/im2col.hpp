@@ -8,7 +8,8 @@
 //
 // Work items are (image, group, pixel tile, row chunk), run in parallel: grouped convs
 // (ResNeXt g=32) spread their groups over the threads instead of running one small GEMM after
-// another, and a single image with few pixels is split over output channels too.
+// another, and a single image with few pixels is split over output channels too. Images with
+// fewer pixels than a column tile are folded into one column space (run_packed).
 //
 // Workspace (kept per thread for reuse, see gemm.hpp): the packed weights (about the size of w,
 // rows rounded up to the microkernel height) and one KC x NC tile per thread (at most
