@@ -127,13 +127,17 @@ def test_levels_large_tiles(rng, isa, threads):
 
 # Small images of a batch are folded into one GEMM column space (kernels/im2col.hpp): micro-tiles
 # straddle two images, K spans several KC blocks (the straddling tile is read back between them),
-# M is not a multiple of the tile height, 1-3 threads split the columns or the rows.
+# M is not a multiple of the tile height. The cases with >= 64 output channels take the shared-B
+# path (weights packed panel by panel, rows split over the threads).
 FOLD_CASES = [
     ((3, 40, 7, 7), (19, 40, 3, 3), dict(padding=1)),           # K = 360 > KC, 49-pixel images
     ((5, 300, 5, 3), (13, 300, 1, 1), dict()),                  # 1x1, 15-pixel images
     ((4, 24, 9, 9), (8, 24, 3, 3), dict(stride=2, padding=1)),  # 25 pixels, two per panel
     ((2, 6, 30, 20), (9, 6, 3, 3), dict(padding=(0, 1))),       # 560 pixels: one image per block
     ((6, 16, 2, 5, 4), (10, 8, 2, 3, 3), dict(groups=2, padding=1)),
+    ((3, 40, 7, 7), (64, 40, 3, 3), dict(padding=1)),           # shared B, 2 K blocks
+    ((20, 64, 3, 3), (96, 64, 3, 3), dict()),                   # one pixel per image, 3 K blocks
+    ((37, 300, 1, 1), (100, 300, 1, 1), dict()),                # 1x1, one pixel per image
 ]
 
 
@@ -204,23 +208,61 @@ def test_levels_transposed_activation_layout(rng, isa, activation, channels_last
     assert_close(y, expect, 12 * 16)
 
 
+def test_folded_batch_many_tiles_and_thread_counts(rng, isa):
+    # 1960 folded columns: several column tiles that start mid-image; the result does not
+    # depend on the thread count (the same additions in the same order)
+    x, w, b = conv_data(rng, (40, 40, 7, 7), (100, 40, 3, 3), np.float32)
+    ys = []
+    for t in (1, 2, 16):
+        cc.set_num_threads(t)
+        try:
+            ys.append(cc.conv(x, w, b, padding=1, algorithm="im2col"))
+        finally:
+            cc.set_num_threads(0)
+    assert_close(ys[0], ref.conv(x, w, b, padding=1), reduction(w))
+    np.testing.assert_array_equal(ys[0], ys[1])
+    np.testing.assert_array_equal(ys[0], ys[2])
+
+
 # Transposed convs on small inputs fold the batch into the GEMM columns too: tiles straddle
 # images (25 and 81 pixels per image), 486 columns span two tiles, groups and output_padding.
 TRANSPOSED_FOLD_CASES = [
     ((3, 20, 5, 5), (20, 6, 4, 4), dict(stride=2, padding=1)),
     ((6, 8, 9, 9), (8, 3, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),
     ((4, 40, 4, 6), (40, 9, 2, 3), dict(stride=(2, 1), dilation=(1, 2))),
+    ((5, 30, 3, 3), (30, 32, 3, 3), dict(stride=2, groups=2)),
+    ((2, 300, 2, 2), (300, 20, 3, 3), dict(stride=2)),          # reduction over 300 > KC
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("xs,ws,kw", TRANSPOSED_FOLD_CASES)
-def test_levels_transposed_folded_batch(rng, isa, threads, xs, ws, kw):
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = rng.standard_normal(ws).astype(np.float32)
-    b = rng.standard_normal(ws[1] * kw.get("groups", 1)).astype(np.float32)
-    y = cc.conv_transpose(x, w, b, activation="relu", algorithm="im2col", **kw)
+def test_levels_transposed_folded_batch(rng, isa, threads, channels_last, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[1] * kw.get("groups", 1)).astype(dtype)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.conv_transpose(xin, w, b, activation="relu", algorithm="im2col",
+                          channels_last=channels_last, **kw)
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
     expect = ref.activate(ref.conv_transpose(x, w, b, **kw), "relu")
     assert_close(y, expect, ws[0] * int(np.prod(ws[2:])))
+
+
+def test_transposed_folded_independent_of_threads(rng, isa):
+    x = rng.standard_normal((4, 40, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((40, 9, 3, 3)).astype(np.float32)
+    ys = []
+    for t in (1, 2, 3):
+        cc.set_num_threads(t)
+        try:
+            ys.append(cc.conv_transpose(x, w, stride=2, padding=1, algorithm="im2col"))
+        finally:
+            cc.set_num_threads(0)
+    np.testing.assert_array_equal(ys[0], ys[1])
+    np.testing.assert_array_equal(ys[0], ys[2])
 
 
 def test_transposed_is_adjoint_of_conv(rng, isa):

@@ -13,7 +13,8 @@
 // Python extension never collide (docs/architecture.md, "Runtime ISA dispatch").
 //
 // Workspace: packed A (round_up(M, MR) x K elements) on the calling thread and one packed B
-// tile (KC x NC, at most 256 x 512 elements) per worker thread. They live in per-thread scratch
+// tile (KC x NC, at most 256 x 512 elements) per worker thread; or, in the shared-B mode
+// (run_prepacked), the whole packed B on the calling thread and one A panel per worker. They live in per-thread scratch
 // buffers that are kept for the next call (fresh pages cost a page fault each on first touch)
 // and freed when the thread exits.
 #pragma once
@@ -61,9 +62,11 @@ struct gemm_engine {
 
   static index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
-  // Per-thread scratch kept between calls. Slot 0: packed A (calling thread), slot 1: packed B,
-  // slot 2: B packed whole (run_prepacked), slot 3: free for the callers (kernels/im2col.hpp),
-  // slot 4: one A panel (run_block_raw_a).
+  // Per-thread scratch kept between calls. Slot 0: packed A (gemm(), the conv engine; calling
+  // thread), slot 1: packed B tile (workers), slot 4: one A panel (run_block_raw_a, workers).
+  // Slot 2 holds run_prepacked's whole packed B on the calling thread; callers that do not use
+  // run_prepacked (winograd, the row path, the transposed engine) use slots 2 and 3 for their
+  // own buffers.
   static T* scratch(int slot, index_t n) {
     return thread_scratch<T, gemm_engine, 5>::get(slot, n);
   }
@@ -277,7 +280,7 @@ struct gemm_engine {
                               Activation act) {
     const index_t np = round_up(n1 - n0, NR);
     T* abuf = scratch(4, MR * KC);
-    c -= cl.offset(n0);
+    const index_t base = cl.offset(n0);
     index_t k0 = 0;
     do {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
@@ -290,17 +293,19 @@ struct gemm_engine {
         for (index_t j = n0; j < n1; j += NR) {
           const index_t cols = n1 - j < NR ? n1 - j : NR;
           st.bias_n = bias_n ? bias_n + j : nullptr;
-          micro_cols(kl, abuf, bblk + ((j - n0) / NR) * NR * kl, c + i * ldc, ldc, cl, j, rows,
-                     cols, st);
+          micro_cols(kl, abuf, bblk + ((j - n0) / NR) * NR * kl, c + i * ldc, ldc, cl, base, j,
+                     rows, cols, st);
         }
       }
       k0 += kl;
     } while (k0 < K);
   }
 
+  // c points at column n0 (base = cl.offset(n0)); this micro-tile starts at column j.
   static void micro_cols(index_t kc, const T* a, const T* b, T* c, index_t ldc,
-                         const Cols& cl, index_t j, index_t rows, index_t cols, const Store& st) {
-    const index_t o0 = cl.offset(j);
+                         const Cols& cl, index_t base, index_t j, index_t rows, index_t cols,
+                         const Store& st) {
+    const index_t o0 = cl.offset(j) - base;
     if (cl.seg_len == 0 || j / cl.seg_len == (j + cols - 1) / cl.seg_len) {
       micro(kc, a, b, c + o0, ldc, cl.csc, rows, cols, st);
       return;
@@ -308,7 +313,7 @@ struct gemm_engine {
     // the micro-tile straddles two images: through a small tile, gathered and scattered
     alignas(64) T tmp[MR * NR];
     index_t off[NR];
-    for (index_t q = 0; q < cols; ++q) off[q] = cl.offset(j + q) - o0;
+    for (index_t q = 0; q < cols; ++q) off[q] = cl.offset(j + q) - cl.offset(j);
     if (!st.first)
       for (index_t i = 0; i < rows; ++i)
         for (index_t q = 0; q < cols; ++q) tmp[i * NR + q] = c[o0 + i * ldc + off[q]];
@@ -323,7 +328,7 @@ struct gemm_engine {
                              const Cols& cl, bool accumulate, const T* bias_m, const T* bias_n,
                              Activation act) {
     const index_t Mp = round_up(M, MR);
-    c -= cl.offset(n0);  // column j of C at c + offset(j) from here on
+    const index_t base = cl.offset(n0);
     index_t k0 = 0;
     do {
       const index_t kl = K - k0 < KC ? K - k0 : KC;
@@ -338,8 +343,8 @@ struct gemm_engine {
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
             const index_t rows = mc1 - i < MR ? mc1 - i : MR;
-            micro_cols(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc, ldc, cl, j,
-                       rows, cols, st);
+            micro_cols(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc, ldc, cl, base,
+                       j, rows, cols, st);
           }
         }
       }

@@ -200,12 +200,15 @@ struct conv_gemm_engine {
     if (sp.mchunks > 1 && G::prepack_fits(K, Q)) {
       // few pixels, many channels (N=1 deep layers): gather the im2col once and share it
       // between the output-channel chunks, the weights packed panel by panel as they are used
-      // (gemm.hpp, run_prepacked and run_block_raw_a)
-      for (index_t blk = 0; blk < blocks; ++blk)
-        for (index_t g = 0; g < G_; ++g)
-          G::run_prepacked(nullptr, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols, false,
-                           bias ? bias + g * opg : nullptr, nullptr, s.act, w + g * opg * K, K);
-      return;
+      // (gemm.hpp, run_prepacked and run_block_raw_a); it declines (nothing written) only
+      // when B does not fit, which prepack_fits has ruled out for every block and group alike
+      bool done = true;
+      for (index_t blk = 0; blk < blocks && done; ++blk)
+        for (index_t g = 0; g < G_ && done; ++g)
+          done = G::run_prepacked(nullptr, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols,
+                                  false, bias ? bias + g * opg : nullptr, nullptr, s.act,
+                                  w + g * opg * K, K);
+      if (done) return;
     }
     const index_t asz = G::packed_a_size(opg, K);
     T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
@@ -251,9 +254,10 @@ struct conv_transpose_gemm_engine {
     // The batch is folded into the columns, as the forward engine does for small images: a
     // chunk's weights are then packed once for all images, not once per image (DCGAN layers at
     // N=8: 8x8 inputs, 0.59x PyTorch per image, 0.85x folded). Per-image items remain only
-    // when there are too few output channels to give every thread a chunk.
+    // when there are too few output channels to make chunks of; the rule does not depend on
+    // the thread count, so neither does the order of col2im's additions (nor the result).
     const index_t want = 4 * static_cast<index_t>(get_num_threads());
-    const index_t NB = G_ * cpg >= want ? s.N : 1, blocks = s.N / NB, Q = NB * P;
+    const index_t NB = G_ * cpg >= 16 ? s.N : 1, blocks = s.N / NB, Q = NB * P;
     const index_t nc = Q < 256 ? G::round_up(Q > 0 ? Q : 1, NR) : 256;
     // channels per item: cols tile (cc * ks x nc) within ~256 Ki elements, and enough items
     index_t cc = (256 * 1024 / nc) / ks;
