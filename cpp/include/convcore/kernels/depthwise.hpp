@@ -4,6 +4,7 @@
 // stride or dilation. Every padding mode is read in place through per-tap index tables built from
 // pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
 #pragma once
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "../core/geometry.hpp"
 #include "../core/padding.hpp"
 #include "../core/parallel.hpp"
+#include "../core/scratch.hpp"
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
 
@@ -306,6 +308,23 @@ void depthwise_bands(const ConvSpec& s, const T* x, const T* wt, const T* bias, 
   });
 }
 
+// Bytes of a channel's padded input plane split in phase planes, as the flat planar kernel
+// packs it (depthwise_planar_engine::run_flat).
+inline index_t depthwise_flat_bytes(const ConvSpec& s, index_t elem) {
+  const index_t Lp = s.out[2] + ((s.k[2] - 1) * s.dil[2]) / s.stride[2];
+  const index_t Rp = s.out[1] + ((s.k[1] - 1) * s.dil[1]) / s.stride[1];
+  return s.stride[1] * s.stride[2] * Rp * Lp * elem;
+}
+
+inline index_t dw_env(const char* n, index_t d) {
+  const char* e = std::getenv(n);
+  return e ? std::atol(e) : d;
+}
+// Planes whose packed input fits in this many bytes take the flat kernel.
+inline bool depthwise_flat_fits(const ConvSpec& s, index_t elem) {
+  return depthwise_flat_bytes(s, elem) <= dw_env("DW_FLAT_MAX", 32768);
+}
+
 // Vector level of the planar kernel: AVX-512 keeps 256-bit vectors, as filter2d.hpp measured
 // on Zen 4 (512-bit operations split in two; wider border chunks for the same FMA rate).
 template <class ISA>
@@ -333,6 +352,7 @@ struct depthwise_planar_engine {
   static constexpr index_t L = V::width;
   static constexpr int NV = 4;
   static constexpr index_t CH = NV * L;
+  static constexpr int NF = 8;  // vectors per flat chunk: 8 FMA chains in flight
 
   template <int NA>
   static void chunk(const T* band, index_t RW, index_t Lp, const index_t* toff, index_t kh,
@@ -351,7 +371,198 @@ struct depthwise_planar_engine {
     for (int v = 0; v < NA; ++v) acc[v].store(out + v * L);
   }
 
+  // Per-thread buffers that outlive the call (no page faults per call): 0 the packed input,
+  // 1 the flat accumulators.
+  static T* buf(int slot, index_t n) {
+    return thread_scratch<T, depthwise_planar_engine, 2>::get(slot, n);
+  }
+
+  // Column sources of the padded columns that the outputs read, split in sw phases of Lp
+  // entries (phase p, entry j: padded column p + sw*j; -1 reads a zero), and per phase the
+  // entries [lo, hi) that read input columns in place (inner[2p], inner[2p+1]).
+  static void column_tables(const ConvSpec& s, index_t Lp, std::vector<index_t>& colsrc,
+                            std::vector<index_t>& inner) {
+    const index_t W = s.in[2], OW = s.out[2], kw = s.k[2];
+    const index_t sw = s.stride[2], dw = s.dil[2], pw = s.pad_lo[2];
+    const index_t Wp = (OW - 1) * sw + (kw - 1) * dw + 1;
+    colsrc.assign(static_cast<std::size_t>(sw * Lp), -1);
+    for (index_t p = 0; p < sw; ++p)
+      for (index_t j = 0; j < Lp; ++j) {
+        const index_t col = p + sw * j;
+        colsrc[p * Lp + j] = col < Wp ? pad_source_index(col - pw, W, s.pad_mode) : -1;
+      }
+    inner.assign(static_cast<std::size_t>(2 * sw), 0);
+    for (index_t p = 0; p < sw; ++p) {
+      index_t lo = 0, hi = 0;
+      while (lo < Lp && (p + sw * lo - pw < 0 || colsrc[p * Lp + lo] != p + sw * lo - pw)) ++lo;
+      hi = lo;
+      while (hi < Lp && p + sw * hi < Wp && p + sw * hi - pw < W && p + sw * hi - pw >= 0) ++hi;
+      inner[2 * p] = lo;
+      inner[2 * p + 1] = hi;
+    }
+  }
+
+  // One input row xr (nullptr: a padding row of zeros) into its sw column phases, phase p at
+  // dst + p * pstride, Lp entries each.
+  static void pack_row(const T* xr, const index_t* colsrc, const index_t* inner, index_t sw,
+                       index_t pw, index_t Lp, index_t pstride, T* dst) {
+    for (index_t p = 0; p < sw; ++p) {
+      T* __restrict dp = dst + p * pstride;
+      if (!xr) {
+        for (index_t k = 0; k < Lp; ++k) dp[k] = T(0);
+        continue;
+      }
+      const index_t* cs = colsrc + p * Lp;
+      const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
+      for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
+      // Interior: padded column p + sw*j is input column p + sw*j - pw.
+      const T* __restrict xs = xr + (p - pw) + sw * lo;
+      if (sw == 1) {
+        for (index_t j = lo; j < hi; ++j) dp[j] = xs[j - lo];
+      } else if (sw == 2) {
+        for (index_t j = lo; j < hi; ++j) dp[j] = xs[2 * (j - lo)];
+      } else {
+        for (index_t j = lo; j < hi; ++j) dp[j] = xs[sw * (j - lo)];
+      }
+      for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
+    }
+  }
+
+  // dst[0, n) = src[0, n): whole vectors, then the rest one by one.
+  static void copy_run(const T* __restrict src, T* __restrict dst, index_t n) {
+    index_t j = 0;
+    for (; j + L <= n; j += L) V::load(src + j).store(dst + j);
+    for (; j < n; ++j) dst[j] = src[j];
+  }
+
+  // NA vectors of flat outputs, accumulated over the nt taps (flat offsets toff) in registers.
+  template <int NA>
+  static void flat_chunk(const T* src, const index_t* toff, index_t nt, const T* wp, T b,
+                         T* out) {
+    V acc[NA];
+    for (int v = 0; v < NA; ++v) acc[v] = V::broadcast(b);
+    for (index_t t = 0; t < nt; ++t) {
+      const V wv = V::broadcast(wp[t]);
+      const T* p = src + toff[t];
+      for (int v = 0; v < NA; ++v) acc[v] = fma(wv, V::load(p + v * L), acc[v]);
+    }
+    for (int v = 0; v < NA; ++v) acc[v].store(out + v * L);
+  }
+
+  // Small planes: the whole padded input plane of a channel, split in sh x sw phase planes
+  // (row phase a, column phase b holds padded rows a + sh*i, columns b + sw*j; Rp rows of Lp
+  // entries each), so that every tap reads one contiguous run of the flattened phase plane:
+  // output (oh, ow) at flat q = oh*Lp + ow reads phase plane ((th*dh)%sh, (tw*dw)%sw) at
+  // q + ((th*dh)/sh)*Lp + (tw*dw)/sw. Vectors then run over the whole plane, across rows, and
+  // only the qmax columns per row past OW are wasted lanes; rows of 7 or 14 outputs fill
+  // vectors as well as long rows do. Work items are runs of whole planes.
+  static void run_flat(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t OH = s.out[1], OW = s.out[2], kh = s.k[1], kw = s.k[2], nt = kh * kw;
+    const index_t H = s.in[1], W = s.in[2], C = s.C_in, Cm = s.C_out, m = Cm / C;
+    const index_t sh = s.stride[1], sw = s.stride[2], dh = s.dil[1], dw = s.dil[2];
+    const index_t ph = s.pad_lo[1], pw = s.pad_lo[2];
+    const index_t Lp = OW + ((kw - 1) * dw) / sw, Rp = OH + ((kh - 1) * dh) / sh;
+    const index_t PS = Rp * Lp, NQ = (OH - 1) * Lp + OW, nvec = (NQ + L - 1) / L;
+    const index_t Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
+    std::vector<index_t> colsrc, inner;
+    column_tables(s, Lp, colsrc, inner);
+    std::vector<index_t> rowsrc(static_cast<std::size_t>(sh * Rp));
+    for (index_t a = 0; a < sh; ++a)
+      for (index_t i = 0; i < Rp; ++i) {
+        const index_t r = a + sh * i;
+        rowsrc[a * Rp + i] = r < Hp ? pad_source_index(r - ph, H, s.pad_mode) : -1;
+      }
+    std::vector<index_t> toff(static_cast<std::size_t>(nt));
+    for (index_t th = 0; th < kh; ++th)
+      for (index_t tw = 0; tw < kw; ++tw)
+        toff[th * kw + tw] = (((th * dh) % sh) * sw + (tw * dw) % sw) * PS +
+                             ((th * dh) / sh) * Lp + (tw * dw) / sw;
+    // The last vector may read up to L - 1 entries past the phase planes (garbage lanes only).
+    const index_t bsz = sh * sw * PS + L;
+    const index_t planes = s.N * Cm;
+    // Planes per work item: about 8 KiB of output.
+    const index_t pp = band_rows(planes, OH * OW * static_cast<index_t>(sizeof(T)), 8192);
+    const index_t items = (planes + pp - 1) / pp;
+    // Zero padding: the padded entries are the same zeros for every plane, so the buffer is
+    // cleared once per work item and each plane copies only its rows' interior runs.
+    const bool zeros = s.pad_mode == PadMode::zeros;
+    auto body = [&](index_t item) {
+      T* band = buf(0, bsz);
+      T* acc = buf(1, nvec * L);
+      for (index_t k = zeros ? 0 : sh * sw * PS; k < bsz; ++k) band[k] = T(0);
+      const index_t q0 = item * pp, q1 = q0 + pp < planes ? q0 + pp : planes;
+      for (index_t plane = q0; plane < q1; ++plane) {
+        const index_t n = plane / Cm, oc = plane % Cm, c = oc / m;
+        const T* xp = x + (n * C + c) * H * W;
+        for (index_t a = 0; a < sh; ++a)
+          for (index_t i = 0; i < Rp; ++i) {
+            const index_t ih = rowsrc[a * Rp + i];
+            T* dst = band + (a * sw) * PS + i * Lp;
+            if (!zeros) {
+              pack_row(ih >= 0 ? xp + ih * W : nullptr, colsrc.data(), inner.data(), sw, pw, Lp,
+                       PS, dst);
+              continue;
+            }
+            if (ih < 0) continue;
+            const T* xr = xp + ih * W;
+            for (index_t p = 0; p < sw; ++p) {
+              const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
+              T* __restrict dp = dst + p * PS + lo;
+              const T* __restrict xs = xr + (p - pw) + sw * lo;
+              if (sw == 1) {
+                copy_run(xs, dp, hi - lo);
+              } else if (sw == 2) {
+                for (index_t j = 0; j < hi - lo; ++j) dp[j] = xs[2 * j];
+              } else {
+                for (index_t j = 0; j < hi - lo; ++j) dp[j] = xs[sw * j];
+              }
+            }
+          }
+        const T* wp = w + oc * nt;
+        const T b = bias ? bias[oc] : T(0);
+        index_t v = 0;
+        for (; v + NF <= nvec; v += NF)
+          flat_chunk<NF>(band + v * L, toff.data(), nt, wp, b, acc + v * L);
+        switch (nvec - v) {
+          case 0: break;
+          case 1: flat_chunk<1>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          case 2: flat_chunk<2>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          case 3: flat_chunk<3>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          case 4: flat_chunk<4>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          case 5: flat_chunk<5>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          case 6: flat_chunk<6>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+          default: flat_chunk<7>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
+        }
+        T* yp = y + plane * OH * OW;
+        if (s.act != Activation::none) {
+          for (index_t oh = 0; oh < OH; ++oh)
+            for (index_t j = 0; j < OW; ++j)
+              yp[oh * OW + j] = apply_activation(s.act, acc[oh * Lp + j]);
+          continue;
+        }
+        // Rows of at least a vector, every row but the last in whole vectors: the overrun lands
+        // on the next row of this plane, which is written after it.
+        const index_t owv = OW >= L ? (OW + L - 1) / L : 0;
+        if (owv == 0)
+          for (index_t oh = 0; oh + 1 < OH; ++oh) copy_run(acc + oh * Lp, yp + oh * OW, OW);
+        for (index_t oh = 0; owv > 0 && oh + 1 < OH; ++oh)
+          for (index_t v2 = 0; v2 < owv; ++v2)
+            V::load(acc + oh * Lp + v2 * L).store(yp + oh * OW + v2 * L);
+        copy_run(acc + (OH - 1) * Lp, yp + (OH - 1) * OW, OW);
+      }
+    };
+    if (planes * NQ * nt < dw_env("DW_SERIAL", 0)) {
+      for (index_t i = 0; i < items; ++i) body(i);
+    } else {
+      parallel_for(items, body);
+    }
+  }
+
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    if (depthwise_flat_fits(s, sizeof(T))) {
+      run_flat(s, x, w, bias, y);
+      return;
+    }
     const index_t OH = s.out[1], OW = s.out[2], kh = s.k[1], kw = s.k[2];
     const index_t H = s.in[1], W = s.in[2], C = s.C_in, Cm = s.C_out, m = Cm / C;
     const index_t sh = s.stride[1], sw = s.stride[2], dh = s.dil[1], dw = s.dil[2];
@@ -455,7 +666,7 @@ constexpr index_t kDepthwisePlanarMaxChannels = 16;
 // Channels-first input: the planar kernel unless output rows are too short to fill its
 // vectors (MobileNetV2's 7-wide rows measured faster through the channels-last band path).
 inline bool depthwise_planar_wins(const ConvSpec& s) {
-  return s.C_in < kDepthwisePlanarMaxChannels || s.out[2] >= 16 ||
+  return s.C_in < kDepthwisePlanarMaxChannels || s.out[2] >= 16 || (dw_env("DW_FLAT_OP", 1) && depthwise_flat_fits(s, 4)) ||
          (s.out[2] >= 12 && s.stride[2] == 1);
 }
 
