@@ -5,7 +5,9 @@
 // pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
 #pragma once
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../core/activation.hpp"
@@ -417,22 +419,70 @@ struct depthwise_planar_engine {
       for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
       // Interior: padded column p + sw*j is input column p + sw*j - pw.
       const T* __restrict xs = xr + (p - pw) + sw * lo;
-      if (sw == 1) {
-        for (index_t j = lo; j < hi; ++j) dp[j] = xs[j - lo];
-      } else if (sw == 2) {
-        for (index_t j = lo; j < hi; ++j) dp[j] = xs[2 * (j - lo)];
-      } else {
-        for (index_t j = lo; j < hi; ++j) dp[j] = xs[sw * (j - lo)];
-      }
+      if (hi > lo) strided_copy(xs, sw, hi - lo, dp + lo);
       for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
     }
   }
 
-  // dst[0, n) = src[0, n): whole vectors, then the rest one by one.
+  // dst[0, n) = src[0, n) for short runs (rows of 7 or 14), without a scalar tail: whole
+  // vectors with the last one overlapping, or, under one vector, two overlapping fixed-size
+  // copies (a run-time length loop would become a call to memcpy per row).
   static void copy_run(const T* __restrict src, T* __restrict dst, index_t n) {
+    if (n >= L) {
+      index_t j = 0;
+      for (; j + L < n; j += L) V::load(src + j).store(dst + j);
+      V::load(src + n - L).store(dst + n - L);
+      return;
+    }
+    const std::size_t nb = static_cast<std::size_t>(n) * sizeof(T);
+    char* d = reinterpret_cast<char*>(dst);
+    const char* q = reinterpret_cast<const char*>(src);
+    if (nb >= 16) {
+      std::memcpy(d, q, 16);
+      std::memcpy(d + nb - 16, q + nb - 16, 16);
+    } else if (nb >= 8) {
+      std::memcpy(d, q, 8);
+      std::memcpy(d + nb - 8, q + nb - 8, 8);
+    } else if (nb >= 4) {
+      std::memcpy(d, q, 4);
+    }
+  }
+
+  // dst[j] = src[sw * j] for j < n: copy_run for sw 1; for sw 2 (the deinterleave of every
+  // stride-2 row) SSE shuffles of two loads per 4 floats / 2 doubles where the baseline has
+  // SSE2, the last group loaded one element early and taking the odd lanes, so that nothing
+  // past src[2 * (n - 1)] is read.
+  static void strided_copy(const T* __restrict src, index_t sw, index_t n, T* __restrict dst) {
+    if (sw == 1) {
+      copy_run(src, dst, n);
+      return;
+    }
     index_t j = 0;
-    for (; j + L <= n; j += L) V::load(src + j).store(dst + j);
-    for (; j < n; ++j) dst[j] = src[j];
+#if defined(CONVCORE_SIMD_SSE2)
+    if (sw == 2) {
+      if (std::is_same<T, float>::value && n > 4) {
+        const float* sf = reinterpret_cast<const float*>(src);
+        float* df = reinterpret_cast<float*>(dst);
+        for (; j + 4 < n; j += 4)
+          _mm_storeu_ps(df + j, _mm_shuffle_ps(_mm_loadu_ps(sf + 2 * j),
+                                               _mm_loadu_ps(sf + 2 * j + 4), 0x88));
+        const float* e = sf + 2 * n - 9;
+        _mm_storeu_ps(df + n - 4, _mm_shuffle_ps(_mm_loadu_ps(e), _mm_loadu_ps(e + 4), 0xDD));
+        return;
+      }
+      if (std::is_same<T, double>::value && n > 2) {
+        const double* sd = reinterpret_cast<const double*>(src);
+        double* dd = reinterpret_cast<double*>(dst);
+        for (; j + 2 < n; j += 2)
+          _mm_storeu_pd(dd + j, _mm_unpacklo_pd(_mm_loadu_pd(sd + 2 * j),
+                                                _mm_loadu_pd(sd + 2 * j + 2)));
+        const double* e = sd + 2 * n - 5;
+        _mm_storeu_pd(dd + n - 2, _mm_unpackhi_pd(_mm_loadu_pd(e), _mm_loadu_pd(e + 2)));
+        return;
+      }
+    }
+#endif
+    for (; j < n; ++j) dst[j] = src[sw * j];
   }
 
   // NA vectors of flat outputs, accumulated over the nt taps (flat offsets toff) in registers.
@@ -509,13 +559,7 @@ struct depthwise_planar_engine {
               const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
               T* __restrict dp = dst + p * PS + lo;
               const T* __restrict xs = xr + (p - pw) + sw * lo;
-              if (sw == 1) {
-                copy_run(xs, dp, hi - lo);
-              } else if (sw == 2) {
-                for (index_t j = 0; j < hi - lo; ++j) dp[j] = xs[2 * j];
-              } else {
-                for (index_t j = 0; j < hi - lo; ++j) dp[j] = xs[sw * j];
-              }
+              if (hi > lo) strided_copy(xs, sw, hi - lo, dp);
             }
           }
         const T* wp = w + oc * nt;
@@ -540,15 +584,7 @@ struct depthwise_planar_engine {
               yp[oh * OW + j] = apply_activation(s.act, acc[oh * Lp + j]);
           continue;
         }
-        // Rows of at least a vector, every row but the last in whole vectors: the overrun lands
-        // on the next row of this plane, which is written after it.
-        const index_t owv = OW >= L ? (OW + L - 1) / L : 0;
-        if (owv == 0)
-          for (index_t oh = 0; oh + 1 < OH; ++oh) copy_run(acc + oh * Lp, yp + oh * OW, OW);
-        for (index_t oh = 0; owv > 0 && oh + 1 < OH; ++oh)
-          for (index_t v2 = 0; v2 < owv; ++v2)
-            V::load(acc + oh * Lp + v2 * L).store(yp + oh * OW + v2 * L);
-        copy_run(acc + (OH - 1) * Lp, yp + (OH - 1) * OW, OW);
+        for (index_t oh = 0; oh < OH; ++oh) copy_run(acc + oh * Lp, yp + oh * OW, OW);
       }
     };
     if (planes * NQ * nt < dw_env("DW_SERIAL", 0)) {
@@ -620,13 +656,7 @@ struct depthwise_planar_engine {
           for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
           // Interior: padded column p + sw*j is input column p + sw*j - pw.
           const T* __restrict xs = xr + (p - pw) + sw * lo;
-          if (sw == 1) {
-            for (index_t j = lo; j < hi; ++j) dp[j] = xs[j - lo];
-          } else if (sw == 2) {
-            for (index_t j = lo; j < hi; ++j) dp[j] = xs[2 * (j - lo)];
-          } else {
-            for (index_t j = lo; j < hi; ++j) dp[j] = xs[sw * (j - lo)];
-          }
+          if (hi > lo) strided_copy(xs, sw, hi - lo, dp + lo);
           for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
         }
       }
