@@ -5,7 +5,6 @@
 // pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
 #pragma once
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -352,7 +351,7 @@ struct depthwise_planar_engine {
   using VI = typename depthwise_vec_isa<ISA>::type;
   using V = vec<T, VI>;
   static constexpr index_t L = V::width;
-  static constexpr int NV = 4;
+  static constexpr int NV = 8;  // 8 FMA chains in flight (two FMA pipes, latency 4)
   static constexpr index_t CH = NV * L;
   static constexpr int NF = 8;  // vectors per flat chunk: 8 FMA chains in flight
 
@@ -425,27 +424,35 @@ struct depthwise_planar_engine {
   }
 
   // dst[0, n) = src[0, n) for short runs (rows of 7 or 14), without a scalar tail: whole
-  // vectors with the last one overlapping, or, under one vector, two overlapping fixed-size
-  // copies (a run-time length loop would become a call to memcpy per row).
+  // vectors with the last one overlapping, or, under one vector, two overlapping 4-float /
+  // 2-double ones (a run-time length loop would become a call to memcpy per row).
   static void copy_run(const T* __restrict src, T* __restrict dst, index_t n) {
     if (n >= L) {
-      index_t j = 0;
-      for (; j + L < n; j += L) V::load(src + j).store(dst + j);
+      // Straight-line code up to 4 vectors: compilers turn a copy loop into a call to memmove.
+      if (n > 4 * L) {
+        index_t j = 0;
+        for (; j + L < n; j += L) V::load(src + j).store(dst + j);
+      } else if (n > 2 * L) {
+        V::load(src).store(dst);
+        V::load(src + L).store(dst + L);
+        V::load(src + n - 2 * L).store(dst + n - 2 * L);
+      } else {
+        V::load(src).store(dst);
+      }
       V::load(src + n - L).store(dst + n - L);
       return;
     }
-    const std::size_t nb = static_cast<std::size_t>(n) * sizeof(T);
-    char* d = reinterpret_cast<char*>(dst);
-    const char* q = reinterpret_cast<const char*>(src);
-    if (nb >= 16) {
-      std::memcpy(d, q, 16);
-      std::memcpy(d + nb - 16, q + nb - 16, 16);
-    } else if (nb >= 8) {
-      std::memcpy(d, q, 8);
-      std::memcpy(d + nb - 8, q + nb - 8, 8);
-    } else if (nb >= 4) {
-      std::memcpy(d, q, 4);
+    using H = vec<T, isa::scalar>;  // 16 bytes where the baseline has SSE2 or NEON
+    constexpr index_t HL = H::width;
+    if (HL < L && n >= HL) {
+      H::load(src).store(dst);
+      H::load(src + n - HL).store(dst + n - HL);
+      return;
     }
+    if (n > 0) dst[0] = src[0];
+    if (n > 1) dst[1] = src[1];
+    if (n > 2) dst[2] = src[2];
+    for (index_t j = 3; j < n; ++j) dst[j] = src[j];
   }
 
   // dst[j] = src[sw * j] for j < n: copy_run for sw 1; for sw 2 (the deinterleave of every
@@ -499,6 +506,76 @@ struct depthwise_planar_engine {
     for (int v = 0; v < NA; ++v) acc[v].store(out + v * L);
   }
 
+  // What flat_planes needs, passed by value: its fields are then locals that no store can
+  // alias (the vector stores of intrinsics may alias anything, and values read through a
+  // captured reference would be reloaded after each one).
+  struct FlatArgs {
+    const T *x, *w, *bias;
+    T* y;
+    const index_t *colsrc, *inner, *rowsrc, *toff;
+    index_t C, Cm, m, HW, W, OH, OW, sh, sw, pw, Rp, Lp, PS, bsz, nvec, nt;
+    Activation act;
+    bool zeros;
+  };
+
+  // Planes [q0, q1) of run_flat (plane = image * Cm + output channel).
+  static void flat_planes(const FlatArgs g, index_t q0, index_t q1) {
+    T* band = buf(0, g.bsz);
+    T* acc = buf(1, g.nvec * L);
+    // Zero padding: the padded entries are the same zeros for every plane, so the buffer is
+    // cleared once per work item and each plane copies only its rows' interior runs.
+    for (index_t k = g.zeros ? 0 : g.sh * g.sw * g.PS; k < g.bsz; ++k) band[k] = T(0);
+    index_t n = q0 / g.Cm, oc = q0 % g.Cm;
+    for (index_t plane = q0; plane < q1; ++plane) {
+      const T* xp = g.x + (n * g.C + oc / g.m) * g.HW;
+      for (index_t a = 0; a < g.sh; ++a)
+        for (index_t i = 0; i < g.Rp; ++i) {
+          const index_t ih = g.rowsrc[a * g.Rp + i];
+          T* dst = band + (a * g.sw) * g.PS + i * g.Lp;
+          if (!g.zeros) {
+            pack_row(ih >= 0 ? xp + ih * g.W : nullptr, g.colsrc, g.inner, g.sw, g.pw, g.Lp,
+                     g.PS, dst);
+            continue;
+          }
+          if (ih < 0) continue;
+          const T* xr = xp + ih * g.W;
+          for (index_t p = 0; p < g.sw; ++p) {
+            const index_t lo = g.inner[2 * p], hi = g.inner[2 * p + 1];
+            if (hi > lo)
+              strided_copy(xr + (p - g.pw) + g.sw * lo, g.sw, hi - lo, dst + p * g.PS + lo);
+          }
+        }
+      const T* wp = g.w + oc * g.nt;
+      const T b = g.bias ? g.bias[oc] : T(0);
+      const index_t nvec = g.nvec, nt = g.nt;
+      const index_t* toff = g.toff;
+      index_t v = 0;
+      for (; v + NF <= nvec; v += NF) flat_chunk<NF>(band + v * L, toff, nt, wp, b, acc + v * L);
+      switch (nvec - v) {
+        case 0: break;
+        case 1: flat_chunk<1>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        case 2: flat_chunk<2>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        case 3: flat_chunk<3>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        case 4: flat_chunk<4>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        case 5: flat_chunk<5>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        case 6: flat_chunk<6>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+        default: flat_chunk<7>(band + v * L, toff, nt, wp, b, acc + v * L); break;
+      }
+      T* yp = g.y + plane * g.OH * g.OW;
+      if (g.act != Activation::none) {
+        for (index_t oh = 0; oh < g.OH; ++oh)
+          for (index_t j = 0; j < g.OW; ++j)
+            yp[oh * g.OW + j] = apply_activation(g.act, acc[oh * g.Lp + j]);
+      } else {
+        for (index_t oh = 0; oh < g.OH; ++oh) copy_run(acc + oh * g.Lp, yp + oh * g.OW, g.OW);
+      }
+      if (++oc == g.Cm) {
+        oc = 0;
+        ++n;
+      }
+    }
+  }
+
   // Small planes: the whole padded input plane of a channel, split in sh x sw phase planes
   // (row phase a, column phase b holds padded rows a + sh*i, columns b + sw*j; Rp rows of Lp
   // entries each), so that every tap reads one contiguous run of the flattened phase plane:
@@ -533,59 +610,12 @@ struct depthwise_planar_engine {
     // Planes per work item: about 8 KiB of output.
     const index_t pp = band_rows(planes, OH * OW * static_cast<index_t>(sizeof(T)), 8192);
     const index_t items = (planes + pp - 1) / pp;
-    // Zero padding: the padded entries are the same zeros for every plane, so the buffer is
-    // cleared once per work item and each plane copies only its rows' interior runs.
-    const bool zeros = s.pad_mode == PadMode::zeros;
+    FlatArgs g{x, w, bias, y, colsrc.data(), inner.data(), rowsrc.data(), toff.data(),
+               C, Cm, m, H * W, W, OH, OW, sh, sw, pw, Rp, Lp, PS, bsz, nvec, nt, s.act,
+               s.pad_mode == PadMode::zeros};
     auto body = [&](index_t item) {
-      T* band = buf(0, bsz);
-      T* acc = buf(1, nvec * L);
-      for (index_t k = zeros ? 0 : sh * sw * PS; k < bsz; ++k) band[k] = T(0);
-      const index_t q0 = item * pp, q1 = q0 + pp < planes ? q0 + pp : planes;
-      for (index_t plane = q0; plane < q1; ++plane) {
-        const index_t n = plane / Cm, oc = plane % Cm, c = oc / m;
-        const T* xp = x + (n * C + c) * H * W;
-        for (index_t a = 0; a < sh; ++a)
-          for (index_t i = 0; i < Rp; ++i) {
-            const index_t ih = rowsrc[a * Rp + i];
-            T* dst = band + (a * sw) * PS + i * Lp;
-            if (!zeros) {
-              pack_row(ih >= 0 ? xp + ih * W : nullptr, colsrc.data(), inner.data(), sw, pw, Lp,
-                       PS, dst);
-              continue;
-            }
-            if (ih < 0) continue;
-            const T* xr = xp + ih * W;
-            for (index_t p = 0; p < sw; ++p) {
-              const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
-              T* __restrict dp = dst + p * PS + lo;
-              const T* __restrict xs = xr + (p - pw) + sw * lo;
-              if (hi > lo) strided_copy(xs, sw, hi - lo, dp);
-            }
-          }
-        const T* wp = w + oc * nt;
-        const T b = bias ? bias[oc] : T(0);
-        index_t v = 0;
-        for (; v + NF <= nvec; v += NF)
-          flat_chunk<NF>(band + v * L, toff.data(), nt, wp, b, acc + v * L);
-        switch (nvec - v) {
-          case 0: break;
-          case 1: flat_chunk<1>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          case 2: flat_chunk<2>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          case 3: flat_chunk<3>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          case 4: flat_chunk<4>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          case 5: flat_chunk<5>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          case 6: flat_chunk<6>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-          default: flat_chunk<7>(band + v * L, toff.data(), nt, wp, b, acc + v * L); break;
-        }
-        T* yp = y + plane * OH * OW;
-        if (s.act != Activation::none) {
-          for (index_t oh = 0; oh < OH; ++oh)
-            for (index_t j = 0; j < OW; ++j)
-              yp[oh * OW + j] = apply_activation(s.act, acc[oh * Lp + j]);
-          continue;
-        }
-        for (index_t oh = 0; oh < OH; ++oh) copy_run(acc + oh * Lp, yp + oh * OW, OW);
-      }
+      const index_t q0 = item * pp;
+      flat_planes(g, q0, q0 + pp < planes ? q0 + pp : planes);
     };
     if (planes * NQ * nt < dw_env("DW_SERIAL", 0)) {
       for (index_t i = 0; i < items; ++i) body(i);
@@ -640,9 +670,9 @@ struct depthwise_planar_engine {
       T* yp = y + plane * OH * OW;
       const T b = bias ? bias[oc] : T(0);
       const index_t npr = (r1 - 1 - r0) * sh + (kh - 1) * dh + 1;
-      auto band = scratch<T>(npr * RW);
+      T* const band = buf(0, npr * RW);
       for (index_t i = 0; i < npr; ++i) {
-        T* __restrict dst = band.get() + i * RW;
+        T* __restrict dst = band + i * RW;
         const index_t ih = pad_source_index(r0 * sh + i - ph, H, s.pad_mode);
         if (ih < 0) {
           for (index_t k = 0; k < RW; ++k) dst[k] = T(0);
@@ -662,7 +692,7 @@ struct depthwise_planar_engine {
       }
       T tail[CH];
       for (index_t oh = r0; oh < r1; ++oh) {
-        const T* brow = band.get() + (oh - r0) * sh * RW;
+        const T* brow = band + (oh - r0) * sh * RW;
         T* yr = yp + oh * OW;
         index_t ow = 0;
         for (; ow + CH <= OW; ow += CH)
@@ -678,7 +708,10 @@ struct depthwise_planar_engine {
             case 1: chunk<1>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
             case 2: chunk<2>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
             case 3: chunk<3>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            default: chunk<NV>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            case 4: chunk<4>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            case 5: chunk<5>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            case 6: chunk<6>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
+            default: chunk<7>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
           }
           if (dst == tail)
             for (index_t j = 0; j < rem; ++j) yr[ow + j] = tail[j];
