@@ -1,10 +1,23 @@
-// Depthwise 2-D convolution on a channels-last layout: y[n, oh, ow, c*m + j] =
-// sum_taps x[n, ih, iw, c] * w[c*m + j, th, tw]. Channels are innermost in both x and y, so the
-// inner loop is a contiguous multiply-add over channels (vectorised for m == 1), whatever the
-// stride or dilation. Every padding mode is read in place through per-tap index tables built from
-// pad_source_index (the same map kernels::pad_planes uses), so no padded copy is made.
+// Depthwise 2-D convolution: y[n, c*m + j, oh, ow] = sum_taps x[n, c, ih, iw] * w[c*m + j, th, tw].
+// Three kernels, chosen by ops/depthwise.hpp (depthwise_forward):
+//
+// - Channels-last x (depthwise_nhwc): channels are innermost in x and y, so the inner loop is a
+//   contiguous multiply-add over channels (vectorised for m == 1) whatever the stride or
+//   dilation; padding is read in place through per-tap index tables built from
+//   pad_source_index (the same map kernels::pad_planes uses).
+// - Channels-first x, the planar engine (depthwise_planar_engine), per channel plane:
+//   * small planes (the packed input plane within kDepthwiseFlatMaxBytes, L1-sized: every
+//     MobileNetV2 layer from 56x56 down) take the "flat" form: the padded plane is packed into a
+//     per-thread L1 buffer split in stride x stride phase planes, after which every tap reads one
+//     contiguous run of the flattened plane, so vectors run across rows (rows of 7 or 14 fill
+//     them as well as long rows) with 8 accumulator vectors in registers over all taps; work
+//     items are runs of whole planes, and tiny calls stay on the calling thread;
+//   * large planes go row by row over bands of padded rows (the "rows" form).
+//   Measured (Zen 4 VM, f32, 1 thread, N=1): flat beats the previous rows / channels-last band
+//   paths by 1.5-2x at 7x7..28x28 and is on par with PyTorch 2.13 or faster there.
+// - Channels-first x with large planes of short rows (depthwise_bands): rows gathered
+//   channels-last, the channels-last kernel, then a transpose back.
 #pragma once
-#include <cstdlib>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -317,14 +330,19 @@ inline index_t depthwise_flat_bytes(const ConvSpec& s, index_t elem) {
   return s.stride[1] * s.stride[2] * Rp * Lp * elem;
 }
 
-inline index_t dw_env(const char* n, index_t d) {
-  const char* e = std::getenv(n);
-  return e ? std::atol(e) : d;
-}
-// Planes whose packed input fits in this many bytes take the flat kernel.
+// Planes whose packed input fits in L1 (32 KiB) take the flat kernel: measured on the
+// MobileNetV2 layers (Zen 4, f32, 1 thread), it beats the row kernel from 7x7 to 56x56 stride 1
+// (0.96x..0.66x the time); at 112x112 the two tie and the packed plane no longer fits in L1.
+constexpr index_t kDepthwiseFlatMaxBytes = 32768;
 inline bool depthwise_flat_fits(const ConvSpec& s, index_t elem) {
-  return depthwise_flat_bytes(s, elem) <= dw_env("DW_FLAT_MAX", 32768);
+  return depthwise_flat_bytes(s, elem) <= kDepthwiseFlatMaxBytes;
 }
+
+// Below this much estimated work (in lane multiply-adds, plus kDepthwisePlaneCost per plane
+// for packing and writing it out; about 30 us on the reference VM) the flat kernel runs on the
+// calling thread: waking a team costs a visible share of such a call.
+constexpr index_t kDepthwiseSerialWork = index_t(1) << 20;
+constexpr index_t kDepthwisePlaneCost = 2500;
 
 // Vector level of the planar kernel: AVX-512 keeps 256-bit vectors, as filter2d.hpp measured
 // on Zen 4 (512-bit operations split in two; wider border chunks for the same FMA rate).
@@ -339,8 +357,9 @@ struct depthwise_vec_isa<isa::avx512> {
 };
 #endif
 
-// Channels-first depthwise of one ISA level, vectorised along output rows. Work items are
-// (image, output channel, band of output rows). Each item first copies the input rows its band
+// Channels-first depthwise of one ISA level. Small planes: run_flat (see its comment). Large
+// planes, vectorised along output rows: work items are (image, output channel, band of output
+// rows). Each item first copies the input rows its band
 // reads into a padded band buffer (every padding mode resolved through pad_source_index, so the
 // inner loop has no bounds), with the columns of each row split into `stride` phases
 // (phase p holds padded columns p, p + sw, p + 2 sw, ...): a tap then reads a contiguous run
@@ -617,7 +636,7 @@ struct depthwise_planar_engine {
       const index_t q0 = item * pp;
       flat_planes(g, q0, q0 + pp < planes ? q0 + pp : planes);
     };
-    if (planes * NQ * nt < dw_env("DW_SERIAL", 0)) {
+    if (planes * (nvec * L * nt + kDepthwisePlaneCost) < kDepthwiseSerialWork) {
       for (index_t i = 0; i < items; ++i) body(i);
     } else {
       parallel_for(items, body);
@@ -726,11 +745,12 @@ struct depthwise_planar_engine {
 // Below this many input channels a channels-first input takes depthwise_planar.
 constexpr index_t kDepthwisePlanarMaxChannels = 16;
 
-// Channels-first input: the planar kernel unless output rows are too short to fill its
-// vectors (MobileNetV2's 7-wide rows measured faster through the channels-last band path).
-inline bool depthwise_planar_wins(const ConvSpec& s) {
-  return s.C_in < kDepthwisePlanarMaxChannels || s.out[2] >= 16 || (dw_env("DW_FLAT_OP", 1) && depthwise_flat_fits(s, 4)) ||
-         (s.out[2] >= 12 && s.stride[2] == 1);
+// Channels-first input: the planar kernel (flat for small planes, rows for large ones). The
+// channels-last band path (depthwise_bands) is left for large planes of short output rows,
+// where the row kernel's vectors would be mostly empty.
+inline bool depthwise_planar_wins(const ConvSpec& s, index_t elem) {
+  return s.C_in < kDepthwisePlanarMaxChannels || depthwise_flat_fits(s, elem) ||
+         s.out[2] >= 16 || (s.out[2] >= 12 && s.stride[2] == 1);
 }
 
 }  // namespace kernels

@@ -1,13 +1,18 @@
 // depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
-// m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
-//
-// An x with fewer than 16 channels takes a planar kernel instead (a vector over so few channels
-// would be mostly empty); channels-last x then goes through channels-first copies of x and y.
+// m >= 1, on its own kernels (kernels/depthwise.hpp), not the generic grouped path: channels-last
+// x on the channels-last kernel; channels-first x on the planar engine (flat form for planes
+// whose packed input fits in 32 KiB, rows form above), or, for large planes of short rows, on
+// bands gathered channels-last. An x with fewer than 16 channels always takes the planar engine
+// (a vector over so few channels would be mostly empty); channels-last x then goes through
+// channels-first copies of x and y.
 //
 // Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
-// (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
+// (OH*kh + OW*kw indices) and, for the band path, per work item a band of output rows
 // channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
-// gathered channels-last (at most rows*kh*W*C elements). Padding modes are read in place.
+// gathered channels-last (at most rows*kh*W*C elements). The planar engine keeps two
+// per-thread buffers that outlive the call (core/scratch.hpp; no page faults per call): the
+// packed input (flat: one plane, at most 32 KiB; rows: the padded rows of about 16 KiB of
+// output) and the flat form's accumulators (one output plane). Padding modes are read in place.
 #pragma once
 #include <vector>
 
@@ -75,7 +80,7 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
-  if (kernels::depthwise_planar_wins(s)) {
+  if (kernels::depthwise_planar_wins(s, sizeof(T))) {
     active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(s, x, w, bias, y);
     return;
   }
