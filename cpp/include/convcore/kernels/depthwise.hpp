@@ -435,10 +435,70 @@ struct depthwise_planar_engine {
       const index_t* cs = colsrc + p * Lp;
       const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
       for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
-      // Interior: padded column p + sw*j is input column p + sw*j - pw.
-      const T* __restrict xs = xr + (p - pw) + sw * lo;
-      if (hi > lo) strided_copy(xs, sw, hi - lo, dp + lo);
       for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
+    }
+    if (xr) interior_copy(xr, inner, sw, pw, pstride, dst);
+  }
+
+  // The entries [lo, hi) of every phase (inner[2p], inner[2p+1]), which read input columns in
+  // place: padded column p + sw*j is input column p + sw*j - pw. At stride 2 the two phases'
+  // runs usually interleave into one run of the input row, split in one pass (deinterleave).
+  static void interior_copy(const T* xr, const index_t* inner, index_t sw, index_t pw,
+                            index_t pstride, T* dst) {
+    if (sw == 2) {
+      const index_t lo0 = inner[0], n0 = inner[1] - lo0, lo1 = inner[2], n1 = inner[3] - lo1;
+      const index_t st0 = -pw + 2 * lo0, st1 = 1 - pw + 2 * lo1;
+      // e: the phase whose run starts first; o: the other, one input column later.
+      const bool first0 = st0 < st1;
+      const index_t ne = first0 ? n0 : n1, no = first0 ? n1 : n0;
+      if (no > 0 && (first0 ? st1 - st0 : st0 - st1) == 1 && (ne == no || ne == no + 1)) {
+        T* de = first0 ? dst + lo0 : dst + pstride + lo1;
+        T* dO = first0 ? dst + pstride + lo1 : dst + lo0;
+        const T* src = xr + (first0 ? st0 : st1);
+        deinterleave(src, no, de, dO);
+        if (ne > no) de[no] = src[2 * no];
+        return;
+      }
+    }
+    for (index_t p = 0; p < sw; ++p) {
+      const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
+      if (hi > lo) strided_copy(xr + (p - pw) + sw * lo, sw, hi - lo, dst + p * pstride + lo);
+    }
+  }
+
+  // e[j] = src[2j], o[j] = src[2j + 1] for j < n: SSE shuffles of two loads per 4 floats /
+  // 2 doubles of each where the baseline has SSE2 (the last group overlapping the one before).
+  static void deinterleave(const T* __restrict src, index_t n, T* __restrict e,
+                           T* __restrict o) {
+#if defined(CONVCORE_SIMD_SSE2)
+    if (std::is_same<T, float>::value && n >= 4) {
+      const float* sf = reinterpret_cast<const float*>(src);
+      float* ef = reinterpret_cast<float*>(e);
+      float* of = reinterpret_cast<float*>(o);
+      for (index_t j = 0;; j += 4) {
+        if (j + 4 > n) j = n - 4;
+        const __m128 a = _mm_loadu_ps(sf + 2 * j), b = _mm_loadu_ps(sf + 2 * j + 4);
+        _mm_storeu_ps(ef + j, _mm_shuffle_ps(a, b, 0x88));
+        _mm_storeu_ps(of + j, _mm_shuffle_ps(a, b, 0xDD));
+        if (j + 4 >= n) return;
+      }
+    }
+    if (std::is_same<T, double>::value && n >= 2) {
+      const double* sd = reinterpret_cast<const double*>(src);
+      double* ed = reinterpret_cast<double*>(e);
+      double* od = reinterpret_cast<double*>(o);
+      for (index_t j = 0;; j += 2) {
+        if (j + 2 > n) j = n - 2;
+        const __m128d a = _mm_loadu_pd(sd + 2 * j), b = _mm_loadu_pd(sd + 2 * j + 2);
+        _mm_storeu_pd(ed + j, _mm_unpacklo_pd(a, b));
+        _mm_storeu_pd(od + j, _mm_unpackhi_pd(a, b));
+        if (j + 2 >= n) return;
+      }
+    }
+#endif
+    for (index_t j = 0; j < n; ++j) {
+      e[j] = src[2 * j];
+      o[j] = src[2 * j + 1];
     }
   }
 
@@ -556,13 +616,7 @@ struct depthwise_planar_engine {
                      g.PS, dst);
             continue;
           }
-          if (ih < 0) continue;
-          const T* xr = xp + ih * g.W;
-          for (index_t p = 0; p < g.sw; ++p) {
-            const index_t lo = g.inner[2 * p], hi = g.inner[2 * p + 1];
-            if (hi > lo)
-              strided_copy(xr + (p - g.pw) + g.sw * lo, g.sw, hi - lo, dst + p * g.PS + lo);
-          }
+          if (ih >= 0) interior_copy(xp + ih * g.W, g.inner, g.sw, g.pw, g.PS, dst);
         }
       const T* wp = g.w + oc * g.nt;
       const T b = g.bias ? g.bias[oc] : T(0);
@@ -654,27 +708,12 @@ struct depthwise_planar_engine {
     const index_t ph = s.pad_lo[1], pw = s.pad_lo[2];
     // Padded columns the outputs read, split in sw phases of Lp entries; each phase row is
     // long enough for whole vectors past the last output (zeros there).
-    const index_t Wp = (OW - 1) * sw + (kw - 1) * dw + 1;
     const index_t OWr = (OW + L - 1) / L * L;
     const index_t qmax = ((kw - 1) * dw) / sw;
     const index_t Lp = OWr + qmax;
     const index_t RW = sw * Lp;
-    std::vector<index_t> colsrc(static_cast<std::size_t>(RW));
-    for (index_t p = 0; p < sw; ++p)
-      for (index_t j = 0; j < Lp; ++j) {
-        const index_t col = p + sw * j;
-        colsrc[p * Lp + j] = col < Wp ? pad_source_index(col - pw, W, s.pad_mode) : -1;
-      }
-    // Per phase, the entries [lo, hi) that read input columns in place (no padding).
-    std::vector<index_t> inner(static_cast<std::size_t>(2 * sw));
-    for (index_t p = 0; p < sw; ++p) {
-      index_t lo = 0, hi = 0;
-      while (lo < Lp && (p + sw * lo - pw < 0 || colsrc[p * Lp + lo] != p + sw * lo - pw)) ++lo;
-      hi = lo;
-      while (hi < Lp && p + sw * hi < Wp && p + sw * hi - pw < W && p + sw * hi - pw >= 0) ++hi;
-      inner[2 * p] = lo;
-      inner[2 * p + 1] = hi;
-    }
+    std::vector<index_t> colsrc, inner;
+    column_tables(s, Lp, colsrc, inner);
     std::vector<index_t> toff(static_cast<std::size_t>(kw));
     for (index_t tw = 0; tw < kw; ++tw) toff[tw] = ((tw * dw) % sw) * Lp + (tw * dw) / sw;
     // Rows per item: about 16 KiB of output; the band buffer is (rb-1)*sh + (kh-1)*dh + 1 rows.
@@ -693,21 +732,8 @@ struct depthwise_planar_engine {
       for (index_t i = 0; i < npr; ++i) {
         T* __restrict dst = band + i * RW;
         const index_t ih = pad_source_index(r0 * sh + i - ph, H, s.pad_mode);
-        if (ih < 0) {
-          for (index_t k = 0; k < RW; ++k) dst[k] = T(0);
-          continue;
-        }
-        const T* __restrict xr = xp + ih * W;
-        for (index_t p = 0; p < sw; ++p) {
-          T* __restrict dp = dst + p * Lp;
-          const index_t* cs = colsrc.data() + p * Lp;
-          const index_t lo = inner[2 * p], hi = inner[2 * p + 1];
-          for (index_t j = 0; j < lo; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
-          // Interior: padded column p + sw*j is input column p + sw*j - pw.
-          const T* __restrict xs = xr + (p - pw) + sw * lo;
-          if (hi > lo) strided_copy(xs, sw, hi - lo, dp + lo);
-          for (index_t j = hi > lo ? hi : lo; j < Lp; ++j) dp[j] = cs[j] >= 0 ? xr[cs[j]] : T(0);
-        }
+        pack_row(ih >= 0 ? xp + ih * W : nullptr, colsrc.data(), inner.data(), sw, pw, Lp, Lp,
+                 dst);
       }
       T tail[CH];
       for (index_t oh = r0; oh < r1; ++oh) {
