@@ -693,7 +693,9 @@ struct depthwise_planar_engine {
     if (planes * (nvec * L * nt + kDepthwisePlaneCost) < kDepthwiseSerialWork) {
       for (index_t i = 0; i < items; ++i) body(i);
     } else {
-      parallel_for(items, body);
+      // Equal items, but dynamic: a thread woken late or preempted (a shared machine) leaves
+      // its items to the others instead of holding up the call.
+      parallel_for_dynamic(items, body);
     }
   }
 

@@ -6,12 +6,13 @@
 // (a vector over so few channels would be mostly empty); channels-last x then goes through
 // channels-first copies of x and y.
 //
-// Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
-// (OH*kh + OW*kw indices) and, for the band path, per work item a band of output rows
-// channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
-// gathered channels-last (at most rows*kh*W*C elements). The planar engine keeps two
-// per-thread buffers that outlive the call (core/scratch.hpp; no page faults per call): the
-// packed input (flat: one plane, at most 32 KiB; rows: the padded rows of about 16 KiB of
+// Workspace (freed before returning): for the channels-last kernels the packed weights
+// (kh*kw*C*m) and the per-tap index tables (OH*kh + OW*kw indices); the planar engine's
+// column and row tables (a few hundred indices); for the band path, per work item a band of
+// output rows channels-last (about 64 KiB, at least one output row) plus the input rows that
+// band reads, gathered channels-last (at most rows*kh*W*C elements). The planar engine keeps
+// two per-thread buffers that outlive the call (core/scratch.hpp; no page faults per call):
+// the packed input (flat: one plane, at most 32 KiB; rows: the padded rows of about 16 KiB of
 // output) and the flat form's accumulators (one output plane). Padding modes are read in place.
 #pragma once
 #include <vector>
@@ -60,8 +61,12 @@ template <class T>
 void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
-  std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
-  kernels::depthwise_pack_weights(s, w, wt.data());
+  // Packed weights only for the channels-last kernels (the planar engine reads w as given).
+  auto packed = [&] {
+    std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
+    kernels::depthwise_pack_weights(s, w, wt.data());
+    return wt;
+  };
   if (s.channels_last && s.C_in < kernels::kDepthwisePlanarMaxChannels) {
     // So few channels leave the channels-last vector mostly empty: go through the planar
     // kernel on channels-first copies (cheap at this channel count).
@@ -77,6 +82,7 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     return;
   }
   if (s.channels_last) {
+    const std::vector<T> wt = packed();
     active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
@@ -85,6 +91,7 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     return;
   }
   // Channels-first with short rows: bands gathered channels-last (kernels/depthwise.hpp).
+  const std::vector<T> wt = packed();
   active_kernels().fns(static_cast<T*>(nullptr)).depthwise_bands(s, x, wt.data(), bias, y);
 }
 
