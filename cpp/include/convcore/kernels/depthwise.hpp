@@ -509,8 +509,12 @@ struct depthwise_planar_engine {
     if (n >= L) {
       // Straight-line code up to 4 vectors: compilers turn a copy loop into a call to memmove.
       if (n > 4 * L) {
-        index_t j = 0;
-        for (; j + L < n; j += L) V::load(src + j).store(dst + j);
+        for (index_t j = 0; j + L < n; j += L) {
+          V::load(src + j).store(dst + j);
+#if defined(__GNUC__)
+          __asm__ volatile("" : "+r"(j));  // an opaque index: no memmove call for this loop
+#endif
+        }
       } else if (n > 2 * L) {
         V::load(src).store(dst);
         V::load(src + L).store(dst + L);
@@ -601,9 +605,24 @@ struct depthwise_planar_engine {
   static void flat_planes(const FlatArgs g, index_t q0, index_t q1) {
     T* band = buf(0, g.bsz);
     T* acc = buf(1, g.nvec * L);
-    // Zero padding: the padded entries are the same zeros for every plane, so the buffer is
-    // cleared once per work item and each plane copies only its rows' interior runs.
-    for (index_t k = g.zeros ? 0 : g.sh * g.sw * g.PS; k < g.bsz; ++k) band[k] = T(0);
+    // Zero padding: the padded entries are the same zeros for every plane, so they are
+    // cleared once per work item and each plane copies only its rows' interior runs
+    // (only the entries that no plane writes: whole padding rows, the columns outside each
+    // phase's interior run, and the slack after the phase planes).
+    if (g.zeros) {
+      for (index_t a = 0; a < g.sh; ++a)
+        for (index_t i = 0; i < g.Rp; ++i) {
+          const bool pad_row = g.rowsrc[a * g.Rp + i] < 0;
+          for (index_t p = 0; p < g.sw; ++p) {
+            T* dp = band + (a * g.sw + p) * g.PS + i * g.Lp;
+            const index_t lo = pad_row ? g.Lp : g.inner[2 * p];
+            const index_t hi = pad_row ? g.Lp : g.inner[2 * p + 1];
+            for (index_t j = 0; j < lo; ++j) dp[j] = T(0);
+            for (index_t j = hi > lo ? hi : lo; j < g.Lp; ++j) dp[j] = T(0);
+          }
+        }
+    }
+    for (index_t k = g.sh * g.sw * g.PS; k < g.bsz; ++k) band[k] = T(0);
     index_t n = q0 / g.Cm, oc = q0 % g.Cm;
     for (index_t plane = q0; plane < q1; ++plane) {
       const T* xp = g.x + (n * g.C + oc / g.m) * g.HW;
