@@ -1,4 +1,5 @@
-// Depthwise 2-D convolution: y[n, c*m + j, oh, ow] = sum_taps x[n, c, ih, iw] * w[c*m + j, th, tw].
+// Depthwise 2-D convolution:
+//   y[n, c*m + j, oh, ow] = sum over taps of x[n, c, ih, iw] * w[c*m + j, th, tw].
 // Three kernels, chosen by ops/depthwise.hpp (depthwise_forward):
 //
 // - Channels-last x (depthwise_nhwc): channels are innermost in x and y, so the inner loop is a
@@ -359,12 +360,12 @@ struct depthwise_vec_isa<isa::avx512> {
 
 // Channels-first depthwise of one ISA level. Small planes: run_flat (see its comment). Large
 // planes, vectorised along output rows: work items are (image, output channel, band of output
-// rows). Each item first copies the input rows its band
-// reads into a padded band buffer (every padding mode resolved through pad_source_index, so the
-// inner loop has no bounds), with the columns of each row split into `stride` phases
-// (phase p holds padded columns p, p + sw, p + 2 sw, ...): a tap then reads a contiguous run
-// of one phase whatever the stride. Per chunk of NV vectors of outputs the accumulators stay in
-// registers over all kh x kw taps: one load and one FMA per tap and vector.
+// rows). Each item first copies the input rows its band reads into a padded band buffer
+// (every padding mode resolved through pad_source_index, so the inner loop has no bounds),
+// with the columns of each row split into `stride` phases (phase p holds padded columns
+// p, p + sw, p + 2 sw, ...): a tap then reads a contiguous run of one phase whatever the
+// stride. Per chunk of NV vectors of outputs the accumulators stay in registers over all
+// kh x kw taps: one load and one FMA per tap and vector.
 template <class T, class ISA>
 struct depthwise_planar_engine {
   using VI = typename depthwise_vec_isa<ISA>::type;
