@@ -87,3 +87,39 @@ def test_conv_groups_c_flip_and_fill_not_routed(rng):
     assert_close(y, ref.conv(x, w, padding=1, groups=6, flip=True), 9)
     y1 = cc.conv(x[:, :, 0], w[:, :, 0], padding=1, groups=6)
     assert_close(y1, ref.conv(x[:, :, 0], w[:, :, 0], padding=1, groups=6), 3)
+
+
+# The planar kernel's two forms (kernels/depthwise.hpp): small planes as whole flattened phase
+# planes ("flat"), large ones row by row. Output widths around every copy width (under 4, 4-7,
+# 8, over 8 elements, f32 and f64), 1x1 planes, many planes over two images (work items of
+# several planes), strides 1-3, dilation, every padding mode, and large planes for the rows.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(1, 1), (3, 2), (5, 7), (7, 7), (9, 8), (6, 15), (14, 14),
+                                (11, 17), (28, 28)])
+def test_levels_planar_flat_widths(rng, isa, threads, dtype, hw):
+    x = rng.standard_normal((2, 40) + hw).astype(dtype)
+    w = rng.standard_normal((80, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(80).astype(dtype)
+    for stride, dilation, padding, mode in [(1, 1, 1, "zeros"), (2, 1, 1, "zeros"),
+                                            (3, 2, 2, "zeros"), (1, 1, 2, "reflect"),
+                                            (2, 2, (2, 3), "circular"), (2, 1, 1, "replicate")]:
+        if mode != "zeros" and min(hw) < 3:
+            continue
+        kw = dict(stride=stride, padding=padding, dilation=dilation)
+        if mode != "zeros":
+            kw["padding_mode"] = mode
+        expect = ref.depthwise_conv2d(x, w, b, **kw)
+        assert_close(cc.depthwise_conv2d(x, w, b, **kw), expect, 9)
+        xw = x[:, :, :, ::-1]  # non-contiguous
+        assert_close(cc.conv2d(xw, w, b, groups=40, **kw), ref.conv(xw, w, b, groups=40, **kw),
+                     9)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 96, 100), (1, 16, 60, 150)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_levels_planar_large_planes(rng, isa, shape, stride):
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[1], 1, 3, 3)).astype(np.float32)
+    for act in (None, "relu"):
+        y = cc.depthwise_conv2d(x, w, stride=stride, padding=1, activation=act)
+        assert_close(y, ref.depthwise_conv2d(x, w, stride=stride, padding=1, activation=act), 9)

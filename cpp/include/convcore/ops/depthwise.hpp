@@ -1,13 +1,19 @@
 // depthwise_conv2d: y = act(conv(x, w, groups=C) + bias), w (C*m, 1, kh, kw), depth multiplier
-// m >= 1, on its own channels-last kernel (kernels/depthwise.hpp), not the generic grouped path.
+// m >= 1, on its own kernels (kernels/depthwise.hpp), not the generic grouped path: channels-last
+// x on the channels-last kernel; channels-first x on the planar engine (flat form for planes
+// whose packed input fits in 32 KiB, rows form above), or, for large planes of short rows, on
+// bands gathered channels-last. An x with fewer than 16 channels always takes the planar engine
+// (a vector over so few channels would be mostly empty); channels-last x then goes through
+// channels-first copies of x and y.
 //
-// An x with fewer than 16 channels takes a planar kernel instead (a vector over so few channels
-// would be mostly empty); channels-last x then goes through channels-first copies of x and y.
-//
-// Workspace (freed before returning): the packed weights (kh*kw*C*m), the per-tap index tables
-// (OH*kh + OW*kw indices) and, for channels-first x, per work item a band of rows output rows
-// channels-last (about 64 KiB, at least one output row) plus the input rows that band reads,
-// gathered channels-last (at most rows*kh*W*C elements). Padding modes are read in place.
+// Workspace (freed before returning): for the channels-last kernels the packed weights
+// (kh*kw*C*m) and the per-tap index tables (OH*kh + OW*kw indices); the planar engine's
+// column and row tables (a few hundred indices); for the band path, per work item a band of
+// output rows channels-last (about 64 KiB, at least one output row) plus the input rows that
+// band reads, gathered channels-last (at most rows*kh*W*C elements). The planar engine keeps
+// two per-thread buffers that outlive the call (core/scratch.hpp; no page faults per call):
+// the packed input (flat: one plane, at most 32 KiB; rows: the padded rows of about 16 KiB of
+// output) and the flat form's accumulators (one output plane). Padding modes are read in place.
 #pragma once
 #include <vector>
 
@@ -55,8 +61,12 @@ template <class T>
 void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
-  std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
-  kernels::depthwise_pack_weights(s, w, wt.data());
+  // Packed weights only for the channels-last kernels (the planar engine reads w as given).
+  auto packed = [&] {
+    std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
+    kernels::depthwise_pack_weights(s, w, wt.data());
+    return wt;
+  };
   if (s.channels_last && s.C_in < kernels::kDepthwisePlanarMaxChannels) {
     // So few channels leave the channels-last vector mostly empty: go through the planar
     // kernel on channels-first copies (cheap at this channel count).
@@ -72,14 +82,16 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
     return;
   }
   if (s.channels_last) {
+    const std::vector<T> wt = packed();
     active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
     return;
   }
-  if (kernels::depthwise_planar_wins(s)) {
+  if (kernels::depthwise_planar_wins(s, sizeof(T))) {
     active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(s, x, w, bias, y);
     return;
   }
   // Channels-first with short rows: bands gathered channels-last (kernels/depthwise.hpp).
+  const std::vector<T> wt = packed();
   active_kernels().fns(static_cast<T*>(nullptr)).depthwise_bands(s, x, wt.data(), bias, y);
 }
 
