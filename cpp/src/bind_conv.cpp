@@ -6,17 +6,6 @@ namespace py_bind {
 
 namespace {
 
-const char* pad_mode_name(PadMode m) {
-  switch (m) {
-    case PadMode::zeros: return "zeros";
-    case PadMode::reflect: return "reflect";
-    case PadMode::replicate: return "replicate";
-    case PadMode::circular: return "circular";
-    case PadMode::symmetric: return "symmetric";
-  }
-  return "?";
-}
-
 // Per-dim slots of the user's rank (the spec widens to 3 with leading dummies).
 Shape user_dims(const ConvSpec& s, const index_t* v) {
   return Shape(v + kMaxSpatial - s.nd, v + kMaxSpatial);
@@ -101,7 +90,7 @@ CONVCORE_BINDING(conv) {
       .def_readwrite("flip", &ConvOptions::flip)
       .def_readwrite("channels_last", &ConvOptions::channels_last)
       .def_property(
-          "padding_mode", [](const ConvOptions& o) { return std::string(pad_mode_name(o.pad_mode)); },
+          "padding_mode", [](const ConvOptions& o) { return std::string(padding_mode_name(o.pad_mode)); },
           [](ConvOptions& o, const std::string& s) { o.pad_mode = parse_pad_mode(s); })
       .def_property(
           "activation", [](const ConvOptions& o) { return static_cast<int>(o.act); },
@@ -123,7 +112,7 @@ CONVCORE_BINDING(conv) {
       .def_property_readonly("dilation", [](const ConvSpec& s) { return user_dims(s, s.dil); })
       .def_property_readonly("pad_lo", [](const ConvSpec& s) { return user_dims(s, s.pad_lo); })
       .def_property_readonly("pad_hi", [](const ConvSpec& s) { return user_dims(s, s.pad_hi); })
-      .def_property_readonly("padding_mode", [](const ConvSpec& s) { return std::string(pad_mode_name(s.pad_mode)); })
+      .def_property_readonly("padding_mode", [](const ConvSpec& s) { return std::string(padding_mode_name(s.pad_mode)); })
       // The enum values themselves, for kernels outside this module (the CUDA path).
       .def_property_readonly("padding_mode_id", [](const ConvSpec& s) { return static_cast<int>(s.pad_mode); })
       .def_property_readonly("activation", [](const ConvSpec& s) { return static_cast<int>(s.act); })
