@@ -98,16 +98,25 @@ struct grouped_engine {
 
     // pack weights: [g][cob][kh][kw][ci][CB]
     T* wpk = scratch(0, checked_mul(G * nco, blk, "packed grouped weights"));
+    // Packing is a transpose of each block's [CB][cpg x kk] rows. Done a chunk of 8 input
+    // channels at a time, the chunk's part of w (CB x 8 x kk, 9 KiB at 3x3) stays in L1 while
+    // the packed rows are written in order: read column-wise over all of w, 64 channels per
+    // group took 1.1 of 6.3 ms at 2048 -> 2048 @14 (1 thread).
     parallel_for(G * nco, [&](index_t gb) {
       const index_t g = gb / nco, cb = gb % nco;
+      const index_t nc = opg - cb * CB < CB ? opg - cb * CB : CB;
+      const T* src = w + (g * opg + cb * CB) * cpg * kk;
       T* d = wpk + gb * blk;
-      for (index_t t = 0; t < kk; ++t)
-        for (index_t ci = 0; ci < cpg; ++ci)
-          for (index_t c = 0; c < CB; ++c) {
-            const index_t co = cb * CB + c;
-            d[(t * cpg + ci) * CB + c] =
-                co < opg ? w[((g * opg + co) * cpg + ci) * kk + t] : T(0);
+      for (index_t ci0 = 0; ci0 < cpg; ci0 += 8) {
+        const index_t ci1 = ci0 + 8 < cpg ? ci0 + 8 : cpg;
+        for (index_t t = 0; t < kk; ++t)
+          for (index_t ci = ci0; ci < ci1; ++ci) {
+            T* dr = d + (t * cpg + ci) * CB;
+            const T* sr = src + ci * kk + t;
+            for (index_t c = 0; c < nc; ++c) dr[c] = sr[c * cpg * kk];
+            for (index_t c = nc; c < CB; ++c) dr[c] = T(0);
           }
+      }
     });
 
     const index_t OWp = (OW + PB - 1) / PB * PB;
