@@ -143,36 +143,43 @@ struct grouped_engine {
       const index_t rows = (oh1 - oh0 - 1) * sh + (KH - 1) * dh + 1;
       T* buf = scratch(1, BR * row_elems);
       T tmp[PB * CB];
-      // fill the band buffer: channels-last, zero-padded
+      // fill the band buffer: [row][ci][column], zero-padded. Channels-first input is read one
+      // channel at a time, its rows in order: row-major over the band (64 channels apart per
+      // row) the reads missed the prefetchers, ~12% of these layers.
+      const index_t ih0 = oh0 * sh - pt;
+      const index_t r0 = ih0 < 0 ? -ih0 : 0;  // buffer rows inside the image: [r0, r1)
+      index_t r1 = H - ih0 < rows ? H - ih0 : rows;
+      if (r1 < r0) r1 = r0;
+      const index_t c0 = pl < BW ? pl : BW;  // buffer columns inside the image: [c0, c1)
+      const index_t c1 = pl + Wd < BW ? pl + Wd : BW;
       for (index_t r = 0; r < rows; ++r) {
-        const index_t ih = oh0 * sh - pt + r;
         T* br = buf + r * row_elems;
-        if (ih < 0 || ih >= H) {
+        if (r < r0 || r >= r1) {
           for (index_t e = 0; e < row_elems; ++e) br[e] = T(0);
           continue;
         }
-        const index_t c0 = pl < BW ? pl : BW;  // buffer columns inside the image: [c0, c1)
-        const index_t c1 = pl + Wd < BW ? pl + Wd : BW;
         for (index_t ci = 0; ci < cpg; ++ci) {
           T* bp = br + ci * BW;
           for (index_t c = 0; c < c0; ++c) bp[c] = T(0);
           for (index_t c = c1; c < BW; ++c) bp[c] = T(0);
         }
         if (cl) {
-          const T* xr = x + ((n * H + ih) * Wd) * C_in + g * cpg;
+          const T* xr = x + ((n * H + ih0 + r) * Wd) * C_in + g * cpg;
           for (index_t c = c0; c < c1; ++c) {
             const T* xp = xr + (c - pl) * C_in;
             for (index_t ci = 0; ci < cpg; ++ci) br[ci * BW + c] = xp[ci];
           }
-        } else {
-          const T* xr = x + (n * C_in + g * cpg) * HW + ih * Wd;
-          for (index_t ci = 0; ci < cpg; ++ci) {
-            const T* xp = xr + ci * HW;
-            T* bp = br + ci * BW;
+        }
+      }
+      if (!cl)
+        for (index_t ci = 0; ci < cpg; ++ci) {
+          const T* xc = x + (n * C_in + g * cpg + ci) * HW;
+          for (index_t r = r0; r < r1; ++r) {
+            const T* xp = xc + (ih0 + r) * Wd;
+            T* bp = buf + r * row_elems + ci * BW;
             for (index_t c = c0; c < c1; ++c) bp[c] = xp[c - pl];
           }
         }
-      }
       T bb[CB];  // this channel block's bias, zero past C_out / groups
       for (index_t cb = 0; cb < nco; ++cb) {
         const T* wp = wpk + (g * nco + cb) * blk;
