@@ -48,6 +48,25 @@ def test_grouped_channels_last_and_activation(isa, rng, activation, xs, ws, kw):
                  ref.conv(x, w, None, activation=activation, **kw), int(np.prod(ws[1:])))
 
 
+@pytest.mark.parametrize("groups", [1, 4])
+def test_grouped_weights_changed_in_place(isa, threads, rng, groups):
+    # workers keep a group's packed weights for their next item, never for the next call (with
+    # groups=1 every item of both calls is group 0)
+    x, w, b = conv_data(rng, (1, 16 * groups, 20, 12), (16 * groups, 16, 3, 3), np.float32)
+    kw = dict(groups=groups, padding=1)
+    assert_close(cc.conv(x, w, b, algorithm="grouped", **kw), ref.conv(x, w, b, **kw), 144)
+    w[:, :, 1, :] *= -2.0
+    assert_close(cc.conv(x, w, b, algorithm="grouped", **kw), ref.conv(x, w, b, **kw), 144)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_grouped_bias_and_activation_channels_first(isa, rng, activation):
+    x, w, b = conv_data(rng, (1, 64, 9, 30), (96, 16, 3, 3), np.float32)
+    kw = dict(groups=4, padding=1)
+    assert_close(cc.conv(x, w, b, algorithm="grouped", activation=activation, **kw),
+                 ref.conv(x, w, b, activation=activation, **kw), 144)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_grouped_padding_modes_and_flip(rng, mode):
     x, w, b = conv_data(rng, (1, 32, 7, 9), (32, 8, 3, 3), np.float64)

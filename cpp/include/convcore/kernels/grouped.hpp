@@ -14,9 +14,11 @@
 // the broadcasts of one step sit at constant offsets from one pointer; the buffer is wide enough for whole PB tiles, and pixels past the row end are
 // computed and dropped.
 //
-// Workspace: the packed weights (about the size of w) on the calling thread and one band
-// buffer per worker, kept per thread for the next call (first touch of fresh pages is slow).
+// Workspace, per worker: the packed weights of one group and one band buffer, kept per thread
+// for the next call (first touch of fresh pages is slow).
 #pragma once
+
+#include <atomic>
 
 #include "../core/activation.hpp"
 #include "../core/checked.hpp"
@@ -43,7 +45,7 @@ struct grouped_engine {
   static constexpr int PB1 = kWide ? 14 : 12;  // pixels per tile with one vector of channels
   static constexpr int PB2 = kWide ? 14 : 6;   // ... with two (31 of 32 registers)
 
-  // Per-thread buffers kept between calls. Slot 0: packed weights (calling thread), 1: band.
+  // Per-thread buffers kept between calls. Slot 0: one group's packed weights, 1: band.
   static T* scratch(int slot, index_t n) {
     return thread_scratch<T, grouped_engine, 2>::get(slot, n);
   }
@@ -86,27 +88,15 @@ struct grouped_engine {
       for (int v = 0; v < NV; ++v) acc[p][v].store(out + p * NV * VW + v * VW);
   }
 
-  template <int PB, int NV>
-  static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    constexpr int CB = NV * VW;
-    const index_t G = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
-    const index_t H = s.in[1], Wd = s.in[2], KH = s.k[1], KW = s.k[2];
-    const index_t OH = s.out[1], OW = s.out[2], sh = s.stride[1], sw = s.stride[2];
-    const index_t dh = s.dil[1], dw = s.dil[2], pt = s.pad_lo[1], pl = s.pad_lo[2];
-    const index_t nco = (opg + CB - 1) / CB, kk = KH * KW;
-    const index_t blk = kk * cpg * CB;  // packed weights of one (group, channel block)
-
-    // pack weights: [g][cob][kh][kw][ci][CB]
-    T* wpk = scratch(0, checked_mul(G * nco, blk, "packed grouped weights"));
-    // Packing is a transpose of each block's [CB][cpg x kk] rows. Done a chunk of 8 input
-    // channels at a time, the chunk's part of w (CB x 8 x kk, 9 KiB at 3x3) stays in L1 while
-    // the packed rows are written in order: read column-wise over all of w, 64 channels per
-    // group took 1.1 of 6.3 ms at 2048 -> 2048 @14 (1 thread).
-    parallel_for(G * nco, [&](index_t gb) {
-      const index_t g = gb / nco, cb = gb % nco;
+  // Packs group g's weights as [cob][kh][kw][ci][CB] (zero past C_out / groups): a transpose of
+  // each block's [CB][cpg x kk] rows, done 8 input channels at a time so that the chunk's part
+  // of w (CB x 8 x kk, 9 KiB at 3x3) stays in L1 while the packed rows are written in order.
+  template <int CB>
+  static void pack_group(const T* w, index_t g, index_t opg, index_t cpg, index_t kk, T* d) {
+    const index_t nco = (opg + CB - 1) / CB;
+    for (index_t cb = 0; cb < nco; ++cb, d += kk * cpg * CB) {
       const index_t nc = opg - cb * CB < CB ? opg - cb * CB : CB;
       const T* src = w + (g * opg + cb * CB) * cpg * kk;
-      T* d = wpk + gb * blk;
       for (index_t ci0 = 0; ci0 < cpg; ci0 += 8) {
         const index_t ci1 = ci0 + 8 < cpg ? ci0 + 8 : cpg;
         for (index_t t = 0; t < kk; ++t)
@@ -117,7 +107,27 @@ struct grouped_engine {
             for (index_t c = nc; c < CB; ++c) dr[c] = T(0);
           }
       }
-    });
+    }
+  }
+
+  // Calls get distinct ids, so that a worker can tell whether the group it packed last is
+  // this call's (w may have changed in place since the last call).
+  static unsigned long long next_call() {
+    static std::atomic<unsigned long long> n{0};
+    return ++n;
+  }
+
+  template <int PB, int NV>
+  static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    constexpr int CB = NV * VW;
+    const index_t G = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t H = s.in[1], Wd = s.in[2], KH = s.k[1], KW = s.k[2];
+    const index_t OH = s.out[1], OW = s.out[2], sh = s.stride[1], sw = s.stride[2];
+    const index_t dh = s.dil[1], dw = s.dil[2], pt = s.pad_lo[1], pl = s.pad_lo[2];
+    const index_t nco = (opg + CB - 1) / CB, kk = KH * KW;
+    const index_t blk = kk * cpg * CB;  // packed weights of one (group, channel block)
+    const index_t gw = checked_mul(nco, blk, "packed grouped weights");
+    const unsigned long long call = next_call();
 
     const index_t OWp = (OW + PB - 1) / PB * PB;
     const index_t BW = (OWp - 1) * sw + (KW - 1) * dw + 1;  // buffer columns
@@ -142,6 +152,18 @@ struct grouped_engine {
       const index_t oh0 = band * bh, oh1 = oh0 + bh < OH ? oh0 + bh : OH;
       const index_t rows = (oh1 - oh0 - 1) * sh + (KH - 1) * dh + 1;
       T* buf = scratch(1, BR * row_elems);
+      // Each worker packs the weights of its group itself, just before use (they stay in L2;
+      // packed all at once, 64 channels per group went to L3 and back: 4.7 MB at 2048 @14,
+      // ~1 of 6 ms), and keeps them for its next item, which is usually the same group's
+      // next band (static schedule, band fastest).
+      T* wpk = scratch(0, gw);
+      static thread_local unsigned long long packed_call = 0;
+      static thread_local index_t packed_g = -1;
+      if (packed_call != call || packed_g != g) {
+        pack_group<CB>(w, g, opg, cpg, kk, wpk);
+        packed_call = call;
+        packed_g = g;
+      }
       T tmp[PB * CB];
       // fill the band buffer: [row][ci][column], zero-padded. Channels-first input is read one
       // channel at a time, its rows in order: row-major over the band (64 channels apart per
@@ -182,7 +204,7 @@ struct grouped_engine {
         }
       T bb[CB];  // this channel block's bias, zero past C_out / groups
       for (index_t cb = 0; cb < nco; ++cb) {
-        const T* wp = wpk + (g * nco + cb) * blk;
+        const T* wp = wpk + cb * blk;
         const index_t nc = opg - cb * CB < CB ? opg - cb * CB : CB;
         const index_t co0 = g * opg + cb * CB;
         if (bias)
