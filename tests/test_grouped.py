@@ -21,6 +21,10 @@ CASES = [
     ((1, 64, 4, 4), (128, 2, 3, 3), dict(groups=32, padding="same")),
     ((2, 24, 37), (24, 6, 3), dict(groups=4, padding=2, dilation=3)),  # 1-D
     ((1, 8, 20), (16, 8, 5), dict(groups=1, stride=2)),  # 1-D, groups 1
+    # whole 14-pixel tiles with 20 and 48 output channels per group (full and partial 16-lane
+    # blocks of the AVX-512 write-back transpose)
+    ((1, 40, 5, 31), (40, 20, 3, 3), dict(groups=2, padding=1)),
+    ((1, 96, 4, 29), (96, 48, 3, 3), dict(groups=2, padding=(1, 0))),
 ]
 
 

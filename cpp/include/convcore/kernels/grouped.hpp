@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <type_traits>
 
 #include "../core/activation.hpp"
 #include "../core/checked.hpp"
@@ -116,6 +117,44 @@ struct grouped_engine {
     static std::atomic<unsigned long long> n{0};
     return ++n;
   }
+
+#if defined(CONVCORE_SIMD_AVX512)
+  // AVX-512 float write-back of a whole channels-first tile: tmp is [14 pixels][CB channels];
+  // each 16 x 16 block is transposed in registers (unpack ps, unpack pd, two 128-bit lane
+  // shuffles) and stored as 14-lane masked rows, one per channel.
+  static void store_tile_avx512(const float* tmp, int CB, index_t nc, float* yp, index_t ld) {
+    const __mmask16 m = static_cast<__mmask16>((1u << 14) - 1);
+    for (index_t v0 = 0; v0 < nc; v0 += 16) {
+      __m512 r[16], a[16], b[16];
+      for (int p = 0; p < 14; ++p) r[p] = _mm512_loadu_ps(tmp + p * CB + v0);
+      r[14] = r[15] = _mm512_setzero_ps();
+      for (int i = 0; i < 8; ++i) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+      }
+      for (int i = 0; i < 4; ++i) {
+        const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+        b[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+      }
+      // b[4i + j], 128-bit lane L: rows 4i..4i+3 of channel 4L + j
+      const index_t n = nc - v0 < 16 ? nc - v0 : 16;
+      for (int j = 0; j < 4; ++j) {
+        const __m512 c0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x44);
+        const __m512 c1 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xEE);
+        const __m512 d0 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0x44);
+        const __m512 d1 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0xEE);
+        const __m512 o[4] = {_mm512_shuffle_f32x4(c0, d0, 0x88), _mm512_shuffle_f32x4(c0, d0, 0xDD),
+                             _mm512_shuffle_f32x4(c1, d1, 0x88), _mm512_shuffle_f32x4(c1, d1, 0xDD)};
+        for (int L = 0; L < 4; ++L)
+          if (4 * L + j < n) _mm512_mask_storeu_ps(yp + (v0 + 4 * L + j) * ld, m, o[L]);
+      }
+    }
+  }
+#endif
 
   template <int PB, int NV>
   static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
@@ -238,6 +277,13 @@ struct grouped_engine {
             } else {
               T* yp = y + (n * C_out + co0) * OHW + oh * OW + ow0;
               if (plain && np == PB) {
+#if defined(CONVCORE_SIMD_AVX512)
+                if constexpr (ISA::level == IsaLevel::avx512 && std::is_same<T, float>::value &&
+                              PB == 14) {
+                  store_tile_avx512(tmp, CB, nc, yp, OHW);
+                  continue;
+                }
+#endif
                 for (index_t c = 0; c < nc; ++c) {
                   const T* t = tmp + c;
                   T* d = yp + c * OHW;
