@@ -21,6 +21,10 @@ CASES = [
     ((1, 64, 4, 4), (128, 2, 3, 3), dict(groups=32, padding="same")),
     ((2, 24, 37), (24, 6, 3), dict(groups=4, padding=2, dilation=3)),  # 1-D
     ((1, 8, 20), (16, 8, 5), dict(groups=1, stride=2)),  # 1-D, groups 1
+    # whole 14-pixel tiles with 20 and 48 output channels per group (full and partial 16-lane
+    # blocks of the AVX-512 write-back transpose)
+    ((1, 40, 5, 31), (40, 20, 3, 3), dict(groups=2, padding=1)),
+    ((1, 96, 4, 29), (96, 48, 3, 3), dict(groups=2, padding=(1, 0))),
 ]
 
 
@@ -46,6 +50,25 @@ def test_grouped_channels_last_and_activation(isa, rng, activation, xs, ws, kw):
     xn = np.asfortranarray(x)
     assert_close(cc.conv(xn, w, algorithm="grouped", activation=activation, **kw),
                  ref.conv(x, w, None, activation=activation, **kw), int(np.prod(ws[1:])))
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_grouped_weights_changed_in_place(isa, threads, rng, groups):
+    # workers keep a group's packed weights for their next item, never for the next call (with
+    # groups=1 every item of both calls is group 0)
+    x, w, b = conv_data(rng, (1, 16 * groups, 20, 12), (16 * groups, 16, 3, 3), np.float32)
+    kw = dict(groups=groups, padding=1)
+    assert_close(cc.conv(x, w, b, algorithm="grouped", **kw), ref.conv(x, w, b, **kw), 144)
+    w[:, :, 1, :] *= -2.0
+    assert_close(cc.conv(x, w, b, algorithm="grouped", **kw), ref.conv(x, w, b, **kw), 144)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_grouped_bias_and_activation_channels_first(isa, rng, activation):
+    x, w, b = conv_data(rng, (1, 64, 9, 30), (96, 16, 3, 3), np.float32)
+    kw = dict(groups=4, padding=1)
+    assert_close(cc.conv(x, w, b, algorithm="grouped", activation=activation, **kw),
+                 ref.conv(x, w, b, activation=activation, **kw), 144)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])

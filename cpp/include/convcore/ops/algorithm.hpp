@@ -48,18 +48,19 @@ inline const char* algorithm_name(Algorithm a) {
 // tile) and needs many tiles to fill its 36 GEMMs: measured on one core it ties im2col at
 // 1x64x56x56 (196 tiles), wins by 1.3x at 8x64x56x56, and loses below ~200 tiles or at
 // >= 256 channels. So: at least 32 channels each way, at most 128, and >= 256 tiles per call.
-// Grouped convs with 32..64 channels per group each way (ResNeXt) and >= 9 taps, 1-D or 2-D:
-// the direct grouped kernel (kernels/grouped.hpp) beats the im2col row path on the ResNeXt-101
-// g=32 layers with 32 and 64 channels per group (2 threads, AVX-512, medians of 4 noisy runs:
-// 1.1-1.4x at 32 @28x28, 1.2-1.8x at 64 @14x14, 1.1-1.5x at 32 @56 stride 2), whose per-group
-// GEMMs are too small to fill the engine. At 16 per group it is a toss-up (0.7-1.1x), at 8 it
-// loses (0.7x: half-empty vectors), and on 1x1 convs (0.5-0.9x); 64 per group with few groups
-// (g=2, g=4) ties.
+// Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
+// grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
+// engine's tile. Measured vs the im2col row path, 1 thread, float32, minima of thread CPU time
+// on a noisy shared machine, AVX-512 / AVX2: ResNeXt-101 g=32 3x3 layers 1.3 / 1.4x at 16 per
+// group @56, 1.2 / 1.3x at 32 @28, 1.5 / 1.0x at 64 @14, 1.7 / 1.9x at 32 @56 stride 2;
+// 1.5-1.8x at 8 per group @56 and 1.6-2.9x at 4 per group (g=32, g=64, stride 1 and 2);
+// 1.2-1.7x with few groups (g=2, g=4, 32..64 per group). At 128 per group it is a toss-up
+// (0.9-1.4x) and on 1x1 convs (0.9-1.3x), so those stay on im2col.
 inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   const index_t opg = s.cout_per_group(), red = s.cin_per_group() * s.k_size();
   if (opg < 3 || red < 8) return Algorithm::direct;
   if (s.groups > 1 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 &&
-      s.k_size() >= 9 && s.cin_per_group() >= 32 && s.cin_per_group() <= 64 && opg >= 32 &&
+      s.k_size() >= 9 && s.cin_per_group() >= 4 && s.cin_per_group() <= 64 && opg >= 4 &&
       opg <= 64)
     return Algorithm::grouped;
   if (s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
