@@ -310,16 +310,33 @@ struct gemm_engine {
       micro(kc, a, b, c + o0, ldc, cl.csc, rows, cols, st);
       return;
     }
-    // the micro-tile straddles two images: through a small tile, gathered and scattered
+    // the micro-tile straddles images: through a small tile, gathered and scattered one
+    // contiguous run of columns (one image's part) at a time
     alignas(64) T tmp[MR * NR];
-    index_t off[NR];
-    for (index_t q = 0; q < cols; ++q) off[q] = cl.offset(j + q) - cl.offset(j);
+    index_t lane[NR + 1], dst[NR];
+    index_t ns = 0;
+    for (index_t q = 0; q < cols; ++ns) {
+      const index_t in_seg = (j + q) % cl.seg_len;
+      const index_t len = cols - q < cl.seg_len - in_seg ? cols - q : cl.seg_len - in_seg;
+      lane[ns] = q;
+      dst[ns] = cl.offset(j + q) - base;
+      q += len;
+    }
+    lane[ns] = cols;
     if (!st.first)
       for (index_t i = 0; i < rows; ++i)
-        for (index_t q = 0; q < cols; ++q) tmp[i * NR + q] = c[o0 + i * ldc + off[q]];
+        for (index_t g = 0; g < ns; ++g) {
+          const T* src = c + i * ldc + dst[g];
+          for (index_t q = lane[g]; q < lane[g + 1]; ++q)
+            tmp[i * NR + q] = src[(q - lane[g]) * cl.csc];
+        }
     micro(kc, a, b, tmp, NR, 1, rows, cols, st);
     for (index_t i = 0; i < rows; ++i)
-      for (index_t q = 0; q < cols; ++q) c[o0 + i * ldc + off[q]] = tmp[i * NR + q];
+      for (index_t g = 0; g < ns; ++g) {
+        T* out = c + i * ldc + dst[g];
+        for (index_t q = lane[g]; q < lane[g + 1]; ++q)
+          out[(q - lane[g]) * cl.csc] = tmp[i * NR + q];
+      }
   }
 
   template <class GetB>
