@@ -30,6 +30,20 @@
 namespace convcore {
 namespace kernels {
 
+// Splits columns [j, j + n) into runs that stay inside one segment of seg_len columns (one
+// image of a folded batch): run r covers lanes [lane[r], lane[r + 1]) of the range, i.e.
+// columns j + lane[r] onwards. lane needs room for n + 1 entries; returns the number of runs.
+inline index_t segment_runs(index_t j, index_t n, index_t seg_len, index_t* lane) {
+  index_t runs = 0;
+  for (index_t q = 0; q < n; ++runs) {
+    const index_t left = seg_len - (j + q) % seg_len;
+    lane[runs] = q;
+    q += n - q < left ? n - q : left;
+  }
+  lane[runs] = n;
+  return runs;
+}
+
 template <class T>
 struct GemmArgs {
   index_t M = 0, N = 0, K = 0;
@@ -314,15 +328,8 @@ struct gemm_engine {
     // contiguous run of columns (one image's part) at a time
     alignas(64) T tmp[MR * NR];
     index_t lane[NR + 1], dst[NR];
-    index_t ns = 0;
-    for (index_t q = 0; q < cols; ++ns) {
-      const index_t in_seg = (j + q) % cl.seg_len;
-      const index_t len = cols - q < cl.seg_len - in_seg ? cols - q : cl.seg_len - in_seg;
-      lane[ns] = q;
-      dst[ns] = cl.offset(j + q) - base;
-      q += len;
-    }
-    lane[ns] = cols;
+    const index_t ns = segment_runs(j, cols, cl.seg_len, lane);
+    for (index_t g = 0; g < ns; ++g) dst[g] = cl.offset(j + lane[g]) - base;
     if (!st.first)
       for (index_t i = 0; i < rows; ++i)
         for (index_t g = 0; g < ns; ++g) {

@@ -54,15 +54,11 @@ struct batched_b_packer {
         continue;
       }
       index_t seg_lane[NR + 1], seg_src[NR];
-      index_t ns = 0;
-      for (index_t q = j0; q < j0 + nl; ++ns) {
-        const index_t qi = q / P, qp = q - qi * P;
-        const index_t len = j0 + nl - q < P - qp ? j0 + nl - q : P - qp;
-        seg_lane[ns] = q - j0;
-        seg_src[ns] = qi * img + qp;
-        q += len;
+      const index_t ns = segment_runs(j0, nl, P, seg_lane);
+      for (index_t sg = 0; sg < ns; ++sg) {
+        const index_t q = j0 + seg_lane[sg];
+        seg_src[sg] = (q / P) * img + q % P;
       }
-      seg_lane[ns] = nl;
       for (index_t kk = 0; kk < kl; ++kk) {
         T* dk = d + kk * NR;
         const T* xk = x + (k0 + kk) * rsb;
