@@ -3,15 +3,25 @@
 // Per 4x4 output tile: Y = A^T [ (G g G^T) . (B^T d B) ] A over the 6x6 input tile d. The 36
 // element-wise products summed over input channels are 36 GEMMs (C_out x C_in by C_in x tiles)
 // on the packed GEMM engine: 2.25x fewer multiplications than the direct form (36 per 16
-// outputs instead of 144). Tiles are processed in batches of Tb (64 or 32) per work item; the
-// transforms run across the batch's tiles, so they vectorise at the unit's ISA.
+// outputs instead of 144).
+//
+// The tiles of every image of the batch share one column space (tile t of image n is column
+// n * tiles_per_image + t), so 7x7 and 14x14 images (4 and 16 tiles) still fill the GEMM's
+// column panels. A call runs in three parallel phases per chunk of tiles: the input transform
+// (items: input channels) writes V (36 x C_in x tiles), the 36 GEMMs (items: transform point x
+// column tile x row chunk) write M (36 x C_out x tiles), the output transform (items: output
+// channels) adds bias and activation and scatters the 4x4 tiles into y. The weights are
+// transformed once per call straight into the GEMM's packed-A layout (one pass, vectorised
+// across the MR rows of a panel: no full-size intermediate, no second packing pass).
 //
 // Accuracy: the transforms have entries up to 8 (A) and 1/24 (G), so float32 rounding grows:
 // measured against float64, max |error| / max |y| is about 1e-6 (C_in = 64, N(0,1) data),
 // about 10x the im2col engine's (docs/architecture.md has the table). float64 is exact to ~1e-15.
 //
-// Workspace: the transformed weights (36 x C_out x C_in, 4x the weights) on the calling thread,
-// and per worker the transformed input (36 x C_in x Tb) and products (36 x C_out x Tb).
+// Workspace (calling thread): the transformed weights of a block of output channels (36 x
+// block x C_in, the block chosen so that this stays under 12 MiB; 4x the block's weights) and V
+// and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile buffers and
+// the GEMM engine's packed B tile.
 #pragma once
 #include "../core/spec.hpp"
 #include "gemm.hpp"
@@ -27,95 +37,211 @@ inline bool winograd_applicable(const ConvSpec& s) {
 template <class T, class ISA>
 struct winograd_engine {
   using G = gemm_engine<T, ISA>;
+  static constexpr int MR = G::MR;
+  static constexpr index_t TB = 64;  // tiles per transform pass (the per-worker buffers)
 
-  // B^T applied to 6 rows of n values: out[i][t] = sum_k BT[i][k] in[k][t]
+  // Slot 0: transformed weights, 1: V, 2: M (calling thread); 3: tile buffers (every worker).
+  static T* scratch(int slot, index_t n) {
+    return thread_scratch<T, winograd_engine, 4>::get(slot, n);
+  }
+
+  // B^T applied to 6 rows of n values: out[i][t] = sum_k BT[i][k] in[k][t]. The rows never
+  // overlap; restrict-qualified parameters let the loop over t vectorise without alias checks.
   static void bt(const T* const in[6], T* const out[6], index_t n) {
-    const T* d0 = in[0];
-    const T* d1 = in[1];
-    const T* d2 = in[2];
-    const T* d3 = in[3];
-    const T* d4 = in[4];
-    const T* d5 = in[5];
+    bt_rows(in[0], in[1], in[2], in[3], in[4], in[5], out[0], out[1], out[2], out[3], out[4],
+            out[5], n);
+  }
+  static void bt_rows(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2,
+                      const T* __restrict d3, const T* __restrict d4, const T* __restrict d5,
+                      T* __restrict o0, T* __restrict o1, T* __restrict o2, T* __restrict o3,
+                      T* __restrict o4, T* __restrict o5, index_t n) {
     for (index_t t = 0; t < n; ++t) {
-      out[0][t] = T(4) * d0[t] - T(5) * d2[t] + d4[t];
-      out[1][t] = -T(4) * (d1[t] + d2[t]) + d3[t] + d4[t];
-      out[2][t] = T(4) * (d1[t] - d2[t]) - d3[t] + d4[t];
-      out[3][t] = T(2) * (d3[t] - d1[t]) - d2[t] + d4[t];
-      out[4][t] = T(2) * (d1[t] - d3[t]) - d2[t] + d4[t];
-      out[5][t] = T(4) * d1[t] - T(5) * d3[t] + d5[t];
+      o0[t] = T(4) * d0[t] - T(5) * d2[t] + d4[t];
+      o1[t] = -T(4) * (d1[t] + d2[t]) + d3[t] + d4[t];
+      o2[t] = T(4) * (d1[t] - d2[t]) - d3[t] + d4[t];
+      o3[t] = T(2) * (d3[t] - d1[t]) - d2[t] + d4[t];
+      o4[t] = T(2) * (d1[t] - d3[t]) - d2[t] + d4[t];
+      o5[t] = T(4) * d1[t] - T(5) * d3[t] + d5[t];
     }
   }
 
-  // G applied to one column (g0, g1, g2): out[i * step] for i < 6 (multiplications only)
-  static void g_rows(T g0, T g1, T g2, T* out, int step) {
+  // G applied to MR columns at once: out[i][r] = sum_k G[i][k] g[k][r] (G is 6 x 3)
+  static void g_apply(const T* g0, const T* g1, const T* g2, T (*out)[MR]) {
     const T q = T(1) / T(4), s6 = T(1) / T(6), s12 = T(1) / T(12), s24 = T(1) / T(24);
-    out[0] = g0 * q;
-    out[step] = -(g0 + g1 + g2) * s6;
-    out[2 * step] = -(g0 - g1 + g2) * s6;
-    out[3 * step] = g0 * s24 + g1 * s12 + g2 * s6;
-    out[4 * step] = g0 * s24 - g1 * s12 + g2 * s6;
-    out[5 * step] = g2;
+    for (int r = 0; r < MR; ++r) {
+      const T a = g0[r], b = g1[r], c = g2[r];
+      out[0][r] = a * q;
+      out[1][r] = -(a + b + c) * s6;
+      out[2][r] = -(a - b + c) * s6;
+      out[3][r] = a * s24 + b * s12 + c * s6;
+      out[4][r] = a * s24 - b * s12 + c * s6;
+      out[5][r] = c;
+    }
   }
 
-  // A^T applied to 6 rows of n values: out[a][t] for a < 4
+  // A^T applied to 6 rows of n values: out[a][t] for a < 4 (rows never overlap, as in bt)
   static void at(const T* const m[6], T* const out[4], index_t n) {
+    at_rows(m[0], m[1], m[2], m[3], m[4], m[5], out[0], out[1], out[2], out[3], n);
+  }
+  static void at_rows(const T* __restrict m0, const T* __restrict m1, const T* __restrict m2,
+                      const T* __restrict m3, const T* __restrict m4, const T* __restrict m5,
+                      T* __restrict o0, T* __restrict o1, T* __restrict o2, T* __restrict o3,
+                      index_t n) {
     for (index_t t = 0; t < n; ++t) {
-      const T p12 = m[1][t] + m[2][t], n12 = m[1][t] - m[2][t];
-      const T p34 = m[3][t] + m[4][t], n34 = m[3][t] - m[4][t];
-      out[0][t] = m[0][t] + p12 + p34;
-      out[1][t] = n12 + T(2) * n34;
-      out[2][t] = p12 + T(4) * p34;
-      out[3][t] = n12 + T(8) * n34 + m[5][t];
+      const T p12 = m1[t] + m2[t], n12 = m1[t] - m2[t];
+      const T p34 = m3[t] + m4[t], n34 = m3[t] - m4[t];
+      o0[t] = m0[t] + p12 + p34;
+      o1[t] = n12 + T(2) * n34;
+      o2[t] = p12 + T(4) * p34;
+      o3[t] = n12 + T(8) * n34 + m5[t];
     }
+  }
+
+  // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) into 36 matrices in the GEMM's
+  // packed-A layout (ob x C each, asz elements apart). Each item is one MR-row panel: the MR
+  // kernels of an input channel are transformed together (the loops over r vectorise) and land
+  // as MR contiguous values in each of the 36 panels.
+  static void transform_weights(const T* w, index_t C, index_t o0, index_t ob, T* upack,
+                                index_t asz) {
+    const index_t Mp = G::round_up(ob, MR);
+    parallel_for_dynamic(Mp / MR, [&](index_t ip) {
+      const index_t rows = ob - ip * MR < MR ? ob - ip * MR : MR;
+      T g[9][MR], h[3][6][MR], u[6][6][MR];
+      for (index_t c = 0; c < C; ++c) {
+        const T* src = w + ((o0 + ip * MR) * C + c) * 9;
+        if (rows == MR) {
+          for (int r = 0; r < MR; ++r)
+            for (int k = 0; k < 9; ++k) g[k][r] = src[r * C * 9 + k];
+        } else {
+          for (int r = 0; r < MR; ++r)
+            for (int k = 0; k < 9; ++k) g[k][r] = r < rows ? src[r * C * 9 + k] : T(0);
+        }
+        for (int j = 0; j < 3; ++j) g_apply(g[j], g[3 + j], g[6 + j], h[j]);  // h[j] = G g[:, j]
+        for (int i = 0; i < 6; ++i) g_apply(h[0][i], h[1][i], h[2][i], u[i]);  // u[i] = G h[.][i]
+        const index_t k0 = c / G::KC * G::KC, kl = C - k0 < G::KC ? C - k0 : G::KC;
+        const index_t at_c = k0 * Mp + ip * MR * kl + (c - k0) * MR;
+        for (int i = 0; i < 6; ++i)
+          for (int j = 0; j < 6; ++j) {
+            T* d = upack + (i * 6 + j) * asz + at_c;
+            for (int r = 0; r < MR; ++r) d[r] = u[i][j][r];
+          }
+      }
+    });
+  }
+
+  // Walks the batch's tiles in column order (image, tile row, tile column) without a
+  // division per tile.
+  struct Tile {
+    index_t n, th, tw, TW, TH;
+    Tile(index_t g, index_t tw_count, index_t per_image)
+        : n(g / per_image), th((g % per_image) / tw_count), tw(g % tw_count), TW(tw_count),
+          TH(per_image / tw_count) {}
+    void next() {
+      if (++tw < TW) return;
+      tw = 0;
+      if (++th < TH) return;
+      th = 0;
+      ++n;
+    }
+  };
+
+  // The distance between two of the 36 matrices of U, V or M holding n elements: whole cache
+  // lines plus one, since at a power-of-two distance the transforms' 36 streams all fall in
+  // one L1 set (measured 3x slower).
+  static index_t apart(index_t n) {
+    const index_t line = 64 / index_t(sizeof(T));
+    return G::round_up(n, line) + line;
   }
 
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    const index_t C = s.C_in, O = s.C_out, H = s.in[1], W = s.in[2];
-    const index_t OH = s.out[1], OW = s.out[2];
+    const index_t C = s.C_in, O = s.C_out, OH = s.out[1], OW = s.out[2];
     if (s.N == 0 || O == 0 || OH == 0 || OW == 0) return;
     const index_t TH = (OH + 3) / 4, TW = (OW + 3) / 4, TT = TH * TW;
-    const index_t Tb = (C > 128 || O > 128) ? 32 : 64;
-    const index_t asz = G::packed_a_size(O, C);
-    T* upack = G::scratch(0, checked_mul(36 * asz, 1, "winograd weights"));
-    {
-      // U_xi (O x C) = (G g G^T)[xi], transformed and packed one xi at a time
-      T* u = G::scratch(2, 36 * O * C);
-      parallel_for(O, [&](index_t o) {
-        for (index_t c = 0; c < C; ++c) {
-          const T* g = w + (o * C + c) * 9;
-          T tmp[6][3];
-          for (int j = 0; j < 3; ++j) g_rows(g[j], g[3 + j], g[6 + j], &tmp[0][j], 3);
-          for (int i = 0; i < 6; ++i) {
-            T r[6];
-            g_rows(tmp[i][0], tmp[i][1], tmp[i][2], r, 1);
-            for (int j = 0; j < 6; ++j) u[((i * 6 + j) * O + o) * C + c] = r[j];
-          }
-        }
-      });
-      parallel_for(36, [&](index_t xi) { G::pack_a(u + xi * O * C, C, 1, O, C, upack + xi * asz); });
+    const index_t ntiles = checked_mul(s.N, TT, "winograd tiles");
+    const index_t Cc = C > 0 ? C : 1;
+    // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
+    // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
+    // transformed whole are 38 MB: written to and re-read from memory, 2x slower).
+    const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * Cc);
+    index_t nob = wmax >= O ? 1 : (O + wmax - 1) / (wmax > MR ? wmax : MR);
+    const index_t OB = G::round_up((O + nob - 1) / nob, MR) < O ? G::round_up((O + nob - 1) / nob, MR) : O;
+    nob = (O + OB - 1) / OB;
+    const index_t asz = apart(G::packed_a_size(OB, C));
+    T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
+    // Many tiles: each worker takes chunks of TW tiles through all three phases on its own,
+    // with V and M of its chunk in its own cache. Few tiles (N=1 deep layers): three parallel
+    // phases over chunks of up to ts tiles, the GEMMs split by point as well.
+    const index_t tw = Cc + OB <= 256 ? 64 : 32, nchunks = (ntiles + tw - 1) / tw;
+    if (nchunks >= 4 * index_t(get_num_threads())) {
+      const index_t vs = apart(Cc * tw), ms = apart(OB * tw);
+      for (index_t o0 = 0; o0 < O; o0 += OB) {
+        const index_t ob = O - o0 < OB ? O - o0 : OB;
+        transform_weights(w, C, o0, ob, upack, asz);
+        parallel_for_dynamic(nchunks, [&](index_t ch) {
+          const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
+          T* Vb = scratch(1, 36 * vs);
+          T* Mb = scratch(2, 36 * ms);
+          for (index_t c = 0; c < C; ++c) input_channel(s, x, c, t0, nt, tw, vs, Vb);
+          for (index_t xi = 0; xi < 36; ++xi)
+            product(upack + xi * asz, ob, C, 0, ob, 0, nt, tw, tw, Vb + xi * vs, Mb + xi * ms);
+          for (index_t o = 0; o < ob; ++o) output_channel(s, o0, o, t0, nt, tw, Mb, ms, bias, y);
+        });
+      }
+      return;
     }
-    const index_t chunks = (TT + Tb - 1) / Tb;
-    const index_t kb = C < G::KC ? C : G::KC;
-    parallel_for_dynamic(s.N * chunks, [&](index_t item) {
-      const index_t n = item / chunks, t0 = (item % chunks) * Tb;
-      const index_t nb = TT - t0 < Tb ? TT - t0 : Tb;
-      T* V = G::scratch(2, 36 * C * Tb + 36 * 2 * Tb);
-      T* d = V + 36 * C * Tb;  // 36 x Tb gathered tile values, then 36 x Tb row-transformed
-      T* e = d + 36 * Tb;
-      T* M = G::scratch(3, 36 * O * Tb);
-      T* bbuf = G::scratch(1, kb * G::round_up(Tb, G::NR));
-      // input transform: V[xi][c][t]
-      for (index_t c = 0; c < C; ++c) {
-        const T* xc = x + (n * C + c) * H * W;
-        for (index_t t = 0; t < nb; ++t) {
-          const index_t th = (t0 + t) / TW, tw = (t0 + t) % TW;
+    // tiles per chunk: V and M together at most 16 MiB, a multiple of TB
+    const index_t vbudget = index_t(16) * 1024 * 1024 / index_t(sizeof(T)) / (36 * (Cc + OB));
+    index_t ts = vbudget / TB * TB;
+    if (ts < TB) ts = TB;
+    if (ts > G::round_up(ntiles, TB)) ts = G::round_up(ntiles, TB);
+    const index_t vs = apart(Cc * ts), ms = apart(OB * ts);
+    T* Vb = scratch(1, checked_mul(36, vs, "winograd input tiles"));
+    T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));
+    if (nob == 1) transform_weights(w, C, 0, O, upack, asz);
+    for (index_t t0 = 0; t0 < ntiles; t0 += ts) {
+      const index_t nt = ntiles - t0 < ts ? ntiles - t0 : ts;
+      if (C > 0) input_transform(s, x, t0, nt, ts, vs, Vb);
+      for (index_t o0 = 0; o0 < O; o0 += OB) {
+        const index_t ob = O - o0 < OB ? O - o0 : OB;
+        if (nob > 1) transform_weights(w, C, o0, ob, upack, asz);
+        products(upack, asz, ob, C, nt, ts, Vb, vs, Mb, ms);
+        output_transform(s, o0, ob, t0, nt, ts, Mb, ms, bias, y);
+      }
+    }
+  }
+
+  // V[xi][c][t] for tiles [t0, t0 + nt) (row length ts), items: input channels.
+  static void input_transform(const ConvSpec& s, const T* x, index_t t0, index_t nt, index_t ts,
+                              index_t vs, T* Vb) {
+    parallel_for_dynamic(s.C_in, [&](index_t c) { input_channel(s, x, c, t0, nt, ts, vs, Vb); });
+  }
+
+  static void input_channel(const ConvSpec& s, const T* x, index_t c, index_t t0, index_t nt,
+                            index_t ts, index_t vs, T* Vb) {
+    const index_t C = s.C_in, H = s.in[1], W = s.in[2];
+    const index_t TW = (s.out[2] + 3) / 4, TT = ((s.out[1] + 3) / 4) * TW;
+    T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
+    T* e = d + 36 * TB;
+    {
+      for (index_t b0 = 0; b0 < nt; b0 += TB) {
+        const index_t nb = nt - b0 < TB ? nt - b0 : TB;
+        Tile tl(t0 + b0, TW, TT);
+        for (index_t t = 0; t < nb; ++t, tl.next()) {
+          const index_t n = tl.n, th = tl.th, tw = tl.tw;
+          const T* xc = x + (n * C + c) * H * W;
           const index_t r0 = th * 4 - s.pad_lo[1], q0 = tw * 4 - s.pad_lo[2];
+          if (r0 >= 0 && r0 + 6 <= H && q0 >= 0 && q0 + 6 <= W) {
+            const T* src = xc + r0 * W + q0;
+            for (int i = 0; i < 6; ++i)
+              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * W + j];
+            continue;
+          }
           for (int i = 0; i < 6; ++i) {
             const index_t r = r0 + i;
             const bool rv = r >= 0 && r < H;
             for (int j = 0; j < 6; ++j) {
               const index_t q = q0 + j;
-              d[(i * 6 + j) * Tb + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
+              d[(i * 6 + j) * TB + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
             }
           }
         }
@@ -124,8 +250,8 @@ struct winograd_engine {
           const T* in[6];
           T* out[6];
           for (int k = 0; k < 6; ++k) {
-            in[k] = d + (k * 6 + j) * Tb;
-            out[k] = e + (k * 6 + j) * Tb;
+            in[k] = d + (k * 6 + j) * TB;
+            out[k] = e + (k * 6 + j) * TB;
           }
           bt(in, out, nb);
         }
@@ -133,44 +259,82 @@ struct winograd_engine {
           const T* in[6];
           T* out[6];
           for (int k = 0; k < 6; ++k) {
-            in[k] = e + (i * 6 + k) * Tb;
-            out[k] = V + ((i * 6 + k) * C + c) * Tb;
+            in[k] = e + (i * 6 + k) * TB;
+            out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
           }
           bt(in, out, nb);
         }
       }
-      for (index_t xi = 0; xi < 36; ++xi) {
-        const typename G::matrix_b_packer pb{V + xi * C * Tb, Tb, 1};
-        G::run_block(upack + xi * asz, O, C, 0, O, 0, nb, pb, bbuf, M + xi * O * Tb, Tb, typename G::Cols{},
-                     false, nullptr, nullptr, Activation::none);
-      }
-      // output transform, bias, activation
-      for (index_t o = 0; o < O; ++o) {
+    }
+  }
+
+  // M[xi] (ob x nt, row length ts) = U[xi] V[xi] for the 36 points, one GEMM engine item each
+  // (transform point x column tile x row chunk), so that even a few tiles keep every thread busy.
+  static void products(const T* upack, index_t asz, index_t ob, index_t C, index_t nt,
+                       index_t ts, const T* Vb, index_t vs, T* Mb, index_t ms) {
+    const typename G::Split sp = G::split(ob, nt, 36, get_num_threads());
+    const index_t per = sp.ntiles * sp.mchunks;
+    parallel_for_dynamic(36 * per, [&](index_t item) {
+      const index_t xi = item / per, t = (item % per) / sp.mchunks, mcn = item % sp.mchunks;
+      const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < nt ? n0 + sp.nc : nt;
+      const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < ob ? m0 + sp.mc : ob;
+      product(upack + xi * asz, ob, C, m0, m1, n0, n1, sp.nc, ts, Vb + xi * vs, Mb + xi * ms);
+    });
+  }
+
+  // One point's GEMM: rows [m0, m1) x columns [n0, n1) of M = U V (rows of V and M ts long).
+  static void product(const T* u, index_t ob, index_t C, index_t m0, index_t m1, index_t n0,
+                      index_t n1, index_t nc, index_t ts, const T* v, T* m) {
+    const index_t kb = C < G::KC ? (C > 0 ? C : 1) : G::KC;
+    T* bbuf = G::scratch(1, kb * G::round_up(nc, G::NR));
+    const typename G::matrix_b_packer pb{v, ts, 1};
+    G::run_block(u, ob, C, m0, m1, n0, n1, pb, bbuf, m + n0, ts, typename G::Cols{}, false,
+                 nullptr, nullptr, Activation::none);
+  }
+
+  // y for output channels [o0, o0 + ob) and tiles [t0, t0 + nt), items: output channels.
+  static void output_transform(const ConvSpec& s, index_t o0, index_t ob, index_t t0,
+                               index_t nt, index_t ts, const T* Mb, index_t ms, const T* bias,
+                               T* y) {
+    parallel_for_dynamic(ob, [&](index_t o) { output_channel(s, o0, o, t0, nt, ts, Mb, ms, bias, y); });
+  }
+
+  static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
+                             index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
+    const index_t O = s.C_out, OH = s.out[1], OW = s.out[2];
+    const index_t TW = (OW + 3) / 4, TT = ((OH + 3) / 4) * TW;
+    {
+      T* d = scratch(3, 2 * 36 * TB);
+      T* e = d + 36 * TB;
+      const T bv = bias ? bias[o0 + o] : T(0);
+      for (index_t b0 = 0; b0 < nt; b0 += TB) {
+        const index_t nb = nt - b0 < TB ? nt - b0 : TB;
         for (int j = 0; j < 6; ++j) {
           const T* in[6];
           T* out[4];
-          for (int k = 0; k < 6; ++k) in[k] = M + ((k * 6 + j) * O + o) * Tb;
-          for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * Tb;
+          for (int k = 0; k < 6; ++k) in[k] = Mb + (k * 6 + j) * ms + o * ts + b0;
+          for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * TB;
           at(in, out, nb);
         }
         for (int a = 0; a < 4; ++a) {
           const T* in[6];
           T* out[4];
-          for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * Tb;
-          for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * Tb;
+          for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * TB;
+          for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
           at(in, out, nb);
         }
-        const T bv = bias ? bias[o] : T(0);
-        T* yo = y + (n * O + o) * OH * OW;
-        for (index_t t = 0; t < nb; ++t) {
-          const index_t th = (t0 + t) / TW, tw = (t0 + t) % TW;
-          for (int a = 0; a < 4 && th * 4 + a < OH; ++a)
-            for (int b = 0; b < 4 && tw * 4 + b < OW; ++b)
-              yo[(th * 4 + a) * OW + tw * 4 + b] =
-                  apply_activation(s.act, e[(a * 4 + b) * Tb + t] + bv);
+        Tile tl(t0 + b0, TW, TT);
+        for (index_t t = 0; t < nb; ++t, tl.next()) {
+          const index_t n = tl.n, th = tl.th, tw = tl.tw;
+          T* yo = y + ((n * O + o0 + o) * OH + th * 4) * OW + tw * 4;
+          const int ar = OH - th * 4 < 4 ? int(OH - th * 4) : 4;
+          const int bc = OW - tw * 4 < 4 ? int(OW - tw * 4) : 4;
+          for (int a = 0; a < ar; ++a)
+            for (int b = 0; b < bc; ++b)
+              yo[a * OW + b] = apply_activation(s.act, e[(a * 4 + b) * TB + t] + bv);
         }
       }
-    });
+    }
   }
 };
 
