@@ -295,20 +295,51 @@ def test_channels_last_padding_mode_and_non_contiguous(rng, isa):
 
 
 WINOGRAD_CASES = [
-    ((1, 5, 9, 13), 7, 1),
-    ((2, 3, 4, 5), 2, 0),
-    ((1, 4, 8, 8), 3, ((2, 0), (1, 3))),
-    ((1, 40, 17, 19), 36, "same"),
-    ((3, 8, 30, 6), 9, 2),
+    ((1, 5, 9, 13), 7, 1, 1),
+    ((2, 3, 4, 5), 2, 0, 1),
+    ((1, 4, 8, 8), 3, ((2, 0), (1, 3)), 1),
+    ((1, 40, 17, 19), 36, "same", 1),
+    ((3, 8, 30, 6), 9, 2, 1),
+    # dilated: d x d phases of undilated tiles, phases of unequal size, a phase with no rows
+    ((2, 6, 13, 11), 5, 2, 2),
+    ((1, 7, 17, 20), 4, "same", (3, 2)),
+    ((1, 3, 9, 9), 4, 0, 4),
+    ((1, 2, 6, 7), 3, 4, (5, 1)),
+    # many tiles (workers take whole chunks: 3 x 16 x 16 tiles) and few (phases split by point)
+    ((3, 8, 64, 64), 8, 1, 1),
+    ((2, 5, 33, 31), 6, 2, 2),
 ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("xs,co,padding", WINOGRAD_CASES)
-def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, padding):
+@pytest.mark.parametrize("xs,co,padding,dilation", WINOGRAD_CASES)
+def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, padding, dilation):
     x, w, b = conv_data(rng, xs, (co, xs[1], 3, 3), dtype)
-    y = cc.conv(x, w, b, padding=padding, algorithm="winograd", activation="relu6")
-    assert_close(y, ref.conv(x, w, b, padding=padding, activation="relu6"), reduction(w))
+    y = cc.conv(x, w, b, padding=padding, dilation=dilation, algorithm="winograd",
+                activation="relu6")
+    assert_close(y, ref.conv(x, w, b, padding=padding, dilation=dilation, activation="relu6"),
+                 reduction(w))
+
+
+def test_winograd_blocks_output_channels(rng, threads):
+    # 36 x 320 x 320 transformed weights exceed the 12 MiB block: output channels in blocks
+    for dtype in [np.float32, np.float64]:
+        x, w, b = conv_data(rng, (2, 320, 9, 10), (320, 320, 3, 3), dtype)
+        y = cc.conv(x, w, b, padding=1, algorithm="winograd")
+        assert_close(y, ref.conv(x, w, b, padding=1), reduction(w))
+
+
+def test_winograd_auto_choice():
+    # the cost model of ops/algorithm.hpp
+    from convcore import _args, _core
+    plan = lambda xs, ws, **kw: _core._conv_algorithm(
+        _core.conv_spec(xs, ws, _args.conv_options(2, **kw)))
+    assert plan((8, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"
+    assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
+    assert plan((1, 256, 65, 65), (256, 256, 3, 3), padding=2, dilation=2) == "winograd"
+    assert plan((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 4 tiles
+    assert plan((1, 16, 224, 224), (16, 16, 3, 3), padding=1) == "im2col"  # few channels
+    assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
 
 
 def test_winograd_accuracy_vs_float64(rng):
@@ -324,7 +355,7 @@ def test_winograd_accuracy_vs_float64(rng):
 def test_winograd_rejects_other_shapes(rng):
     x = np.ones((1, 4, 8, 8))
     for w, kw in [(np.ones((4, 4, 5, 5)), {}), (np.ones((4, 4, 3, 3)), dict(stride=2)),
-                  (np.ones((4, 2, 3, 3)), dict(groups=2)), (np.ones((4, 4, 3, 3)), dict(dilation=2))]:
+                  (np.ones((4, 2, 3, 3)), dict(groups=2))]:
         with pytest.raises(ValueError, match="winograd"):
             cc.conv(x, w, algorithm="winograd", **kw)
     with pytest.raises(ValueError, match="winograd"):
@@ -381,7 +412,7 @@ def test_property_engine_matches_reference():
         kw = dict(stride=stride, dilation=dil, padding=pad, groups=g)
         if any((s + 2 * pad - dil * (k - 1) - 1) < 0 for s in sp):
             return  # empty output: covered by the op's own validation tests
-        if algo == "winograd" and not (nd == 2 and k == 3 and stride == 1 and dil == 1 and g == 1):
+        if algo == "winograd" and not (nd == 2 and k == 3 and stride == 1 and g == 1):
             algo = "im2col"
         xin = np.moveaxis(x, 1, -1) if cl else x
         y = cc.conv(xin, w, b, channels_last=cl, algorithm=algo, **kw)

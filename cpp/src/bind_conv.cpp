@@ -133,6 +133,10 @@ CONVCORE_BINDING(conv) {
         },
         py::arg("x_shape"), py::arg("w_shape"), py::arg("options"), py::arg("bias_len") = -1,
         py::arg("transposed") = false);
+  // what algorithm="auto" runs for a forward conv spec (tests pin the cost model with it)
+  m.def("_conv_algorithm",
+        [](const ConvSpec& s) { return std::string(algorithm_name(choose_conv_algorithm(s))); },
+        py::arg("spec"));
   m.def("output_shape",
         [](const ConvSpec& s, bool transposed) { return output_shape(s, transposed); },
         py::arg("spec"), py::arg("transposed") = false);

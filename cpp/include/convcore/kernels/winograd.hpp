@@ -1,4 +1,5 @@
-// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for 2-D 3x3 stride-1 undilated convs, groups = 1.
+// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for 2-D 3x3 stride-1 convs, groups = 1; a dilated
+// conv is d x d undilated ones over its phases (struct Tile), so it runs here too.
 //
 // Per 4x4 output tile: Y = A^T [ (G g G^T) . (B^T d B) ] A over the 6x6 input tile d. The 36
 // element-wise products summed over input channels are 36 GEMMs (C_out x C_in by C_in x tiles)
@@ -23,16 +24,11 @@
 // and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile buffers and
 // the GEMM engine's packed B tile.
 #pragma once
-#include "../core/spec.hpp"
 #include "gemm.hpp"
+#include "winograd_tiles.hpp"
 
 namespace convcore {
 namespace kernels {
-
-inline bool winograd_applicable(const ConvSpec& s) {
-  return s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
-         s.stride[2] == 1 && s.dil[1] == 1 && s.dil[2] == 1 && s.groups == 1;
-}
 
 template <class T, class ISA>
 struct winograd_engine {
@@ -129,21 +125,39 @@ struct winograd_engine {
     });
   }
 
-  // Walks the batch's tiles in column order (image, tile row, tile column) without a
-  // division per tile.
+  // The tiles of the batch in column order: image, dilation phase (ry, rx), tile row, tile
+  // column. With dilation d the outputs split into d x d phases (rows ry, ry + d, ...) and
+  // each phase is an undilated 3x3 conv over every d-th input row and column: tile (th, tw)
+  // of phase (ry, rx) covers outputs (oy + d a, ox + d b), a, b < 4, and reads inputs
+  // (oy + d i - pad, ox + d j - pad), i, j < 6, with oy = ry + 4 d th, ox = rx + 4 d tw.
   struct Tile {
-    index_t n, th, tw, TW, TH;
-    Tile(index_t g, index_t tw_count, index_t per_image)
-        : n(g / per_image), th((g % per_image) / tw_count), tw(g % tw_count), TW(tw_count),
-          TH(per_image / tw_count) {}
+    index_t dh, dw, TH, TW;     // per-phase tile grid
+    index_t n, ry, rx, th, tw;  // this tile
+    Tile(const ConvSpec& s, index_t g)
+        : dh(s.dil[1]), dw(s.dil[2]), TH(winograd_grid(s.out[1], dh)),
+          TW(winograd_grid(s.out[2], dw)) {
+      const index_t pt = TH * TW, pi = dh * dw * pt, ph = (g % pi) / pt;
+      n = g / pi;
+      ry = ph / dw;
+      rx = ph % dw;
+      th = (g % pt) / TW;
+      tw = g % TW;
+    }
+    index_t oy() const { return ry + 4 * dh * th; }
+    index_t ox() const { return rx + 4 * dw * tw; }
     void next() {
       if (++tw < TW) return;
       tw = 0;
       if (++th < TH) return;
       th = 0;
+      if (++rx < dw) return;
+      rx = 0;
+      if (++ry < dh) return;
+      ry = 0;
       ++n;
     }
   };
+
 
   // The distance between two of the 36 matrices of U, V or M holding n elements: whole cache
   // lines plus one, since at a power-of-two distance the transforms' 36 streams all fall in
@@ -156,8 +170,7 @@ struct winograd_engine {
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
     const index_t C = s.C_in, O = s.C_out, OH = s.out[1], OW = s.out[2];
     if (s.N == 0 || O == 0 || OH == 0 || OW == 0) return;
-    const index_t TH = (OH + 3) / 4, TW = (OW + 3) / 4, TT = TH * TW;
-    const index_t ntiles = checked_mul(s.N, TT, "winograd tiles");
+    const index_t ntiles = checked_mul(s.N, winograd_tiles_per_image(s), "winograd tiles");
     const index_t Cc = C > 0 ? C : 1;
     // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
     // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
@@ -219,28 +232,27 @@ struct winograd_engine {
   static void input_channel(const ConvSpec& s, const T* x, index_t c, index_t t0, index_t nt,
                             index_t ts, index_t vs, T* Vb) {
     const index_t C = s.C_in, H = s.in[1], W = s.in[2];
-    const index_t TW = (s.out[2] + 3) / 4, TT = ((s.out[1] + 3) / 4) * TW;
     T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
     T* e = d + 36 * TB;
     {
       for (index_t b0 = 0; b0 < nt; b0 += TB) {
         const index_t nb = nt - b0 < TB ? nt - b0 : TB;
-        Tile tl(t0 + b0, TW, TT);
+        Tile tl(s, t0 + b0);
+        const index_t dh = tl.dh, dw = tl.dw;
         for (index_t t = 0; t < nb; ++t, tl.next()) {
-          const index_t n = tl.n, th = tl.th, tw = tl.tw;
-          const T* xc = x + (n * C + c) * H * W;
-          const index_t r0 = th * 4 - s.pad_lo[1], q0 = tw * 4 - s.pad_lo[2];
-          if (r0 >= 0 && r0 + 6 <= H && q0 >= 0 && q0 + 6 <= W) {
+          const T* xc = x + (tl.n * C + c) * H * W;
+          const index_t r0 = tl.oy() - s.pad_lo[1], q0 = tl.ox() - s.pad_lo[2];
+          if (r0 >= 0 && r0 + 5 * dh < H && q0 >= 0 && q0 + 5 * dw < W) {
             const T* src = xc + r0 * W + q0;
             for (int i = 0; i < 6; ++i)
-              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * W + j];
+              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * dh * W + j * dw];
             continue;
           }
           for (int i = 0; i < 6; ++i) {
-            const index_t r = r0 + i;
+            const index_t r = r0 + i * dh;
             const bool rv = r >= 0 && r < H;
             for (int j = 0; j < 6; ++j) {
-              const index_t q = q0 + j;
+              const index_t q = q0 + j * dw;
               d[(i * 6 + j) * TB + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
             }
           }
@@ -302,7 +314,6 @@ struct winograd_engine {
   static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
                              index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
     const index_t O = s.C_out, OH = s.out[1], OW = s.out[2];
-    const index_t TW = (OW + 3) / 4, TT = ((OH + 3) / 4) * TW;
     {
       T* d = scratch(3, 2 * 36 * TB);
       T* e = d + 36 * TB;
@@ -323,15 +334,18 @@ struct winograd_engine {
           for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
           at(in, out, nb);
         }
-        Tile tl(t0 + b0, TW, TT);
+        Tile tl(s, t0 + b0);
+        const index_t dh = tl.dh, dw = tl.dw;
         for (index_t t = 0; t < nb; ++t, tl.next()) {
-          const index_t n = tl.n, th = tl.th, tw = tl.tw;
-          T* yo = y + ((n * O + o0 + o) * OH + th * 4) * OW + tw * 4;
-          const int ar = OH - th * 4 < 4 ? int(OH - th * 4) : 4;
-          const int bc = OW - tw * 4 < 4 ? int(OW - tw * 4) : 4;
+          const index_t oy = tl.oy(), ox = tl.ox();
+          if (oy >= OH || ox >= OW) continue;  // a phase with fewer rows than the grid
+          // outputs of this tile inside the image: oy + dh a < OH, ox + dw b < OW
+          const index_t rows = (OH - oy + dh - 1) / dh, cols = (OW - ox + dw - 1) / dw;
+          const int ar = rows < 4 ? int(rows) : 4, bc = cols < 4 ? int(cols) : 4;
+          T* yo = y + ((tl.n * O + o0 + o) * OH + oy) * OW + ox;
           for (int a = 0; a < ar; ++a)
             for (int b = 0; b < bc; ++b)
-              yo[a * OW + b] = apply_activation(s.act, e[(a * 4 + b) * TB + t] + bv);
+              yo[a * dh * OW + b * dw] = apply_activation(s.act, e[(a * 4 + b) * TB + t] + bv);
         }
       }
     }

@@ -4,6 +4,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/spec.hpp"
+#include "../kernels/winograd_tiles.hpp"
 
 namespace convcore {
 
@@ -43,11 +44,15 @@ inline const char* algorithm_name(Algorithm a) {
 // Thresholds measured on one core (AVX-512/AVX2, float32): im2col overtakes direct from 3-4
 // output channels per group with a reduction of 9 or more; a 1x1 conv over 4 channels is still
 // 4x faster direct.
-// Winograd F(4x4, 3x3) (2-D 3x3, stride 1, groups 1) does 2.25x fewer multiplications but
-// pays for its transforms (weights on every call: 36 x C_out x C_in; inputs and outputs per
-// tile) and needs many tiles to fill its 36 GEMMs: measured on one core it ties im2col at
-// 1x64x56x56 (196 tiles), wins by 1.3x at 8x64x56x56, and loses below ~200 tiles or at
-// >= 256 channels. So: at least 32 channels each way, at most 128, and >= 256 tiles per call.
+// Winograd F(4x4, 3x3) (2-D 3x3, stride 1, groups 1, any dilation) does 36 multiplications
+// per 4x4 output tile instead of 144, but its GEMMs run over whole column panels of tiles (a
+// 7x7 image is 4 tiles, padded to a 32-column panel) and the weights are transformed on every
+// call (worth ~360 multiply-adds per kernel, measured). Per 3x3 kernel: im2col does 9 x N x
+// OH x OW multiply-adds, Winograd 36 x round_up(tiles, 32) + 360; Winograd is taken when that
+// is 1.2x smaller, and with at least 32 channels each way (with 16 its transforms outweigh the
+// saving: 0.6-0.96x im2col). Measured (2 threads, AVX-512, float32, im2col time / Winograd
+// time): ResNet-50 3x3 layers 1.3-1.9x at N=1 for 64@56 and 128@28, 1.5-2.1x at N=8 for
+// every layer; 256@14 N=1 (16 tiles) 0.93x and 512@7 N=1 0.3x stay on im2col.
 // Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
 // grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
 // engine's tile. Measured vs the im2col row path, 1 thread, float32, minima of thread CPU time
@@ -63,11 +68,12 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
       s.k_size() >= 9 && s.cin_per_group() >= 4 && s.cin_per_group() <= 64 && opg >= 4 &&
       opg <= 64)
     return Algorithm::grouped;
-  if (s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
-      s.stride[2] == 1 && s.dil[1] == 1 && s.dil[2] == 1 && s.groups == 1 && s.C_in >= 32 &&
-      s.C_out >= 32 && s.C_in <= 128 && s.C_out <= 128 &&
-      s.N * ((s.out[1] + 3) / 4) * ((s.out[2] + 3) / 4) >= 256)
-    return Algorithm::winograd;
+  if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
+    const index_t tiles = s.N * kernels::winograd_tiles_per_image(s);
+    const double wino = 36.0 * double((tiles + 31) / 32 * 32) + 360.0;
+    if (1.2 * wino < 9.0 * double(s.N) * double(s.out[1]) * double(s.out[2]))
+      return Algorithm::winograd;
+  }
   return Algorithm::im2col;
 }
 

@@ -1,0 +1,27 @@
+// Where Winograd F(4x4, 3x3) applies and how many tiles a batch has (kernels/winograd.hpp):
+// shared by the kernel and by the algorithm choice (ops/algorithm.hpp), which counts tiles.
+// Plain arithmetic only: everything with loops lives in the ISA-tagged engine.
+#pragma once
+#include "../core/spec.hpp"
+
+namespace convcore {
+namespace kernels {
+
+inline bool winograd_applicable(const ConvSpec& s) {
+  return s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
+         s.stride[2] == 1 && s.groups == 1;
+}
+
+// Tiles per dilation phase along one axis: a phase holds every d-th of the `out` outputs,
+// covered by 4-wide tiles.
+inline index_t winograd_grid(index_t out, index_t d) { return ((out + d - 1) / d + 3) / 4; }
+
+// Tiles of one image: dil_h x dil_w phases of winograd_grid(OH) x winograd_grid(OW) tiles
+// (the walk over them is winograd_engine::Tile).
+inline index_t winograd_tiles_per_image(const ConvSpec& s) {
+  return s.dil[1] * s.dil[2] * winograd_grid(s.out[1], s.dil[1]) *
+         winograd_grid(s.out[2], s.dil[2]);
+}
+
+}  // namespace kernels
+}  // namespace convcore
