@@ -321,12 +321,14 @@ def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, paddin
                  reduction(w))
 
 
-def test_winograd_blocks_output_channels(rng, threads):
-    # 36 x 320 x 320 transformed weights exceed the 12 MiB block: output channels in blocks
-    for dtype in [np.float32, np.float64]:
-        x, w, b = conv_data(rng, (2, 320, 9, 10), (320, 320, 3, 3), dtype)
-        y = cc.conv(x, w, b, padding=1, algorithm="winograd")
-        assert_close(y, ref.conv(x, w, b, padding=1), reduction(w))
+@pytest.mark.parametrize("dtype,xs", [(np.float32, (2, 320, 9, 10)), (np.float64, (2, 320, 9, 10)),
+                                      (np.float64, (1, 256, 48, 44))])
+def test_winograd_blocks_output_channels(rng, threads, dtype, xs):
+    # 36 x C x C transformed weights exceed the 12 MiB block: output channels in blocks, each
+    # over every chunk of tiles (the last case: 132 tiles in chunks of 128)
+    x, w, b = conv_data(rng, xs, (xs[1], xs[1], 3, 3), dtype)
+    y = cc.conv(x, w, b, padding=1, algorithm="winograd", activation="relu")
+    assert_close(y, ref.conv(x, w, b, padding=1, activation="relu"), reduction(w))
 
 
 def test_winograd_auto_choice():

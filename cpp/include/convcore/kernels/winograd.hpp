@@ -181,25 +181,25 @@ struct winograd_engine {
     nob = (O + OB - 1) / OB;
     const index_t asz = apart(G::packed_a_size(OB, C));
     T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
-    // Many tiles: each worker takes chunks of TW tiles through all three phases on its own,
-    // with V and M of its chunk in its own cache. Few tiles (N=1 deep layers): three parallel
-    // phases over chunks of up to ts tiles, the GEMMs split by point as well.
-    const index_t tw = Cc + OB <= 256 ? 64 : 32, nchunks = (ntiles + tw - 1) / tw;
-    if (nchunks >= 4 * index_t(get_num_threads())) {
-      const index_t vs = apart(Cc * tw), ms = apart(OB * tw);
-      for (index_t o0 = 0; o0 < O; o0 += OB) {
-        const index_t ob = O - o0 < OB ? O - o0 : OB;
-        transform_weights(w, C, o0, ob, upack, asz);
-        parallel_for_dynamic(nchunks, [&](index_t ch) {
-          const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
-          T* Vb = scratch(1, 36 * vs);
-          T* Mb = scratch(2, 36 * ms);
-          for (index_t c = 0; c < C; ++c) input_channel(s, x, c, t0, nt, tw, vs, Vb);
-          for (index_t xi = 0; xi < 36; ++xi)
-            product(upack + xi * asz, ob, C, 0, ob, 0, nt, tw, tw, Vb + xi * vs, Mb + xi * ms);
-          for (index_t o = 0; o < ob; ++o) output_channel(s, o0, o, t0, nt, tw, Mb, ms, bias, y);
-        });
-      }
+    // Many tiles and one block of output channels: each worker takes chunks of tw tiles
+    // through all three phases on its own, with V and M of its chunk in its own cache
+    // (measured 1.1-1.4x faster than the phases below for 64..256 channels). Otherwise (few
+    // tiles: N=1 deep layers; or several channel blocks, where every block would transform
+    // the input again): three parallel phases over chunks of up to ts tiles, the GEMMs split
+    // by point as well (1.5x faster at 512 channels).
+    const index_t tw = 64, nchunks = (ntiles + tw - 1) / tw;
+    if (nob == 1 && nchunks >= 4 * index_t(get_num_threads())) {
+      const index_t vs = apart(Cc * tw), ms = apart(O * tw);
+      transform_weights(w, C, 0, O, upack, asz);
+      parallel_for_dynamic(nchunks, [&](index_t ch) {
+        const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
+        T* Vb = scratch(1, 36 * vs);
+        T* Mb = scratch(2, 36 * ms);
+        for (index_t c = 0; c < C; ++c) input_channel(s, x, c, t0, nt, tw, vs, Vb);
+        for (index_t xi = 0; xi < 36; ++xi)
+          product(upack + xi * asz, O, C, 0, O, 0, nt, tw, tw, Vb + xi * vs, Mb + xi * ms);
+        for (index_t o = 0; o < O; ++o) output_channel(s, 0, o, t0, nt, tw, Mb, ms, bias, y);
+      });
       return;
     }
     // tiles per chunk: V and M together at most 16 MiB, a multiple of TB
