@@ -321,6 +321,33 @@ def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, paddin
                  reduction(w))
 
 
+# 3-D: k x 3 x 3 kernels, the depth taps in the GEMM reduction (any depth kernel, stride,
+# dilation, padding); chunks of whole output slices, or of part of one
+WINOGRAD_3D_CASES = [
+    ((1, 4, 5, 9, 8), 5, 3, {"padding": 1}),
+    ((2, 3, 6, 7, 10), 4, 3, {"padding": (2, 1, 0), "stride": (2, 1, 1)}),
+    ((1, 5, 7, 6, 6), 3, 2, {"padding": (1, 2, 2), "dilation": (3, 2, 2)}),
+    ((1, 2, 3, 5, 5), 2, 1, {"padding": (0, 1, 1)}),
+    ((2, 3, 4, 6, 5), 6, 3, {"padding": (4, 1, 1)}),  # slices with no input at all
+    ((1, 6, 4, 30, 30), 7, 3, {"padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,co,kd,kw", WINOGRAD_3D_CASES)
+def test_levels_winograd_3d_matches_oracle(rng, isa, threads, dtype, xs, co, kd, kw):
+    x, w, b = conv_data(rng, xs, (co, xs[1], kd, 3, 3), dtype)
+    y = cc.conv(x, w, b, algorithm="winograd", activation="relu", **kw)
+    assert_close(y, ref.conv(x, w, b, activation="relu", **kw), reduction(w))
+
+
+def test_winograd_3d_chunks_within_a_slice(rng, threads):
+    # 36 x (16 x 3 + 16) x 1849 tiles exceed the 16 MiB chunk: chunks of part of one slice
+    x, w, b = conv_data(rng, (1, 16, 2, 172, 170), (16, 16, 3, 3, 3), np.float32)
+    y = cc.conv(x, w, b, padding=1, algorithm="winograd")
+    assert_close(y, ref.conv(x, w, b, padding=1), reduction(w))
+
+
 @pytest.mark.parametrize("dtype,xs", [(np.float32, (2, 320, 9, 10)), (np.float64, (2, 320, 9, 10)),
                                       (np.float64, (1, 256, 48, 44))])
 def test_winograd_blocks_output_channels(rng, threads, dtype, xs):
@@ -342,6 +369,11 @@ def test_winograd_auto_choice():
     assert plan((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 4 tiles
     assert plan((1, 16, 224, 224), (16, 16, 3, 3), padding=1) == "im2col"  # few channels
     assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
+    plan3 = lambda xs, ws, **kw: _core._conv_algorithm(
+        _core.conv_spec(xs, ws, _args.conv_options(3, **kw)))
+    assert plan3((1, 256, 12, 13, 13), (256, 256, 3, 3, 3), padding=1) == "winograd"
+    assert plan3((1, 64, 8, 28, 28), (64, 64, 3, 3, 3), padding=1) == "winograd"
+    assert plan3((1, 64, 8, 28, 28), (64, 64, 3, 3, 3), padding=1, stride=(1, 2, 2)) == "im2col"
 
 
 def test_winograd_accuracy_vs_float64(rng):

@@ -94,39 +94,76 @@ struct winograd_engine {
   }
 
   // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) into 36 matrices in the GEMM's
-  // packed-A layout (ob x C each, asz elements apart). Each item is one MR-row panel: the MR
-  // kernels of an input channel are transformed together (the loops over r vectorise) and land
-  // as MR contiguous values in each of the 36 panels.
-  static void transform_weights(const T* w, index_t C, index_t o0, index_t ob, T* upack,
-                                index_t asz) {
-    const index_t Mp = G::round_up(ob, MR);
+  // packed-A layout (ob x K each, asz elements apart), K = kd x C: reduction index k = tap *
+  // C + c over the kd depth taps of a 3-D kernel (kd = 1 in 2-D). Each item is one MR-row
+  // panel: the MR kernels of one k are transformed together (the loops over r vectorise) and
+  // land as MR contiguous values in each of the 36 panels.
+  static void transform_weights(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
+                                T* upack, index_t asz) {
+    const index_t Mp = G::round_up(ob, MR), K = kd * C, row = C * kd * 9;
     parallel_for_dynamic(Mp / MR, [&](index_t ip) {
       const index_t rows = ob - ip * MR < MR ? ob - ip * MR : MR;
       T g[9][MR], h[3][6][MR], u[6][6][MR];
-      for (index_t c = 0; c < C; ++c) {
-        const T* src = w + ((o0 + ip * MR) * C + c) * 9;
+      for (index_t k = 0; k < K; ++k) {
+        const index_t c = k % C, tap = k / C;
+        const T* src = w + ((o0 + ip * MR) * C + c) * kd * 9 + tap * 9;
         if (rows == MR) {
           for (int r = 0; r < MR; ++r)
-            for (int k = 0; k < 9; ++k) g[k][r] = src[r * C * 9 + k];
+            for (int q = 0; q < 9; ++q) g[q][r] = src[r * row + q];
         } else {
           for (int r = 0; r < MR; ++r)
-            for (int k = 0; k < 9; ++k) g[k][r] = r < rows ? src[r * C * 9 + k] : T(0);
+            for (int q = 0; q < 9; ++q) g[q][r] = r < rows ? src[r * row + q] : T(0);
         }
         for (int j = 0; j < 3; ++j) g_apply(g[j], g[3 + j], g[6 + j], h[j]);  // h[j] = G g[:, j]
         for (int i = 0; i < 6; ++i) g_apply(h[0][i], h[1][i], h[2][i], u[i]);  // u[i] = G h[.][i]
-        const index_t k0 = c / G::KC * G::KC, kl = C - k0 < G::KC ? C - k0 : G::KC;
-        const index_t at_c = k0 * Mp + ip * MR * kl + (c - k0) * MR;
+        const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
+        const index_t at_k = k0 * Mp + ip * MR * kl + (k - k0) * MR;
         for (int i = 0; i < 6; ++i)
           for (int j = 0; j < 6; ++j) {
-            T* d = upack + (i * 6 + j) * asz + at_c;
+            T* d = upack + (i * 6 + j) * asz + at_k;
             for (int r = 0; r < MR; ++r) d[r] = u[i][j][r];
           }
       }
     });
   }
 
-  // The tiles of the batch in column order: image, dilation phase (ry, rx), tile row, tile
-  // column. With dilation d the outputs split into d x d phases (rows ry, ry + d, ...) and
+  // B of the 3-D GEMMs: row k = tap * C + c, column j = output tile (od0 + j / rw, r0 + j %
+  // rw) of image n, reading V's column (id - id_lo) * rw + j % rw of channel c, where id =
+  // od * stride + tap * dilation - pad is the input slice of that depth tap (zero outside).
+  struct depth_b_packer {
+    const T* v;  // V of one transform point: row c at v + c * ts
+    index_t ts, C, rw, od0, id_lo, D, sd, dd, pd;
+    void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
+      index_t lane[G::NR + 1];
+      for (index_t j0 = n0; j0 < n1; j0 += G::NR) {
+        const index_t nl = n1 - j0 < G::NR ? n1 - j0 : G::NR;
+        T* d = dst + ((j0 - n0) / G::NR) * G::NR * kl;
+        const index_t runs = segment_runs(j0, nl, rw, lane);
+        index_t c = k0 % C, tap = k0 / C;
+        for (index_t k = 0; k < kl; ++k) {
+          T* dk = d + k * G::NR;
+          for (index_t g = 0; g < runs; ++g) {
+            const index_t j = j0 + lane[g], len = lane[g + 1] - lane[g];
+            const index_t id = (od0 + j / rw) * sd + tap * dd - pd;
+            if (id < 0 || id >= D) {
+              for (index_t q = 0; q < len; ++q) dk[lane[g] + q] = T(0);
+            } else {
+              const T* src = v + c * ts + (id - id_lo) * rw + j % rw;
+              for (index_t q = 0; q < len; ++q) dk[lane[g] + q] = src[q];
+            }
+          }
+          for (index_t q = nl; q < G::NR; ++q) dk[q] = T(0);
+          if (++c == C) {
+            c = 0;
+            ++tap;
+          }
+        }
+      }
+    }
+  };
+
+  // The tiles of a run of slices in column order: slice (a 2-D image; image x depth in 3-D,
+  // n below), dilation phase (ry, rx), tile row, tile column. With dilation d the outputs split into d x d phases (rows ry, ry + d, ...) and
   // each phase is an undilated 3x3 conv over every d-th input row and column: tile (th, tw)
   // of phase (ry, rx) covers outputs (oy + d a, ox + d b), a, b < 4, and reads inputs
   // (oy + d i - pad, ox + d j - pad), i, j < 6, with oy = ry + 4 d th, ox = rx + 4 d tw.
@@ -168,19 +205,78 @@ struct winograd_engine {
   }
 
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    const index_t C = s.C_in, O = s.C_out, OH = s.out[1], OW = s.out[2];
-    if (s.N == 0 || O == 0 || OH == 0 || OW == 0) return;
-    const index_t ntiles = checked_mul(s.N, winograd_tiles_per_image(s), "winograd tiles");
-    const index_t Cc = C > 0 ? C : 1;
+    const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
+    if (s.N == 0 || O == 0 || s.out_size() == 0) return;
+    const index_t Cc = C > 0 ? C : 1, K = KD * Cc;
     // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
     // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
     // transformed whole are 38 MB: written to and re-read from memory, 2x slower).
-    const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * Cc);
+    const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * K);
     index_t nob = wmax >= O ? 1 : (O + wmax - 1) / (wmax > MR ? wmax : MR);
     const index_t OB = G::round_up((O + nob - 1) / nob, MR) < O ? G::round_up((O + nob - 1) / nob, MR) : O;
     nob = (O + OB - 1) / OB;
-    const index_t asz = apart(G::packed_a_size(OB, C));
+    const index_t asz = apart(G::packed_a_size(OB, KD * C));
     T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
+    // V and M of a chunk of tiles together at most 16 MiB
+    const index_t budget = index_t(16) * 1024 * 1024 / index_t(sizeof(T)) / 36;
+    if (s.in[0] == 1 && s.out[0] == 1 && KD == 1) {
+      run_2d(s, x, w, bias, y, upack, asz, OB, nob, budget);
+      return;
+    }
+    // 3-D: a chunk is whole output slices (or part of one) of one image; its V holds the
+    // tiles of every input slice they read, transformed once per chunk.
+    const index_t D = s.in[0], OD = s.out[0], T2 = winograd_tiles_per_slice(s);
+    const index_t sd = s.stride[0], dd = s.dil[0], pd = s.pad_lo[0];
+    const index_t reach = (KD - 1) * dd + 1;  // input slices one output slice reads
+    // slices per chunk: V = C x ((odc - 1) sd + reach) x rw, M = OB x odc x rw
+    index_t rw = T2, odc = 1;
+    if (Cc * reach * T2 + OB * T2 <= budget) {
+      const index_t per = T2 * (Cc * sd + OB), fixed = T2 * Cc * (reach - sd);
+      odc = budget > fixed ? (budget - fixed) / per : 1;
+      odc = odc < 1 ? 1 : odc > OD ? OD : odc;
+    } else {
+      rw = budget / (Cc * reach + OB) / TB * TB;
+      rw = rw < TB ? TB : rw > T2 ? T2 : rw;
+    }
+    const index_t nv = ((odc - 1) * sd + reach) * rw, nm = odc * rw;
+    const index_t vs = apart(Cc * nv), ms = apart(OB * nm);
+    T* Vb = scratch(1, checked_mul(36, vs, "winograd input tiles"));
+    T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));
+    if (nob == 1) transform_weights(w, C, KD, 0, O, upack, asz);
+    for (index_t n = 0; n < s.N; ++n)
+      for (index_t od0 = 0; od0 < OD; od0 += odc) {
+        const index_t od1 = od0 + odc < OD ? od0 + odc : OD;
+        for (index_t r0 = 0; r0 < T2; r0 += rw) {
+          const index_t cw = T2 - r0 < rw ? T2 - r0 : rw;  // tiles per slice in this chunk
+          index_t id_lo = od0 * sd - pd, id_hi = (od1 - 1) * sd + (KD - 1) * dd - pd;
+          id_lo = id_lo < 0 ? 0 : id_lo;
+          id_hi = id_hi >= D ? D - 1 : id_hi;
+          const index_t t0 = (n * OD + od0) * T2 + r0, nt = (od1 - od0) * cw;
+          if (C > 0 && id_lo <= id_hi)
+            parallel_for_dynamic(C, [&](index_t c) {
+              for (index_t id = id_lo; id <= id_hi; ++id)
+                input_channel(s, x, c, (n * D + id) * T2 + r0, cw, nv, vs,
+                              Vb + (id - id_lo) * cw);
+            });
+          const depth_b_packer pk{nullptr, nv, Cc, cw, od0, id_lo, D, sd, dd, pd};
+          for (index_t o0 = 0; o0 < O; o0 += OB) {
+            const index_t ob = O - o0 < OB ? O - o0 : OB;
+            if (nob > 1) transform_weights(w, C, KD, o0, ob, upack, asz);
+            products(upack, asz, ob, KD * C, nt, nm, Mb, ms, [&](index_t xi) {
+              depth_b_packer p = pk;
+              p.v = Vb + xi * vs;
+              return p;
+            });
+            output_transform(s, o0, ob, t0, nt, nm, Mb, ms, bias, y);
+          }
+        }
+      }
+  }
+
+  static void run_2d(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, T* upack,
+                     index_t asz, index_t OB, index_t nob, index_t budget) {
+    const index_t C = s.C_in, O = s.C_out, Cc = C > 0 ? C : 1;
+    const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
     // Many tiles and one block of output channels: each worker takes chunks of tw tiles
     // through all three phases on its own, with V and M of its chunk in its own cache
     // (measured 1.1-1.4x faster than the phases below for 64..256 channels). Otherwise (few
@@ -190,48 +286,47 @@ struct winograd_engine {
     const index_t tw = 64, nchunks = (ntiles + tw - 1) / tw;
     if (nob == 1 && nchunks >= 4 * index_t(get_num_threads())) {
       const index_t vs = apart(Cc * tw), ms = apart(O * tw);
-      transform_weights(w, C, 0, O, upack, asz);
+      transform_weights(w, C, 1, 0, O, upack, asz);
       parallel_for_dynamic(nchunks, [&](index_t ch) {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
         T* Vb = scratch(1, 36 * vs);
         T* Mb = scratch(2, 36 * ms);
         for (index_t c = 0; c < C; ++c) input_channel(s, x, c, t0, nt, tw, vs, Vb);
         for (index_t xi = 0; xi < 36; ++xi)
-          product(upack + xi * asz, O, C, 0, O, 0, nt, tw, tw, Vb + xi * vs, Mb + xi * ms);
+          product(upack + xi * asz, O, C, 0, O, 0, nt, tw,
+                  typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
         for (index_t o = 0; o < O; ++o) output_channel(s, 0, o, t0, nt, tw, Mb, ms, bias, y);
       });
       return;
     }
-    // tiles per chunk: V and M together at most 16 MiB, a multiple of TB
-    const index_t vbudget = index_t(16) * 1024 * 1024 / index_t(sizeof(T)) / (36 * (Cc + OB));
-    index_t ts = vbudget / TB * TB;
+    // tiles per chunk, a multiple of TB
+    index_t ts = budget / (Cc + OB) / TB * TB;
     if (ts < TB) ts = TB;
     if (ts > G::round_up(ntiles, TB)) ts = G::round_up(ntiles, TB);
     const index_t vs = apart(Cc * ts), ms = apart(OB * ts);
     T* Vb = scratch(1, checked_mul(36, vs, "winograd input tiles"));
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));
-    if (nob == 1) transform_weights(w, C, 0, O, upack, asz);
+    if (nob == 1) transform_weights(w, C, 1, 0, O, upack, asz);
     for (index_t t0 = 0; t0 < ntiles; t0 += ts) {
       const index_t nt = ntiles - t0 < ts ? ntiles - t0 : ts;
-      if (C > 0) input_transform(s, x, t0, nt, ts, vs, Vb);
+      if (C > 0)
+        parallel_for_dynamic(C, [&](index_t c) { input_channel(s, x, c, t0, nt, ts, vs, Vb); });
       for (index_t o0 = 0; o0 < O; o0 += OB) {
         const index_t ob = O - o0 < OB ? O - o0 : OB;
-        if (nob > 1) transform_weights(w, C, o0, ob, upack, asz);
-        products(upack, asz, ob, C, nt, ts, Vb, vs, Mb, ms);
+        if (nob > 1) transform_weights(w, C, 1, o0, ob, upack, asz);
+        products(upack, asz, ob, C, nt, ts, Mb, ms, [&](index_t xi) {
+          return typename G::matrix_b_packer{Vb + xi * vs, ts, 1};
+        });
         output_transform(s, o0, ob, t0, nt, ts, Mb, ms, bias, y);
       }
     }
   }
 
-  // V[xi][c][t] for tiles [t0, t0 + nt) (row length ts), items: input channels.
-  static void input_transform(const ConvSpec& s, const T* x, index_t t0, index_t nt, index_t ts,
-                              index_t vs, T* Vb) {
-    parallel_for_dynamic(s.C_in, [&](index_t c) { input_channel(s, x, c, t0, nt, ts, vs, Vb); });
-  }
-
+  // V[xi][c][t] for input tiles [u0, u0 + nu) (global column: input slice x per-slice tile;
+  // row length ts), one channel.
   static void input_channel(const ConvSpec& s, const T* x, index_t c, index_t t0, index_t nt,
                             index_t ts, index_t vs, T* Vb) {
-    const index_t C = s.C_in, H = s.in[1], W = s.in[2];
+    const index_t C = s.C_in, D = s.in[0], H = s.in[1], W = s.in[2];
     T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
     T* e = d + 36 * TB;
     {
@@ -240,7 +335,8 @@ struct winograd_engine {
         Tile tl(s, t0 + b0);
         const index_t dh = tl.dh, dw = tl.dw;
         for (index_t t = 0; t < nb; ++t, tl.next()) {
-          const T* xc = x + (tl.n * C + c) * H * W;
+          // input slice tl.n = image * D + depth
+          const T* xc = x + ((tl.n / D * C + c) * D + tl.n % D) * H * W;
           const index_t r0 = tl.oy() - s.pad_lo[1], q0 = tl.ox() - s.pad_lo[2];
           if (r0 >= 0 && r0 + 5 * dh < H && q0 >= 0 && q0 + 5 * dw < W) {
             const T* src = xc + r0 * W + q0;
@@ -280,27 +376,29 @@ struct winograd_engine {
     }
   }
 
-  // M[xi] (ob x nt, row length ts) = U[xi] V[xi] for the 36 points, one GEMM engine item each
-  // (transform point x column tile x row chunk), so that even a few tiles keep every thread busy.
-  static void products(const T* upack, index_t asz, index_t ob, index_t C, index_t nt,
-                       index_t ts, const T* Vb, index_t vs, T* Mb, index_t ms) {
+  // M[xi] (ob x nt, row length ts) = U[xi] B[xi] for the 36 points (B[xi] from packer(xi)),
+  // one GEMM engine item each (transform point x column tile x row chunk), so that even a
+  // few tiles keep every thread busy.
+  template <class MakePacker>
+  static void products(const T* upack, index_t asz, index_t ob, index_t K, index_t nt,
+                       index_t ts, T* Mb, index_t ms, const MakePacker& packer) {
     const typename G::Split sp = G::split(ob, nt, 36, get_num_threads());
     const index_t per = sp.ntiles * sp.mchunks;
     parallel_for_dynamic(36 * per, [&](index_t item) {
       const index_t xi = item / per, t = (item % per) / sp.mchunks, mcn = item % sp.mchunks;
       const index_t n0 = t * sp.nc, n1 = n0 + sp.nc < nt ? n0 + sp.nc : nt;
       const index_t m0 = mcn * sp.mc, m1 = m0 + sp.mc < ob ? m0 + sp.mc : ob;
-      product(upack + xi * asz, ob, C, m0, m1, n0, n1, sp.nc, ts, Vb + xi * vs, Mb + xi * ms);
+      product(upack + xi * asz, ob, K, m0, m1, n0, n1, sp.nc, packer(xi), Mb + xi * ms, ts);
     });
   }
 
-  // One point's GEMM: rows [m0, m1) x columns [n0, n1) of M = U V (rows of V and M ts long).
-  static void product(const T* u, index_t ob, index_t C, index_t m0, index_t m1, index_t n0,
-                      index_t n1, index_t nc, index_t ts, const T* v, T* m) {
-    const index_t kb = C < G::KC ? (C > 0 ? C : 1) : G::KC;
+  // One point's GEMM: rows [m0, m1) x columns [n0, n1) of M = U B (rows of M ts long).
+  template <class PackB>
+  static void product(const T* u, index_t ob, index_t K, index_t m0, index_t m1, index_t n0,
+                      index_t n1, index_t nc, const PackB& pb, T* m, index_t ts) {
+    const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     T* bbuf = G::scratch(1, kb * G::round_up(nc, G::NR));
-    const typename G::matrix_b_packer pb{v, ts, 1};
-    G::run_block(u, ob, C, m0, m1, n0, n1, pb, bbuf, m + n0, ts, typename G::Cols{}, false,
+    G::run_block(u, ob, K, m0, m1, n0, n1, pb, bbuf, m + n0, ts, typename G::Cols{}, false,
                  nullptr, nullptr, Activation::none);
   }
 
@@ -313,7 +411,7 @@ struct winograd_engine {
 
   static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
                              index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
-    const index_t O = s.C_out, OH = s.out[1], OW = s.out[2];
+    const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
     {
       T* d = scratch(3, 2 * 36 * TB);
       T* e = d + 36 * TB;
@@ -342,7 +440,8 @@ struct winograd_engine {
           // outputs of this tile inside the image: oy + dh a < OH, ox + dw b < OW
           const index_t rows = (OH - oy + dh - 1) / dh, cols = (OW - ox + dw - 1) / dw;
           const int ar = rows < 4 ? int(rows) : 4, bc = cols < 4 ? int(cols) : 4;
-          T* yo = y + ((tl.n * O + o0 + o) * OH + oy) * OW + ox;
+          // output slice tl.n = image * OD + depth
+          T* yo = y + (((tl.n / OD * O + o0 + o) * OD + tl.n % OD) * OH + oy) * OW + ox;
           for (int a = 0; a < ar; ++a)
             for (int b = 0; b < bc; ++b)
               yo[a * dh * OW + b * dw] = apply_activation(s.act, e[(a * 4 + b) * TB + t] + bv);

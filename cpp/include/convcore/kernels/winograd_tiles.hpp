@@ -7,18 +7,19 @@
 namespace convcore {
 namespace kernels {
 
+// 3x3 in H and W with stride 1 there, groups 1; in 3-D any depth kernel, stride, dilation and
+// padding (the depth taps join the GEMM reduction).
 inline bool winograd_applicable(const ConvSpec& s) {
-  return s.in[0] == 1 && s.k[0] == 1 && s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 &&
-         s.stride[2] == 1 && s.groups == 1;
+  return s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 && s.stride[2] == 1 && s.groups == 1;
 }
 
 // Tiles per dilation phase along one axis: a phase holds every d-th of the `out` outputs,
 // covered by 4-wide tiles.
 inline index_t winograd_grid(index_t out, index_t d) { return ((out + d - 1) / d + 3) / 4; }
 
-// Tiles of one image: dil_h x dil_w phases of winograd_grid(OH) x winograd_grid(OW) tiles
-// (the walk over them is winograd_engine::Tile).
-inline index_t winograd_tiles_per_image(const ConvSpec& s) {
+// Tiles of one output slice (a 2-D image, or one depth of a 3-D one): dil_h x dil_w phases
+// of winograd_grid(OH) x winograd_grid(OW) tiles (the walk over them is winograd_engine::Tile).
+inline index_t winograd_tiles_per_slice(const ConvSpec& s) {
   return s.dil[1] * s.dil[2] * winograd_grid(s.out[1], s.dil[1]) *
          winograd_grid(s.out[2], s.dil[2]);
 }

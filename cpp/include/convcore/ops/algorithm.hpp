@@ -69,9 +69,9 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
       opg <= 64)
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
-    const index_t tiles = s.N * kernels::winograd_tiles_per_image(s);
+    const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
     const double wino = 36.0 * double((tiles + 31) / 32 * 32) + 360.0;
-    if (1.2 * wino < 9.0 * double(s.N) * double(s.out[1]) * double(s.out[2]))
+    if (1.2 * wino < 9.0 * double(s.N) * double(s.out_size()))
       return Algorithm::winograd;
   }
   return Algorithm::im2col;
