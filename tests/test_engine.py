@@ -308,6 +308,10 @@ WINOGRAD_CASES = [
     # many tiles (workers take whole chunks: 3 x 16 x 16 tiles) and few (phases split by point)
     ((3, 8, 64, 64), 8, 1, 1),
     ((2, 5, 33, 31), 6, 2, 2),
+    # fewer tiles than a column panel (operands swapped, weights transformed per block):
+    # several transformed blocks and reduction blocks, output channels past a panel
+    ((1, 300, 8, 9), 70, 1, 1),
+    ((1, 70, 6, 5), 33, 1, 1),
 ]
 
 
@@ -366,6 +370,7 @@ def test_winograd_auto_choice():
     assert plan((8, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"
     assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
     assert plan((1, 256, 65, 65), (256, 256, 3, 3), padding=2, dilation=2) == "winograd"
+    assert plan((1, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"  # 16 tiles
     assert plan((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 4 tiles
     assert plan((1, 16, 224, 224), (16, 16, 3, 3), padding=1) == "im2col"  # few channels
     assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"

@@ -61,10 +61,11 @@ struct winograd_engine {
     }
   }
 
-  // G applied to MR columns at once: out[i][r] = sum_k G[i][k] g[k][r] (G is 6 x 3)
-  static void g_apply(const T* g0, const T* g1, const T* g2, T (*out)[MR]) {
+  // G applied to R columns at once: out[i][r] = sum_k G[i][k] g[k][r] (G is 6 x 3)
+  template <int R>
+  static void g_apply(const T* g0, const T* g1, const T* g2, T (*out)[R]) {  // out[0..5]
     const T q = T(1) / T(4), s6 = T(1) / T(6), s12 = T(1) / T(12), s24 = T(1) / T(24);
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < R; ++r) {
       const T a = g0[r], b = g1[r], c = g2[r];
       out[0][r] = a * q;
       out[1][r] = -(a + b + c) * s6;
@@ -93,37 +94,54 @@ struct winograd_engine {
     }
   }
 
-  // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) into 36 matrices in the GEMM's
-  // packed-A layout (ob x K each, asz elements apart), K = kd x C: reduction index k = tap *
-  // C + c over the kd depth taps of a 3-D kernel (kd = 1 in 2-D). Each item is one MR-row
-  // panel: the MR kernels of one k are transformed together (the loops over r vectorise) and
-  // land as MR contiguous values in each of the 36 panels.
+  // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) and reduction index k = tap * C
+  // + c over the kd depth taps of a 3-D kernel (kd = 1 in 2-D). Each item is a group of R
+  // output channels (a GEMM panel's worth): the R kernels of one k are transformed together
+  // (the loops over r vectorise) and handed to put(ip, rows, k, u), u[xi][r], which stores
+  // them in the GEMM's layout, a whole panel row at once.
+  template <int R, class Put>
+  static void transform_kernels(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
+                                const Put& put) {
+    parallel_for_dynamic((ob + R - 1) / R, [&](index_t ip) {
+      const index_t rows = ob - ip * R < R ? ob - ip * R : R;
+      transform_group<R>(w, C, kd, o0 + ip * R, rows, 0, kd * C,
+                         [&](index_t k, const T (*u)[R]) { put(ip, rows, k, u); });
+    });
+  }
+
+  // One group: output channels [o0, o0 + rows), rows <= R (the rest of the R lanes zero),
+  // reduction indices [k_begin, k_end); put(k, u) per k.
+  template <int R, class Put>
+  static void transform_group(const T* w, index_t C, index_t kd, index_t o0, index_t rows,
+                              index_t k_begin, index_t k_end, const Put& put) {
+    const index_t row = C * kd * 9;
+    T g[9][R], h[3][6][R], u[36][R];
+    for (index_t k = k_begin; k < k_end; ++k) {
+      const index_t c = k % C, tap = k / C;
+      const T* src = w + (o0 * C + c) * kd * 9 + tap * 9;
+      if (rows == R) {
+        for (int q = 0; q < 9; ++q)
+          for (int r = 0; r < R; ++r) g[q][r] = src[r * row + q];
+      } else {
+        for (int r = 0; r < R; ++r)
+          for (int q = 0; q < 9; ++q) g[q][r] = r < rows ? src[r * row + q] : T(0);
+      }
+      for (int j = 0; j < 3; ++j) g_apply<R>(g[j], g[3 + j], g[6 + j], h[j]);  // G g[:, j]
+      for (int i = 0; i < 6; ++i) g_apply<R>(h[0][i], h[1][i], h[2][i], u + 6 * i);
+      put(k, u);
+    }
+  }
+
+  // ... into 36 matrices in the packed-A layout (ob x K each, asz elements apart): MR
+  // contiguous values per panel and k.
   static void transform_weights(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
                                 T* upack, index_t asz) {
-    const index_t Mp = G::round_up(ob, MR), K = kd * C, row = C * kd * 9;
-    parallel_for_dynamic(Mp / MR, [&](index_t ip) {
-      const index_t rows = ob - ip * MR < MR ? ob - ip * MR : MR;
-      T g[9][MR], h[3][6][MR], u[6][6][MR];
-      for (index_t k = 0; k < K; ++k) {
-        const index_t c = k % C, tap = k / C;
-        const T* src = w + ((o0 + ip * MR) * C + c) * kd * 9 + tap * 9;
-        if (rows == MR) {
-          for (int r = 0; r < MR; ++r)
-            for (int q = 0; q < 9; ++q) g[q][r] = src[r * row + q];
-        } else {
-          for (int r = 0; r < MR; ++r)
-            for (int q = 0; q < 9; ++q) g[q][r] = r < rows ? src[r * row + q] : T(0);
-        }
-        for (int j = 0; j < 3; ++j) g_apply(g[j], g[3 + j], g[6 + j], h[j]);  // h[j] = G g[:, j]
-        for (int i = 0; i < 6; ++i) g_apply(h[0][i], h[1][i], h[2][i], u[i]);  // u[i] = G h[.][i]
-        const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
-        const index_t at_k = k0 * Mp + ip * MR * kl + (k - k0) * MR;
-        for (int i = 0; i < 6; ++i)
-          for (int j = 0; j < 6; ++j) {
-            T* d = upack + (i * 6 + j) * asz + at_k;
-            for (int r = 0; r < MR; ++r) d[r] = u[i][j][r];
-          }
-      }
+    const index_t Mp = G::round_up(ob, MR), K = kd * C;
+    transform_kernels<MR>(w, C, kd, o0, ob, [&](index_t ip, index_t, index_t k, const T (*u)[MR]) {
+      const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
+      T* d = upack + k0 * Mp + ip * MR * kl + (k - k0) * MR;
+      for (int xi = 0; xi < 36; ++xi)
+        for (int r = 0; r < MR; ++r) d[xi * asz + r] = u[xi][r];
     });
   }
 
@@ -273,10 +291,105 @@ struct winograd_engine {
       }
   }
 
+  // Few tiles (N=1 deep layers: 16 tiles at 14x14): the GEMMs swap operands, tiles as the MR
+  // rows and output channels as the NR columns (M^T = V^T U^T), so 16 tiles fill two whole
+  // 8-row panels instead of half of a 32-column one; and the weights are transformed inside
+  // the GEMM, a group of NR output channels and KB input channels at a time into a per-thread
+  // block of 36 B panels that the microkernel uses at once. Each transformed weight is used by
+  // only a few tiles here, so writing all of U to memory and reading it back (4x the weights)
+  // would cost more than the products (measured 2x slower for 256 -> 256 at 14x14).
+  static bool few_tiles(index_t ntiles) {
+    return ntiles < G::NR && G::round_up(ntiles, MR) < G::round_up(ntiles, G::NR);
+  }
+
+  static void run_few(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                      index_t ntiles) {
+    constexpr int NR = int(G::NR);
+    constexpr index_t KB = 64;  // input channels per transformed block (divides KC)
+    const index_t C = s.C_in, O = s.C_out, Tp = G::round_up(ntiles, MR);
+    const index_t as = apart(Tp * C), ms = apart(ntiles * O);
+    T* Va = scratch(1, checked_mul(36, as, "winograd input tiles"));  // V^T, packed A
+    T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));     // M^T, rows of O
+    parallel_for_dynamic(C, [&](index_t c) {
+      T v[36 * G::NR];  // the channel's 36 x ntiles values (row length 0: one channel)
+      input_channel(s, x, c, 0, ntiles, 0, G::NR, v);
+      const index_t k0 = c / G::KC * G::KC, kl = C - k0 < G::KC ? C - k0 : G::KC;
+      for (int xi = 0; xi < 36; ++xi) {
+        T* d = Va + xi * as + k0 * Tp + (c - k0) * MR;
+        for (index_t t = 0; t < Tp; ++t)
+          d[(t / MR) * MR * kl + t % MR] = t < ntiles ? v[xi * G::NR + t] : T(0);
+      }
+    });
+    parallel_for_dynamic((O + NR - 1) / NR, [&](index_t og) {
+      T* bp = scratch(0, 36 * KB * NR);  // bp[xi][k][lane]
+      const index_t cols = O - og * NR < NR ? O - og * NR : NR;
+      for (index_t k0 = 0; k0 < C; k0 += KB) {
+        const index_t kb = C - k0 < KB ? C - k0 : KB;
+        transform_group<NR>(w, C, 1, og * NR, cols, k0, k0 + kb,
+                            [&](index_t k, const T (*u)[NR]) {
+                              for (int xi = 0; xi < 36; ++xi)
+                                for (int r = 0; r < NR; ++r)
+                                  bp[(xi * KB + k - k0) * NR + r] = u[xi][r];
+                            });
+        const index_t K0 = k0 / G::KC * G::KC, kl = C - K0 < G::KC ? C - K0 : G::KC;
+        const typename G::Store st{k0 == 0, false, nullptr, nullptr, Activation::none};
+        for (int xi = 0; xi < 36; ++xi)
+          for (index_t i = 0; i < ntiles; i += MR)
+            G::micro(kb, Va + xi * as + K0 * Tp + i * kl + (k0 - K0) * MR,
+                     bp + xi * KB * NR, Mb + xi * ms + i * O + og * NR, O, 1,
+                     ntiles - i < MR ? ntiles - i : MR, cols, st);
+      }
+    });
+    const index_t nch = (O + TB - 1) / TB;
+    parallel_for_dynamic(ntiles * nch, [&](index_t item) {
+      output_tile(s, item / nch, (item % nch) * TB, Mb, ms, bias, y);
+    });
+  }
+
+  // y for one tile and output channels [oc0, oc0 + TB) from M^T (rows of C_out).
+  static void output_tile(const ConvSpec& s, index_t t, index_t oc0, const T* Mb, index_t ms,
+                          const T* bias, T* y) {
+    const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
+    const index_t nb = O - oc0 < TB ? O - oc0 : TB;
+    T* d = scratch(3, 2 * 36 * TB);
+    T* e = d + 36 * TB;
+    for (int j = 0; j < 6; ++j) {
+      const T* in[6];
+      T* out[4];
+      for (int k = 0; k < 6; ++k) in[k] = Mb + (k * 6 + j) * ms + t * O + oc0;
+      for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * TB;
+      at(in, out, nb);
+    }
+    for (int a = 0; a < 4; ++a) {
+      const T* in[6];
+      T* out[4];
+      for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * TB;
+      for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
+      at(in, out, nb);
+    }
+    const Tile tl(s, t);
+    const index_t oy = tl.oy(), ox = tl.ox(), dh = tl.dh, dw = tl.dw;
+    if (oy >= OH || ox >= OW) return;
+    const index_t rows = (OH - oy + dh - 1) / dh, cols = (OW - ox + dw - 1) / dw;
+    const int ar = rows < 4 ? int(rows) : 4, bc = cols < 4 ? int(cols) : 4;
+    for (index_t q = 0; q < nb; ++q) {
+      const index_t o = oc0 + q;
+      const T bv = bias ? bias[o] : T(0);
+      T* yo = y + (((tl.n / OD * O + o) * OD + tl.n % OD) * OH + oy) * OW + ox;
+      for (int a = 0; a < ar; ++a)
+        for (int b = 0; b < bc; ++b)
+          yo[a * dh * OW + b * dw] = apply_activation(s.act, e[(a * 4 + b) * TB + q] + bv);
+    }
+  }
+
   static void run_2d(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, T* upack,
                      index_t asz, index_t OB, index_t nob, index_t budget) {
     const index_t C = s.C_in, O = s.C_out, Cc = C > 0 ? C : 1;
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
+    if (C > 0 && few_tiles(ntiles)) {
+      run_few(s, x, w, bias, y, ntiles);
+      return;
+    }
     // Many tiles and one block of output channels: each worker takes chunks of tw tiles
     // through all three phases on its own, with V and M of its chunk in its own cache
     // (measured 1.1-1.4x faster than the phases below for 64..256 channels). Otherwise (few

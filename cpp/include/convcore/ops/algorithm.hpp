@@ -44,15 +44,17 @@ inline const char* algorithm_name(Algorithm a) {
 // Thresholds measured on one core (AVX-512/AVX2, float32): im2col overtakes direct from 3-4
 // output channels per group with a reduction of 9 or more; a 1x1 conv over 4 channels is still
 // 4x faster direct.
-// Winograd F(4x4, 3x3) (2-D 3x3, stride 1, groups 1, any dilation) does 36 multiplications
-// per 4x4 output tile instead of 144, but its GEMMs run over whole column panels of tiles (a
-// 7x7 image is 4 tiles, padded to a 32-column panel) and the weights are transformed on every
-// call (worth ~360 multiply-adds per kernel, measured). Per 3x3 kernel: im2col does 9 x N x
-// OH x OW multiply-adds, Winograd 36 x round_up(tiles, 32) + 360; Winograd is taken when that
-// is 1.2x smaller, and with at least 32 channels each way (with 16 its transforms outweigh the
+// Winograd F(4x4, 3x3) (3x3 in H and W, stride 1 there, groups 1; any dilation; 2-D or
+// k x 3 x 3 3-D) does 36 multiplications per 4x4 output tile instead of 144, but its GEMMs
+// run over whole panels of tiles (32 columns; below 32 tiles, 8-row panels: the operands
+// swap) and the weights are transformed on every call (worth ~360 multiply-adds per kernel,
+// measured). Per 3x3 kernel and depth tap: im2col does 9 x N x output pixels multiply-adds,
+// Winograd 36 x (tiles rounded up to a panel) + 360; Winograd is taken when that is 1.2x
+// smaller, and with at least 32 channels each way (with 16 its transforms outweigh the
 // saving: 0.6-0.96x im2col). Measured (2 threads, AVX-512, float32, im2col time / Winograd
-// time): ResNet-50 3x3 layers 1.3-1.9x at N=1 for 64@56 and 128@28, 1.5-2.1x at N=8 for
-// every layer; 256@14 N=1 (16 tiles) 0.93x and 512@7 N=1 0.3x stay on im2col.
+// time): ResNet-50 3x3 layers 1.3-1.9x at N=1 for 64@56 and 128@28, 1.4x for 256@14 (16
+// tiles), 1.5-2.1x at N=8; 512@7 N=1 (4 tiles) 0.6x stays on im2col; 3-D U-Net 256-channel
+// 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2, 4) at 65x65 1.2-1.6x.
 // Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
 // grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
 // engine's tile. Measured vs the im2col row path, 1 thread, float32, minima of thread CPU time
@@ -70,7 +72,8 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
     const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
-    const double wino = 36.0 * double((tiles + 31) / 32 * 32) + 360.0;
+    const index_t filled = tiles < 32 ? (tiles + 7) / 8 * 8 : (tiles + 31) / 32 * 32;
+    const double wino = 36.0 * double(filled) + 360.0;
     if (1.2 * wino < 9.0 * double(s.N) * double(s.out_size()))
       return Algorithm::winograd;
   }
