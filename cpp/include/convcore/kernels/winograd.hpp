@@ -1,5 +1,7 @@
-// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for 2-D 3x3 stride-1 convs, groups = 1; a dilated
-// conv is d x d undilated ones over its phases (struct Tile), so it runs here too.
+// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for convs that are 3x3 with stride 1 in H and W,
+// groups = 1: 2-D; dilated (d x d undilated convs over the output phases, struct Tile); 3-D
+// with k x 3 x 3 kernels (the k depth taps join the GEMM reduction; any depth stride,
+// dilation and padding).
 //
 // Per 4x4 output tile: Y = A^T [ (G g G^T) . (B^T d B) ] A over the 6x6 input tile d. The 36
 // element-wise products summed over input channels are 36 GEMMs (C_out x C_in by C_in x tiles)
@@ -8,21 +10,26 @@
 //
 // The tiles of every image of the batch share one column space (tile t of image n is column
 // n * tiles_per_image + t), so 7x7 and 14x14 images (4 and 16 tiles) still fill the GEMM's
-// column panels. A call runs in three parallel phases per chunk of tiles: the input transform
-// (items: input channels) writes V (36 x C_in x tiles), the 36 GEMMs (items: transform point x
-// column tile x row chunk) write M (36 x C_out x tiles), the output transform (items: output
-// channels) adds bias and activation and scatters the 4x4 tiles into y. The weights are
-// transformed once per call straight into the GEMM's packed-A layout (one pass, vectorised
-// across the MR rows of a panel: no full-size intermediate, no second packing pass).
+// column panels. Three ways to run (docs/architecture.md has the measurements behind them):
+// - many tiles, one block of output channels: each worker takes chunks of 64 tiles through
+//   the input transform, the 36 GEMMs and the output transform in its own cache;
+// - otherwise three parallel phases per chunk of tiles: the input transform (items: input
+//   channels) writes V (36 x C_in x tiles), the 36 GEMMs (items: transform point x column
+//   tile x row chunk) write M (36 x C_out x tiles), the output transform (items: output
+//   channels) adds bias and activation and scatters the 4x4 tiles into y;
+// - fewer tiles than a column panel (2-D): the operands swap and the weights are transformed
+//   inside the GEMM (run_few).
+// Otherwise the weights are transformed once per call (per block of output channels) straight
+// into the GEMM's packed-A layout (one pass, vectorised across the rows of a panel).
 //
 // Accuracy: the transforms have entries up to 8 (A) and 1/24 (G), so float32 rounding grows:
 // measured against float64, max |error| / max |y| is about 1e-6 (C_in = 64, N(0,1) data),
 // about 10x the im2col engine's (docs/architecture.md has the table). float64 is exact to ~1e-15.
 //
 // Workspace (calling thread): the transformed weights of a block of output channels (36 x
-// block x C_in, the block chosen so that this stays under 12 MiB; 4x the block's weights) and V
-// and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile buffers and
-// the GEMM engine's packed B tile.
+// block x kd x C_in, the block chosen so that this stays under 12 MiB; 4x the block's weights)
+// and V and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile
+// buffers and the GEMM engine's packed B tile (run_few: 36 B panels of 64 x NR).
 #pragma once
 #include "gemm.hpp"
 #include "winograd_tiles.hpp"
@@ -225,6 +232,14 @@ struct winograd_engine {
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
     const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
     if (s.N == 0 || O == 0 || s.out_size() == 0) return;
+    const bool flat = s.in[0] == 1 && s.out[0] == 1 && KD == 1;  // 2-D
+    if (flat && C > 0) {
+      const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
+      if (few_tiles(ntiles)) {
+        run_few(s, x, w, bias, y, ntiles);
+        return;
+      }
+    }
     const index_t Cc = C > 0 ? C : 1, K = KD * Cc;
     // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
     // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
@@ -237,7 +252,7 @@ struct winograd_engine {
     T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
     // V and M of a chunk of tiles together at most 16 MiB
     const index_t budget = index_t(16) * 1024 * 1024 / index_t(sizeof(T)) / 36;
-    if (s.in[0] == 1 && s.out[0] == 1 && KD == 1) {
+    if (flat) {
       run_2d(s, x, w, bias, y, upack, asz, OB, nob, budget);
       return;
     }
@@ -386,10 +401,6 @@ struct winograd_engine {
                      index_t asz, index_t OB, index_t nob, index_t budget) {
     const index_t C = s.C_in, O = s.C_out, Cc = C > 0 ? C : 1;
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
-    if (C > 0 && few_tiles(ntiles)) {
-      run_few(s, x, w, bias, y, ntiles);
-      return;
-    }
     // Many tiles and one block of output channels: each worker takes chunks of tw tiles
     // through all three phases on its own, with V and M of its chunk in its own cache
     // (measured 1.1-1.4x faster than the phases below for 64..256 channels). Otherwise (few
