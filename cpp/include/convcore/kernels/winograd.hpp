@@ -101,6 +101,26 @@ struct winograd_engine {
     }
   }
 
+  // A^T M A for n tiles: M's 36 rows of n values at m + xi * ms; e[a * 4 + b][t] (rows of
+  // TB), with e[16 * TB...] as the scratch of the first pass (buffer of 2 x 36 x TB).
+  static void untile(const T* m, index_t ms, index_t n, T* e) {
+    T* d = e + 16 * TB;
+    for (int j = 0; j < 6; ++j) {
+      const T* in[6];
+      T* out[4];
+      for (int k = 0; k < 6; ++k) in[k] = m + (k * 6 + j) * ms;
+      for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * TB;
+      at(in, out, n);
+    }
+    for (int a = 0; a < 4; ++a) {
+      const T* in[6];
+      T* out[4];
+      for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * TB;
+      for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
+      at(in, out, n);
+    }
+  }
+
   // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) and reduction index k = tap * C
   // + c over the kd depth taps of a 3-D kernel (kd = 1 in 2-D). Each item is a group of R
   // output channels (a GEMM panel's worth): the R kernels of one k are transformed together
@@ -207,6 +227,15 @@ struct winograd_engine {
     }
     index_t oy() const { return ry + 4 * dh * th; }
     index_t ox() const { return rx + 4 * dw * tw; }
+    // The tile's outputs inside an OH x OW slice: ar rows x bc columns (oy + dh a < OH, ox +
+    // dw b < OW); false when none (a phase with fewer rows or columns than the grid).
+    bool extent(index_t OH, index_t OW, int& ar, int& bc) const {
+      if (oy() >= OH || ox() >= OW) return false;
+      const index_t rows = (OH - oy() + dh - 1) / dh, cols = (OW - ox() + dw - 1) / dw;
+      ar = rows < 4 ? int(rows) : 4;
+      bc = cols < 4 ? int(cols) : 4;
+      return true;
+    }
     void next() {
       if (++tw < TW) return;
       tw = 0;
@@ -366,27 +395,12 @@ struct winograd_engine {
                           const T* bias, T* y) {
     const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
     const index_t nb = O - oc0 < TB ? O - oc0 : TB;
-    T* d = scratch(3, 2 * 36 * TB);
-    T* e = d + 36 * TB;
-    for (int j = 0; j < 6; ++j) {
-      const T* in[6];
-      T* out[4];
-      for (int k = 0; k < 6; ++k) in[k] = Mb + (k * 6 + j) * ms + t * O + oc0;
-      for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * TB;
-      at(in, out, nb);
-    }
-    for (int a = 0; a < 4; ++a) {
-      const T* in[6];
-      T* out[4];
-      for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * TB;
-      for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
-      at(in, out, nb);
-    }
+    T* e = scratch(3, 2 * 36 * TB);
+    untile(Mb + t * O + oc0, ms, nb, e);
     const Tile tl(s, t);
     const index_t oy = tl.oy(), ox = tl.ox(), dh = tl.dh, dw = tl.dw;
-    if (oy >= OH || ox >= OW) return;
-    const index_t rows = (OH - oy + dh - 1) / dh, cols = (OW - ox + dw - 1) / dw;
-    const int ar = rows < 4 ? int(rows) : 4, bc = cols < 4 ? int(cols) : 4;
+    int ar, bc;
+    if (!tl.extent(OH, OW, ar, bc)) return;
     for (index_t q = 0; q < nb; ++q) {
       const index_t o = oc0 + q;
       const T bv = bias ? bias[o] : T(0);
@@ -537,33 +551,17 @@ struct winograd_engine {
                              index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
     const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
     {
-      T* d = scratch(3, 2 * 36 * TB);
-      T* e = d + 36 * TB;
+      T* e = scratch(3, 2 * 36 * TB);
       const T bv = bias ? bias[o0 + o] : T(0);
       for (index_t b0 = 0; b0 < nt; b0 += TB) {
         const index_t nb = nt - b0 < TB ? nt - b0 : TB;
-        for (int j = 0; j < 6; ++j) {
-          const T* in[6];
-          T* out[4];
-          for (int k = 0; k < 6; ++k) in[k] = Mb + (k * 6 + j) * ms + o * ts + b0;
-          for (int a = 0; a < 4; ++a) out[a] = d + (a * 6 + j) * TB;
-          at(in, out, nb);
-        }
-        for (int a = 0; a < 4; ++a) {
-          const T* in[6];
-          T* out[4];
-          for (int k = 0; k < 6; ++k) in[k] = d + (a * 6 + k) * TB;
-          for (int b = 0; b < 4; ++b) out[b] = e + (a * 4 + b) * TB;
-          at(in, out, nb);
-        }
+        untile(Mb + o * ts + b0, ms, nb, e);
         Tile tl(s, t0 + b0);
         const index_t dh = tl.dh, dw = tl.dw;
         for (index_t t = 0; t < nb; ++t, tl.next()) {
           const index_t oy = tl.oy(), ox = tl.ox();
-          if (oy >= OH || ox >= OW) continue;  // a phase with fewer rows than the grid
-          // outputs of this tile inside the image: oy + dh a < OH, ox + dw b < OW
-          const index_t rows = (OH - oy + dh - 1) / dh, cols = (OW - ox + dw - 1) / dw;
-          const int ar = rows < 4 ? int(rows) : 4, bc = cols < 4 ? int(cols) : 4;
+          int ar, bc;
+          if (!tl.extent(OH, OW, ar, bc)) continue;
           // output slice tl.n = image * OD + depth
           T* yo = y + (((tl.n / OD * O + o0 + o) * OD + tl.n % OD) * OH + oy) * OW + ox;
           for (int a = 0; a < ar; ++a)
