@@ -333,6 +333,9 @@ WINOGRAD_3D_CASES = [
     ((1, 5, 7, 6, 6), 3, 2, {"padding": (1, 2, 2), "dilation": (3, 2, 2)}),
     ((1, 2, 3, 5, 5), 2, 1, {"padding": (0, 1, 1)}),
     ((2, 3, 4, 6, 5), 6, 3, {"padding": (4, 1, 1)}),  # slices with no input at all
+    # one input slice, the only output slice reading depth padding: bias only
+    ((1, 4, 1, 8, 8), 5, 1, {"padding": ((1, 0), (1, 1), (1, 1)), "stride": (2, 1, 1)}),
+    ((1, 4, 1, 8, 8), 5, 1, {"padding": (1, 1, 1), "stride": (3, 1, 1)}),
     ((1, 6, 4, 30, 30), 7, 3, {"padding": "same"}),
 ]
 
@@ -343,6 +346,14 @@ def test_levels_winograd_3d_matches_oracle(rng, isa, threads, dtype, xs, co, kd,
     x, w, b = conv_data(rng, xs, (co, xs[1], kd, 3, 3), dtype)
     y = cc.conv(x, w, b, algorithm="winograd", activation="relu", **kw)
     assert_close(y, ref.conv(x, w, b, activation="relu", **kw), reduction(w))
+
+
+def test_winograd_dilation_beyond_the_output(rng):
+    # dilation 1000 on a 1x1 output: one phase holds outputs, not 10^6 of them
+    x, w, b = conv_data(rng, (1, 3, 1, 2), (4, 3, 3, 3), np.float64)
+    kw = dict(padding=1000, dilation=1000)
+    assert_close(cc.conv(x, w, b, algorithm="winograd", **kw), ref.conv(x, w, b, **kw),
+                 reduction(w))
 
 
 def test_winograd_3d_chunks_within_a_slice(rng, threads):

@@ -23,8 +23,9 @@
 // into the GEMM's packed-A layout (one pass, vectorised across the rows of a panel).
 //
 // Accuracy: the transforms have entries up to 8 (A) and 1/24 (G), so float32 rounding grows:
-// measured against float64, max |error| / max |y| is about 1e-6 (C_in = 64, N(0,1) data),
-// about 10x the im2col engine's (docs/architecture.md has the table). float64 is exact to ~1e-15.
+// measured against float64, max |error| / max |y| is 1e-6 to 1e-5 (growing with C_in: 64 to
+// 256, N(0,1) data), 10-25x the im2col engine's (docs/architecture.md has the table).
+// float64 is exact to ~1e-14.
 //
 // Workspace (calling thread): the transformed weights of a block of output channels (36 x
 // block x kd x C_in, the block chosen so that this stays under 12 MiB; 4x the block's weights)
@@ -208,20 +209,22 @@ struct winograd_engine {
   };
 
   // The tiles of a run of slices in column order: slice (a 2-D image; image x depth in 3-D,
-  // n below), dilation phase (ry, rx), tile row, tile column. With dilation d the outputs split into d x d phases (rows ry, ry + d, ...) and
-  // each phase is an undilated 3x3 conv over every d-th input row and column: tile (th, tw)
-  // of phase (ry, rx) covers outputs (oy + d a, ox + d b), a, b < 4, and reads inputs
+  // n below), dilation phase (ry, rx), tile row, tile column. With dilation d the outputs
+  // split into d x d phases (rows ry, ry + d, ...; only the first `out` phases when out < d)
+  // and each phase is an undilated 3x3 conv over every d-th input row and column: tile (th,
+  // tw) of phase (ry, rx) covers outputs (oy + d a, ox + d b), a, b < 4, and reads inputs
   // (oy + d i - pad, ox + d j - pad), i, j < 6, with oy = ry + 4 d th, ox = rx + 4 d tw.
   struct Tile {
-    index_t dh, dw, TH, TW;     // per-phase tile grid
-    index_t n, ry, rx, th, tw;  // this tile
+    index_t dh, dw, PH, PW, TH, TW;  // dilation, phases, per-phase tile grid
+    index_t n, ry, rx, th, tw;       // this tile
     Tile(const ConvSpec& s, index_t g)
-        : dh(s.dil[1]), dw(s.dil[2]), TH(winograd_grid(s.out[1], dh)),
+        : dh(s.dil[1]), dw(s.dil[2]), PH(winograd_phases(s.out[1], dh)),
+          PW(winograd_phases(s.out[2], dw)), TH(winograd_grid(s.out[1], dh)),
           TW(winograd_grid(s.out[2], dw)) {
-      const index_t pt = TH * TW, pi = dh * dw * pt, ph = (g % pi) / pt;
+      const index_t pt = TH * TW, pi = PH * PW * pt, ph = (g % pi) / pt;
       n = g / pi;
-      ry = ph / dw;
-      rx = ph % dw;
+      ry = ph / PW;
+      rx = ph % PW;
       th = (g % pt) / TW;
       tw = g % TW;
     }
@@ -241,9 +244,9 @@ struct winograd_engine {
       tw = 0;
       if (++th < TH) return;
       th = 0;
-      if (++rx < dw) return;
+      if (++rx < PW) return;
       rx = 0;
-      if (++ry < dh) return;
+      if (++ry < PH) return;
       ry = 0;
       ++n;
     }
@@ -261,7 +264,8 @@ struct winograd_engine {
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
     const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
     if (s.N == 0 || O == 0 || s.out_size() == 0) return;
-    const bool flat = s.in[0] == 1 && s.out[0] == 1 && KD == 1;  // 2-D
+    // 2-D (or 3-D reading exactly one input slice at depth 0)
+    const bool flat = s.in[0] == 1 && s.out[0] == 1 && KD == 1 && s.pad_lo[0] == 0;
     if (flat && C > 0) {
       const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
       if (few_tiles(ntiles)) {
@@ -298,7 +302,8 @@ struct winograd_engine {
       odc = odc < 1 ? 1 : odc > OD ? OD : odc;
     } else {
       rw = budget / (Cc * reach + OB) / TB * TB;
-      rw = rw < TB ? TB : rw > T2 ? T2 : rw;
+      rw = rw < TB ? TB : rw;
+      rw = rw > T2 ? T2 : rw;
     }
     const index_t nv = ((odc - 1) * sd + reach) * rw, nm = odc * rw;
     const index_t vs = apart(Cc * nv), ms = apart(OB * nm);

@@ -17,11 +17,14 @@ inline bool winograd_applicable(const ConvSpec& s) {
 // covered by 4-wide tiles.
 inline index_t winograd_grid(index_t out, index_t d) { return ((out + d - 1) / d + 3) / 4; }
 
-// Tiles of one output slice (a 2-D image, or one depth of a 3-D one): dil_h x dil_w phases
-// of winograd_grid(OH) x winograd_grid(OW) tiles (the walk over them is winograd_engine::Tile).
+// Dilation phases along one axis that hold outputs: d, or fewer when out < d.
+inline index_t winograd_phases(index_t out, index_t d) { return out < d ? out : d; }
+
+// Tiles of one output slice (a 2-D image, or one depth of a 3-D one): phases(OH) x
+// phases(OW) of grid(OH) x grid(OW) tiles (the walk over them is winograd_engine::Tile).
 inline index_t winograd_tiles_per_slice(const ConvSpec& s) {
-  return s.dil[1] * s.dil[2] * winograd_grid(s.out[1], s.dil[1]) *
-         winograd_grid(s.out[2], s.dil[2]);
+  return winograd_phases(s.out[1], s.dil[1]) * winograd_phases(s.out[2], s.dil[2]) *
+         winograd_grid(s.out[1], s.dil[1]) * winograd_grid(s.out[2], s.dil[2]);
 }
 
 }  // namespace kernels
