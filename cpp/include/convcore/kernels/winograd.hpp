@@ -184,8 +184,28 @@ struct winograd_engine {
       for (index_t j0 = n0; j0 < n1; j0 += G::NR) {
         const index_t nl = n1 - j0 < G::NR ? n1 - j0 : G::NR;
         T* d = dst + ((j0 - n0) / G::NR) * G::NR * kl;
-        const index_t runs = segment_runs(j0, nl, rw, lane);
         index_t c = k0 % C, tap = k0 / C;
+        if (sd == 1) {
+          // column j reads V column (shift - id_lo) * rw + j, shift = od0 + tap * dd - pd:
+          // one contiguous run per tap, zero where its input slice is outside the volume
+          for (index_t k = 0; k < kl; ++k) {
+            T* dk = d + k * G::NR;
+            const index_t shift = od0 + tap * dd - pd;
+            index_t ja = (shift < 0 ? -shift : 0) * rw, jb = D > shift ? (D - shift) * rw : 0;
+            ja = ja < j0 ? j0 : ja > j0 + nl ? j0 + nl : ja;
+            jb = jb > j0 + nl ? j0 + nl : jb < ja ? ja : jb;
+            const index_t base = c * ts + (shift - id_lo) * rw;
+            for (index_t j = j0; j < ja; ++j) dk[j - j0] = T(0);
+            for (index_t j = ja; j < jb; ++j) dk[j - j0] = v[base + j];
+            for (index_t j = jb - j0; j < G::NR; ++j) dk[j] = T(0);
+            if (++c == C) {
+              c = 0;
+              ++tap;
+            }
+          }
+          continue;
+        }
+        const index_t runs = segment_runs(j0, nl, rw, lane);
         for (index_t k = 0; k < kl; ++k) {
           T* dk = d + k * G::NR;
           for (index_t g = 0; g < runs; ++g) {
