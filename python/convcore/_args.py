@@ -15,7 +15,10 @@ ACTIVATIONS = (None, "relu", "relu6", "sigmoid", "tanh", "gelu")
 
 def is_cupy(a: Any) -> bool:
     """True for a cupy.ndarray, without importing CuPy."""
-    return type(a).__module__.split(".")[0] == "cupy"
+    t = type(a)
+    if t is np.ndarray:  # the common case, without the string work (this is per call)
+        return False
+    return t.__module__.split(".")[0] == "cupy"
 
 
 def arrays(**named: Any) -> List[Any]:
@@ -28,9 +31,10 @@ def arrays(**named: Any) -> List[Any]:
         if a is None:
             out.append(None)
             continue
-        if not is_cupy(a):
+        on_gpu = is_cupy(a)
+        if not on_gpu:
             a = np.asarray(a)
-        kinds[name] = is_cupy(a)
+        kinds[name] = on_gpu
         out.append(a)
     if len(set(kinds.values())) > 1:
         gpu = [n for n, k in kinds.items() if k]
@@ -42,6 +46,8 @@ def arrays(**named: Any) -> List[Any]:
 
 
 def _int(v: Any, name: str) -> int:
+    if type(v) is int:  # fast path; bool is its own type
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {v!r}")
     return int(v)
@@ -49,6 +55,8 @@ def _int(v: Any, name: str) -> int:
 
 def ntuple(v: Any, nd: int, name: str) -> List[int]:
     """int -> [v]*nd; a sequence must have exactly nd ints."""
+    if type(v) is int:  # fast path (typing's Sequence check below costs microseconds)
+        return [v] * nd
     if isinstance(v, (str, bytes)):
         raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {v!r}")
     if isinstance(v, Sequence) or isinstance(v, np.ndarray):
@@ -63,6 +71,8 @@ def ntuple(v: Any, nd: int, name: str) -> List[int]:
 def padding(p: Any, nd: int, name: str = "padding") -> Tuple[List[int], List[int], bool]:
     """(pad_lo, pad_hi, same) from an int, per-dim ints, per-dim (before, after) pairs,
     'valid' or 'same'."""
+    if type(p) is int:
+        return [p] * nd, [p] * nd, False
     if isinstance(p, str):
         if p == "valid":
             return [0] * nd, [0] * nd, False
