@@ -44,7 +44,8 @@ struct winograd_engine {
   static constexpr int MR = G::MR;
   static constexpr index_t TB = 64;  // tiles per transform pass (the per-worker buffers)
 
-  // Slot 0: transformed weights, 1: V, 2: M (calling thread); 3: tile buffers (every worker).
+  // Slot 0: transformed weights (calling thread; run_few: each worker's B panels), 1: V, 2: M
+  // (calling thread, or each worker's chunk); 3: tile buffers (every worker).
   static T* scratch(int slot, index_t n) {
     return thread_scratch<T, winograd_engine, 4>::get(slot, n);
   }
@@ -299,7 +300,8 @@ struct winograd_engine {
     // transformed whole are 38 MB: written to and re-read from memory, 2x slower).
     const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * K);
     index_t nob = wmax >= O ? 1 : (O + wmax - 1) / (wmax > MR ? wmax : MR);
-    const index_t OB = G::round_up((O + nob - 1) / nob, MR) < O ? G::round_up((O + nob - 1) / nob, MR) : O;
+    const index_t even = G::round_up((O + nob - 1) / nob, MR);  // blocks of equal size
+    const index_t OB = even < O ? even : O;
     nob = (O + OB - 1) / OB;
     const index_t asz = apart(G::packed_a_size(OB, KD * C));
     T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
@@ -569,7 +571,9 @@ struct winograd_engine {
   static void output_transform(const ConvSpec& s, index_t o0, index_t ob, index_t t0,
                                index_t nt, index_t ts, const T* Mb, index_t ms, const T* bias,
                                T* y) {
-    parallel_for_dynamic(ob, [&](index_t o) { output_channel(s, o0, o, t0, nt, ts, Mb, ms, bias, y); });
+    parallel_for_dynamic(ob, [&](index_t o) {
+      output_channel(s, o0, o, t0, nt, ts, Mb, ms, bias, y);
+    });
   }
 
   static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
