@@ -420,22 +420,26 @@ struct winograd_engine {
   // y for one tile and output channels [oc0, oc0 + TB) from M^T (rows of C_out).
   static void output_tile(const ConvSpec& s, index_t t, index_t oc0, const T* Mb, index_t ms,
                           const T* bias, T* y) {
-    const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
-    const index_t nb = O - oc0 < TB ? O - oc0 : TB;
+    const index_t O = s.C_out, nb = O - oc0 < TB ? O - oc0 : TB;
     T* e = scratch(3, 2 * 36 * TB);
     untile(Mb + t * O + oc0, ms, nb, e);
     const Tile tl(s, t);
-    const index_t oy = tl.oy(), ox = tl.ox(), dh = tl.dh, dw = tl.dw;
     int ar, bc;
-    if (!tl.extent(OH, OW, ar, bc)) return;
-    for (index_t q = 0; q < nb; ++q) {
-      const index_t o = oc0 + q;
-      const T bv = bias ? bias[o] : T(0);
-      T* yo = y + (((tl.n / OD * O + o) * OD + tl.n % OD) * OH + oy) * OW + ox;
-      for (int a = 0; a < ar; ++a)
-        for (int b = 0; b < bc; ++b)
-          yo[a * dh * OW + b * dw] = apply_activation(s.act, e[(a * 4 + b) * TB + q] + bv);
-    }
+    if (!tl.extent(s.out[1], s.out[2], ar, bc)) return;
+    for (index_t q = 0; q < nb; ++q)
+      put_tile(s, tl, ar, bc, oc0 + q, e + q, bias ? bias[oc0 + q] : T(0), y);
+  }
+
+  // The ar x bc outputs of tile tl in output channel o: e[(a * 4 + b) * TB] (the untiled
+  // values) plus bias bv, through the activation.
+  static void put_tile(const ConvSpec& s, const Tile& tl, int ar, int bc, index_t o,
+                       const T* e, T bv, T* y) {
+    const index_t OD = s.out[0], OH = s.out[1], OW = s.out[2];
+    // output slice tl.n = image * OD + depth
+    T* yo = y + (((tl.n / OD * s.C_out + o) * OD + tl.n % OD) * OH + tl.oy()) * OW + tl.ox();
+    for (int a = 0; a < ar; ++a)
+      for (int b = 0; b < bc; ++b)
+        yo[a * tl.dh * OW + b * tl.dw] = apply_activation(s.act, e[(a * 4 + b) * TB] + bv);
   }
 
   static void run_2d(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, T* upack,
@@ -494,49 +498,47 @@ struct winograd_engine {
     const index_t C = s.C_in, D = s.in[0], H = s.in[1], W = s.in[2];
     T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
     T* e = d + 36 * TB;
-    {
-      for (index_t b0 = 0; b0 < nt; b0 += TB) {
-        const index_t nb = nt - b0 < TB ? nt - b0 : TB;
-        Tile tl(s, t0 + b0);
-        const index_t dh = tl.dh, dw = tl.dw;
-        for (index_t t = 0; t < nb; ++t, tl.next()) {
-          // input slice tl.n = image * D + depth
-          const T* xc = x + ((tl.n / D * C + c) * D + tl.n % D) * H * W;
-          const index_t r0 = tl.oy() - s.pad_lo[1], q0 = tl.ox() - s.pad_lo[2];
-          if (r0 >= 0 && r0 + 5 * dh < H && q0 >= 0 && q0 + 5 * dw < W) {
-            const T* src = xc + r0 * W + q0;
-            for (int i = 0; i < 6; ++i)
-              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * dh * W + j * dw];
-            continue;
-          }
-          for (int i = 0; i < 6; ++i) {
-            const index_t r = r0 + i * dh;
-            const bool rv = r >= 0 && r < H;
-            for (int j = 0; j < 6; ++j) {
-              const index_t q = q0 + j * dw;
-              d[(i * 6 + j) * TB + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
-            }
-          }
-        }
-        // columns: e[i][j] = sum_k BT[i][k] d[k][j]; then rows: V[i][j] = sum_k e[i][k] BT[j][k]
-        for (int j = 0; j < 6; ++j) {
-          const T* in[6];
-          T* out[6];
-          for (int k = 0; k < 6; ++k) {
-            in[k] = d + (k * 6 + j) * TB;
-            out[k] = e + (k * 6 + j) * TB;
-          }
-          bt(in, out, nb);
+    for (index_t b0 = 0; b0 < nt; b0 += TB) {
+      const index_t nb = nt - b0 < TB ? nt - b0 : TB;
+      Tile tl(s, t0 + b0);
+      const index_t dh = tl.dh, dw = tl.dw;
+      for (index_t t = 0; t < nb; ++t, tl.next()) {
+        // input slice tl.n = image * D + depth
+        const T* xc = x + ((tl.n / D * C + c) * D + tl.n % D) * H * W;
+        const index_t r0 = tl.oy() - s.pad_lo[1], q0 = tl.ox() - s.pad_lo[2];
+        if (r0 >= 0 && r0 + 5 * dh < H && q0 >= 0 && q0 + 5 * dw < W) {
+          const T* src = xc + r0 * W + q0;
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * dh * W + j * dw];
+          continue;
         }
         for (int i = 0; i < 6; ++i) {
-          const T* in[6];
-          T* out[6];
-          for (int k = 0; k < 6; ++k) {
-            in[k] = e + (i * 6 + k) * TB;
-            out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
+          const index_t r = r0 + i * dh;
+          const bool rv = r >= 0 && r < H;
+          for (int j = 0; j < 6; ++j) {
+            const index_t q = q0 + j * dw;
+            d[(i * 6 + j) * TB + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
           }
-          bt(in, out, nb);
         }
+      }
+      // columns: e[i][j] = sum_k BT[i][k] d[k][j]; then rows: V[i][j] = sum_k e[i][k] BT[j][k]
+      for (int j = 0; j < 6; ++j) {
+        const T* in[6];
+        T* out[6];
+        for (int k = 0; k < 6; ++k) {
+          in[k] = d + (k * 6 + j) * TB;
+          out[k] = e + (k * 6 + j) * TB;
+        }
+        bt(in, out, nb);
+      }
+      for (int i = 0; i < 6; ++i) {
+        const T* in[6];
+        T* out[6];
+        for (int k = 0; k < 6; ++k) {
+          in[k] = e + (i * 6 + k) * TB;
+          out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
+        }
+        bt(in, out, nb);
       }
     }
   }
@@ -578,25 +580,15 @@ struct winograd_engine {
 
   static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
                              index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
-    const index_t O = s.C_out, OD = s.out[0], OH = s.out[1], OW = s.out[2];
-    {
-      T* e = scratch(3, 2 * 36 * TB);
-      const T bv = bias ? bias[o0 + o] : T(0);
-      for (index_t b0 = 0; b0 < nt; b0 += TB) {
-        const index_t nb = nt - b0 < TB ? nt - b0 : TB;
-        untile(Mb + o * ts + b0, ms, nb, e);
-        Tile tl(s, t0 + b0);
-        const index_t dh = tl.dh, dw = tl.dw;
-        for (index_t t = 0; t < nb; ++t, tl.next()) {
-          const index_t oy = tl.oy(), ox = tl.ox();
-          int ar, bc;
-          if (!tl.extent(OH, OW, ar, bc)) continue;
-          // output slice tl.n = image * OD + depth
-          T* yo = y + (((tl.n / OD * O + o0 + o) * OD + tl.n % OD) * OH + oy) * OW + ox;
-          for (int a = 0; a < ar; ++a)
-            for (int b = 0; b < bc; ++b)
-              yo[a * dh * OW + b * dw] = apply_activation(s.act, e[(a * 4 + b) * TB + t] + bv);
-        }
+    T* e = scratch(3, 2 * 36 * TB);
+    const T bv = bias ? bias[o0 + o] : T(0);
+    for (index_t b0 = 0; b0 < nt; b0 += TB) {
+      const index_t nb = nt - b0 < TB ? nt - b0 : TB;
+      untile(Mb + o * ts + b0, ms, nb, e);
+      Tile tl(s, t0 + b0);
+      for (index_t t = 0; t < nb; ++t, tl.next()) {
+        int ar, bc;
+        if (tl.extent(s.out[1], s.out[2], ar, bc)) put_tile(s, tl, ar, bc, o0 + o, e + t, bv, y);
       }
     }
   }
