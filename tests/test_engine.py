@@ -312,6 +312,9 @@ WINOGRAD_CASES = [
     # several transformed blocks and reduction blocks, output channels past a panel
     ((1, 300, 8, 9), 70, 1, 1),
     ((1, 70, 6, 5), 33, 1, 1),
+    # up to 4 tiles: half panels; whole 16-channel runs of the weights turned over in registers
+    ((1, 64, 7, 7), 40, 1, 1),
+    ((2, 20, 4, 3), 17, 1, 1),
 ]
 
 
@@ -382,7 +385,9 @@ def test_winograd_auto_choice():
     assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
     assert plan((1, 256, 65, 65), (256, 256, 3, 3), padding=2, dilation=2) == "winograd"
     assert plan((1, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"  # 16 tiles
-    assert plan((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 4 tiles
+    assert plan((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"  # 4 tiles
+    assert plan((1, 512, 4, 4), (512, 512, 3, 3), padding=1) == "im2col"  # 1 tile
+    assert plan((1, 64, 5, 5), (64, 64, 3, 3), padding=1) == "im2col"  # 4 tiles, 25 pixels
     assert plan((1, 16, 224, 224), (16, 16, 3, 3), padding=1) == "im2col"  # few channels
     assert plan((1, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
     plan3 = lambda xs, ws, **kw: _core._conv_algorithm(

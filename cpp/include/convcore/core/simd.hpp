@@ -230,6 +230,85 @@ struct vec<double, isa::neon> {
 };
 #endif
 
+// Asks for the cache line at p ahead of a read that the hardware prefetchers would not foresee
+// (short runs far apart); nothing where the compiler offers no hint.
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+#else
+  (void)p;
+#endif
+}
+
+// dst[j * ds + i] = src[i * ss + j] for i, j < vec<T, ISA>::width: a square block turned
+// over in registers, for kernels that must regroup strided rows into lanes (loads and stores
+// of whole vectors instead of one scalar load and store per element).
+template <class T, class ISA>
+inline void transpose_block(const T* src, index_t ss, T* dst, index_t ds) {
+  constexpr int W = vec<T, ISA>::width;
+  for (int i = 0; i < W; ++i)
+    for (int j = 0; j < W; ++j) dst[j * ds + i] = src[i * ss + j];
+}
+
+#if defined(CONVCORE_SIMD_AVX2)
+template <>
+inline void transpose_block<float, isa::avx2>(const float* src, index_t ss, float* dst,
+                                              index_t ds) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved: (0 1 0 1 | 4 5 4 5) ...
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4)  // four rows per 128-bit lane
+    for (int h = 0; h < 2; ++h) {
+      r[i + h] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0x44);
+      r[i + 2 + h] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0xEE);
+    }
+  // r[0..3] hold columns 0 4, 2 6, 1 5, 3 7 of rows 0-3 (lane halves); r[4..7] of rows 4-7
+  const int col[4] = {0, 2, 1, 3};
+  for (int q = 0; q < 4; ++q) {
+    _mm256_storeu_ps(dst + col[q] * ds, _mm256_permute2f128_ps(r[q], r[4 + q], 0x20));
+    _mm256_storeu_ps(dst + (col[q] + 4) * ds, _mm256_permute2f128_ps(r[q], r[4 + q], 0x31));
+  }
+}
+#endif
+
+#if defined(CONVCORE_SIMD_AVX512)
+template <>
+inline void transpose_block<float, isa::avx512>(const float* src, index_t ss, float* dst,
+                                                index_t ds) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      r[i + h] = _mm512_shuffle_ps(t[i + h], t[i + 2 + h], 0x44);
+      r[i + 2 + h] = _mm512_shuffle_ps(t[i + h], t[i + 2 + h], 0xEE);
+    }
+  // Within each 128-bit lane L (columns 4L..4L+3), r[4b + q] holds column 4L + col[q] of rows
+  // 4b..4b+3. Two 128-bit lane shuffles gather the four row blocks of each column.
+  for (int q = 0; q < 4; ++q) {
+    const __m512 a0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88);  // lanes 0 2 of rows 0-7
+    const __m512 a1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xDD);  // lanes 1 3
+    const __m512 b0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88);
+    const __m512 b1 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xDD);
+    t[q] = _mm512_shuffle_f32x4(a0, b0, 0x88);       // lane 0
+    t[4 + q] = _mm512_shuffle_f32x4(a1, b1, 0x88);   // lane 1
+    t[8 + q] = _mm512_shuffle_f32x4(a0, b0, 0xDD);   // lane 2
+    t[12 + q] = _mm512_shuffle_f32x4(a1, b1, 0xDD);  // lane 3
+  }
+  const int col[4] = {0, 2, 1, 3};
+  for (int L = 0; L < 4; ++L)
+    for (int q = 0; q < 4; ++q) _mm512_storeu_ps(dst + (4 * L + col[q]) * ds, t[4 * L + q]);
+}
+#endif
+
 // Levels this translation unit can instantiate kernels for (bit mask over IsaLevel).
 constexpr unsigned compiled_isa_mask() {
   return (1u << static_cast<int>(IsaLevel::scalar))

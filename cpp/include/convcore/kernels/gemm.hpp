@@ -103,8 +103,12 @@ struct gemm_engine {
   // (Reading row-major weights in place instead of packing them was tried: on N=1 deep layers,
   // where A streams from memory once, MR strided rows prefetch badly and alias in L1 at
   // power-of-two row lengths - 1.5-2x slower than packing first.)
+  // RR < MR computes only the panel's first RR rows (rows <= RR), for a panel that is mostly
+  // padding (Winograd's swapped GEMMs on 4 tiles).
+  template <int RR = MR>
   static void micro(index_t kc, const T* a, const T* b, T* c, index_t ldc, index_t csc,
                     index_t rows, index_t cols, const Store& st) {
+    static_assert(RR >= 1 && RR <= MR, "rows of a panel");
     V acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) {
       acc0[i] = V::zero();
@@ -112,7 +116,7 @@ struct gemm_engine {
     }
     for (index_t k = 0; k < kc; ++k) {
       const V b0 = V::load(b), b1 = V::load(b + W);
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < RR; ++i) {
         const V ai = V::broadcast(a[i]);
         acc0[i] = fma(ai, b0, acc0[i]);
         acc1[i] = fma(ai, b1, acc1[i]);
@@ -126,10 +130,10 @@ struct gemm_engine {
   // The store step: C[0:rows, 0:cols] (+)= acc, then bias and activation on the last K block.
   static void store(const V* acc0, const V* acc1, T* c, index_t ldc, index_t csc, index_t rows,
                     index_t cols, const Store& st) {
-    if (rows == MR && cols == NR && csc == 1) {
+    if (cols == NR && csc == 1) {  // whole rows: vector stores
       const bool lin = st.act == Activation::none || st.act == Activation::relu ||
                        st.act == Activation::relu6;
-      for (int i = 0; i < MR; ++i) {
+      for (index_t i = 0; i < rows; ++i) {
         T* cr = c + i * ldc;
         V r0 = acc0[i], r1 = acc1[i];
         if (!st.first) {

@@ -35,6 +35,8 @@
 #include "gemm.hpp"
 #include "winograd_tiles.hpp"
 
+#include <type_traits>
+
 namespace convcore {
 namespace kernels {
 
@@ -42,6 +44,7 @@ template <class T, class ISA>
 struct winograd_engine {
   using G = gemm_engine<T, ISA>;
   static constexpr int MR = G::MR;
+  static constexpr int W = G::W;
   static constexpr index_t TB = 64;  // tiles per transform pass (the per-worker buffers)
 
   // Slot 0: transformed weights (calling thread; run_few: each worker's B panels), 1: V, 2: M
@@ -70,19 +73,24 @@ struct winograd_engine {
     }
   }
 
-  // G applied to R columns at once: out[i][r] = sum_k G[i][k] g[k][r] (G is 6 x 3)
+  // G applied to R columns at once: out[i * os + r] = sum_k G[i][k] g[k][r] (G is 6 x 3).
+  // Computed into a local block first: with the rows' stride os unknown, stores straight to
+  // out did not vectorise.
   template <int R>
-  static void g_apply(const T* g0, const T* g1, const T* g2, T (*out)[R]) {  // out[0..5]
+  static void g_apply(const T* g0, const T* g1, const T* g2, T* out, index_t os) {
     const T q = T(1) / T(4), s6 = T(1) / T(6), s12 = T(1) / T(12), s24 = T(1) / T(24);
+    T o[6][R];
     for (int r = 0; r < R; ++r) {
       const T a = g0[r], b = g1[r], c = g2[r];
-      out[0][r] = a * q;
-      out[1][r] = -(a + b + c) * s6;
-      out[2][r] = -(a - b + c) * s6;
-      out[3][r] = a * s24 + b * s12 + c * s6;
-      out[4][r] = a * s24 - b * s12 + c * s6;
-      out[5][r] = c;
+      o[0][r] = a * q;
+      o[1][r] = -(a + b + c) * s6;
+      o[2][r] = -(a - b + c) * s6;
+      o[3][r] = a * s24 + b * s12 + c * s6;
+      o[4][r] = a * s24 - b * s12 + c * s6;
+      o[5][r] = c;
     }
+    for (int i = 0; i < 6; ++i)
+      for (int r = 0; r < R; ++r) out[i * os + r] = o[i][r];
   }
 
   // A^T applied to 6 rows of n values: out[a][t] for a < 4 (rows never overlap, as in bt)
@@ -123,54 +131,66 @@ struct winograd_engine {
     }
   }
 
-  // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + ob) and reduction index k = tap * C
-  // + c over the kd depth taps of a 3-D kernel (kd = 1 in 2-D). Each item is a group of R
-  // output channels (a GEMM panel's worth): the R kernels of one k are transformed together
-  // (the loops over r vectorise) and handed to put(ip, rows, k, u), u[xi][r], which stores
-  // them in the GEMM's layout, a whole panel row at once.
-  template <int R, class Put>
-  static void transform_kernels(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
-                                const Put& put) {
-    parallel_for_dynamic((ob + R - 1) / R, [&](index_t ip) {
-      const index_t rows = ob - ip * R < R ? ob - ip * R : R;
-      transform_group<R>(w, C, kd, o0 + ip * R, rows, 0, kd * C,
-                         [&](index_t k, const T (*u)[R]) { put(ip, rows, k, u); });
-    });
-  }
-
-  // One group: output channels [o0, o0 + rows), rows <= R (the rest of the R lanes zero),
-  // reduction indices [k_begin, k_end); put(k, u) per k.
-  template <int R, class Put>
+  // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + rows) (rows <= R, the other lanes
+  // zero) and reduction indices k = tap * C + c in [k_begin, k_end) over the kd depth taps of
+  // a 3-D kernel (kd = 1 in 2-D). The R kernels of one k (a GEMM panel's worth of output
+  // channels) are transformed together, the loops over r vectorised, straight into the GEMM's
+  // layout: U[xi][r] for k at dst(k) + xi * xs + r.
+  template <int R, class Dst>
   static void transform_group(const T* w, index_t C, index_t kd, index_t o0, index_t rows,
-                              index_t k_begin, index_t k_end, const Put& put) {
+                              index_t k_begin, index_t k_end, const Dst& dst, index_t xs) {
+    // Lanes of the register transpose: a panel narrower than a vector (MR = 8 with AVX-512)
+    // takes AVX2's 8 x 8 blocks.
+    using TI = typename std::conditional<R % W != 0 && ISA::level == IsaLevel::avx512,
+                                         isa::avx2, ISA>::type;
+    constexpr int TW = vec<T, TI>::width;
     const index_t row = C * kd * 9;
-    T g[9][R], h[3][6][R], u[36][R];
-    for (index_t k = k_begin; k < k_end; ++k) {
-      const index_t c = k % C, tap = k / C;
-      const T* src = w + (o0 * C + c) * kd * 9 + tap * 9;
-      if (rows == R) {
-        for (int q = 0; q < 9; ++q)
-          for (int r = 0; r < R; ++r) g[q][r] = src[r * row + q];
+    // The R kernels of one k lie a weight row apart, and rows of 9 * C values are often a
+    // multiple of 2 KiB apart, so all R map to a few L1 sets: a 9-value gather per kernel
+    // missed L1 on every load (70% of the transform at C = 512). Each row's run of KS kernels
+    // is read in order instead, into g laid out [k][q][r], KS values of k at a time.
+    constexpr int KS = 16;
+    T g[KS][9][R], h[3][6][R];
+    for (index_t kb = k_begin; kb < k_end; kb += KS) {
+      const int ks = k_end - kb < KS ? int(k_end - kb) : KS;
+      index_t off[KS];
+      for (int j = 0; j < ks; ++j) off[j] = (kb + j) % C * kd * 9 + (kb + j) / C * 9;
+      for (int r = 0; r < rows; ++r)  // the next run of each row, while this one is worked on
+        if (kb + 2 * KS <= k_end)
+          for (int m = 0; m < 9 * KS; m += 64 / int(sizeof(T)))
+            prefetch(w + (o0 + r) * row + off[0] + 9 * KS + m);
+      if (kd == 1 && rows == R && ks == KS && R % TW == 0 && 9 * KS % TW == 0) {
+        // whole runs of 9 * KS values per row (2-D): TW x TW blocks turned over in registers
+        for (int r = 0; r < R; r += TW)
+          for (int m = 0; m < 9 * KS; m += TW)
+            transpose_block<T, TI>(w + (o0 + r) * row + off[0] + m, row, &g[0][0][r] + m * R,
+                                   R);
       } else {
-        for (int r = 0; r < R; ++r)
-          for (int q = 0; q < 9; ++q) g[q][r] = r < rows ? src[r * row + q] : T(0);
+        for (int r = 0; r < R; ++r) {
+          const T* wr = w + (o0 + r) * row;
+          for (int j = 0; j < ks; ++j)
+            for (int q = 0; q < 9; ++q) g[j][q][r] = r < rows ? wr[off[j] + q] : T(0);
+        }
       }
-      for (int j = 0; j < 3; ++j) g_apply<R>(g[j], g[3 + j], g[6 + j], h[j]);  // G g[:, j]
-      for (int i = 0; i < 6; ++i) g_apply<R>(h[0][i], h[1][i], h[2][i], u + 6 * i);
-      put(k, u);
+      for (int j = 0; j < ks; ++j) {
+        for (int i = 0; i < 3; ++i) g_apply<R>(g[j][i], g[j][3 + i], g[j][6 + i], h[i][0], R);
+        T* u = dst(kb + j);
+        for (int i = 0; i < 6; ++i) g_apply<R>(h[0][i], h[1][i], h[2][i], u + 6 * i * xs, xs);
+      }
     }
   }
 
   // ... into 36 matrices in the packed-A layout (ob x K each, asz elements apart): MR
-  // contiguous values per panel and k.
+  // contiguous values per panel and k. One work item per panel of output channels.
   static void transform_weights(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
                                 T* upack, index_t asz) {
     const index_t Mp = G::round_up(ob, MR), K = kd * C;
-    transform_kernels<MR>(w, C, kd, o0, ob, [&](index_t ip, index_t, index_t k, const T (*u)[MR]) {
-      const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
-      T* d = upack + k0 * Mp + ip * MR * kl + (k - k0) * MR;
-      for (int xi = 0; xi < 36; ++xi)
-        for (int r = 0; r < MR; ++r) d[xi * asz + r] = u[xi][r];
+    parallel_for_dynamic((ob + MR - 1) / MR, [&](index_t ip) {
+      const index_t rows = ob - ip * MR < MR ? ob - ip * MR : MR;
+      transform_group<MR>(w, C, kd, o0 + ip * MR, rows, 0, K, [&](index_t k) {
+        const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
+        return upack + k0 * Mp + ip * MR * kl + (k - k0) * MR;
+      }, asz);
     });
   }
 
@@ -392,23 +412,27 @@ struct winograd_engine {
       }
     });
     parallel_for_dynamic((O + NR - 1) / NR, [&](index_t og) {
-      T* bp = scratch(0, 36 * KB * NR);  // bp[xi][k][lane]
+      // bp[xi][k][lane], the 36 panels one line further apart than 8 KiB (stores that fell
+      // in one L1 set)
+      constexpr index_t BS = KB * NR + 64 / sizeof(T);
+      T* bp = scratch(0, 36 * BS);
       const index_t cols = O - og * NR < NR ? O - og * NR : NR;
       for (index_t k0 = 0; k0 < C; k0 += KB) {
         const index_t kb = C - k0 < KB ? C - k0 : KB;
         transform_group<NR>(w, C, 1, og * NR, cols, k0, k0 + kb,
-                            [&](index_t k, const T (*u)[NR]) {
-                              for (int xi = 0; xi < 36; ++xi)
-                                for (int r = 0; r < NR; ++r)
-                                  bp[(xi * KB + k - k0) * NR + r] = u[xi][r];
-                            });
+                            [&](index_t k) { return bp + (k - k0) * NR; }, BS);
         const index_t K0 = k0 / G::KC * G::KC, kl = C - K0 < G::KC ? C - K0 : G::KC;
         const typename G::Store st{k0 == 0, false, nullptr, nullptr, Activation::none};
         for (int xi = 0; xi < 36; ++xi)
-          for (index_t i = 0; i < ntiles; i += MR)
-            G::micro(kb, Va + xi * as + K0 * Tp + i * kl + (k0 - K0) * MR,
-                     bp + xi * KB * NR, Mb + xi * ms + i * O + og * NR, O, 1,
-                     ntiles - i < MR ? ntiles - i : MR, cols, st);
+          for (index_t i = 0; i < ntiles; i += MR) {
+            const T* a = Va + xi * as + K0 * Tp + i * kl + (k0 - K0) * MR;
+            T* c = Mb + xi * ms + i * O + og * NR;
+            const index_t rows = ntiles - i < MR ? ntiles - i : MR;
+            if (rows <= MR / 2)
+              G::template micro<MR / 2>(kb, a, bp + xi * BS, c, O, 1, rows, cols, st);
+            else
+              G::micro(kb, a, bp + xi * BS, c, O, 1, rows, cols, st);
+          }
       }
     });
     const index_t nch = (O + TB - 1) / TB;

@@ -47,14 +47,17 @@ inline const char* algorithm_name(Algorithm a) {
 // Winograd F(4x4, 3x3) (3x3 in H and W, stride 1 there, groups 1; any dilation; 2-D or
 // k x 3 x 3 3-D) does 36 multiplications per 4x4 output tile instead of 144, but its GEMMs
 // run over whole panels of tiles (32 columns; below 32 tiles, 8-row panels: the operands
-// swap) and the weights are transformed on every call (worth ~360 multiply-adds per kernel,
-// measured). Per 3x3 kernel and depth tap: im2col does 9 x N x output pixels multiply-adds,
-// Winograd 36 x (tiles rounded up to a panel) + 360; Winograd is taken when that is 1.2x
-// smaller, and with at least 32 channels each way (with 16 its transforms outweigh the
-// saving: 0.6-0.96x im2col). Measured (2 threads, AVX-512, float32, im2col time / Winograd
-// time): ResNet-50 3x3 layers 1.3-1.9x at N=1 for 64@56 and 128@28, 1.4x for 256@14 (16
-// tiles), 1.5-2.1x at N=8; 512@7 N=1 (4 tiles) 0.6x stays on im2col; 3-D U-Net 256-channel
-// 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2, 4) at 65x65 1.2-1.6x.
+// swap; up to 4 tiles of a 2-D conv, half panels) and the weights are transformed on every
+// call (worth ~300 multiply-adds per kernel, measured: 6-8 ns per kernel on one core). The
+// im2col GEMM runs over whole 32-column panels too. Per 3x3 kernel and depth tap: im2col does
+// 9 x (N x output pixels, rounded up to 32) multiply-adds, Winograd 36 x (tiles rounded up to
+// a panel) + 300; Winograd is taken when that is 1.2x smaller, and with at least 32 channels
+// each way (with 16 its transforms outweigh the saving: 0.6-0.96x im2col). Measured (2
+// threads, AVX-512, float32, im2col time / Winograd time): ResNet-50 3x3 layers 1.3-1.9x at
+// N=1 for 64@56 and 128@28, 1.8-2.0x for 256@14 (16 tiles), 1.35x for 512@7 (4 tiles), 1.5-2.1x
+// at N=8; 32..512 channels at 7x7 to 10x10, N=1 and 2, 1.1-2.0x; one tile (4x4 output) 0.86-
+// 1.27x, on im2col; 3-D U-Net 256-channel 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2,
+// 4) at 65x65 1.2-1.6x.
 // Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
 // grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
 // engine's tile. Measured vs the im2col row path, 1 thread, float32, minima of thread CPU time
@@ -72,10 +75,13 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
     const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
-    const index_t filled = tiles < 32 ? (tiles + 7) / 8 * 8 : (tiles + 31) / 32 * 32;
-    const double wino = 36.0 * double(filled) + 360.0;
-    if (1.2 * wino < 9.0 * double(s.N) * double(s.out_size()))
-      return Algorithm::winograd;
+    const bool flat = s.in[0] == 1 && s.out[0] == 1 && s.k[0] == 1 && s.pad_lo[0] == 0;
+    const index_t filled = flat && tiles <= 4 ? 4
+                           : tiles < 32       ? (tiles + 7) / 8 * 8
+                                              : (tiles + 31) / 32 * 32;
+    const double wino = 36.0 * double(filled) + 300.0;
+    const double cols = double((s.N * s.out_size() + 31) / 32 * 32);
+    if (1.2 * wino < 9.0 * cols) return Algorithm::winograd;
   }
   return Algorithm::im2col;
 }
