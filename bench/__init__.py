@@ -39,6 +39,9 @@ OpenMP threads spinning for tens of ms after a call):
 - outputs are preallocated where the API allows it: convcore.conv / conv_transpose (``out=``),
   cv2 (``dst=``), ndimage (``output=``); torch's functional API and convcore.correlate
   allocate their result on every call (page faults on fresh memory count against them);
+  before the first case one 16 MiB block is allocated and freed, so that glibc reuses freed
+  memory up to that size as in a process that has run for a while (without it, the first
+  cases of a run paid ~1,100 page faults per torch call: runner._settle_allocator);
 - each peer's output is compared once with convcore's (``max_rel_diff``), outside the timing.
 - OpenMP threads spin after a parallel region by default (convcore's and torch's libgomp).
   On a machine shared with other busy processes that spinning costs both libraries dearly

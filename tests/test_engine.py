@@ -315,6 +315,7 @@ WINOGRAD_CASES = [
     # up to 4 tiles: half panels; whole 16-channel runs of the weights turned over in registers
     ((1, 64, 7, 7), 40, 1, 1),
     ((2, 20, 4, 3), 17, 1, 1),
+    ((1, 72, 24, 24), 12, 1, 1),  # 36 tiles: a whole 64-channel run into the packed layout
 ]
 
 
@@ -340,6 +341,8 @@ WINOGRAD_3D_CASES = [
     ((1, 4, 1, 8, 8), 5, 1, {"padding": ((1, 0), (1, 1), (1, 1)), "stride": (2, 1, 1)}),
     ((1, 4, 1, 8, 8), 5, 1, {"padding": (1, 1, 1), "stride": (3, 1, 1)}),
     ((1, 6, 4, 30, 30), 7, 3, {"padding": "same"}),
+    # weights read in runs of 64 kernels (channel x depth tap) turned over in registers
+    ((1, 24, 5, 6, 7), 9, 3, {"padding": 1}),
 ]
 
 

@@ -132,49 +132,46 @@ struct winograd_engine {
   }
 
   // U[xi] = (G g G^T)[xi] for output channels [o0, o0 + rows) (rows <= R, the other lanes
-  // zero) and reduction indices k = tap * C + c in [k_begin, k_end) over the kd depth taps of
-  // a 3-D kernel (kd = 1 in 2-D). The R kernels of one k (a GEMM panel's worth of output
-  // channels) are transformed together, the loops over r vectorised, straight into the GEMM's
-  // layout: U[xi][r] for k at dst(k) + xi * xs + r.
+  // zero) and the kernels p in [p_begin, p_end) of each, in memory order: p = c * kd + tap
+  // over input channel c and depth tap (kd taps of a 3-D kernel; kd = 1 in 2-D), reduction
+  // index k = tap * C + c. The R kernels of one p (a GEMM panel's worth of output channels)
+  // are transformed together, the loops over r vectorised, straight into the GEMM's layout:
+  // U[xi][r] for k at dst(k) + xi * xs + r.
   template <int R, class Dst>
   static void transform_group(const T* w, index_t C, index_t kd, index_t o0, index_t rows,
-                              index_t k_begin, index_t k_end, const Dst& dst, index_t xs) {
+                              index_t p_begin, index_t p_end, const Dst& dst, index_t xs) {
     // Lanes of the register transpose: a panel narrower than a vector (MR = 8 with AVX-512)
     // takes AVX2's 8 x 8 blocks.
     using TI = typename std::conditional<R % W != 0 && ISA::level == IsaLevel::avx512,
                                          isa::avx2, ISA>::type;
     constexpr int TW = vec<T, TI>::width;
+    // The R kernels of one p lie a weight row apart, and rows of 9 x kd x C values are often
+    // a multiple of 2 KiB apart, so all R map to a few L1 sets: a 9-value gather per kernel
+    // missed L1 on every load (70% of the transform at C = 512). Each row's run of KP kernels
+    // (contiguous in memory) is read in order instead and turned over into g[p][q][r], about
+    // 18 KiB (fp32) of L1.
+    constexpr int KP = R >= 32 ? 16 : 512 / R;
     const index_t row = C * kd * 9;
-    // The R kernels of one k lie a weight row apart, and rows of 9 * C values are often a
-    // multiple of 2 KiB apart, so all R map to a few L1 sets: a 9-value gather per kernel
-    // missed L1 on every load (70% of the transform at C = 512). Each row's run of KS kernels
-    // is read in order instead, into g laid out [k][q][r], KS values of k at a time.
-    constexpr int KS = 16;
-    T g[KS][9][R], h[3][6][R];
-    for (index_t kb = k_begin; kb < k_end; kb += KS) {
-      const int ks = k_end - kb < KS ? int(k_end - kb) : KS;
-      index_t off[KS];
-      for (int j = 0; j < ks; ++j) off[j] = (kb + j) % C * kd * 9 + (kb + j) / C * 9;
-      for (int r = 0; r < rows; ++r)  // the next run of each row, while this one is worked on
-        if (kb + 2 * KS <= k_end)
-          for (int m = 0; m < 9 * KS; m += 64 / int(sizeof(T)))
-            prefetch(w + (o0 + r) * row + off[0] + 9 * KS + m);
-      if (kd == 1 && rows == R && ks == KS && R % TW == 0 && 9 * KS % TW == 0) {
-        // whole runs of 9 * KS values per row (2-D): TW x TW blocks turned over in registers
-        for (int r = 0; r < R; r += TW)
-          for (int m = 0; m < 9 * KS; m += TW)
-            transpose_block<T, TI>(w + (o0 + r) * row + off[0] + m, row, &g[0][0][r] + m * R,
-                                   R);
+    T g[KP][9][R], h[3][6][R];
+    for (index_t pb = p_begin; pb < p_end; pb += KP) {
+      const int np = p_end - pb < KP ? int(p_end - pb) : KP;
+      const T* src = w + o0 * row + pb * 9;
+      if (pb + 2 * KP <= p_end)  // each row's next run, while this one is worked on
+        for (index_t r = 0; r < rows; ++r)
+          for (int m = 0; m < 9 * KP; m += 64 / int(sizeof(T))) prefetch(src + r * row + 9 * KP + m);
+      if (rows == R && np == KP && R % TW == 0 && 9 * KP % TW == 0) {
+        for (int r = 0; r < R; r += TW)  // TW x TW blocks turned over in registers
+          for (int m = 0; m < 9 * KP; m += TW)
+            transpose_block<T, TI>(src + r * row + m, row, &g[0][0][r] + m * R, R);
       } else {
-        for (int r = 0; r < R; ++r) {
-          const T* wr = w + (o0 + r) * row;
-          for (int j = 0; j < ks; ++j)
-            for (int q = 0; q < 9; ++q) g[j][q][r] = r < rows ? wr[off[j] + q] : T(0);
-        }
+        for (int r = 0; r < R; ++r)
+          for (int j = 0; j < np; ++j)
+            for (int q = 0; q < 9; ++q) g[j][q][r] = r < rows ? src[r * row + j * 9 + q] : T(0);
       }
-      for (int j = 0; j < ks; ++j) {
+      for (int j = 0; j < np; ++j) {
+        const index_t p = pb + j;
         for (int i = 0; i < 3; ++i) g_apply<R>(g[j][i], g[j][3 + i], g[j][6 + i], h[i][0], R);
-        T* u = dst(kb + j);
+        T* u = dst(p % kd * C + p / kd);
         for (int i = 0; i < 6; ++i) g_apply<R>(h[0][i], h[1][i], h[2][i], u + 6 * i * xs, xs);
       }
     }
