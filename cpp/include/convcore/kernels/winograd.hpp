@@ -73,24 +73,43 @@ struct winograd_engine {
     }
   }
 
-  // G applied to R columns at once: out[i * os + r] = sum_k G[i][k] g[k][r] (G is 6 x 3).
-  // Computed into a local block first: with the rows' stride os unknown, stores straight to
-  // out did not vectorise.
+  // Vectors of the weight transform for panels of R output channels: the ISA's, or AVX2's
+  // for a panel narrower than a vector (MR = 8 with AVX-512).
+  template <int R>
+  using panel_isa = typename std::conditional<R % W != 0 && ISA::level == IsaLevel::avx512,
+                                              isa::avx2, ISA>::type;
+
+  // G applied to R columns at once: out[i * os + r] = sum_k G[i][k] g[k][r] (G is 6 x 3), in
+  // registers straight to the six (strided) rows of out.
   template <int R>
   static void g_apply(const T* g0, const T* g1, const T* g2, T* out, index_t os) {
+    using GV = vec<T, panel_isa<R>>;
+    constexpr int L = GV::width;
     const T q = T(1) / T(4), s6 = T(1) / T(6), s12 = T(1) / T(12), s24 = T(1) / T(24);
-    T o[6][R];
-    for (int r = 0; r < R; ++r) {
-      const T a = g0[r], b = g1[r], c = g2[r];
-      o[0][r] = a * q;
-      o[1][r] = -(a + b + c) * s6;
-      o[2][r] = -(a - b + c) * s6;
-      o[3][r] = a * s24 + b * s12 + c * s6;
-      o[4][r] = a * s24 - b * s12 + c * s6;
-      o[5][r] = c;
+    int r = 0;
+    if (R % L == 0) {
+      const GV vq = GV::broadcast(q), v6 = GV::broadcast(s6), n6 = GV::broadcast(-s6);
+      const GV v12 = GV::broadcast(s12), n12 = GV::broadcast(-s12), v24 = GV::broadcast(s24);
+      for (; r < R; r += L) {
+        const GV a = GV::load(g0 + r), b = GV::load(g1 + r), c = GV::load(g2 + r);
+        const GV ac = a + c, c6 = c * v6;
+        (a * vq).store(out + r);
+        ((ac + b) * n6).store(out + os + r);
+        fma(b, v6, ac * n6).store(out + 2 * os + r);
+        fma(a, v24, fma(b, v12, c6)).store(out + 3 * os + r);
+        fma(a, v24, fma(b, n12, c6)).store(out + 4 * os + r);
+        c.store(out + 5 * os + r);
+      }
     }
-    for (int i = 0; i < 6; ++i)
-      for (int r = 0; r < R; ++r) out[i * os + r] = o[i][r];
+    for (; r < R; ++r) {  // panels of MR = 6 rows (AVX2, SSE2)
+      const T a = g0[r], b = g1[r], c = g2[r];
+      out[r] = a * q;
+      out[os + r] = -(a + b + c) * s6;
+      out[2 * os + r] = -(a - b + c) * s6;
+      out[3 * os + r] = a * s24 + b * s12 + c * s6;
+      out[4 * os + r] = a * s24 - b * s12 + c * s6;
+      out[5 * os + r] = c;
+    }
   }
 
   // A^T applied to 6 rows of n values: out[a][t] for a < 4 (rows never overlap, as in bt)
@@ -140,10 +159,7 @@ struct winograd_engine {
   template <int R, class Dst>
   static void transform_group(const T* w, index_t C, index_t kd, index_t o0, index_t rows,
                               index_t p_begin, index_t p_end, const Dst& dst, index_t xs) {
-    // Lanes of the register transpose: a panel narrower than a vector (MR = 8 with AVX-512)
-    // takes AVX2's 8 x 8 blocks.
-    using TI = typename std::conditional<R % W != 0 && ISA::level == IsaLevel::avx512,
-                                         isa::avx2, ISA>::type;
+    using TI = panel_isa<R>;  // the register transpose: TW x TW blocks
     constexpr int TW = vec<T, TI>::width;
     // The R kernels of one p lie a weight row apart, and rows of 9 x kd x C values are often
     // a multiple of 2 KiB apart, so all R map to a few L1 sets: a 9-value gather per kernel

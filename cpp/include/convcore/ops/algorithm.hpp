@@ -48,15 +48,15 @@ inline const char* algorithm_name(Algorithm a) {
 // k x 3 x 3 3-D) does 36 multiplications per 4x4 output tile instead of 144, but its GEMMs
 // run over whole panels of tiles (32 columns; below 32 tiles, 8-row panels: the operands
 // swap; up to 4 tiles of a 2-D conv, half panels) and the weights are transformed on every
-// call (worth ~300 multiply-adds per kernel, measured: 6-8 ns per kernel on one core). The
+// call (worth ~200 multiply-adds per kernel, measured: 4-6 ns per kernel on one core). The
 // im2col GEMM runs over whole 32-column panels too. Per 3x3 kernel and depth tap: im2col does
 // 9 x (N x output pixels, rounded up to 32) multiply-adds, Winograd 36 x (tiles rounded up to
-// a panel) + 300; Winograd is taken when that is 1.2x smaller, and with at least 32 channels
+// a panel) + 200; Winograd is taken when that is 1.2x smaller, and with at least 32 channels
 // each way (with 16 its transforms outweigh the saving: 0.6-0.96x im2col). Measured (2
 // threads, AVX-512, float32, im2col time / Winograd time): ResNet-50 3x3 layers 1.3-1.9x at
 // N=1 for 64@56 and 128@28, 1.8-2.0x for 256@14 (16 tiles), 1.35x for 512@7 (4 tiles), 1.5-2.1x
-// at N=8; 32..512 channels at 7x7 to 10x10, N=1 and 2, 1.1-2.0x; one tile (4x4 output) 0.86-
-// 1.27x, on im2col; 3-D U-Net 256-channel 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2,
+// at N=8; 32..512 channels at 7x7 to 10x10, N=1 and 2, 1.1-2.0x; outputs of 2x2 to 5x5 (one
+// to four tiles, one column panel for im2col) 0.9-1.5x, left on im2col; 3-D U-Net 256-channel 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2,
 // 4) at 65x65 1.2-1.6x.
 // Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
 // grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
@@ -79,7 +79,7 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
     const index_t filled = flat && tiles <= 4 ? 4
                            : tiles < 32       ? (tiles + 7) / 8 * 8
                                               : (tiles + 31) / 32 * 32;
-    const double wino = 36.0 * double(filled) + 300.0;
+    const double wino = 36.0 * double(filled) + 200.0;
     const double cols = double((s.N * s.out_size() + 31) / 32 * 32);
     if (1.2 * wino < 9.0 * cols) return Algorithm::winograd;
   }
