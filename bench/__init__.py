@@ -53,7 +53,12 @@ OpenMP threads spinning for tens of ms after a call):
 Peak: a small C loop of independent vector FMAs compiled at run time (AVX-512, AVX2+FMA or
 the compiler's default vectors, by the CPU's flags) run on ``threads`` threads at once, best of
 4; without a C compiler, NumPy's SGEMM rate (labelled a lower bound). It is measured again at
-the end; a move of more than 15% adds a warning (the machine was busy).
+the end; a move of more than 15% adds a warning (the machine was busy). Before and after every
+case a short probe of the same loop (60 ms) checks that the machine is whole: while it runs
+below 80% of the peak (on the development VM the two vCPUs share one physical core for
+seconds at a time, and the 2-thread rate halves) the case waits, up to ``max_wait`` seconds
+(``--max-wait``, default 20); a case timed with a probe still below 80% is marked ``~`` and
+``machine_state.degraded`` in the JSON.
 
 Output: per case convcore's median ms, each peer's ms, the ratio peer_time / convcore_time
 (> 1: convcore faster), convcore's GFLOP/s (2 x the direct algorithm's MACs / time, as
@@ -63,7 +68,8 @@ fraction of the peak; per family and peer the geometric mean of the ratios.
 JSON keys: machine, convcore, peers (versions), settings, peak, peak_end, peak_drift,
 warnings (optional), errors [family, name, error], cases [family, name, op, x, w, params, source, macs, convcore_ms,
 convcore_api, convcore_out_preallocated, gflops, peak_fraction, timing{contender: median_s,
-min_s, samples, inner}, peers{peer: ms, ratio, gflops, api, out_preallocated, max_rel_diff}],
+min_s, samples, inner}, peers{peer: ms, ratio, gflops, api, out_preallocated, max_rel_diff},
+machine_state{fma_gflops_before, fma_gflops_after, waited_s, degraded} (with the peak)],
 summary{family: {peer: geomean_ratio, cases}}.
 
 Benchmarks are never asserted in tests (tests/test_bench.py checks only the structure).

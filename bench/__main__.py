@@ -23,6 +23,9 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                    help="seconds per case after which rounds stop (min 3 rounds; default 3)")
     p.add_argument("--peers", help="comma-separated subset of torch,cv2,ndimage")
     p.add_argument("--no-peak", action="store_true", help="skip the FMA peak measurement")
+    p.add_argument("--max-wait", type=float, default=20.0,
+                   help="seconds to wait before a case while an FMA probe runs below 80%% of "
+                        "the peak (the vCPUs sharing a core; default 20)")
     p.add_argument("--tiny", action="store_true",
                    help="shrink every case to a tiny shape (smoke tests; times meaningless)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -46,8 +49,9 @@ def main_args(args: argparse.Namespace) -> int:
         elif ev["event"] == "case":
             r = ev["result"]
             peers = " ".join(f"{k} {v['ratio']:.2f}x" for k, v in r["peers"].items())
+            mark = " ~" if r.get("machine_state", {}).get("degraded") else ""
             print(f"[{ev['index'] + 1}/{ev['cases']}] {r['family']}: {r['name']}  "
-                  f"{r['convcore_ms']:.3f} ms  {peers}", file=sys.stderr, flush=True)
+                  f"{r['convcore_ms']:.3f} ms  {peers}{mark}", file=sys.stderr, flush=True)
         elif ev["event"] == "error":
             e = ev["error"]
             print(f"[{ev['index'] + 1}/{ev['cases']}] {e['family']}: {e['name']}  FAILED "
@@ -57,7 +61,7 @@ def main_args(args: argparse.Namespace) -> int:
     res = runner.run(progress, quick=args.quick, family=args.family, threads=args.threads,
                      repeat=args.repeat, pause=args.pause, min_block=args.min_block,
                      budget=args.budget, tiny=args.tiny, peers=peers,
-                     measure_peak=not args.no_peak)
+                     measure_peak=not args.no_peak, max_wait=args.max_wait)
     print(runner.format_table(res))
     if args.json:
         with open(args.json, "w") as f:

@@ -24,7 +24,7 @@ def _run(tmp_path, *extra):
         paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--tiny", "--repeat", "3", "--pause", "0", "--min-block", "0.002",
-         "--budget", "0.1", "--threads", "1", "--json", str(out), *extra],
+         "--budget", "0.1", "--threads", "1", "--max-wait", "0", "--json", str(out), *extra],
         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads(out.read_text())
@@ -44,6 +44,9 @@ def test_quick_tiny_json_structure(tmp_path):
         assert c["macs"] > 0
         assert c["convcore_ms"] > 0 and math.isfinite(c["gflops"]) and c["gflops"] > 0
         assert c["timing"]["convcore"]["samples"] >= 3
+        st = c["machine_state"]  # the FMA probes around the case (no waiting: --max-wait 0)
+        assert st["fma_gflops_before"] > 0 and st["fma_gflops_after"] > 0
+        assert st["waited_s"] >= 0 and isinstance(st["degraded"], bool)
         for peer, p in c["peers"].items():
             assert peer in ("torch", "cv2", "ndimage")
             assert p["ms"] > 0
