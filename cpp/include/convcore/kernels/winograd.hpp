@@ -174,7 +174,8 @@ struct winograd_engine {
       const T* src = w + o0 * row + pb * 9;
       if (pb + 2 * KP <= p_end)  // each row's next run, while this one is worked on
         for (index_t r = 0; r < rows; ++r)
-          for (int m = 0; m < 9 * KP; m += 64 / int(sizeof(T))) prefetch(src + r * row + 9 * KP + m);
+          for (int m = 0; m < 9 * KP; m += 64 / int(sizeof(T)))
+            prefetch(src + r * row + 9 * KP + m);
       if (rows == R && np == KP && R % TW == 0 && 9 * KP % TW == 0) {
         for (int r = 0; r < R; r += TW)  // TW x TW blocks turned over in registers
           for (int m = 0; m < 9 * KP; m += TW)

@@ -54,10 +54,10 @@ inline const char* algorithm_name(Algorithm a) {
 // a panel) + 200; Winograd is taken when that is 1.2x smaller, and with at least 32 channels
 // each way (with 16 its transforms outweigh the saving: 0.6-0.96x im2col). Measured (2
 // threads, AVX-512, float32, im2col time / Winograd time): ResNet-50 3x3 layers 1.3-1.9x at
-// N=1 for 64@56 and 128@28, 1.8-2.0x for 256@14 (16 tiles), 1.35x for 512@7 (4 tiles), 1.5-2.1x
-// at N=8; 32..512 channels at 7x7 to 10x10, N=1 and 2, 1.1-2.0x; outputs of 2x2 to 5x5 (one
-// to four tiles, one column panel for im2col) 0.9-1.5x, left on im2col; 3-D U-Net 256-channel 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2,
-// 4) at 65x65 1.2-1.6x.
+// N=1 for 64@56 and 128@28, 1.8-2.0x for 256@14 (16 tiles), 1.35x for 512@7 (4 tiles),
+// 1.5-2.1x at N=8; 32..512 channels at 7x7 to 10x10, N=1 and 2, 1.1-2.0x; outputs of 2x2 to
+// 5x5 (one to four tiles, one column panel for im2col) 0.9-1.5x, left on im2col; 3-D U-Net
+// 256-channel 3x3x3 layers 1.5-1.8x; DeepLab dilated 3x3 (d = 2, 4) at 65x65 1.2-1.6x.
 // Grouped convs with 4..64 channels per group each way and >= 9 taps, 1-D or 2-D: the direct
 // grouped kernel (kernels/grouped.hpp), whose per-group work is too small to fill the GEMM
 // engine's tile. Measured vs the im2col row path, 1 thread, float32, minima of thread CPU time
