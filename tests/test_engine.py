@@ -76,6 +76,9 @@ FORWARD_CASES = [
     (2, (1, 4, 5, 6), (7, 4, 4, 4), dict(padding="same")),
     (3, (1, 4, 5, 6, 7), (6, 4, 3, 3, 3), dict(padding=1)),
     (3, (2, 4, 6, 5, 4), (8, 2, 2, 3, 1), dict(groups=2, stride=(1, 2, 1), dilation=(2, 1, 1))),
+    # stride 2 along W: im2col reads a copy of x with each row split in even and odd columns
+    (2, (3, 6, 8, 11), (8, 3, 3, 4), dict(groups=2, stride=2, dilation=(1, 3), padding=(1, 4))),
+    (3, (2, 4, 3, 5, 9), (6, 4, 1, 2, 3), dict(stride=(1, 1, 2), padding=(0, 1, 1))),
 ]
 
 

@@ -13,7 +13,9 @@
 //
 // Workspace (kept per thread for reuse, see gemm.hpp): the packed weights (about the size of w,
 // rows rounded up to the microkernel height) and one KC x NC tile per thread (at most
-// 256 x 512 elements: 512 KiB in float32). Whatever the image size, far below the 64 MB bound.
+// 256 x 512 elements: 512 KiB in float32); with stride 2 along W, a row-split copy of the
+// input when it holds at most 4 Mi elements (16 MiB fp32). Whatever the image size, below the
+// 64 MB bound.
 //
 // Zero padding with the kernel unflipped: ops/conv.hpp materialises the other padding modes and
 // flips beforehand. Both layouts: channels-last input is packed with its strides and the output
@@ -94,6 +96,9 @@ struct conv_gemm_engine {
     index_t cs;   // channel stride: in_size (channels-first) or 1 (channels-last)
     index_t es;   // spatial element stride: 1 or C_in
     index_t img = 0, P = 0;
+    // > 0: x is a copy whose rows hold the even columns first and the odd ones from `half`
+    // (stride 2 along W, channels-first: run_packed), so every run is read contiguously
+    index_t half = 0;
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
       const ConvSpec& sp = *s;
       if (es == 1 && pointwise(sp)) {
@@ -103,7 +108,7 @@ struct conv_gemm_engine {
         return;
       }
       const index_t ks = sp.k_size(), k12 = sp.k[1] * sp.k[2];
-      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = sp.stride[2] * es;
+      const index_t OW = sp.out[2], O1 = sp.out[1], s2 = half > 0 ? 1 : sp.stride[2] * es;
       const index_t panel = NR * kl;
       for (index_t kk = 0; kk < kl; ++kk) {
         const index_t k = k0 + kk, c = k / ks, t = k % ks;
@@ -157,9 +162,11 @@ struct conv_gemm_engine {
             const index_t v0 = lo2 < a ? a : (lo2 > b ? b : lo2);
             const index_t v1 = hi2 < v0 ? v0 : (hi2 > b ? b : hi2);
             zeros(v0 - a);
-            if (v1 > v0)
-              copy(x + im * img + c * cs + (i0 * sp.in[1] + i1) * sp.in[2] * es + v0 * s2 + off2,
-                   v1 - v0);
+            if (v1 > v0) {
+              const T* row = x + im * img + c * cs + (i0 * sp.in[1] + i1) * sp.in[2] * es;
+              const index_t col = v0 * sp.stride[2] * es + off2;
+              copy(half > 0 ? row + (col & 1 ? half : 0) + col / 2 : row + col, v1 - v0);
+            }
             zeros(b - v1);
           }
           q += b - a;
@@ -181,9 +188,28 @@ struct conv_gemm_engine {
     const typename G::Split sp = G::split(opg, Q, blocks * G_, get_num_threads());
     const bool cl = s.channels_last;
     const index_t xs = s.C_in * s.in_size();
+    // Stride 2 along W, channels-first: each packed run would read every other input element
+    // (the ResNet stem 7x7/2: packing was 25% of the layer). The input is copied once (up to
+    // 16 MiB fp32), each row split in its even and odd columns, and the runs read contiguously.
+    const T* xin = x;
+    index_t half = 0;
+    const index_t rows = s.N * s.C_in * s.in[0] * s.in[1], W = s.in[2];
+    if (!cl && s.stride[2] == 2 && W > 1 && rows * W <= (index_t(4) << 20)) {
+      half = (W + 1) / 2;
+      T* xsplit = G::scratch(3, rows * W);
+      parallel_for((rows + 63) / 64, [&](index_t rb) {
+        for (index_t r = rb * 64; r < rows && r < rb * 64 + 64; ++r) {
+          const T* a = x + r * W;
+          T* d = xsplit + r * W;
+          for (index_t j = 0; j < half; ++j) d[j] = a[2 * j];
+          for (index_t j = 0; j < W / 2; ++j) d[half + j] = a[2 * j + 1];
+        }
+      });
+      xin = xsplit;
+    }
     auto packer = [&](index_t blk, index_t g) {
-      return im2col_packer{&s, x + blk * NB * xs + g * cpg * (cl ? 1 : s.in_size()),
-                           cl ? 1 : s.in_size(), cl ? s.C_in : 1, xs, NB > 1 ? P : 0};
+      return im2col_packer{&s, xin + blk * NB * xs + g * cpg * (cl ? 1 : s.in_size()),
+                           cl ? 1 : s.in_size(), cl ? s.C_in : 1, xs, NB > 1 ? P : 0, half};
     };
     // channels-last output is C transposed (rows = channels contiguous, columns C_out apart,
     // images follow each other); channels-first columns jump C_out * P at each image
