@@ -33,6 +33,11 @@ struct ConvSpec {
   CONVCORE_HD index_t k_size() const { return k[0] * k[1] * k[2]; }
   CONVCORE_HD index_t cin_per_group() const { return C_in / groups; }
   CONVCORE_HD index_t cout_per_group() const { return C_out / groups; }
+  // No depth to speak of: a 1-D or 2-D conv, or a 3-D one whose single output slice reads its
+  // single input slice at depth 0 (kernels that work on planes take exactly these).
+  CONVCORE_HD bool planar() const {
+    return in[0] == 1 && out[0] == 1 && k[0] == 1 && pad_lo[0] == 0;
+  }
   CONVCORE_HD bool zero_padding() const { return pad_mode == PadMode::zeros && fill == 0.0; }
   CONVCORE_HD bool unpadded() const {
     return pad_lo[0] == 0 && pad_lo[1] == 0 && pad_lo[2] == 0 && pad_hi[0] <= 0 &&

@@ -33,8 +33,7 @@ namespace kernels {
 
 // 1-D and 2-D convs (a 1-D conv is 1 x 1 x L), zero padding or none.
 inline bool grouped_applicable(const ConvSpec& s) {
-  return s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 &&
-         (s.zero_padding() || s.unpadded()) && !s.flip;
+  return s.planar() && (s.zero_padding() || s.unpadded()) && !s.flip;
 }
 
 template <class T, class ISA>

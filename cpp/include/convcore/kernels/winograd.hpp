@@ -320,7 +320,7 @@ struct winograd_engine {
     const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
     if (s.N == 0 || O == 0 || s.out_size() == 0) return;
     // 2-D (or 3-D reading exactly one input slice at depth 0)
-    const bool flat = s.in[0] == 1 && s.out[0] == 1 && KD == 1 && s.pad_lo[0] == 0;
+    const bool flat = s.planar();
     if (flat && C > 0) {
       const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
       if (few_tiles(ntiles)) {

@@ -69,14 +69,12 @@ inline const char* algorithm_name(Algorithm a) {
 inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   const index_t opg = s.cout_per_group(), red = s.cin_per_group() * s.k_size();
   if (opg < 3 || red < 8) return Algorithm::direct;
-  if (s.groups > 1 && s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 &&
-      s.k_size() >= 9 && s.cin_per_group() >= 4 && s.cin_per_group() <= 64 && opg >= 4 &&
-      opg <= 64)
+  if (s.groups > 1 && s.planar() && s.k_size() >= 9 && s.cin_per_group() >= 4 &&
+      s.cin_per_group() <= 64 && opg >= 4 && opg <= 64)
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
     const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
-    const bool flat = s.in[0] == 1 && s.out[0] == 1 && s.k[0] == 1 && s.pad_lo[0] == 0;
-    const index_t filled = flat && tiles <= 4 ? 4
+    const index_t filled = s.planar() && tiles <= 4 ? 4
                            : tiles < 32       ? (tiles + 7) / 8 * 8
                                               : (tiles + 31) / 32 * 32;
     const double wino = 36.0 * double(filled) + 200.0;

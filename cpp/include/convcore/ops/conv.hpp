@@ -28,8 +28,7 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
 // conv with groups == C_in (one input channel per group), 1-D or 2-D, unflipped, any padding
 // mode but a non-zero fill: the depthwise kernels (ops/depthwise.hpp) take it under "auto".
 inline bool conv_is_depthwise(const ConvSpec& s) {
-  return s.groups > 1 && s.groups == s.C_in && s.C_out % s.C_in == 0 && s.in[0] == 1 &&
-         s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0 && !s.flip &&
+  return s.groups > 1 && s.groups == s.C_in && s.C_out % s.C_in == 0 && s.planar() && !s.flip &&
          (s.pad_mode != PadMode::zeros || s.fill == 0.0);
 }
 
@@ -57,7 +56,7 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
     fail_value("algorithm='winograd' needs a 3x3 (2-D) or k x 3 x 3 (3-D) conv with stride 1 "
                "along H and W and groups 1");
-  if (algo == Algorithm::grouped && !(s.in[0] == 1 && s.k[0] == 1 && s.out[0] == 1 && s.pad_lo[0] == 0))
+  if (algo == Algorithm::grouped && !s.planar())
     fail_value("algorithm='grouped' needs a 1-D or 2-D conv");
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
   // copy of the non-zero padding modes, work on channels-first planes.
