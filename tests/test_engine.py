@@ -332,6 +332,18 @@ def test_levels_winograd_matches_oracle(rng, isa, threads, dtype, xs, co, paddin
                  reduction(w))
 
 
+# Bias and activation are applied to the untiled rows before they are turned over into y:
+# per output channel (many tiles) and per lane of channels (few tiles, run_few); tiles whole
+# and partial, four at a time in registers or one by one.
+@pytest.mark.parametrize("activation", [None, "relu6", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("xs,co,padding", [((2, 9, 18, 21), 10, 1), ((1, 40, 10, 9), 33, 0),
+                                           ((1, 6, 16, 16), 5, 0)])
+def test_levels_winograd_activations(rng, isa, activation, xs, co, padding):
+    x, w, b = conv_data(rng, xs, (co, xs[1], 3, 3), np.float64)
+    y = cc.conv(x, w, b, padding=padding, algorithm="winograd", activation=activation)
+    assert_close(y, ref.conv(x, w, b, padding=padding, activation=activation), reduction(w))
+
+
 # 3-D: k x 3 x 3 kernels, the depth taps in the GEMM reduction (any depth kernel, stride,
 # dilation, padding); chunks of whole output slices, or of part of one
 WINOGRAD_3D_CASES = [

@@ -13,6 +13,8 @@
 // own auto-vectoriser sees on the baseline target. isa::native is the best tag the current
 // compiler flags allow: header-only users get that, with no dispatch.
 #pragma once
+#include <type_traits>
+
 #include "cpu.hpp"
 #include "hd.hpp"
 
@@ -308,6 +310,37 @@ inline void transpose_block<float, isa::avx512>(const float* src, index_t ss, fl
     for (int q = 0; q < 4; ++q) _mm512_storeu_ps(dst + (4 * L + col[q]) * ds, t[4 * L + q]);
 }
 #endif
+
+// d[j][i] = s[i][j] for i, j < 4, rows given by pointer: regroups four 4-value runs that lie
+// anywhere (a tile row of four Winograd tiles, one tile of four channels) into four runs of
+// lanes. Four vector loads, eight shuffles and four stores instead of 16 scalar loads and
+// stores; plain C++ where the platform has no 4-lane (float) or 2-lane (double) vectors.
+template <class T, class ISA>
+inline void transpose4(const T* const s[4], T* const d[4]) {
+#if defined(CONVCORE_SIMD_SSE2)
+  if constexpr (std::is_same<T, float>::value) {
+    __m128 r0 = _mm_loadu_ps(s[0]), r1 = _mm_loadu_ps(s[1]), r2 = _mm_loadu_ps(s[2]),
+           r3 = _mm_loadu_ps(s[3]);
+    const __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
+    const __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+    _mm_storeu_ps(d[0], _mm_movelh_ps(t0, t2));
+    _mm_storeu_ps(d[1], _mm_movehl_ps(t2, t0));
+    _mm_storeu_ps(d[2], _mm_movelh_ps(t1, t3));
+    _mm_storeu_ps(d[3], _mm_movehl_ps(t3, t1));
+    return;
+  } else if constexpr (std::is_same<T, double>::value) {
+    for (int h = 0; h < 4; h += 2)  // 2 x 2 blocks: rows i, i + 1 by columns h, h + 1
+      for (int i = 0; i < 4; i += 2) {
+        const __m128d a = _mm_loadu_pd(s[i] + h), b = _mm_loadu_pd(s[i + 1] + h);
+        _mm_storeu_pd(d[h] + i, _mm_unpacklo_pd(a, b));
+        _mm_storeu_pd(d[h + 1] + i, _mm_unpackhi_pd(a, b));
+      }
+    return;
+  }
+#endif
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) d[j][i] = s[i][j];
+}
 
 // Levels this translation unit can instantiate kernels for (bit mask over IsaLevel).
 constexpr unsigned compiled_isa_mask() {

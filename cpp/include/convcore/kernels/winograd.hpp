@@ -32,6 +32,7 @@
 // and V and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile
 // buffers and the GEMM engine's packed B tile (run_few: 36 B panels of 64 x NR).
 #pragma once
+#include "../core/geometry.hpp"
 #include "gemm.hpp"
 #include "winograd_tiles.hpp"
 
@@ -289,7 +290,8 @@ struct winograd_engine {
     // dw b < OW); false when none (a phase with fewer rows or columns than the grid).
     bool extent(index_t OH, index_t OW, int& ar, int& bc) const {
       if (oy() >= OH || ox() >= OW) return false;
-      const index_t rows = (OH - oy() + dh - 1) / dh, cols = (OW - ox() + dw - 1) / dw;
+      const index_t rows = dh == 1 ? OH - oy() : (OH - oy() + dh - 1) / dh;
+      const index_t cols = dw == 1 ? OW - ox() : (OW - ox() + dw - 1) / dw;
       ar = rows < 4 ? int(rows) : 4;
       bc = cols < 4 ? int(cols) : 4;
       return true;
@@ -376,10 +378,10 @@ struct winograd_engine {
           id_hi = id_hi >= D ? D - 1 : id_hi;
           const index_t t0 = (n * OD + od0) * T2 + r0, nt = (od1 - od0) * cw;
           if (C > 0 && id_lo <= id_hi)
-            parallel_for_dynamic(C, [&](index_t c) {
+            over_channels(C, [&](index_t c0, index_t c1) {
               for (index_t id = id_lo; id <= id_hi; ++id)
-                input_channel(s, x, c, (n * D + id) * T2 + r0, cw, nv, vs,
-                              Vb + (id - id_lo) * cw);
+                input_channels(s, x, c0, c1, (n * D + id) * T2 + r0, cw, nv, vs,
+                               Vb + (id - id_lo) * cw);
             });
           const depth_b_packer pk{nullptr, nv, Cc, cw, od0, id_lo, D, sd, dd, pd};
           for (index_t o0 = 0; o0 < O; o0 += OB) {
@@ -417,7 +419,7 @@ struct winograd_engine {
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));     // M^T, rows of O
     parallel_for_dynamic(C, [&](index_t c) {
       T v[36 * G::NR];  // the channel's 36 x ntiles values (row length 0: one channel)
-      input_channel(s, x, c, 0, ntiles, 0, G::NR, v);
+      input_channels(s, x, c, c + 1, 0, ntiles, 0, G::NR, v);
       const index_t k0 = c / G::KC * G::KC, kl = C - k0 < G::KC ? C - k0 : G::KC;
       for (int xi = 0; xi < 36; ++xi) {
         T* d = Va + xi * as + k0 * Tp + (c - k0) * MR;
@@ -464,20 +466,70 @@ struct winograd_engine {
     const Tile tl(s, t);
     int ar, bc;
     if (!tl.extent(s.out[1], s.out[2], ar, bc)) return;
-    for (index_t q = 0; q < nb; ++q)
-      put_tile(s, tl, ar, bc, oc0 + q, e + q, bias ? bias[oc0 + q] : T(0), y);
+    finish(s.act, e, nb, bias ? bias + oc0 : nullptr, T(0));
+    const index_t plane = s.out_size();
+    T* at = y + spot(s, tl) + oc0 * plane;
+    T* base[TB];
+    signed char ars[TB], bcs[TB];
+    for (index_t q = 0; q < nb; ++q) {
+      base[q] = at + q * plane;
+      ars[q] = static_cast<signed char>(ar);
+      bcs[q] = static_cast<signed char>(bc);
+    }
+    scatter(s, e, nb, base, ars, bcs);
   }
 
-  // The ar x bc outputs of tile tl in output channel o: e[(a * 4 + b) * TB] (the untiled
-  // values) plus bias bv, through the activation.
-  static void put_tile(const ConvSpec& s, const Tile& tl, int ar, int bc, index_t o,
-                       const T* e, T bv, T* y) {
+  // Offset in y of tile tl's first output in output channel 0 (channel o adds o x OD x OH x OW).
+  static index_t spot(const ConvSpec& s, const Tile& tl) {
     const index_t OD = s.out[0], OH = s.out[1], OW = s.out[2];
-    // output slice tl.n = image * OD + depth
-    T* yo = y + (((tl.n / OD * s.C_out + o) * OD + tl.n % OD) * OH + tl.oy()) * OW + tl.ox();
-    for (int a = 0; a < ar; ++a)
-      for (int b = 0; b < bc; ++b)
-        yo[a * tl.dh * OW + b * tl.dw] = apply_activation(s.act, e[(a * 4 + b) * TB] + bv);
+    return ((tl.n / OD * s.C_out * OD + tl.n % OD) * OH + tl.oy()) * OW + tl.ox();
+  }
+
+  // Bias and activation on the 16 rows of n untiled values: e[i * TB + l] += bias[l] (per
+  // lane) or bv, then the activation (a loop per activation, so that each vectorises).
+  static void finish(Activation act, T* e, index_t n, const T* bias, T bv) {
+    auto rows = [&](auto f) {
+      for (int i = 0; i < 16; ++i) {
+        T* r = e + i * TB;
+        if (bias)
+          for (index_t l = 0; l < n; ++l) r[l] = f(r[l] + bias[l]);
+        else
+          for (index_t l = 0; l < n; ++l) r[l] = f(r[l] + bv);
+      }
+    };
+    switch (act) {
+      case Activation::none: rows([](T v) { return v; }); break;
+      case Activation::relu: rows([](T v) { return apply_activation(Activation::relu, v); }); break;
+      case Activation::relu6: rows([](T v) { return apply_activation(Activation::relu6, v); }); break;
+      default: rows([act](T v) { return apply_activation(act, v); });
+    }
+  }
+
+  // y from n untiled lanes (a tile or an output channel each): lane l's ar[l] x bc[l] outputs
+  // e[(a * 4 + b) * TB + l] go to base[l] + a * dh * OW + b * dw. Runs of four lanes that are
+  // whole tiles (with dw = 1) are turned over in registers, a tile row of four lanes at a time:
+  // four 4-value stores instead of 16 scalar ones.
+  static void scatter(const ConvSpec& s, const T* e, index_t n, T* const* base,
+                      const signed char* ar, const signed char* bc) {
+    const index_t rs = s.dil[1] * s.out[2], dw = s.dil[2];
+    auto whole = [&](index_t l) { return ar[l] == 4 && bc[l] == 4; };
+    index_t l = 0;
+    while (l < n) {
+      if (dw == 1 && l + 4 <= n && whole(l) && whole(l + 1) && whole(l + 2) && whole(l + 3)) {
+        for (int a = 0; a < 4; ++a) {
+          const T* src[4] = {e + (a * 4) * TB + l, e + (a * 4 + 1) * TB + l,
+                             e + (a * 4 + 2) * TB + l, e + (a * 4 + 3) * TB + l};
+          T* const dst[4] = {base[l] + a * rs, base[l + 1] + a * rs, base[l + 2] + a * rs,
+                             base[l + 3] + a * rs};
+          transpose4<T, ISA>(src, dst);
+        }
+        l += 4;
+        continue;
+      }
+      for (int a = 0; a < ar[l]; ++a)
+        for (int b = 0; b < bc[l]; ++b) base[l][a * rs + b * dw] = e[(a * 4 + b) * TB + l];
+      ++l;
+    }
   }
 
   static void run_2d(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, T* upack,
@@ -498,11 +550,11 @@ struct winograd_engine {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
         T* Vb = scratch(1, 36 * vs);
         T* Mb = scratch(2, 36 * ms);
-        for (index_t c = 0; c < C; ++c) input_channel(s, x, c, t0, nt, tw, vs, Vb);
+        input_channels(s, x, 0, C, t0, nt, tw, vs, Vb);
         for (index_t xi = 0; xi < 36; ++xi)
           product(upack + xi * asz, O, C, 0, O, 0, nt, tw,
                   typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
-        for (index_t o = 0; o < O; ++o) output_channel(s, 0, o, t0, nt, tw, Mb, ms, bias, y);
+        output_channels(s, 0, 0, O, t0, nt, tw, Mb, ms, bias, y);
       });
       return;
     }
@@ -517,7 +569,9 @@ struct winograd_engine {
     for (index_t t0 = 0; t0 < ntiles; t0 += ts) {
       const index_t nt = ntiles - t0 < ts ? ntiles - t0 : ts;
       if (C > 0)
-        parallel_for_dynamic(C, [&](index_t c) { input_channel(s, x, c, t0, nt, ts, vs, Vb); });
+        over_channels(C, [&](index_t c0, index_t c1) {
+          input_channels(s, x, c0, c1, t0, nt, ts, vs, Vb);
+        });
       for (index_t o0 = 0; o0 < O; o0 += OB) {
         const index_t ob = O - o0 < OB ? O - o0 : OB;
         if (nob > 1) transform_weights(w, C, 1, o0, ob, upack, asz);
@@ -529,54 +583,109 @@ struct winograd_engine {
     }
   }
 
-  // V[xi][c][t] for input tiles [u0, u0 + nu) (global column: input slice x per-slice tile;
-  // row length ts), one channel.
-  static void input_channel(const ConvSpec& s, const T* x, index_t c, index_t t0, index_t nt,
-                            index_t ts, index_t vs, T* Vb) {
-    const index_t C = s.C_in, D = s.in[0], H = s.in[1], W = s.in[2];
+  // f(c0, c1) over runs of the n channels, about four runs per thread (the transforms place
+  // their tiles once per run).
+  template <class F>
+  static void over_channels(index_t n, const F& f) {
+    const index_t want = 4 * static_cast<index_t>(get_num_threads());
+    const index_t run = n > want ? (n + want - 1) / want : 1;
+    parallel_for_dynamic((n + run - 1) / run, [&](index_t it) {
+      const index_t a = it * run;
+      f(a, a + run < n ? a + run : n);
+    });
+  }
+
+  // V[xi][c][t] for input tiles [t0, t0 + nt) (global column: input slice x per-slice tile;
+  // row length ts) and input channels [c0, c1). Each block of tiles is placed once for all of
+  // the channels.
+  static void input_channels(const ConvSpec& s, const T* x, index_t c0, index_t c1, index_t t0,
+                             index_t nt, index_t ts, index_t vs, T* Vb) {
+    const index_t C = s.C_in, D = s.in[0], H = s.in[1], W = s.in[2], plane = D * H * W;
+    const index_t rs = s.dil[1] * W, dw = s.dil[2];
     T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
     T* e = d + 36 * TB;
     for (index_t b0 = 0; b0 < nt; b0 += TB) {
       const index_t nb = nt - b0 < TB ? nt - b0 : TB;
+      // tile t reads rows [ilo, ihi) x columns [jlo, jhi) of its 6 x 6 inputs (the rest is
+      // padding) from offset off[t] of input channel 0
+      index_t off[TB];
+      signed char ilo[TB], ihi[TB], jlo[TB], jhi[TB];
       Tile tl(s, t0 + b0);
-      const index_t dh = tl.dh, dw = tl.dw;
       for (index_t t = 0; t < nb; ++t, tl.next()) {
-        // input slice tl.n = image * D + depth
-        const T* xc = x + ((tl.n / D * C + c) * D + tl.n % D) * H * W;
         const index_t r0 = tl.oy() - s.pad_lo[1], q0 = tl.ox() - s.pad_lo[2];
-        if (r0 >= 0 && r0 + 5 * dh < H && q0 >= 0 && q0 + 5 * dw < W) {
-          const T* src = xc + r0 * W + q0;
+        index_t lo, hi;
+        valid_out_range(H, 6, 0, tl.dh, 1, -r0, &lo, &hi);
+        ilo[t] = static_cast<signed char>(lo);
+        ihi[t] = static_cast<signed char>(hi);
+        valid_out_range(W, 6, 0, tl.dw, 1, -q0, &lo, &hi);
+        jlo[t] = static_cast<signed char>(lo);
+        jhi[t] = static_cast<signed char>(hi);
+        off[t] = ((tl.n / D * C * D + tl.n % D) * H + r0) * W + q0;  // input slice tl.n
+      }
+      auto inside = [&](index_t t) {
+        return ilo[t] == 0 && ihi[t] == 6 && jlo[t] == 0 && jhi[t] == 6;
+      };
+      for (index_t c = c0; c < c1; ++c) {
+        const T* xc = x + c * plane;
+        // Four tiles at a time, their 6 x 6 inputs turned over in registers (columns 0-3,
+        // then 2-5) into d's columns t..t+3. A tile inside the plane (undilated along W) is
+        // read in place; one that reaches into the padding, a dilated one, or a lane past
+        // the last tile goes through a zero-padded 6 x 8 copy.
+        alignas(64) T stage[4][6][8];
+        for (index_t t = 0; t < nb; t += 4) {
+          const T* p[4];
+          index_t ps[4];
+          for (int l = 0; l < 4; ++l) {
+            const index_t u = t + l;
+            if (u < nb && dw == 1 && inside(u)) {
+              p[l] = xc + off[u];
+              ps[l] = rs;
+              continue;
+            }
+            T* g = &stage[l][0][0];
+            for (int q = 0; q < 48; ++q) g[q] = T(0);
+            if (u < nb && jlo[u] < jhi[u]) {
+              // all six columns, each read at a valid one (a fixed count: no libc call for
+              // a run of two to five values)
+              const T* src = xc + off[u];
+              for (int i = ilo[u]; i < ihi[u]; ++i)
+                for (int j = 0; j < 6; ++j) {
+                  const int jc = j < jlo[u] ? jlo[u] : j >= jhi[u] ? jhi[u] - 1 : j;
+                  const T v = src[i * rs + jc * dw];
+                  g[i * 8 + j] = j == jc ? v : T(0);
+                }
+            }
+            p[l] = g;
+            ps[l] = 8;
+          }
           for (int i = 0; i < 6; ++i)
-            for (int j = 0; j < 6; ++j) d[(i * 6 + j) * TB + t] = src[i * dh * W + j * dw];
-          continue;
+            for (int j0 = 0; j0 <= 2; j0 += 2) {
+              const T* src[4] = {p[0] + i * ps[0] + j0, p[1] + i * ps[1] + j0,
+                                 p[2] + i * ps[2] + j0, p[3] + i * ps[3] + j0};
+              T* const dst[4] = {d + (i * 6 + j0) * TB + t, d + (i * 6 + j0 + 1) * TB + t,
+                                 d + (i * 6 + j0 + 2) * TB + t, d + (i * 6 + j0 + 3) * TB + t};
+              transpose4<T, ISA>(src, dst);
+            }
+        }
+        // columns: e[i][j] = sum_k BT[i][k] d[k][j]; then rows: V[i][j] = sum_k e[i][k] BT[j][k]
+        for (int j = 0; j < 6; ++j) {
+          const T* in[6];
+          T* out[6];
+          for (int k = 0; k < 6; ++k) {
+            in[k] = d + (k * 6 + j) * TB;
+            out[k] = e + (k * 6 + j) * TB;
+          }
+          bt(in, out, nb);
         }
         for (int i = 0; i < 6; ++i) {
-          const index_t r = r0 + i * dh;
-          const bool rv = r >= 0 && r < H;
-          for (int j = 0; j < 6; ++j) {
-            const index_t q = q0 + j * dw;
-            d[(i * 6 + j) * TB + t] = rv && q >= 0 && q < W ? xc[r * W + q] : T(0);
+          const T* in[6];
+          T* out[6];
+          for (int k = 0; k < 6; ++k) {
+            in[k] = e + (i * 6 + k) * TB;
+            out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
           }
+          bt(in, out, nb);
         }
-      }
-      // columns: e[i][j] = sum_k BT[i][k] d[k][j]; then rows: V[i][j] = sum_k e[i][k] BT[j][k]
-      for (int j = 0; j < 6; ++j) {
-        const T* in[6];
-        T* out[6];
-        for (int k = 0; k < 6; ++k) {
-          in[k] = d + (k * 6 + j) * TB;
-          out[k] = e + (k * 6 + j) * TB;
-        }
-        bt(in, out, nb);
-      }
-      for (int i = 0; i < 6; ++i) {
-        const T* in[6];
-        T* out[6];
-        for (int k = 0; k < 6; ++k) {
-          in[k] = e + (i * 6 + k) * TB;
-          out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
-        }
-        bt(in, out, nb);
       }
     }
   }
@@ -607,26 +716,41 @@ struct winograd_engine {
                  nullptr, nullptr, Activation::none);
   }
 
-  // y for output channels [o0, o0 + ob) and tiles [t0, t0 + nt), items: output channels.
+  // y for output channels [o0, o0 + ob) and tiles [t0, t0 + nt), items: runs of output
+  // channels (each item places its tiles once for all of its channels).
   static void output_transform(const ConvSpec& s, index_t o0, index_t ob, index_t t0,
                                index_t nt, index_t ts, const T* Mb, index_t ms, const T* bias,
                                T* y) {
-    parallel_for_dynamic(ob, [&](index_t o) {
-      output_channel(s, o0, o, t0, nt, ts, Mb, ms, bias, y);
+    over_channels(ob, [&](index_t a, index_t b) {
+      output_channels(s, o0, a, b, t0, nt, ts, Mb, ms, bias, y);
     });
   }
 
-  static void output_channel(const ConvSpec& s, index_t o0, index_t o, index_t t0, index_t nt,
-                             index_t ts, const T* Mb, index_t ms, const T* bias, T* y) {
+  // ... output channels o0 + [oa, ob) (M rows [oa, ob)).
+  static void output_channels(const ConvSpec& s, index_t o0, index_t oa, index_t ob,
+                              index_t t0, index_t nt, index_t ts, const T* Mb, index_t ms,
+                              const T* bias, T* y) {
     T* e = scratch(3, 2 * 36 * TB);
-    const T bv = bias ? bias[o0 + o] : T(0);
+    const index_t plane = s.out_size();
     for (index_t b0 = 0; b0 < nt; b0 += TB) {
       const index_t nb = nt - b0 < TB ? nt - b0 : TB;
-      untile(Mb + o * ts + b0, ms, nb, e);
+      index_t off[TB];
+      signed char ar[TB], bc[TB];
       Tile tl(s, t0 + b0);
       for (index_t t = 0; t < nb; ++t, tl.next()) {
-        int ar, bc;
-        if (tl.extent(s.out[1], s.out[2], ar, bc)) put_tile(s, tl, ar, bc, o0 + o, e + t, bv, y);
+        int a = 0, b = 0;
+        tl.extent(s.out[1], s.out[2], a, b);
+        ar[t] = static_cast<signed char>(a);
+        bc[t] = static_cast<signed char>(b);
+        off[t] = spot(s, tl);
+      }
+      for (index_t o = oa; o < ob; ++o) {
+        untile(Mb + o * ts + b0, ms, nb, e);
+        finish(s.act, e, nb, nullptr, bias ? bias[o0 + o] : T(0));
+        T* yo = y + (o0 + o) * plane;
+        T* base[TB];
+        for (index_t t = 0; t < nb; ++t) base[t] = yo + off[t];
+        scatter(s, e, nb, base, ar, bc);
       }
     }
   }
