@@ -431,8 +431,83 @@ def test_winograd_rejects_other_shapes(rng):
                   (np.ones((4, 2, 3, 3)), dict(groups=2))]:
         with pytest.raises(ValueError, match="winograd"):
             cc.conv(x, w, algorithm="winograd", **kw)
-    with pytest.raises(ValueError, match="winograd"):
-        cc.conv_transpose(x, np.ones((4, 4, 3, 3)), algorithm="winograd")
+    # conv_transpose: the sub-pixel form needs a 3-tap window per phase (3x3/2: 2 taps),
+    # groups 1 and no dilation
+    for w, kw in [(np.ones((4, 4, 3, 3)), dict(stride=2)), (np.ones((4, 2, 4, 4)), dict(stride=2, padding=1, groups=2)),
+                  (np.ones((4, 4, 4, 4)), dict(stride=2, padding=1, dilation=2)),
+                  (np.ones((4, 4, 4, 4)), dict(stride=2, padding=0))]:
+        with pytest.raises(ValueError, match="winograd"):
+            cc.conv_transpose(x, w, algorithm="winograd", **kw)
+
+
+# Transposed convs in sub-pixel form (kernels/subpixel.hpp): one forward conv with a 3-tap
+# window per output phase on the Winograd engine, then a pixel shuffle: DCGAN's 4x4/2, 3x3/1,
+# 5x5 and 6x6 at stride 2, asymmetric padding and output_padding, odd sizes, 3-D with depth
+# stride, many tiles and few (run_few), batches.
+TRANSPOSED_WINOGRAD_CASES = [
+    ((2, 6, 5, 7), (6, 5, 4, 4), dict(stride=2, padding=1)),
+    ((1, 4, 6, 6), (4, 3, 3, 3), dict(padding=1)),
+    ((1, 4, 6, 6), (4, 3, 3, 3), dict()),
+    ((1, 4, 6, 5), (4, 3, 5, 6), dict(stride=2, padding=2, output_padding=1)),
+    ((1, 4, 6, 5), (4, 3, 4, 4), dict(stride=2, padding=((1, 2), (1, 0)), output_padding=(1, 0))),
+    ((1, 4, 2, 6, 5), (4, 3, 3, 4, 4), dict(stride=(1, 2, 2), padding=1)),
+    ((2, 3, 3, 4, 5), (3, 4, 4, 4, 4), dict(stride=2, padding=1)),
+    ((1, 40, 18, 17), (40, 36, 4, 4), dict(stride=2, padding=1)),   # 25 tiles: run_few
+    ((3, 36, 12, 16), (36, 9, 4, 4), dict(stride=2, padding=1)),    # 144 tiles
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", TRANSPOSED_WINOGRAD_CASES)
+def test_levels_transposed_winograd_matches_oracle(rng, isa, threads, dtype, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[1]).astype(dtype)
+    y = cc.conv_transpose(x, w, b, algorithm="winograd", activation="relu", **kw)
+    assert y.dtype == dtype
+    expect = ref.activate(ref.conv_transpose(x, w, b, **kw), "relu")
+    assert_close(y, expect, ws[0] * int(np.prod(ws[2:])))
+
+
+def test_transposed_winograd_layout_and_no_bias(rng, isa):
+    x = rng.standard_normal((2, 12, 6, 7)).astype(np.float32)
+    w = rng.standard_normal((12, 5, 4, 4)).astype(np.float32)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = cc.conv_transpose(xl, w, stride=2, padding=1, channels_last=True, algorithm="winograd")
+    assert_close(np.moveaxis(y, -1, 1), ref.conv_transpose(x, w, stride=2, padding=1), 12 * 16)
+
+
+def test_transposed_winograd_image_runs(rng):
+    # phase outputs of 12.6 MB per image (float64): one image per run of the Winograd engine
+    x = rng.standard_normal((3, 4, 256, 256))
+    w = rng.standard_normal((4, 6, 4, 4))
+    b = rng.standard_normal(6)
+    y = cc.conv_transpose(x, w, b, stride=2, padding=1, algorithm="winograd")
+    assert_close(y, ref.conv_transpose(x, w, b, stride=2, padding=1), 4 * 16)
+
+
+def test_transposed_winograd_workspace_limit():
+    # one image's phase outputs over 64 MiB: refused, not allocated
+    x = np.zeros((1, 1, 2050, 2050), np.float32)
+    with pytest.raises(ValueError, match="MiB"):
+        cc.conv_transpose(x, np.ones((1, 1, 4, 4), np.float32), stride=2, padding=1,
+                          algorithm="winograd")
+
+
+def test_transposed_auto_choice():
+    # the cost model of ops/algorithm.hpp (choose_conv_transpose_algorithm)
+    from convcore import _args, _core
+    plan = lambda xs, ws, **kw: _core._conv_transpose_algorithm(
+        _core.conv_spec(xs, ws, _args.conv_options(len(ws) - 2, **kw), -1, True))
+    dcgan = dict(stride=2, padding=1)
+    assert plan((1, 128, 32, 32), (128, 64, 4, 4), **dcgan) == "winograd"
+    assert plan((8, 256, 16, 16), (256, 128, 4, 4), **dcgan) == "winograd"
+    assert plan((1, 512, 8, 8), (512, 256, 4, 4), **dcgan) == "im2col"   # 4 tiles per phase
+    assert plan((1, 1024, 32, 32), (1024, 256, 4, 4), **dcgan) == "im2col"  # W' 38 MB
+    assert plan((1, 128, 32, 32), (128, 64, 3, 3), stride=2, padding=1) == "im2col"
+    assert plan((1, 128, 32, 32), (128, 32, 4, 4), groups=2, **dcgan) == "im2col"
+    assert plan((1, 8, 32, 32), (8, 64, 4, 4), **dcgan) == "im2col"  # 8 input channels
+    assert plan((1, 2, 32, 32), (2, 2, 4, 4), **dcgan) == "direct"
 
 
 def test_winograd_channels_last_and_modes(rng, isa):

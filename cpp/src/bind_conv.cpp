@@ -137,6 +137,11 @@ CONVCORE_BINDING(conv) {
   m.def("_conv_algorithm",
         [](const ConvSpec& s) { return std::string(algorithm_name(choose_conv_algorithm(s))); },
         py::arg("spec"));
+  m.def("_conv_transpose_algorithm",
+        [](const ConvSpec& s) {
+          return std::string(algorithm_name(choose_conv_transpose_algorithm(s)));
+        },
+        py::arg("spec"));
   m.def("output_shape",
         [](const ConvSpec& s, bool transposed) { return output_shape(s, transposed); },
         py::arg("spec"), py::arg("transposed") = false);

@@ -80,6 +80,22 @@ CONVCORE_HD void valid_out_range(index_t in, index_t out, index_t t, index_t str
   *hi = b;
 }
 
+// Sub-pixel form of a transposed conv along one axis (stride s, kernel k, padding p before,
+// dilation 1): output o = s q + r (phase r < s) sums x[q + t] w[r + p - s t] over the t whose
+// tap lies in [0, k). Over all phases t runs through [lo, hi]: each phase is a stride-1
+// correlation of x with a window of hi - lo + 1 taps (zero where a phase has no tap).
+CONVCORE_HD void subpixel_window(index_t k, index_t stride, index_t pad, index_t* lo,
+                                 index_t* hi) {
+  *lo = ceil_div(pad - k + 1, stride);
+  *hi = floor_div(stride - 1 + pad, stride);
+}
+
+// The kernel tap that window position t (t in [lo, hi]) of phase r reads; outside [0, k) when
+// that phase has no tap there.
+CONVCORE_HD index_t subpixel_tap(index_t r, index_t t, index_t stride, index_t pad) {
+  return r + pad - stride * t;
+}
+
 // Receptive field recurrence, one layer: size grows by (k_eff - 1) * jump, jump *= stride.
 CONVCORE_HD void receptive_field_step(index_t k, index_t stride, index_t dilation, index_t* size,
                                       index_t* jump, index_t* start, index_t pad_lo) {

@@ -4,6 +4,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/spec.hpp"
+#include "../kernels/subpixel.hpp"
 #include "../kernels/winograd_tiles.hpp"
 
 namespace convcore {
@@ -66,6 +67,11 @@ inline const char* algorithm_name(Algorithm a) {
 // 1.5-1.8x at 8 per group @56 and 1.6-2.9x at 4 per group (g=32, g=64, stride 1 and 2);
 // 1.2-1.7x with few groups (g=2, g=4, 32..64 per group). At 128 per group it is a toss-up
 // (0.9-1.4x) and on 1x1 convs (0.9-1.3x), so those stay on im2col.
+// Winograd's GEMM columns for this many tiles: whole panels (see below).
+inline index_t winograd_filled(const ConvSpec& s, index_t tiles) {
+  return s.planar() && tiles <= 4 ? 4 : tiles < 32 ? (tiles + 7) / 8 * 8 : (tiles + 31) / 32 * 32;
+}
+
 inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   const index_t opg = s.cout_per_group(), red = s.cin_per_group() * s.k_size();
   if (opg < 3 || red < 8) return Algorithm::direct;
@@ -74,10 +80,7 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
     const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
-    const index_t filled = s.planar() && tiles <= 4 ? 4
-                           : tiles < 32       ? (tiles + 7) / 8 * 8
-                                              : (tiles + 31) / 32 * 32;
-    const double wino = 36.0 * double(filled) + 200.0;
+    const double wino = 36.0 * double(winograd_filled(s, tiles)) + 200.0;
     const double cols = double((s.N * s.out_size() + 31) / 32 * 32);
     if (1.2 * wino < 9.0 * cols) return Algorithm::winograd;
   }
@@ -85,10 +88,32 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
 }
 
 // Transposed conv: the GEMM + col2im engine needs the same filled tile (C_in/groups x kernel
-// rows, C_out/groups reduction); the gather kernel otherwise.
+// rows, C_out/groups reduction); the gather kernel otherwise. The sub-pixel form (kernels/
+// subpixel.hpp: one forward conv of x with a 3x3 window per output phase, on the Winograd
+// engine, then a pixel shuffle) is weighed as the forward choice weighs Winograd: per pair of
+// channels, col2im does k_size x (N x input pixels, rounded up to 32) multiply-adds, the
+// sub-pixel form phases x depth taps x (36 x tiles filled to a panel + 240: the weight
+// transform and W'); taken when 1.2x smaller, with 32+ channels each way of the phase conv and
+// W' and one image's phase outputs within kSubpixelAutoElems. Measured (2 threads, float32,
+// col2im time / sub-pixel time): DCGAN 4x4/2 256->128 16->32 1.2x at N=1 and 8, 128->64
+// 32->64 1.7x; 512->256 8->16 at N=1 (4 tiles) 0.8x, where the model keeps col2im; U-Net
+// 1024->256 32->64 1.0x (W' 38 MB: over the limit).
 inline Algorithm choose_conv_transpose_algorithm(const ConvSpec& s) {
   const index_t rows = s.cin_per_group() * s.k_size(), red = s.cout_per_group();
   if (rows < 8 || red < 3) return Algorithm::direct;
+  const kernels::SubpixelPlan p = kernels::subpixel_plan(s);
+  const ConvSpec& f = p.phase;
+  if (p.ok && kernels::winograd_applicable(f) && f.C_in >= 32 && f.C_out >= 32) {
+    const double wn = double(f.C_out) * double(f.C_in) * double(f.k_size());
+    const double zn = double(f.C_out) * double(f.out_size());
+    const double lim = double(kernels::kSubpixelAutoElems);
+    if (wn <= lim && zn <= lim) {
+      const index_t tiles = f.N * f.out[0] * kernels::winograd_tiles_per_slice(f);
+      const double wino = double(p.phases * f.k[0]) * (36.0 * double(winograd_filled(f, tiles)) + 240.0);
+      const double cols = double(s.k_size()) * double((s.N * s.out_size() + 31) / 32 * 32);
+      if (1.2 * wino < cols) return Algorithm::winograd;
+    }
+  }
   return Algorithm::im2col;
 }
 

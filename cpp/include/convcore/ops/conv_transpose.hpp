@@ -1,13 +1,61 @@
 // conv_transpose: the exact adjoint of conv (PyTorch's conv_transpose{1,2,3}d), plus bias and
-// activation. Never through a zero-stuffed input: GEMM + col2im over tiles (kernels/im2col.hpp)
-// or a gather per output plane (kernels/direct.hpp).
-// Workspace: channels-first copies of x and y when channels_last.
+// activation. Never through a zero-stuffed input: GEMM + col2im over tiles (kernels/im2col.hpp),
+// a gather per output plane (kernels/direct.hpp), or the sub-pixel form on the Winograd engine
+// (kernels/subpixel.hpp: one forward conv with a 3x3 window per phase, then a pixel shuffle).
+// Workspace: channels-first copies of x and y when channels_last; for the sub-pixel form the
+// phase weights W' (phases x C_in x C_out x window, 2.25x w for 4x4/2) and the phase outputs
+// of a run of images (at most 16 MiB, or one image), kept by the calling thread between calls.
 #pragma once
 #include <vector>
 
+#include "../core/scratch.hpp"
+#include "../kernels/subpixel.hpp"
 #include "conv.hpp"
 
 namespace convcore {
+
+namespace detail {
+struct subpixel_workspace {};  // owner of the sub-pixel form's scratch slots
+
+// The sub-pixel form (algorithm="winograd"): validated here, run on the Winograd engine.
+template <class T>
+void conv_transpose_subpixel(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  const kernels::SubpixelPlan p = kernels::subpixel_plan(s);
+  if (!p.ok || !kernels::winograd_applicable(p.phase))
+    fail_value("algorithm='winograd' for conv_transpose needs groups 1, dilation 1, padding "
+               "smaller than the kernel and a 3-tap window per output phase along H and W "
+               "(kernel 3 with stride 1; kernel 4 with stride 2 and padding 1; kernel 5 or 6 "
+               "with stride 2 and padding 2)");
+  const ConvSpec& f = p.phase;
+  const index_t wn =
+      checked_mul(checked_mul(f.C_out, f.C_in, "sub-pixel weights"), f.k_size(), "sub-pixel weights");
+  const index_t zn = checked_mul(f.C_out, f.out_size(), "sub-pixel outputs");
+  const index_t cap = kernels::kSubpixelMaxBytes / index_t(sizeof(T));
+  if (wn > cap || zn > cap)
+    fail_value("algorithm='winograd' for conv_transpose would need more than ",
+               kernels::kSubpixelMaxBytes >> 20, " MiB of phase weights or outputs per image "
+               "(use algorithm='im2col')");
+  using scratch = thread_scratch<T, subpixel_workspace, 2>;
+  T* wp = scratch::get(0, wn);
+  kernels::subpixel_weights(p, s, w, wp);
+  std::vector<T> bp;
+  if (bias) {
+    bp.resize(static_cast<std::size_t>(f.C_out));
+    for (index_t i = 0; i < f.C_out; ++i) bp[static_cast<std::size_t>(i)] = bias[i % s.C_in];
+  }
+  const index_t per = kernels::kSubpixelChunkBytes / index_t(sizeof(T)) / zn;
+  const index_t nb = per < 1 ? 1 : per > s.N ? s.N : per;
+  T* z = scratch::get(1, nb * zn);
+  const index_t xn = s.C_out * s.out_size();
+  for (index_t n0 = 0; n0 < s.N; n0 += nb) {
+    ConvSpec fc = f;
+    fc.N = s.N - n0 < nb ? s.N - n0 : nb;
+    active_kernels().fns(static_cast<T*>(nullptr)).winograd(fc, x + n0 * xn, wp,
+                                                             bias ? bp.data() : nullptr, z);
+    kernels::subpixel_shuffle(p, s, z, n0, n0 + fc.N, y);
+  }
+}
+}  // namespace detail
 
 // Runs a validated spec (from make_conv_transpose_spec): x has (N, C_out, out...) of the spec,
 // y gets (N, C_in, in...), in the spec's layout.
@@ -25,10 +73,12 @@ void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* 
   }
   T* yc = s.channels_last ? yt.data() : y;
   if (algo == Algorithm::automatic) algo = choose_conv_transpose_algorithm(s);
-  if (algo == Algorithm::winograd || algo == Algorithm::grouped)
-    fail_value("algorithm='", algorithm_name(algo), "' is not available for conv_transpose (use "
-               "'auto', 'direct', 'im2col' or 'reference')");
-  if (algo == Algorithm::reference)
+  if (algo == Algorithm::grouped)
+    fail_value("algorithm='grouped' is not available for conv_transpose (use 'auto', 'direct', "
+               "'im2col', 'reference' or 'winograd')");
+  if (algo == Algorithm::winograd)
+    detail::conv_transpose_subpixel(s, x, w, bias, yc);
+  else if (algo == Algorithm::reference)
     kernels::conv_transpose_reference(s, x, w, bias, yc);
   else if (algo == Algorithm::im2col)
     active_kernels().fns(static_cast<T*>(nullptr)).conv_transpose_gemm(s, x, w, bias, yc);
