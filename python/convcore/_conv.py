@@ -75,7 +75,11 @@ def conv_transpose(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding
     w ``(C_in, C_out/groups, *kernel)``, output size per dim
     ``(in - 1) * stride - pad_before - pad_after + dilation * (k - 1) + output_padding + 1``.
     ``padding`` may be an int, per-dim ints or per-dim (before, after) pairs;
-    ``output_padding`` must be smaller than ``max(stride, dilation)``.
+    ``output_padding`` must be smaller than ``max(stride, dilation)``. ``algorithm``: ``"auto"``,
+    ``"im2col"`` (GEMM + col2im), ``"direct"``, ``"reference"``, or ``"winograd"``: the
+    sub-pixel form, one forward conv per output phase on the Winograd engine (groups 1,
+    dilation 1, a 3-tap window per phase along H and W: kernel 3 at stride 1, kernel 4 at
+    stride 2 with padding 1, kernel 5 or 6 at stride 2 with padding 2).
 
     >>> import numpy as np, convcore as cc
     >>> cc.conv_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), stride=2).shape

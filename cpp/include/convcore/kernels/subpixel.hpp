@@ -6,8 +6,9 @@
 // into y. No zero-stuffed input; the forward conv can be a 3x3 Winograd one, which does 9
 // multiplications per input pixel and channel pair where GEMM + col2im does 16.
 //
-// Here: the plan (the phase conv's spec), the phase weights W', and the shuffle. The op that
-// runs them is in ops/conv_transpose.hpp; the cost model in ops/algorithm.hpp.
+// Here: the plan (the phase conv's spec), where the phase conv's weights are in w, and the
+// shuffle. The Winograd engine runs the phase conv (winograd_engine::run_subpixel), the op
+// in ops/conv_transpose.hpp puts it together; the cost model is in ops/algorithm.hpp.
 #pragma once
 #include <vector>
 
@@ -18,10 +19,11 @@
 namespace convcore {
 namespace kernels {
 
-// Workspace of the sub-pixel form (ops/conv_transpose.hpp): W' and the phase outputs of one
-// image each at most kSubpixelMaxBytes; the phase outputs of a run of images at most
-// kSubpixelChunkBytes (or one image). algorithm="auto" takes the form only when W' and one
-// image's phase outputs are each within kSubpixelAutoElems elements (16 MiB in float32).
+// Workspace of the sub-pixel form (ops/conv_transpose.hpp): the phase outputs of one image at
+// most kSubpixelMaxBytes, of a run of images at most kSubpixelChunkBytes (or one image); the
+// Winograd engine's own (kernels/winograd.hpp). algorithm="auto" takes the form only when the
+// phase conv's weights (phases x C_in x C_out x window) and one image's phase outputs are
+// each within kSubpixelAutoElems elements (ops/algorithm.hpp).
 constexpr index_t kSubpixelMaxBytes = index_t(64) << 20;
 constexpr index_t kSubpixelChunkBytes = index_t(16) << 20;
 constexpr index_t kSubpixelAutoElems = index_t(4) << 20;
@@ -60,13 +62,13 @@ inline SubpixelPlan subpixel_plan(const ConvSpec& s) {
   return p;
 }
 
-// W'[(ph, c)][o][j] = w[o][c][tap(j)] (zero where phase ph has no tap at window position j),
-// ph = (r_d s_h + r_h) s_w + r_w; w is the transposed conv's (C_out, C_in, k...) (no groups).
-template <class T>
-void subpixel_weights(const SubpixelPlan& p, const ConvSpec& s, const T* w, T* wp) {
+// Where the phase conv's weights are: for phase ph = (r_d s_h + r_h) s_w + r_w and window
+// position j (of f.k_size()), the offset of its tap in a kernel of w, or -1 (no tap: zero).
+// The Winograd engine reads w[o][c] through it (winograd_engine::subpixel_weights), so W'
+// (2.25x w for 4x4/2) is never written.
+inline std::vector<index_t> subpixel_taps(const SubpixelPlan& p, const ConvSpec& s) {
   const ConvSpec& f = p.phase;
-  const index_t X = s.C_out, Y = s.C_in, ks = s.k_size(), fs = f.k_size();
-  // where each window position of each phase reads the kernel (-1: nowhere), phase-major
+  const index_t fs = f.k_size();
   std::vector<index_t> at(static_cast<std::size_t>(p.phases * fs));
   for (index_t ph = 0; ph < p.phases; ++ph) {
     const index_t r[3] = {ph / (s.stride[1] * s.stride[2]), ph / s.stride[2] % s.stride[1],
@@ -81,22 +83,7 @@ void subpixel_weights(const SubpixelPlan& p, const ConvSpec& s, const T* w, T* w
       at[static_cast<std::size_t>(ph * fs + j)] = off;
     }
   }
-  // Items: runs of 16 output channels c of y, each reading its runs of 16 kernels w[o][c...]
-  // (contiguous) once and writing the phases' rows of those c (reading one kernel a w row
-  // apart per c, or writing 36-byte pieces a W' row apart per o, was 4-5x slower).
-  constexpr index_t CB = 16;
-  parallel_for((Y + CB - 1) / CB, [&](index_t cb) {
-    const index_t c0 = cb * CB, c1 = c0 + CB < Y ? c0 + CB : Y;
-    for (index_t o = 0; o < X; ++o)
-      for (index_t c = c0; c < c1; ++c) {
-        const T* src = w + (o * Y + c) * ks;
-        for (index_t ph = 0; ph < p.phases; ++ph) {
-          const index_t* a = at.data() + ph * fs;
-          T* dst = wp + ((ph * Y + c) * X + o) * fs;
-          for (index_t j = 0; j < fs; ++j) dst[j] = a[j] < 0 ? T(0) : src[a[j]];
-        }
-      }
-  });
+  return at;
 }
 
 // y[n][c][s q + r] = z[n][(ph, c)][q] for images [n0, n1) (z holds those images from its

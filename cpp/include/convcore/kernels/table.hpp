@@ -29,6 +29,10 @@ struct EngineFns {
   void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
   // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
   void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // a transposed conv's sub-pixel phase conv (subpixel.hpp): f, x, the transposed conv's w,
+  // its tap table, y channels, kernel size, bias, z
+  void (*winograd_subpixel)(const ConvSpec&, const T*, const T*, const index_t*, index_t,
+                            index_t, const T*, T*);
   // 1-D/2-D grouped conv, small channel counts per group (grouped_applicable): grouped.hpp
   void (*grouped)(const ConvSpec&, const T*, const T*, const T*, T*);
   // depthwise (depthwise.hpp): channels-first planes (w as given), and channels-last (w packed
@@ -57,12 +61,14 @@ const KernelTable* kernel_table_for() {
       ISA::level,
       {&gemm_engine<float, ISA>::gemm, &conv_gemm_engine<float, ISA>::run,
        &filter2d_engine<float, ISA>::run, &conv_transpose_gemm_engine<float, ISA>::run,
-       &winograd_engine<float, ISA>::run, &grouped_engine<float, ISA>::run,
+       &winograd_engine<float, ISA>::run, &winograd_engine<float, ISA>::run_subpixel,
+       &grouped_engine<float, ISA>::run,
        &depthwise_planar_engine<float, ISA>::run, &depthwise_nhwc<float, ISA>,
        &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
-       &winograd_engine<double, ISA>::run, &grouped_engine<double, ISA>::run,
+       &winograd_engine<double, ISA>::run, &winograd_engine<double, ISA>::run_subpixel,
+       &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
        &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>}};
   return &t;

@@ -157,21 +157,22 @@ struct winograd_engine {
   // index k = tap * C + c. The R kernels of one p (a GEMM panel's worth of output channels)
   // are transformed together, the loops over r vectorised, straight into the GEMM's layout:
   // U[xi][r] for k at dst(k) + xi * xs + r.
-  template <int R, class Dst>
-  static void transform_group(const T* w, index_t C, index_t kd, index_t o0, index_t rows,
-                              index_t p_begin, index_t p_end, const Dst& dst, index_t xs) {
-    using TI = panel_isa<R>;  // the register transpose: TW x TW blocks
-    constexpr int TW = vec<T, TI>::width;
-    // The R kernels of one p lie a weight row apart, and rows of 9 x kd x C values are often
-    // a multiple of 2 KiB apart, so all R map to a few L1 sets: a 9-value gather per kernel
-    // missed L1 on every load (70% of the transform at C = 512). Each row's run of KP kernels
-    // (contiguous in memory) is read in order instead and turned over into g[p][q][r], about
-    // 18 KiB (fp32) of L1.
-    constexpr int KP = R >= 32 ? 16 : 512 / R;
-    const index_t row = C * kd * 9;
-    T g[KP][9][R], h[3][6][R];
-    for (index_t pb = p_begin; pb < p_end; pb += KP) {
-      const int np = p_end - pb < KP ? int(p_end - pb) : KP;
+  // Where the transform reads the weights: gather<R, KP>(g, o0, rows, pb, np, p_end) fills
+  // g[j][q][r] with tap q of kernel pb + j of output channel o0 + r (zero for r >= rows).
+  //
+  // The conv's own weights (O x C x kd x 3 x 3). The R kernels of one p lie a weight row
+  // apart, and rows of 9 x kd x C values are often a multiple of 2 KiB apart, so all R map to
+  // a few L1 sets: a 9-value gather per kernel missed L1 on every load (70% of the transform
+  // at C = 512). Each row's run of KP kernels (contiguous in memory) is read in order instead
+  // and turned over into g[p][q][r], about 18 KiB (fp32) of L1.
+  struct dense_weights {
+    const T* w;
+    index_t row;  // C x kd x 9
+    template <int R, int KP>
+    void gather(T (&g)[KP][9][R], index_t o0, index_t rows, index_t pb, int np,
+                index_t p_end) const {
+      using TI = panel_isa<R>;  // the register transpose: TW x TW blocks
+      constexpr int TW = vec<T, TI>::width;
       const T* src = w + o0 * row + pb * 9;
       if (pb + 2 * KP <= p_end)  // each row's next run, while this one is worked on
         for (index_t r = 0; r < rows; ++r)
@@ -181,11 +182,69 @@ struct winograd_engine {
         for (int r = 0; r < R; r += TW)  // TW x TW blocks turned over in registers
           for (int m = 0; m < 9 * KP; m += TW)
             transpose_block<T, TI>(src + r * row + m, row, &g[0][0][r] + m * R, R);
-      } else {
-        for (int r = 0; r < R; ++r)
-          for (int j = 0; j < np; ++j)
-            for (int q = 0; q < 9; ++q) g[j][q][r] = r < rows ? src[r * row + j * 9 + q] : T(0);
+        return;
       }
+      for (int r = 0; r < R; ++r)
+        for (int j = 0; j < np; ++j)
+          for (int q = 0; q < 9; ++q) g[j][q][r] = r < rows ? src[r * row + j * 9 + q] : T(0);
+    }
+  };
+
+  // A transposed conv's sub-pixel phase conv (kernels/subpixel.hpp) read in place from the
+  // transposed conv's w (C x Y x ks: C = the phase conv's input channels): output channel
+  // o = ph x Y + c, kernel p = i x kd + depth tap t, tap q reads w[i][c][at[(ph x kd + t) x 9
+  // + q]] (-1: zero). The R kernels of one (p, phase) are R consecutive c: R x ks contiguous
+  // values, turned over in registers like the conv's own weights.
+  struct subpixel_weights {
+    const T* w;
+    index_t Y, ks, kd;
+    const index_t* at;
+    template <int R, int KP>
+    void gather(T (&g)[KP][9][R], index_t o0, index_t rows, index_t pb, int np,
+                index_t) const {
+      using TI = panel_isa<R>;
+      constexpr int TW = vec<T, TI>::width;
+      const index_t ph = o0 / Y, c0 = o0 % Y;
+      if (rows == R && c0 + R <= Y && kd == 1 && R % TW == 0 && ks % TW == 0 && ks <= 64) {
+        T t[64][R];  // t[tap][r] of one input channel
+        const index_t* a = at + ph * 9;
+        for (int j = 0; j < np; ++j) {
+          const T* src = w + ((pb + j) * Y + c0) * ks;
+          for (int r = 0; r < R; r += TW)
+            for (index_t m = 0; m < ks; m += TW)
+              transpose_block<T, TI>(src + r * ks + m, ks, &t[m][r], R);
+          for (int q = 0; q < 9; ++q) {
+            if (a[q] < 0)
+              for (int r = 0; r < R; ++r) g[j][q][r] = T(0);
+            else
+              for (int r = 0; r < R; ++r) g[j][q][r] = t[a[q]][r];
+          }
+        }
+        return;
+      }
+      for (int r = 0; r < R; ++r) {
+        const index_t o = o0 + r, c = o % Y;
+        const index_t* a = at + (o / Y) * kd * 9;
+        for (int j = 0; j < np; ++j) {
+          const index_t i = (pb + j) / kd, dt = (pb + j) % kd;
+          const T* src = w + (i * Y + c) * ks;
+          for (int q = 0; q < 9; ++q) {
+            const index_t off = a[dt * 9 + q];
+            g[j][q][r] = r < rows && off >= 0 ? src[off] : T(0);
+          }
+        }
+      }
+    }
+  };
+
+  template <int R, class Src, class Dst>
+  static void transform_group(const Src& w, index_t C, index_t kd, index_t o0, index_t rows,
+                              index_t p_begin, index_t p_end, const Dst& dst, index_t xs) {
+    constexpr int KP = R >= 32 ? 16 : 512 / R;
+    T g[KP][9][R], h[3][6][R];
+    for (index_t pb = p_begin; pb < p_end; pb += KP) {
+      const int np = p_end - pb < KP ? int(p_end - pb) : KP;
+      w.template gather<R, KP>(g, o0, rows, pb, np, p_end);
       for (int j = 0; j < np; ++j) {
         const index_t p = pb + j;
         for (int i = 0; i < 3; ++i) g_apply<R>(g[j][i], g[j][3 + i], g[j][6 + i], h[i][0], R);
@@ -197,7 +256,8 @@ struct winograd_engine {
 
   // ... into 36 matrices in the packed-A layout (ob x K each, asz elements apart): MR
   // contiguous values per panel and k. One work item per panel of output channels.
-  static void transform_weights(const T* w, index_t C, index_t kd, index_t o0, index_t ob,
+  template <class Src>
+  static void transform_weights(const Src& w, index_t C, index_t kd, index_t o0, index_t ob,
                                 T* upack, index_t asz) {
     const index_t Mp = G::round_up(ob, MR), K = kd * C;
     parallel_for_dynamic((ob + MR - 1) / MR, [&](index_t ip) {
@@ -319,6 +379,18 @@ struct winograd_engine {
   }
 
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    run_with(s, x, dense_weights{w, s.C_in * s.k[0] * 9}, bias, y);
+  }
+
+  // The phase conv f of a transposed conv's sub-pixel form (kernels/subpixel.hpp), its
+  // weights read from the transposed conv's w (C x Y x ks) through the tap table `at`.
+  static void run_subpixel(const ConvSpec& f, const T* x, const T* w, const index_t* at,
+                           index_t Y, index_t ks, const T* bias, T* z) {
+    run_with(f, x, subpixel_weights{w, Y, ks, f.k[0], at}, bias, z);
+  }
+
+  template <class Src>
+  static void run_with(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y) {
     const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
     if (s.N == 0 || O == 0 || s.out_size() == 0) return;
     // 2-D (or 3-D reading exactly one input slice at depth 0)
@@ -409,7 +481,8 @@ struct winograd_engine {
     return ntiles < G::NR && G::round_up(ntiles, MR) < G::round_up(ntiles, G::NR);
   }
 
-  static void run_few(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+  template <class Src>
+  static void run_few(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y,
                       index_t ntiles) {
     constexpr int NR = int(G::NR);
     constexpr index_t KB = 64;  // input channels per transformed block (divides KC)
@@ -532,7 +605,8 @@ struct winograd_engine {
     }
   }
 
-  static void run_2d(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, T* upack,
+  template <class Src>
+  static void run_2d(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y, T* upack,
                      index_t asz, index_t OB, index_t nob, index_t budget) {
     const index_t C = s.C_in, O = s.C_out, Cc = C > 0 ? C : 1;
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");

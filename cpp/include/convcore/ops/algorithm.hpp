@@ -92,24 +92,27 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
 // subpixel.hpp: one forward conv of x with a 3x3 window per output phase, on the Winograd
 // engine, then a pixel shuffle) is weighed as the forward choice weighs Winograd: per pair of
 // channels, col2im does k_size x (N x input pixels, rounded up to 32) multiply-adds, the
-// sub-pixel form phases x depth taps x (36 x tiles filled to a panel + 240: the weight
-// transform and W'); taken when 1.2x smaller, with 32+ channels each way of the phase conv and
-// W' and one image's phase outputs within kSubpixelAutoElems. Measured (2 threads, float32,
-// col2im time / sub-pixel time): DCGAN 4x4/2 256->128 16->32 1.2x at N=1 and 8, 128->64
-// 32->64 1.7x; 512->256 8->16 at N=1 (4 tiles) 0.8x, where the model keeps col2im; U-Net
-// 1024->256 32->64 1.0x (W' 38 MB: over the limit).
+// sub-pixel form phases x depth taps x (36 x tiles filled to a panel + 900). The 900 is the
+// weight transform read through the phase taps: every phase transforms its own kernels from
+// w, so there are 4x as many as the pairs (4x4/2), which only many tiles amortise. Taken when
+// 1.2x smaller, with 32+ channels each way of the phase conv, its weights within
+// kSubpixelAutoElems (they must stay in the caches: U-Net 1024->256 at 32x32 was 1.0x with 9M)
+// and one image's phase outputs too. Measured (2 threads, AVX-512, float32, col2im time /
+// sub-pixel time, C++ harness, minima): DCGAN 4x4/2 128->64 32->64 1.36x at N=1, 1.4x at
+// N=8; 256->128 16->32 1.1x at N=1 (16 tiles: left on col2im), 1.17x at N=8; 512->256 8->16
+// 1.0x at N=8 (32 tiles, left on col2im), 0.5x at N=1.
 inline Algorithm choose_conv_transpose_algorithm(const ConvSpec& s) {
   const index_t rows = s.cin_per_group() * s.k_size(), red = s.cout_per_group();
   if (rows < 8 || red < 3) return Algorithm::direct;
   const kernels::SubpixelPlan p = kernels::subpixel_plan(s);
   const ConvSpec& f = p.phase;
   if (p.ok && kernels::winograd_applicable(f) && f.C_in >= 32 && f.C_out >= 32) {
-    const double wn = double(f.C_out) * double(f.C_in) * double(f.k_size());
-    const double zn = double(f.C_out) * double(f.out_size());
     const double lim = double(kernels::kSubpixelAutoElems);
-    if (wn <= lim && zn <= lim) {
+    if (double(f.C_out) * double(f.C_in) * double(f.k_size()) <= lim &&
+        double(f.C_out) * double(f.out_size()) <= lim) {
       const index_t tiles = f.N * f.out[0] * kernels::winograd_tiles_per_slice(f);
-      const double wino = double(p.phases * f.k[0]) * (36.0 * double(winograd_filled(f, tiles)) + 240.0);
+      const double wino =
+          double(p.phases * f.k[0]) * (36.0 * double(winograd_filled(f, tiles)) + 900.0);
       const double cols = double(s.k_size()) * double((s.N * s.out_size() + 31) / 32 * 32);
       if (1.2 * wino < cols) return Algorithm::winograd;
     }

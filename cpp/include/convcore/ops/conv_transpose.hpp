@@ -3,8 +3,8 @@
 // a gather per output plane (kernels/direct.hpp), or the sub-pixel form on the Winograd engine
 // (kernels/subpixel.hpp: one forward conv with a 3x3 window per phase, then a pixel shuffle).
 // Workspace: channels-first copies of x and y when channels_last; for the sub-pixel form the
-// phase weights W' (phases x C_in x C_out x window, 2.25x w for 4x4/2) and the phase outputs
-// of a run of images (at most 16 MiB, or one image), kept by the calling thread between calls.
+// phase outputs of a run of images (at most 16 MiB, or one image), kept by the calling thread
+// between calls, and the Winograd engine's.
 #pragma once
 #include <vector>
 
@@ -27,17 +27,12 @@ void conv_transpose_subpixel(const ConvSpec& s, const T* x, const T* w, const T*
                "(kernel 3 with stride 1; kernel 4 with stride 2 and padding 1; kernel 5 or 6 "
                "with stride 2 and padding 2)");
   const ConvSpec& f = p.phase;
-  const index_t wn =
-      checked_mul(checked_mul(f.C_out, f.C_in, "sub-pixel weights"), f.k_size(), "sub-pixel weights");
   const index_t zn = checked_mul(f.C_out, f.out_size(), "sub-pixel outputs");
-  const index_t cap = kernels::kSubpixelMaxBytes / index_t(sizeof(T));
-  if (wn > cap || zn > cap)
+  if (zn > kernels::kSubpixelMaxBytes / index_t(sizeof(T)))
     fail_value("algorithm='winograd' for conv_transpose would need more than ",
-               kernels::kSubpixelMaxBytes >> 20, " MiB of phase weights or outputs per image "
-               "(use algorithm='im2col')");
-  using scratch = thread_scratch<T, subpixel_workspace, 2>;
-  T* wp = scratch::get(0, wn);
-  kernels::subpixel_weights(p, s, w, wp);
+               kernels::kSubpixelMaxBytes >> 20, " MiB of phase outputs per image (use "
+               "algorithm='im2col')");
+  const std::vector<index_t> at = kernels::subpixel_taps(p, s);
   std::vector<T> bp;
   if (bias) {
     bp.resize(static_cast<std::size_t>(f.C_out));
@@ -45,13 +40,13 @@ void conv_transpose_subpixel(const ConvSpec& s, const T* x, const T* w, const T*
   }
   const index_t per = kernels::kSubpixelChunkBytes / index_t(sizeof(T)) / zn;
   const index_t nb = per < 1 ? 1 : per > s.N ? s.N : per;
-  T* z = scratch::get(1, nb * zn);
+  T* z = thread_scratch<T, subpixel_workspace, 1>::get(0, nb * zn);
   const index_t xn = s.C_out * s.out_size();
   for (index_t n0 = 0; n0 < s.N; n0 += nb) {
     ConvSpec fc = f;
     fc.N = s.N - n0 < nb ? s.N - n0 : nb;
-    active_kernels().fns(static_cast<T*>(nullptr)).winograd(fc, x + n0 * xn, wp,
-                                                             bias ? bp.data() : nullptr, z);
+    active_kernels().fns(static_cast<T*>(nullptr)).winograd_subpixel(
+        fc, x + n0 * xn, w, at.data(), s.C_in, s.k_size(), bias ? bp.data() : nullptr, z);
     kernels::subpixel_shuffle(p, s, z, n0, n0 + fc.N, y);
   }
 }
