@@ -612,12 +612,14 @@ struct winograd_engine {
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
     // Many tiles and one block of output channels: each worker takes chunks of tw tiles
     // through all three phases on its own, with V and M of its chunk in its own cache
-    // (measured 1.1-1.4x faster than the phases below for 64..256 channels). Otherwise (few
-    // tiles: N=1 deep layers; or several channel blocks, where every block would transform
-    // the input again): three parallel phases over chunks of up to ts tiles, the GEMMs split
-    // by point as well (1.5x faster at 512 channels).
+    // (measured 1.1-1.4x faster than the phases below for 64..256 channels), from three
+    // chunks per thread (2 threads, 6-7 chunks: 1.2-1.3x at 128 channels (28x28 N=8, 72x72
+    // N=1), 1.05x at 64, even at 256; at two chunks per thread the phases win at 64@56 N=1).
+    // Otherwise (few tiles: N=1 deep layers; or several channel blocks, where every block
+    // would transform the input again): three parallel phases over chunks of up to ts tiles,
+    // the GEMMs split by point as well (1.5x faster at 512 channels).
     const index_t tw = 64, nchunks = (ntiles + tw - 1) / tw;
-    if (nob == 1 && nchunks >= 4 * index_t(get_num_threads())) {
+    if (nob == 1 && nchunks >= 3 * index_t(get_num_threads())) {
       const index_t vs = apart(Cc * tw), ms = apart(O * tw);
       transform_weights(w, C, 1, 0, O, upack, asz);
       parallel_for_dynamic(nchunks, [&](index_t ch) {
