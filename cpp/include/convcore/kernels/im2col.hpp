@@ -456,11 +456,15 @@ struct conv_rows_engine {
             for (index_t q = 0; q < Wp; ++q) d[q] = T(0);
             continue;
           }
-          const T* src = xc + i * Win;
-          for (index_t q = 0; q < Wp; ++q) {
-            const index_t col = j0 + q - s.pad_lo[2];
-            d[q] = col >= 0 && col < Win ? src[col] : T(0);
-          }
+          // columns j0 + q - pad of the row: zeros, a plain copy, zeros (a bounds test per
+          // element kept the copy scalar: 30% of a WaveNet layer)
+          const T* src = xc + i * Win + j0 - s.pad_lo[2];
+          index_t qa = s.pad_lo[2] - j0, qb = Win + s.pad_lo[2] - j0;
+          qa = qa < 0 ? 0 : qa > Wp ? Wp : qa;
+          qb = qb > Wp ? Wp : qb < qa ? qa : qb;
+          for (index_t q = 0; q < qa; ++q) d[q] = T(0);
+          for (index_t q = qa; q < qb; ++q) d[q] = src[q];
+          for (index_t q = qb; q < Wp; ++q) d[q] = T(0);
         }
       }
       for (index_t k = 0; k < K; ++k) {
