@@ -4,10 +4,12 @@
     convcore bench ...            (the same, through the CLI)
 
 From Python: ``bench.run(progress=None, *, quick=False, family=None, threads=None, repeat=9,
-pause=0.05, min_block=0.1, budget=3.0, tiny=False, peers=None, measure_peak=True)`` returns
+pause=0.05, min_block=0.1, budget=3.0, tiny=False, peers=None, measure_peak=True, seed=0,
+max_wait=20.0, passes=1)`` returns
 the results dict (what ``--json`` writes); ``bench.format_table(results)`` renders the table.
 ``progress(event)`` is called with ``{"event": "start", "cases": n, "peak": {...}}``, then
-``{"event": "case", "index": i, "cases": n, "result": {...}}`` after each case (or
+``{"event": "case", "index": i, "cases": n, "result": {...}, "pass": p}`` after each case
+and pass (the result so far: the best of the passes done) (or
 ``{"event": "error", "index": i, "cases": n, "error": {family, name, error}}`` when a case
 raised: the run goes on, and ``python -m bench`` exits with status 1 at the end), then
 ``{"event": "end", "results": {...}}``.
@@ -36,6 +38,14 @@ OpenMP threads spinning for tens of ms after a call):
   each block so that spinning threads go idle; the GC is off inside a block;
 - up to ``repeat`` rounds (at least 3, fewer than ``repeat`` once ``budget`` seconds are spent
   on a case); the time is the median over rounds;
+- with ``passes`` > 1 (``--passes``) the whole case list is timed that many times, one pass
+  after the other, and per case and contender the pass with the lower median counts
+  (``timing[...].pass_medians_s`` keeps them all). The development VM has slow phases of a
+  few seconds (about one case) that the FMA probe does not see and that do not hit the
+  contenders alike: convcore's L2-heavy Winograd layers ran 2x slower in them while torch
+  slowed 1.2x, so one pass put a family's geometric mean anywhere between 1.05 and 1.5. The
+  best pass of each contender is its time on the machine undisturbed; both get the same
+  chances;
 - outputs are preallocated where the API allows it: convcore.conv / conv_transpose (``out=``),
   cv2 (``dst=``), ndimage (``output=``); torch's functional API and convcore.correlate
   allocate their result on every call (page faults on fresh memory count against them);
@@ -68,7 +78,7 @@ fraction of the peak; per family and peer the geometric mean of the ratios.
 JSON keys: machine, convcore, peers (versions), settings, peak, peak_end, peak_drift,
 warnings (optional), errors [family, name, error], cases [family, name, op, x, w, params, source, macs, convcore_ms,
 convcore_api, convcore_out_preallocated, gflops, peak_fraction, timing{contender: median_s,
-min_s, samples, inner}, peers{peer: ms, ratio, gflops, api, out_preallocated, max_rel_diff},
+min_s, samples, inner, pass_medians_s (passes > 1)}, peers{peer: ms, ratio, gflops, api, out_preallocated, max_rel_diff},
 machine_state{fma_gflops_before, fma_gflops_after, waited_s, degraded} (with the peak)],
 summary{family: {peer: geomean_ratio, cases}}.
 

@@ -26,6 +26,9 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
     p.add_argument("--max-wait", type=float, default=20.0,
                    help="seconds to wait before a case while an FMA probe runs below 80%% of "
                         "the peak (the vCPUs sharing a core; default 20)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="time every case this many times, passes over the whole list; per "
+                        "contender the pass with the lower median counts (default 1)")
     p.add_argument("--tiny", action="store_true",
                    help="shrink every case to a tiny shape (smoke tests; times meaningless)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -50,7 +53,8 @@ def main_args(args: argparse.Namespace) -> int:
             r = ev["result"]
             peers = " ".join(f"{k} {v['ratio']:.2f}x" for k, v in r["peers"].items())
             mark = " ~" if r.get("machine_state", {}).get("degraded") else ""
-            print(f"[{ev['index'] + 1}/{ev['cases']}] {r['family']}: {r['name']}  "
+            tag = f" (pass {ev['pass'] + 1}, best so far)" if ev.get("pass") else ""
+            print(f"[{ev['index'] + 1}/{ev['cases']}] {r['family']}: {r['name']}{tag}  "
                   f"{r['convcore_ms']:.3f} ms  {peers}{mark}", file=sys.stderr, flush=True)
         elif ev["event"] == "error":
             e = ev["error"]
@@ -61,7 +65,8 @@ def main_args(args: argparse.Namespace) -> int:
     res = runner.run(progress, quick=args.quick, family=args.family, threads=args.threads,
                      repeat=args.repeat, pause=args.pause, min_block=args.min_block,
                      budget=args.budget, tiny=args.tiny, peers=peers,
-                     measure_peak=not args.no_peak, max_wait=args.max_wait)
+                     measure_peak=not args.no_peak, max_wait=args.max_wait,
+                     passes=args.passes)
     print(runner.format_table(res))
     if args.json:
         with open(args.json, "w") as f:

@@ -276,7 +276,7 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
         family: Optional[str] = None, threads: Optional[int] = None, repeat: int = 9,
         pause: float = 0.05, min_block: float = 0.1, budget: float = 3.0, tiny: bool = False,
         peers: Optional[Sequence[str]] = None, measure_peak: bool = True,
-        seed: int = 0, max_wait: float = 20.0) -> Dict[str, Any]:
+        seed: int = 0, max_wait: float = 20.0, passes: int = 1) -> Dict[str, Any]:
     """Runs the benchmark and returns its results as a JSON-serialisable dict.
 
     progress(event) is called with {"event": "start", "cases": n, "peak": {...}} first, then
@@ -301,7 +301,7 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
         "peers": pe.versions(),
         "settings": {"threads": threads, "repeat": repeat, "pause_s": pause,
                      "min_block_s": min_block, "budget_s": budget, "dtype": "float32",
-                     "quick": quick, "family": family, "tiny": tiny},
+                     "quick": quick, "family": family, "tiny": tiny, "passes": passes},
         "peak": peak0,
         "cases": [],
     }
@@ -309,25 +309,37 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
         progress({"event": "start", "cases": len(cases), "peak": peak0})
     rng = np.random.default_rng(seed)
     results["errors"] = []
-    for i, case in enumerate(cases):
-        try:
-            state = _wait_for_machine(threads, peak0["gflops"], max_wait) if peak0 else None
-            res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause, min_block=min_block,
-                           budget=budget, peak_gflops=peak0["gflops"] if peak0 else None)
-            if state is not None:
-                state["fma_gflops_after"] = _probe(threads)
-                state["degraded"] = (min(state["fma_gflops_before"], state["fma_gflops_after"])
-                                     < _WHOLE * peak0["gflops"])
-                res["machine_state"] = state
-        except Exception as e:  # one failing case (an op this build lacks) must not end the run
-            err = {"family": case.family, "name": case.name, "error": f"{type(e).__name__}: {e}"}
-            results["errors"].append(err)
+    best: Dict[int, Dict[str, Any]] = {}
+    failed = set()
+    for p in range(max(1, int(passes))):
+        for i, case in enumerate(cases):
+            if i in failed:
+                continue
+            try:
+                state = _wait_for_machine(threads, peak0["gflops"], max_wait) if peak0 else None
+                res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause,
+                               min_block=min_block, budget=budget,
+                               peak_gflops=peak0["gflops"] if peak0 else None)
+                if state is not None:
+                    state["fma_gflops_after"] = _probe(threads)
+                    state["degraded"] = (min(state["fma_gflops_before"],
+                                             state["fma_gflops_after"]) < _WHOLE * peak0["gflops"])
+                    res["machine_state"] = state
+            except Exception as e:  # one failing case (an op this build lacks) must not end the run
+                err = {"family": case.family, "name": case.name,
+                       "error": f"{type(e).__name__}: {e}"}
+                results["errors"].append(err)
+                failed.add(i)
+                best.pop(i, None)
+                if progress:
+                    progress({"event": "error", "index": i, "cases": len(cases), "error": err})
+                continue
+            best[i] = res if i not in best else merge_passes(best[i], res,
+                                                             peak0["gflops"] if peak0 else None)
             if progress:
-                progress({"event": "error", "index": i, "cases": len(cases), "error": err})
-            continue
-        results["cases"].append(res)
-        if progress:
-            progress({"event": "case", "index": i, "cases": len(cases), "result": res})
+                progress({"event": "case", "index": i, "cases": len(cases), "result": best[i],
+                          "pass": p})
+    results["cases"] = [best[i] for i in sorted(best)]
     if measure_peak:
         peak1 = _peak.measure(threads)
         drift = peak1["gflops"] / peak0["gflops"] - 1.0
@@ -357,27 +369,47 @@ def run_case(cc: Any, pe: Peers, case: Case, rng: np.random.Generator, *, repeat
             diffs[n] = float(np.max(np.abs(_as_numpy(c["fn"]()) - ref)) / scale)
     times = time_interleaved({n: c["fn"] for n, c in cont.items()}, repeat, pause, min_block,
                              budget)
-    macs = _macs(cc, case)
-    t_cc = times["convcore"]["median_s"]
-    gflops = 2.0 * macs / t_cc / 1e9
     res: Dict[str, Any] = {
         "family": case.family, "name": case.name, "op": case.op, "x": list(case.x),
         "w": list(case.w), "params": _jsonable(case.params), "source": case.source,
-        "macs": macs, "convcore_ms": t_cc * 1e3, "convcore_api": cont["convcore"]["api"],
+        "macs": _macs(cc, case), "convcore_api": cont["convcore"]["api"],
         "convcore_out_preallocated": cont["convcore"]["prealloc"],
-        "gflops": gflops,
-        "peak_fraction": gflops / peak_gflops if peak_gflops else None,
         "timing": times,
-        "peers": {},
+        "peers": {n: {"api": c["api"], "out_preallocated": c["prealloc"],
+                      "max_rel_diff": diffs[n]} for n, c in cont.items() if n != "convcore"},
     }
-    for n, c in cont.items():
-        if n == "convcore":
-            continue
-        tp = times[n]["median_s"]
-        res["peers"][n] = {"ms": tp * 1e3, "ratio": tp / t_cc, "gflops": 2.0 * macs / tp / 1e9,
-                           "api": c["api"], "out_preallocated": c["prealloc"],
-                           "max_rel_diff": diffs[n]}
+    return _rates(res, peak_gflops)
+
+
+def _rates(res: Dict[str, Any], peak_gflops: Optional[float]) -> Dict[str, Any]:
+    """Fills in the times, ratios and GFLOP/s of a case result from its timing medians."""
+    macs, t_cc = res["macs"], res["timing"]["convcore"]["median_s"]
+    res["convcore_ms"] = t_cc * 1e3
+    res["gflops"] = 2.0 * macs / t_cc / 1e9
+    res["peak_fraction"] = res["gflops"] / peak_gflops if peak_gflops else None
+    for n, p in res["peers"].items():
+        tp = res["timing"][n]["median_s"]
+        p.update(ms=tp * 1e3, ratio=tp / t_cc, gflops=2.0 * macs / tp / 1e9)
     return res
+
+
+def merge_passes(a: Dict[str, Any], b: Dict[str, Any],
+                 peak_gflops: Optional[float]) -> Dict[str, Any]:
+    """One case timed in two passes over the case list (``passes``): per contender, the pass
+    with the lower median. Slow phases of a shared machine last seconds, about one case, and
+    do not hit the contenders alike (an L2-heavy kernel slows 2x while another slows 1.2x):
+    the best pass of each is its time on the machine undisturbed, and each had the same
+    chances. The medians of all passes are kept (``pass_medians_s``)."""
+    out = dict(b, timing={}, peers={n: dict(p) for n, p in b["peers"].items()})
+    for n, tb in b["timing"].items():
+        ta = a["timing"][n]
+        seen = ta.get("pass_medians_s", [ta["median_s"]]) + [tb["median_s"]]
+        out["timing"][n] = dict(ta if ta["median_s"] <= tb["median_s"] else tb,
+                                pass_medians_s=seen)
+    if a["timing"]["convcore"]["median_s"] <= b["timing"]["convcore"]["median_s"] and \
+            "machine_state" in a:
+        out["machine_state"] = a["machine_state"]  # the state of the pass convcore's time is from
+    return _rates(out, peak_gflops)
 
 
 def summarize(cases: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:

@@ -85,3 +85,49 @@ def test_family_filter_and_run_api(tmp_path):
     assert "peak_end" not in res and res["peak"] is None
     with pytest.raises(ValueError, match="no benchmark family"):
         bench.select_cases(family="no such family")
+
+
+def test_passes_keep_each_contenders_best_median():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import runner
+    finally:
+        sys.path.remove(str(ROOT))
+
+    def case(cc_s, torch_s):
+        return {"macs": 10 ** 9, "timing": {"convcore": {"median_s": cc_s},
+                                            "torch": {"median_s": torch_s}},
+                "peers": {"torch": {"api": "t", "out_preallocated": False, "max_rel_diff": 0.0}},
+                "machine_state": {"degraded": cc_s > 1.5}}
+
+    a = runner._rates(case(2.0, 1.0), None)
+    m = runner.merge_passes(a, runner._rates(case(1.0, 3.0), None), 100.0)
+    assert m["convcore_ms"] == 1000.0 and m["peers"]["torch"]["ms"] == 1000.0
+    assert m["peers"]["torch"]["ratio"] == 1.0 and m["gflops"] == 2.0 and m["peak_fraction"] == 0.02
+    assert m["timing"]["convcore"]["pass_medians_s"] == [2.0, 1.0]
+    assert m["timing"]["torch"]["pass_medians_s"] == [1.0, 3.0]
+    assert m["machine_state"]["degraded"] is False  # the pass convcore's time comes from
+    m3 = runner.merge_passes(m, runner._rates(case(0.5, 4.0), None), None)
+    assert m3["timing"]["convcore"]["pass_medians_s"] == [2.0, 1.0, 0.5]
+    assert m3["convcore_ms"] == 500.0 and m3["peers"]["torch"]["ratio"] == 2.0
+    # the first result is left as it was
+    assert a["convcore_ms"] == 2000.0 and "pass_medians_s" not in a["timing"]["convcore"]
+
+
+def test_run_with_two_passes():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT))
+    events = []
+    res = bench.run(events.append, quick=True, tiny=True, family="image filter", repeat=3, pause=0,
+                    min_block=0.002, budget=0.05, threads=1, measure_peak=False, passes=2)
+    n = len(res["cases"])
+    assert n >= 1 and res["settings"]["passes"] == 2
+    assert [e.get("pass") for e in events if e["event"] == "case"] == [0] * n + [1] * n
+    for c in res["cases"]:
+        t = c["timing"]["convcore"]
+        assert len(t["pass_medians_s"]) == 2 and t["median_s"] == min(t["pass_medians_s"])
+        for name, p in c["peers"].items():
+            assert p["ratio"] == c["timing"][name]["median_s"] / t["median_s"]
