@@ -723,11 +723,10 @@ struct winograd_engine {
             if (u < nb && jlo[u] < jhi[u]) {
               // all six columns, each read at a valid one (a fixed count: no libc call for
               // a run of two to five values)
-              const T* src = xc + off[u];
               for (int i = ilo[u]; i < ihi[u]; ++i)
                 for (int j = 0; j < 6; ++j) {
                   const int jc = j < jlo[u] ? jlo[u] : j >= jhi[u] ? jhi[u] - 1 : j;
-                  const T v = src[i * rs + jc * dw];
+                  const T v = xc[off[u] + i * rs + jc * dw];  // (off < 0 at the top left)
                   g[i * 8 + j] = j == jc ? v : T(0);
                 }
             }
@@ -825,7 +824,7 @@ struct winograd_engine {
         finish(s.act, e, nb, nullptr, bias ? bias[o0 + o] : T(0));
         T* yo = y + (o0 + o) * plane;
         T* base[TB];
-        for (index_t t = 0; t < nb; ++t) base[t] = yo + off[t];
+        for (index_t t = 0; t < nb; ++t) base[t] = ar[t] > 0 ? yo + off[t] : yo;  // (none: unused)
         scatter(s, e, nb, base, ar, bc);
       }
     }
