@@ -309,6 +309,7 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
         progress({"event": "start", "cases": len(cases), "peak": peak0})
     rng = np.random.default_rng(seed)
     results["errors"] = []
+    peak_g = peak0["gflops"] if peak0 else None
     best: Dict[int, Dict[str, Any]] = {}
     failed = set()
     for p in range(max(1, int(passes))):
@@ -316,14 +317,13 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
             if i in failed:
                 continue
             try:
-                state = _wait_for_machine(threads, peak0["gflops"], max_wait) if peak0 else None
+                state = _wait_for_machine(threads, peak_g, max_wait) if peak_g else None
                 res = run_case(cc, pe, case, rng, repeat=repeat, pause=pause,
-                               min_block=min_block, budget=budget,
-                               peak_gflops=peak0["gflops"] if peak0 else None)
+                               min_block=min_block, budget=budget, peak_gflops=peak_g)
                 if state is not None:
                     state["fma_gflops_after"] = _probe(threads)
                     state["degraded"] = (min(state["fma_gflops_before"],
-                                             state["fma_gflops_after"]) < _WHOLE * peak0["gflops"])
+                                             state["fma_gflops_after"]) < _WHOLE * peak_g)
                     res["machine_state"] = state
             except Exception as e:  # one failing case (an op this build lacks) must not end the run
                 err = {"family": case.family, "name": case.name,
@@ -334,8 +334,7 @@ def run(progress: Optional[Callable[[Dict[str, Any]], None]] = None, *, quick: b
                 if progress:
                     progress({"event": "error", "index": i, "cases": len(cases), "error": err})
                 continue
-            best[i] = res if i not in best else merge_passes(best[i], res,
-                                                             peak0["gflops"] if peak0 else None)
+            best[i] = res if i not in best else merge_passes(best[i], res, peak_g)
             if progress:
                 progress({"event": "case", "index": i, "cases": len(cases), "result": best[i],
                           "pass": p})

@@ -36,6 +36,13 @@ inline const char* algorithm_name(Algorithm a) {
   return "?";
 }
 
+// The GEMM columns Winograd runs for a spec's tiles (the whole batch): whole panels, 32 wide;
+// below 32 tiles 8-row panels (the operands swap); up to 4 tiles of a 2-D conv, half panels.
+inline index_t winograd_filled(const ConvSpec& s) {
+  const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
+  return s.planar() && tiles <= 4 ? 4 : tiles < 32 ? (tiles + 7) / 8 * 8 : (tiles + 31) / 32 * 32;
+}
+
 // The cost model behind algorithm="auto" for conv (docs/architecture.md, "Algorithm choice").
 // The GEMM engine runs near the FMA peak once its microkernel tile is filled: it needs enough
 // output channels per group (rows of the MR x NR tile) and a reduction long enough to amortise
@@ -67,11 +74,6 @@ inline const char* algorithm_name(Algorithm a) {
 // 1.5-1.8x at 8 per group @56 and 1.6-2.9x at 4 per group (g=32, g=64, stride 1 and 2);
 // 1.2-1.7x with few groups (g=2, g=4, 32..64 per group). At 128 per group it is a toss-up
 // (0.9-1.4x) and on 1x1 convs (0.9-1.3x), so those stay on im2col.
-// Winograd's GEMM columns for this many tiles: whole panels (see below).
-inline index_t winograd_filled(const ConvSpec& s, index_t tiles) {
-  return s.planar() && tiles <= 4 ? 4 : tiles < 32 ? (tiles + 7) / 8 * 8 : (tiles + 31) / 32 * 32;
-}
-
 inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
   const index_t opg = s.cout_per_group(), red = s.cin_per_group() * s.k_size();
   if (opg < 3 || red < 8) return Algorithm::direct;
@@ -79,8 +81,7 @@ inline Algorithm choose_conv_algorithm(const ConvSpec& s) {
       s.cin_per_group() <= 64 && opg >= 4 && opg <= 64)
     return Algorithm::grouped;
   if (kernels::winograd_applicable(s) && s.C_in >= 32 && s.C_out >= 32) {
-    const index_t tiles = s.N * s.out[0] * kernels::winograd_tiles_per_slice(s);
-    const double wino = 36.0 * double(winograd_filled(s, tiles)) + 200.0;
+    const double wino = 36.0 * double(winograd_filled(s)) + 200.0;
     const double cols = double((s.N * s.out_size() + 31) / 32 * 32);
     if (1.2 * wino < 9.0 * cols) return Algorithm::winograd;
   }
@@ -110,9 +111,8 @@ inline Algorithm choose_conv_transpose_algorithm(const ConvSpec& s) {
     const double lim = double(kernels::kSubpixelAutoElems);
     if (double(f.C_out) * double(f.C_in) * double(f.k_size()) <= lim &&
         double(f.C_out) * double(f.out_size()) <= lim) {
-      const index_t tiles = f.N * f.out[0] * kernels::winograd_tiles_per_slice(f);
       const double wino =
-          double(p.phases * f.k[0]) * (36.0 * double(winograd_filled(f, tiles)) + 900.0);
+          double(p.phases * f.k[0]) * (36.0 * double(winograd_filled(f)) + 900.0);
       const double cols = double(s.k_size()) * double((s.N * s.out_size() + 31) / 32 * 32);
       if (1.2 * wino < cols) return Algorithm::winograd;
     }
