@@ -369,6 +369,49 @@ def test_levels_winograd_3d_matches_oracle(rng, isa, threads, dtype, xs, co, kd,
     assert_close(y, ref.conv(x, w, b, activation="relu", **kw), reduction(w))
 
 
+# Grouped (2-D): every group its own transforms and products. Many tiles: work items of one
+# group's block of output channels over a run of tile chunks (split further when there are
+# fewer groups than items the threads want); few tiles: the swapped form, each group's V^T its
+# own packed A (with reduction blocks of 64 and of KC = 256 channels inside a group).
+WINOGRAD_GROUPED_CASES = [
+    ((1, 12, 9, 13), 9, 3, 1, 1),  # 12 tiles
+    ((2, 8, 30, 26), 12, 4, 1, 1),  # 112 tiles: two chunks
+    ((3, 6, 40, 40), 6, 3, 2, 2),  # dilated, 300 tiles: chunks split between items
+    ((1, 140, 6, 7), 20, 2, 1, 1),  # 70 channels per group: two 64-channel blocks
+    ((1, 600, 5, 5), 4, 2, 1, 1),  # 300 per group: two KC blocks
+    ((2, 10, 17, 9), 15, 5, "same", 1),  # 2 channels in, 3 out per group
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,co,groups,padding,dilation", WINOGRAD_GROUPED_CASES)
+def test_levels_winograd_grouped_matches_oracle(rng, isa, threads, dtype, xs, co, groups,
+                                                padding, dilation):
+    x, w, b = conv_data(rng, xs, (co, xs[1] // groups, 3, 3), dtype)
+    kw = dict(groups=groups, padding=padding, dilation=dilation)
+    y = cc.conv(x, w, b, algorithm="winograd", activation="relu6", **kw)
+    assert_close(y, ref.conv(x, w, b, activation="relu6", **kw), reduction(w))
+
+
+@pytest.mark.parametrize("dtype,xs,ws,groups", [
+    (np.float32, (1, 360, 20, 20), (360, 180, 3, 3), 2),  # a group's U over 4 MiB: blocks
+    (np.float64, (1, 256, 24, 24), (256, 128, 3, 3), 2),
+    (np.float64, (1, 1900, 24, 24), (4, 950, 3, 3), 2),  # 950 per group: chunks of 32 tiles
+])
+def test_winograd_grouped_blocks(rng, threads, dtype, xs, ws, groups):
+    x, w, b = conv_data(rng, xs, ws, dtype)
+    y = cc.conv(x, w, b, padding=1, groups=groups, algorithm="winograd", activation="relu")
+    assert_close(y, ref.conv(x, w, b, padding=1, groups=groups, activation="relu"),
+                 reduction(w))
+
+
+def test_winograd_grouped_channels_last(rng, isa):
+    x, w, b = conv_data(rng, (2, 18, 11, 14), (12, 6, 3, 3), np.float32)
+    kw = dict(groups=3, padding=1, padding_mode="reflect")
+    y = cc.conv(np.moveaxis(x, 1, -1), w, b, channels_last=True, algorithm="winograd", **kw)
+    assert_close(np.moveaxis(y, -1, 1), ref.conv(x, w, b, **kw), reduction(w))
+
+
 def test_winograd_dilation_beyond_the_output(rng):
     # dilation 1000 on a 1x1 output: one phase holds outputs, not 10^6 of them
     x, w, b = conv_data(rng, (1, 3, 1, 2), (4, 3, 3, 3), np.float64)
@@ -413,6 +456,18 @@ def test_winograd_auto_choice():
     assert plan3((1, 256, 12, 13, 13), (256, 256, 3, 3, 3), padding=1) == "winograd"
     assert plan3((1, 64, 8, 28, 28), (64, 64, 3, 3, 3), padding=1) == "winograd"
     assert plan3((1, 64, 8, 28, 28), (64, 64, 3, 3, 3), padding=1, stride=(1, 2, 2)) == "im2col"
+    # grouped: the tile transforms are shared by one group's channels only
+    g32 = lambda xs, c, **kw: plan(xs, (xs[1], c, 3, 3), padding=1, groups=xs[1] // c, **kw)
+    assert g32((1, 2048, 28, 28), 64) == "winograd"
+    assert g32((8, 2048, 14, 14), 64) == "winograd"
+    assert g32((1, 1024, 28, 28), 128) == "winograd"
+    assert g32((1, 2048, 14, 14), 64) == "grouped"  # 16 tiles
+    assert g32((1, 1024, 28, 28), 32) == "grouped"
+    assert g32((8, 512, 56, 56), 16) == "grouped"
+    assert g32((8, 1024, 7, 7), 32) == "winograd"  # 7-wide rows: half the direct kernel idle
+    assert g32((1, 4096, 7, 7), 128) == "im2col"  # 4 tiles
+    assert g32((1, 4096, 14, 14), 512) == "winograd"  # 8 groups of 512: 2x im2col
+    assert g32((1, 2048, 56, 56), 64, stride=2) == "grouped"
 
 
 def test_winograd_accuracy_vs_float64(rng):
@@ -427,10 +482,11 @@ def test_winograd_accuracy_vs_float64(rng):
 
 def test_winograd_rejects_other_shapes(rng):
     x = np.ones((1, 4, 8, 8))
-    for w, kw in [(np.ones((4, 4, 5, 5)), {}), (np.ones((4, 4, 3, 3)), dict(stride=2)),
-                  (np.ones((4, 2, 3, 3)), dict(groups=2))]:
+    for w, kw in [(np.ones((4, 4, 5, 5)), {}), (np.ones((4, 4, 3, 3)), dict(stride=2))]:
         with pytest.raises(ValueError, match="winograd"):
             cc.conv(x, w, algorithm="winograd", **kw)
+    with pytest.raises(ValueError, match="groups 1 in 3-D"):
+        cc.conv(np.ones((1, 4, 3, 8, 8)), np.ones((4, 2, 3, 3, 3)), groups=2, algorithm="winograd")
     # conv_transpose: the sub-pixel form needs a 3-tap window per phase (3x3/2: 2 taps),
     # groups 1 and no dilation
     for w, kw in [(np.ones((4, 4, 3, 3)), dict(stride=2)), (np.ones((4, 2, 4, 4)), dict(stride=2, padding=1, groups=2)),

@@ -379,7 +379,53 @@ struct winograd_engine {
   }
 
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    run_with(s, x, dense_weights{w, s.C_in * s.k[0] * 9}, bias, y);
+    if (s.groups > 1 && !few_tiles(s.N * winograd_tiles_per_slice(s)))
+      run_grouped(s, x, w, bias, y);
+    else
+      run_with(s, x, dense_weights{w, s.cin_per_group() * s.k[0] * 9}, bias, y);
+  }
+
+  // Grouped 2-D convs (ResNeXt: 16..64 channels per group). Each work item is one group's
+  // block of output channels over a run of tile chunks, on one worker from start to end: the
+  // block's weights transformed into the worker's buffer, then per chunk of tiles the input
+  // transform of the group's channels, the 36 GEMMs (block x C_in/groups x tiles) and the
+  // output transform, all in that worker's cache. A group's weights are transformed once per
+  // item: enough items for the threads come from the groups first, then from splitting the
+  // chunks. Per worker: the block's U (under 4 MiB), V and M of a chunk (under 16 MiB).
+  static void run_grouped(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+    const index_t g = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    if (s.N == 0 || opg == 0 || s.out_size() == 0) return;
+    const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
+    const index_t Kc = cpg > 0 ? cpg : 1, sz = index_t(sizeof(T));
+    const index_t umax = index_t(4) * 1024 * 1024 / sz / (36 * Kc);
+    const index_t OB = umax >= opg ? opg : umax / MR * MR > MR ? umax / MR * MR : MR;
+    const index_t nob = (opg + OB - 1) / OB;
+    index_t tw = TB;  // tiles per chunk
+    while (tw > 4 && 36 * (Kc + OB) * tw > index_t(16) * 1024 * 1024 / sz) tw /= 2;
+    const index_t nchunks = (ntiles + tw - 1) / tw, want = 3 * index_t(get_num_threads());
+    const index_t blocks = g * nob;
+    const index_t split = blocks >= want ? 1 : (want + blocks - 1) / blocks;
+    const index_t per = (nchunks + split - 1) / split;  // chunks per item
+    const index_t parts = (nchunks + per - 1) / per;
+    const index_t asz = apart(G::packed_a_size(OB, Kc)), vs = apart(Kc * tw), ms = apart(OB * tw);
+    const dense_weights wsrc{w, cpg * 9};
+    parallel_for_dynamic(checked_mul(blocks, parts, "winograd work items"), [&](index_t item) {
+      const index_t b = item / parts, ch0 = (item % parts) * per;
+      const index_t gi = b / nob, o0 = gi * opg + (b % nob) * OB;
+      const index_t ob = gi * opg + opg - o0 < OB ? gi * opg + opg - o0 : OB;
+      T* up = scratch(0, 36 * asz);
+      T* Vb = scratch(1, 36 * vs);
+      T* Mb = scratch(2, 36 * ms);
+      transform_weights(wsrc, cpg, 1, o0, ob, up, asz);  // (serial inside the item)
+      for (index_t ch = ch0; ch < ch0 + per && ch < nchunks; ++ch) {
+        const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
+        if (cpg > 0) input_channels(s, x, gi * cpg, gi * cpg + cpg, t0, nt, tw, vs, Vb, gi * cpg);
+        for (index_t xi = 0; xi < 36; ++xi)
+          product(up + xi * asz, ob, cpg, 0, ob, 0, nt, tw,
+                  typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
+        output_channels(s, o0, 0, ob, t0, nt, tw, Mb, ms, bias, y);
+      }
+    });
   }
 
   // The phase conv f of a transposed conv's sub-pixel form (kernels/subpixel.hpp), its
@@ -486,36 +532,43 @@ struct winograd_engine {
                       index_t ntiles) {
     constexpr int NR = int(G::NR);
     constexpr index_t KB = 64;  // input channels per transformed block (divides KC)
+    // groups: V^T of each group is its own packed A (Tp x cpg, KC blocks within the group),
+    // M^T is shared (rows of all C_out), each group writes its own columns
     const index_t C = s.C_in, O = s.C_out, Tp = G::round_up(ntiles, MR);
+    const index_t cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t as = apart(Tp * C), ms = apart(ntiles * O);
     T* Va = scratch(1, checked_mul(36, as, "winograd input tiles"));  // V^T, packed A
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));     // M^T, rows of O
     parallel_for_dynamic(C, [&](index_t c) {
       T v[36 * G::NR];  // the channel's 36 x ntiles values (row length 0: one channel)
-      input_channels(s, x, c, c + 1, 0, ntiles, 0, G::NR, v);
-      const index_t k0 = c / G::KC * G::KC, kl = C - k0 < G::KC ? C - k0 : G::KC;
+      input_channels(s, x, c, c + 1, 0, ntiles, 0, G::NR, v, c);
+      const index_t cl = c % cpg, k0 = cl / G::KC * G::KC;
+      const index_t kl = cpg - k0 < G::KC ? cpg - k0 : G::KC;
       for (int xi = 0; xi < 36; ++xi) {
-        T* d = Va + xi * as + k0 * Tp + (c - k0) * MR;
+        T* d = Va + xi * as + (c - cl) * Tp + k0 * Tp + (cl - k0) * MR;
         for (index_t t = 0; t < Tp; ++t)
           d[(t / MR) * MR * kl + t % MR] = t < ntiles ? v[xi * G::NR + t] : T(0);
       }
     });
-    parallel_for_dynamic((O + NR - 1) / NR, [&](index_t og) {
+    const index_t npg = (opg + NR - 1) / NR;  // NR-wide column groups per group
+    parallel_for_dynamic(s.groups * npg, [&](index_t item) {
       // bp[xi][k][lane], the 36 panels one line further apart than 8 KiB (stores that fell
       // in one L1 set)
       constexpr index_t BS = KB * NR + 64 / sizeof(T);
       T* bp = scratch(0, 36 * BS);
-      const index_t cols = O - og * NR < NR ? O - og * NR : NR;
-      for (index_t k0 = 0; k0 < C; k0 += KB) {
-        const index_t kb = C - k0 < KB ? C - k0 : KB;
-        transform_group<NR>(w, C, 1, og * NR, cols, k0, k0 + kb,
+      const index_t gi = item / npg, o0 = gi * opg + item % npg * NR;
+      const index_t cols = gi * opg + opg - o0 < NR ? gi * opg + opg - o0 : NR;
+      const T* Vg = Va + gi * cpg * Tp;
+      for (index_t k0 = 0; k0 < cpg; k0 += KB) {
+        const index_t kb = cpg - k0 < KB ? cpg - k0 : KB;
+        transform_group<NR>(w, cpg, 1, o0, cols, k0, k0 + kb,
                             [&](index_t k) { return bp + (k - k0) * NR; }, BS);
-        const index_t K0 = k0 / G::KC * G::KC, kl = C - K0 < G::KC ? C - K0 : G::KC;
+        const index_t K0 = k0 / G::KC * G::KC, kl = cpg - K0 < G::KC ? cpg - K0 : G::KC;
         const typename G::Store st{k0 == 0, false, nullptr, nullptr, Activation::none};
         for (int xi = 0; xi < 36; ++xi)
           for (index_t i = 0; i < ntiles; i += MR) {
-            const T* a = Va + xi * as + K0 * Tp + i * kl + (k0 - K0) * MR;
-            T* c = Mb + xi * ms + i * O + og * NR;
+            const T* a = Vg + xi * as + K0 * Tp + i * kl + (k0 - K0) * MR;
+            T* c = Mb + xi * ms + i * O + o0;
             const index_t rows = ntiles - i < MR ? ntiles - i : MR;
             if (rows <= MR / 2)
               G::template micro<MR / 2>(kb, a, bp + xi * BS, c, O, 1, rows, cols, st);
@@ -675,7 +728,7 @@ struct winograd_engine {
   // row length ts) and input channels [c0, c1). Each block of tiles is placed once for all of
   // the channels.
   static void input_channels(const ConvSpec& s, const T* x, index_t c0, index_t c1, index_t t0,
-                             index_t nt, index_t ts, index_t vs, T* Vb) {
+                             index_t nt, index_t ts, index_t vs, T* Vb, index_t vrow0 = 0) {
     const index_t C = s.C_in, D = s.in[0], H = s.in[1], W = s.in[2], plane = D * H * W;
     const index_t rs = s.dil[1] * W, dw = s.dil[2];
     T* d = scratch(3, 2 * 36 * TB);  // 36 x TB gathered tile values, then column-transformed
@@ -757,7 +810,7 @@ struct winograd_engine {
           T* out[6];
           for (int k = 0; k < 6; ++k) {
             in[k] = e + (i * 6 + k) * TB;
-            out[k] = Vb + (i * 6 + k) * vs + c * ts + b0;
+            out[k] = Vb + (i * 6 + k) * vs + (c - vrow0) * ts + b0;
           }
           bt(in, out, nb);
         }

@@ -7,10 +7,11 @@
 namespace convcore {
 namespace kernels {
 
-// 3x3 in H and W with stride 1 there, groups 1; in 3-D any depth kernel, stride, dilation and
-// padding (the depth taps join the GEMM reduction).
+// 3x3 in H and W with stride 1 there; in 3-D any depth kernel, stride, dilation and padding
+// (the depth taps join the GEMM reduction) with groups 1; grouped in 2-D.
 inline bool winograd_applicable(const ConvSpec& s) {
-  return s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 && s.stride[2] == 1 && s.groups == 1;
+  return s.k[1] == 3 && s.k[2] == 3 && s.stride[1] == 1 && s.stride[2] == 1 &&
+         (s.groups == 1 || s.planar());
 }
 
 // Tiles per dilation phase along one axis: a phase holds every d-th of the `out` outputs,

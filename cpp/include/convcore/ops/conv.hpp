@@ -55,7 +55,7 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
   if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
     fail_value("algorithm='winograd' needs a 3x3 (2-D) or k x 3 x 3 (3-D) conv with stride 1 "
-               "along H and W and groups 1");
+               "along H and W (and groups 1 in 3-D)");
   if (algo == Algorithm::grouped && !s.planar())
     fail_value("algorithm='grouped' needs a 1-D or 2-D conv");
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
