@@ -64,12 +64,13 @@ def _mobilenet() -> List[Case]:
 
 def _resnext() -> List[Case]:
     src = "benchdnn shapes_resnext_101"
+    # 16, 32, 64 and 128 channels per group; benchdnn lists them at mb128, here N=1 and 8
     layers = [(512, 56, 1, "conv3"), (1024, 28, 1, "conv12"), (2048, 14, 1, "conv18"),
-              (1024, 56, 2, "conv8")]
-    return [Case("resnext g=32", f"{layer} {c}@{hw}" + (" s2" if s == 2 else "") + " N=1", "conv",
-                 (1, c, hw, hw), (c, c // 32, 3, 3), dict(stride=s, padding=1, groups=32),
+              (4096, 7, 1, "conv24"), (1024, 56, 2, "conv8")]
+    return [Case("resnext g=32", f"{layer} {c}@{hw}" + (" s2" if s == 2 else "") + f" N={n}",
+                 "conv", (n, c, hw, hw), (c, c // 32, 3, 3), dict(stride=s, padding=1, groups=32),
                  f"{src}: resnext_101:{layer}")
-            for c, hw, s, layer in layers]
+            for n in (1, 8) for c, hw, s, layer in layers]
 
 
 def _dilated() -> List[Case]:

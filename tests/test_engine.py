@@ -465,7 +465,8 @@ def test_winograd_auto_choice():
     assert g32((1, 1024, 28, 28), 32) == "grouped"
     assert g32((8, 512, 56, 56), 16) == "grouped"
     assert g32((8, 1024, 7, 7), 32) == "winograd"  # 7-wide rows: half the direct kernel idle
-    assert g32((1, 4096, 7, 7), 128) == "im2col"  # 4 tiles
+    assert g32((1, 4096, 7, 7), 128) == "winograd"  # im2col packs the weights per call too
+    assert g32((1, 1024, 5, 5), 128) == "im2col"  # outputs under 6 x 6
     assert g32((1, 4096, 14, 14), 512) == "winograd"  # 8 groups of 512: 2x im2col
     assert g32((1, 2048, 56, 56), 64, stride=2) == "grouped"
 

@@ -539,15 +539,25 @@ struct winograd_engine {
     const index_t as = apart(Tp * C), ms = apart(ntiles * O);
     T* Va = scratch(1, checked_mul(36, as, "winograd input tiles"));  // V^T, packed A
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));     // M^T, rows of O
-    parallel_for_dynamic(C, [&](index_t c) {
-      T v[36 * G::NR];  // the channel's 36 x ntiles values (row length 0: one channel)
-      input_channels(s, x, c, c + 1, 0, ntiles, 0, G::NR, v, c);
-      const index_t cl = c % cpg, k0 = cl / G::KC * G::KC;
-      const index_t kl = cpg - k0 < G::KC ? cpg - k0 : G::KC;
-      for (int xi = 0; xi < 36; ++xi) {
-        T* d = Va + xi * as + (c - cl) * Tp + k0 * Tp + (cl - k0) * MR;
-        for (index_t t = 0; t < Tp; ++t)
-          d[(t / MR) * MR * kl + t % MR] = t < ntiles ? v[xi * G::NR + t] : T(0);
+    // runs of channels (the transform places its tiles once per run), RC at a time through
+    // a 36 x RC x NR buffer, then each channel's rows into the packed A, MR tiles per panel
+    constexpr index_t RC = 16;
+    const index_t vs = apart(RC * G::NR);
+    over_channels(C, [&](index_t c0, index_t c1) {
+      T* v = scratch(0, 36 * vs);
+      for (index_t ca = c0; ca < c1; ca += RC) {
+        const index_t cb = c1 - ca < RC ? c1 : ca + RC;
+        input_channels(s, x, ca, cb, 0, ntiles, G::NR, vs, v, ca);
+        for (index_t c = ca; c < cb; ++c) {
+          const index_t cl = c % cpg, k0 = cl / G::KC * G::KC;
+          const index_t kl = cpg - k0 < G::KC ? cpg - k0 : G::KC;
+          for (int xi = 0; xi < 36; ++xi) {
+            const T* src = v + xi * vs + (c - ca) * G::NR;
+            T* d = Va + xi * as + (c - cl) * Tp + k0 * Tp + (cl - k0) * MR;
+            for (index_t p = 0; p < Tp; p += MR, d += MR * kl)
+              for (int l = 0; l < MR; ++l) d[l] = p + l < ntiles ? src[p + l] : T(0);
+          }
+        }
       }
     });
     const index_t npg = (opg + NR - 1) / NR;  // NR-wide column groups per group

@@ -86,23 +86,26 @@ inline bool grouped_direct_fits(const ConvSpec& s) {
 // about 1250 x filled tiles x (1 / C_in per group + 1 / C_out per group), the weight
 // transform (strided reads) about 900, the products 36 x filled tiles. Against 9 x output
 // pixels for the direct grouped kernel, whose rows run in blocks of up to 14 pixels (a 7-wide
-// row wastes half), or 9 x output pixels (rounded up to 32) / 0.6 for im2col, which runs
-// grouped convs at about 60% of its dense rate. Taken when 1.2x smaller. Measured (2 threads,
-// AVX-512, float32, minima of alternating runs, the model's ratio in brackets): ResNeXt g=32
-// with 64 per group 1.25 [1.24] at 28x28 N=1, 1.67 [1.59] at 56x56, 0.84 [0.84] at 14x14 and
-// 0.97 [0.73] at 7x7 (left); at N=8 1.57-1.88 [1.34-1.90], 2.7 [2.1] at 7x7; 32 per group
-// 1.16 [0.91-1.26] at N=8, 2.0 [1.55] at 7x7, 0.6-1.08 at N=1 (left); 16 per group 0.3-0.8
-// (left); 128 per group (g=8) vs im2col 1.8-2.9 [1.9-3.5], 1.6 [0.86] at 7x7 N=1 (left);
-// g=2, g=4 with 64 per group 1.0-1.8 [1.24-1.9] from 28x28 N=1.
+// row wastes half), or for im2col 12 x output pixels (rounded up to 32: 75% of the products'
+// rate) + 970 for packing the weights, which it does on every call too. Taken when 1.2x
+// smaller, on outputs of 6 x 6 and up. Measured (2 threads, AVX-512, float32, minima of
+// alternating runs, the model's ratio in brackets): ResNeXt g=32 with 64 per group 1.25
+// [1.24] at 28x28 N=1, 1.67 [1.59] at 56x56, 0.84 [0.84] at 14x14 and 0.97 [0.73] at 7x7
+// (left); at N=8 1.57-1.88 [1.34-1.90], 2.7 [2.1] at 7x7; 32 per group 1.16 [0.91-1.26] at
+// N=8, 2.0 [1.55] at 7x7, 0.6-1.08 at N=1 (left); 16 per group 0.3-0.8 (left); 128 per group
+// (g=8) vs im2col 1.6-2.9 [1.55-3.4], but 0.7-0.9 on 3x3 to 5x5 outputs (left); g=2, g=4 with
+// 64 per group 1.0-1.8 [1.24-1.9] from 28x28 N=1.
 inline bool grouped_winograd_pays(const ConvSpec& s) {
-  if (s.groups < 2 || !kernels::winograd_applicable(s) || s.cin_per_group() == 0) return false;
+  if (s.groups < 2 || !kernels::winograd_applicable(s) || s.cin_per_group() == 0 ||
+      s.out[1] < 6 || s.out[2] < 6)
+    return false;
   const double f = double(winograd_filled(s));
   const double per_pair = 1.0 / double(s.cin_per_group()) + 1.0 / double(s.cout_per_group());
   const double wino = 36.0 * f + 900.0 + 1250.0 * f * per_pair;
   const index_t P = s.N * s.out_size(), ow = s.out[2];
   const double other = grouped_direct_fits(s)
                            ? 9.0 * double(P) * double((ow + 13) / 14 * 14) / double(ow)
-                           : 9.0 * double((P + 31) / 32 * 32) / 0.6;
+                           : 12.0 * double((P + 31) / 32 * 32) + 970.0;
   return 1.2 * wino < other;
 }
 
