@@ -342,9 +342,12 @@ inline bool depthwise_flat_fits(const ConvSpec& s, index_t elem) {
 }
 
 // Below this much estimated work (in lane multiply-adds, plus kDepthwisePlaneCost per plane
-// for packing and writing it out; about 30 us on the reference VM) the flat kernel runs on the
-// calling thread: waking a team costs a visible share of such a call.
-constexpr index_t kDepthwiseSerialWork = index_t(1) << 20;
+// for packing and writing it out; about 2 us on the reference VM) the flat kernel runs on the
+// calling thread: waking a team costs a visible share of such a call. Measured from Python,
+// 2 threads, calls in blocks interleaved with PyTorch's as the benchmark runs them: 2^16
+// instead of 2^20 made 192@28 stride 2 1.6-1.9x faster, 64@28, 32@56 stride 2 and 96@14
+// 1.3-1.5x, 160@7 even (the team is still awake from the call before).
+constexpr index_t kDepthwiseSerialWork = index_t(1) << 16;
 constexpr index_t kDepthwisePlaneCost = 2500;
 
 // Vector level of the planar kernel: AVX-512 keeps 256-bit vectors, as filter2d.hpp measured
