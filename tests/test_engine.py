@@ -369,6 +369,58 @@ def test_levels_winograd_3d_matches_oracle(rng, isa, threads, dtype, xs, co, kd,
     assert_close(y, ref.conv(x, w, b, activation="relu", **kw), reduction(w))
 
 
+# Few input channels (kernels/stem.hpp): output pixels in vector lanes, a band of padded input
+# rows split in stride column phases per work item. Output channels past a block of 4, rows
+# shorter than a vector and partial last vectors, strides 1-4, dilation, asymmetric padding,
+# 1-D, and bands of one row (huge dilation).
+STEM_CASES = [
+    ((1, 3, 40, 38), 10, {"stride": 2, "padding": 3}, 7),
+    ((2, 1, 13, 9), 8, {"padding": 1}, 3),
+    ((1, 4, 23, 50), 13, {"stride": (3, 4), "padding": ((2, 0), (1, 3))}, 5),
+    ((1, 2, 19, 21), 9, {"dilation": (2, 3), "padding": 2}, 3),
+    ((3, 3, 9, 70), 16, {"stride": (1, 2), "padding": "same"}, (3, 5)),
+    ((1, 3, 1, 300), 8, {"padding": (0, 4)}, (1, 9)),
+    ((1, 1, 60, 7), 11, {"dilation": 25, "padding": 25}, 3),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,co,kw,k", STEM_CASES)
+def test_levels_stem_matches_oracle(rng, isa, threads, dtype, xs, co, kw, k):
+    kh, kwid = (k, k) if isinstance(k, int) else k
+    x, w, b = conv_data(rng, xs, (co, xs[1], kh, kwid), dtype)
+    y = cc.conv(x, w, b, algorithm="direct", activation="relu6", **kw)
+    assert_close(y, ref.conv(x, w, b, activation="relu6", **kw), reduction(w))
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "gelu"])
+def test_levels_stem_activations_and_layouts(rng, isa, activation):
+    x, w, b = conv_data(rng, (2, 3, 30, 33), (12, 3, 7, 7), np.float32)
+    kw = dict(stride=2, padding=3, activation=activation)
+    want = ref.conv(x, w, b, **kw)
+    assert_close(cc.conv(x, w, b, **kw), want, reduction(w))  # auto: the stem kernel
+    assert_close(cc.conv(x, w, None, **kw), ref.conv(x, w, None, **kw), reduction(w))
+    y = cc.conv(np.moveaxis(x, 1, -1), w, b, channels_last=True, algorithm="direct", **kw)
+    assert_close(np.moveaxis(y, -1, 1), want, reduction(w))
+    # other padding modes and a flipped kernel: materialised before the kernel
+    kr = dict(stride=2, padding=3, padding_mode="reflect")
+    assert_close(cc.conv(x, w, b, **kr), ref.conv(x, w, b, **kr), reduction(w))
+    assert_close(cc.conv(x, w, b, flip=True, padding=2),
+                 ref.conv(x, w[:, :, ::-1, ::-1], b, padding=2), reduction(w))
+
+
+def test_stem_auto_choice():
+    from convcore import _args, _core
+    plan = lambda xs, ws, **kw: _core._conv_algorithm(
+        _core.conv_spec(xs, ws, _args.conv_options(len(xs) - 2, **kw)))
+    assert plan((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3) == "direct"
+    assert plan((8, 3, 224, 224), (32, 3, 3, 3), stride=2, padding=1) == "direct"
+    assert plan((1, 5, 224, 224), (64, 5, 7, 7), stride=2, padding=3) == "im2col"  # 5 channels
+    assert plan((1, 3, 56, 56), (64, 3, 1, 1)) == "direct"  # 1x1: a reduction of 3
+    assert plan((1, 56, 56, 4), (64, 4, 3, 3), padding=1, channels_last=True) == "im2col"
+    assert plan((1, 3, 56, 56), (4, 3, 3, 3), padding=1) == "im2col"  # few output channels
+
+
 # Grouped (2-D): every group its own transforms and products. Many tiles: work items of one
 # group's block of output channels over a run of tile chunks (split further when there are
 # fewer groups than items the threads want); few tiles: the swapped form, each group's V^T its

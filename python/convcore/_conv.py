@@ -29,7 +29,7 @@ def conv(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
     picks per shape (docs/architecture.md has the cost model); ``"im2col"`` (alias ``"gemm"``),
     ``"winograd"`` (F(4x4, 3x3): 3x3 in H and W with stride 1 there, 2-D with any groups or
     k x 3 x 3 3-D with groups 1, any dilation; float32 error 1e-6 to 1e-5 of max|y|, 10-25x
-    im2col's), ``"direct"``,
+    im2col's), ``"direct"`` (for 1-4 input channels a vectorised stem kernel),
     ``"grouped"`` and ``"reference"`` force one (a ValueError where it does not apply).
 
     >>> import numpy as np, convcore as cc

@@ -13,6 +13,7 @@
 #include "gemm.hpp"
 #include "grouped.hpp"
 #include "im2col.hpp"
+#include "stem.hpp"
 #include "winograd.hpp"
 
 namespace convcore {
@@ -43,6 +44,8 @@ struct EngineFns {
   void (*depthwise_bands)(const ConvSpec&, const T*, const T*, const T*, T*);
   // deform_conv2d's tiled kernel (deformable.hpp): x, offset, mask, w, bias, y
   void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, T*);
+  // direct conv over few input channels (stem_applicable): stem.hpp
+  void (*stem)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
 struct KernelTable {
@@ -64,13 +67,13 @@ const KernelTable* kernel_table_for() {
        &winograd_engine<float, ISA>::run, &winograd_engine<float, ISA>::run_subpixel,
        &grouped_engine<float, ISA>::run,
        &depthwise_planar_engine<float, ISA>::run, &depthwise_nhwc<float, ISA>,
-       &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>},
+       &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>, &stem_engine<float, ISA>::run},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
        &winograd_engine<double, ISA>::run, &winograd_engine<double, ISA>::run_subpixel,
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
-       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>}};
+       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run}};
   return &t;
 }
 

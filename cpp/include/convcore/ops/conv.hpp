@@ -102,6 +102,8 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
       active_kernels().fns(static_cast<T*>(nullptr)).grouped(s, x, w, bias, yc);
     else if (algo == Algorithm::winograd)
       active_kernels().fns(static_cast<T*>(nullptr)).winograd(s, x, w, bias, yc);
+    else if (kernels::stem_applicable(s))
+      active_kernels().fns(static_cast<T*>(nullptr)).stem(s, x, w, bias, yc);
     else
       kernels::conv_direct(s, x, w, bias, yc);
   }
