@@ -1,7 +1,7 @@
-// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for convs that are 3x3 with stride 1 in H and W,
-// groups = 1: 2-D; dilated (d x d undilated convs over the output phases, struct Tile); 3-D
-// with k x 3 x 3 kernels (the k depth taps join the GEMM reduction; any depth stride,
-// dilation and padding).
+// Winograd F(4x4, 3x3) (Lavin & Gray 2016) for convs that are 3x3 with stride 1 in H and W:
+// 2-D, any groups (run_grouped); dilated (d x d undilated convs over the output phases,
+// struct Tile); 3-D with k x 3 x 3 kernels and groups 1 (the k depth taps join the GEMM
+// reduction; any depth stride, dilation and padding).
 //
 // Per 4x4 output tile: Y = A^T [ (G g G^T) . (B^T d B) ] A over the 6x6 input tile d. The 36
 // element-wise products summed over input channels are 36 GEMMs (C_out x C_in by C_in x tiles)
@@ -30,7 +30,8 @@
 // Workspace (calling thread): the transformed weights of a block of output channels (36 x
 // block x kd x C_in, the block chosen so that this stays under 12 MiB; 4x the block's weights)
 // and V and M for one chunk of tiles (together under 16 MiB); per worker two 36 x 64 tile
-// buffers and the GEMM engine's packed B tile (run_few: 36 B panels of 64 x NR).
+// buffers and the GEMM engine's packed B tile (run_few: 36 B panels of 64 x NR; run_grouped:
+// each worker's own U block, V and M, under 4 + 16 MiB).
 #pragma once
 #include "../core/geometry.hpp"
 #include "gemm.hpp"
@@ -48,8 +49,9 @@ struct winograd_engine {
   static constexpr int W = G::W;
   static constexpr index_t TB = 64;  // tiles per transform pass (the per-worker buffers)
 
-  // Slot 0: transformed weights (calling thread; run_few: each worker's B panels), 1: V, 2: M
-  // (calling thread, or each worker's chunk); 3: tile buffers (every worker).
+  // Slot 0: transformed weights (calling thread; run_few: each worker's transformed channels,
+  // then its B panels; run_grouped: each worker's U block), 1: V, 2: M (calling thread, or
+  // each worker's chunk); 3: tile buffers (every worker).
   static T* scratch(int slot, index_t n) {
     return thread_scratch<T, winograd_engine, 4>::get(slot, n);
   }
