@@ -92,11 +92,10 @@ struct stem_engine {
           lo = lo > Lq ? Lq : lo;
           hi = hi > Lq ? Lq : hi < lo ? lo : hi;
           for (index_t j = 0; j < lo; ++j) d[j] = T(0);
-          const T* sp = src + first;
           if (sw == 1)
-            for (index_t j = lo; j < hi; ++j) d[j] = sp[j];
+            for (index_t j = lo; j < hi; ++j) d[j] = src[first + j];
           else
-            for (index_t j = lo; j < hi; ++j) d[j] = sp[j * sw];
+            for (index_t j = lo; j < hi; ++j) d[j] = src[first + j * sw];
           for (index_t j = hi; j < Lq; ++j) d[j] = T(0);
         }
       }
