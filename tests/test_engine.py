@@ -384,6 +384,16 @@ STEM_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "direct"])
+def test_stem_3d_one_slice(rng, algorithm):
+    # one input slice: the stem kernel only when the depth is unpadded (a padded depth gives
+    # output slices of padding, which the kernel does not write)
+    x, w, b = conv_data(rng, (1, 3, 1, 10, 12), (8, 3, 1, 3, 3), np.float64)
+    for kw in [dict(padding=(0, 1, 1)), dict(padding=1), dict(padding=((1, 0), (1, 1), (1, 1)))]:
+        y = cc.conv(x, w, b, algorithm=algorithm, **kw)
+        assert_close(y, ref.conv(x, w, b, **kw), reduction(w))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,co,kw,k", STEM_CASES)
 def test_levels_stem_matches_oracle(rng, isa, threads, dtype, xs, co, kw, k):

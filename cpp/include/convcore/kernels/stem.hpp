@@ -45,8 +45,7 @@ inline index_t stem_band_rows(const ConvSpec& s, index_t rows) {
 // into zero padding, an unflipped kernel and channels-first), with one output row's input
 // rows within kStemMaxBandBytes.
 inline bool stem_shape(const ConvSpec& s) {
-  if (s.groups != 1 || s.in[0] != 1 || s.k[0] != 1 || s.C_in > kStemMaxChannels ||
-      s.C_in < 1 || s.C_out < 8)
+  if (s.groups != 1 || !s.planar() || s.C_in > kStemMaxChannels || s.C_in < 1 || s.C_out < 8)
     return false;
   // (16 lanes: the widest vector; 8-byte elements)
   const double one = double(s.C_in) * double(stem_band_rows(s, 1)) * double(s.stride[2]) *

@@ -28,7 +28,7 @@ struct EngineFns {
   void (*filter)(const Filter2DGeom&, const T*, const T*, const T*, const T*, T*, T);
   // transposed conv of the spec (x: N x C_out x out, y: N x C_in x in), channels-first
   void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
-  // 2-D 3x3 stride 1, groups 1 (winograd_applicable), zero padding, channels-first
+  // 3x3 stride 1 in H and W (winograd_applicable), zero padding, channels-first
   void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
   // a transposed conv's sub-pixel phase conv (subpixel.hpp): f, x, the transposed conv's w,
   // its tap table, y channels, kernel size, bias, z

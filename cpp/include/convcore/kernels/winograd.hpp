@@ -381,7 +381,8 @@ struct winograd_engine {
   }
 
   static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    if (s.groups > 1 && !few_tiles(s.N * winograd_tiles_per_slice(s)))
+    if (s.groups > 1 &&
+        !few_tiles(checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles")))
       run_grouped(s, x, w, bias, y);
     else
       run_with(s, x, dense_weights{w, s.cin_per_group() * s.k[0] * 9}, bias, y);
