@@ -5,7 +5,8 @@
 // loads of input and CO broadcast weights feeding CO x PV FMAs, all in registers.
 //
 // Each work item (image, band of output rows) first copies the padded input rows its band
-// reads into a per-thread buffer, split in stride column phases: phase p holds padded columns
+// reads into a per-thread buffer, split in stride column phases (the depthwise planar
+// engine's row packer): phase p holds padded columns
 // p, p + s, p + 2s, ..., so that output column ow of tap tw reads phase (tw d) % s at
 // ow + (tw d) / s and every tap is one contiguous run. Then, per block of CO output channels
 // (their weights stay in L1), every output row of the band.
@@ -14,6 +15,8 @@
 // flips and transposes beforehand). Workspace: the band buffer, per worker.
 #pragma once
 
+#include <vector>
+
 #include "../core/activation.hpp"
 #include "../core/checked.hpp"
 #include "../core/geometry.hpp"
@@ -21,6 +24,7 @@
 #include "../core/scratch.hpp"
 #include "../core/simd.hpp"
 #include "../core/spec.hpp"
+#include "depthwise.hpp"
 
 namespace convcore {
 namespace kernels {
@@ -61,6 +65,7 @@ inline bool stem_applicable(const ConvSpec& s) {
 template <class T, class ISA>
 struct stem_engine {
   using V = vec<T, ISA>;
+  using Rows = depthwise_planar_engine<T, ISA>;
   static constexpr int L = V::width;
   static constexpr int CO = 4;  // output channels per register block
   static constexpr int PV = 4;  // vectors of output pixels per register block
@@ -70,33 +75,18 @@ struct stem_engine {
     index_t rows, Lq;
   };
 
-  // Input rows of output rows [oh0, oh0 + nb) of image xn (C x H x W) into b.
-  static void fill(const ConvSpec& s, const T* xn, index_t oh0, index_t nb, index_t Lq, T* b) {
-    const index_t H = s.in[1], W = s.in[2], sh = s.stride[1], sw = s.stride[2];
+  // Input rows of output rows [oh0, oh0 + nb) of image xn (C x H x W) into b, each row split
+  // in its column phases by the depthwise planar engine's row packer (the same layout: phase
+  // p of a row at + p Lq; colsrc / inner from its column_tables).
+  static void fill(const ConvSpec& s, const T* xn, index_t oh0, index_t nb, index_t Lq,
+                   const index_t* colsrc, const index_t* inner, T* b) {
+    const index_t H = s.in[1], W = s.in[2], sw = s.stride[2];
     const index_t nr = stem_band_rows(s, nb);
     for (index_t c = 0; c < s.C_in; ++c)
       for (index_t r = 0; r < nr; ++r) {
-        const index_t ih = conv_in_index(oh0, r, sh, 1, s.pad_lo[1]);
-        T* d = b + (c * nr + r) * sw * Lq;
-        if (ih < 0 || ih >= H) {
-          for (index_t q = 0; q < sw * Lq; ++q) d[q] = T(0);
-          continue;
-        }
-        const T* src = xn + (c * H + ih) * W;
-        for (index_t p = 0; p < sw; ++p, d += Lq) {
-          // phase entry j is input column p + sw j - pad: inside for j in [lo, hi)
-          const index_t first = conv_in_index(0, p, sw, 1, s.pad_lo[2]);
-          index_t lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
-          index_t hi = first >= W ? 0 : (W - first + sw - 1) / sw;
-          lo = lo > Lq ? Lq : lo;
-          hi = hi > Lq ? Lq : hi < lo ? lo : hi;
-          for (index_t j = 0; j < lo; ++j) d[j] = T(0);
-          if (sw == 1)
-            for (index_t j = lo; j < hi; ++j) d[j] = src[first + j];
-          else
-            for (index_t j = lo; j < hi; ++j) d[j] = src[first + j * sw];
-          for (index_t j = hi; j < Lq; ++j) d[j] = T(0);
-        }
+        const index_t ih = conv_in_index(oh0, r, s.stride[1], 1, s.pad_lo[1]);
+        Rows::pack_row(ih >= 0 && ih < H ? xn + (c * H + ih) * W : nullptr, colsrc, inner, sw,
+                       s.pad_lo[2], Lq, Lq, b + (c * nr + r) * sw * Lq);
       }
   }
 
@@ -176,12 +166,15 @@ struct stem_engine {
     nb = nb > fair ? fair : nb;
     nb = nb < 1 ? 1 : nb > OH ? OH : nb;
     const index_t bands = (OH + nb - 1) / nb, nvec = (OW + L - 1) / L;
+    std::vector<index_t> colsrc, inner;
+    Rows::column_tables(s, Lq, colsrc, inner);
     parallel_for_dynamic(checked_mul(s.N, bands, "stem work items"), [&](index_t item) {
       const index_t n = item / bands, oh0 = (item % bands) * nb;
       const index_t rows = OH - oh0 < nb ? OH - oh0 : nb;
       const index_t nr = stem_band_rows(s, rows);
       T* buf = thread_scratch<T, stem_engine, 1>::get(0, s.C_in * nr * sw * Lq);
-      fill(s, x + n * s.C_in * s.in[1] * s.in[2], oh0, rows, Lq, buf);
+      fill(s, x + n * s.C_in * s.in[1] * s.in[2], oh0, rows, Lq, colsrc.data(), inner.data(),
+           buf);
       const Band b{buf, nr, Lq};
       T* yn = y + n * O * plane;
       for (index_t o = 0; o < O; o += CO) {

@@ -422,11 +422,8 @@ struct winograd_engine {
       transform_weights(wsrc, cpg, 1, o0, ob, up, asz);  // (serial inside the item)
       for (index_t ch = ch0; ch < ch0 + per && ch < nchunks; ++ch) {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
-        if (cpg > 0) input_channels(s, x, gi * cpg, gi * cpg + cpg, t0, nt, tw, vs, Vb, gi * cpg);
-        for (index_t xi = 0; xi < 36; ++xi)
-          product(up + xi * asz, ob, cpg, 0, ob, 0, nt, tw,
-                  typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
-        output_channels(s, o0, 0, ob, t0, nt, tw, Mb, ms, bias, y);
+        one_worker_chunk(s, x, gi * cpg, gi * cpg + cpg, up, asz, o0, ob, t0, nt, tw, Vb, vs, Mb,
+                         ms, bias, y);
       }
     });
   }
@@ -671,6 +668,20 @@ struct winograd_engine {
     }
   }
 
+  // Tiles [t0, t0 + nt) (at most tw) of input channels [c0, c1) through all three phases on
+  // the calling worker: the input transform into Vb, the 36 GEMMs with the transformed
+  // weights u of output channels [o0, o0 + ob) into Mb, the output transform into y.
+  static void one_worker_chunk(const ConvSpec& s, const T* x, index_t c0, index_t c1,
+                               const T* u, index_t asz, index_t o0, index_t ob, index_t t0,
+                               index_t nt, index_t tw, T* Vb, index_t vs, T* Mb, index_t ms,
+                               const T* bias, T* y) {
+    input_channels(s, x, c0, c1, t0, nt, tw, vs, Vb, c0);
+    for (index_t xi = 0; xi < 36; ++xi)
+      product(u + xi * asz, ob, c1 - c0, 0, ob, 0, nt, tw,
+              typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
+    output_channels(s, o0, 0, ob, t0, nt, tw, Mb, ms, bias, y);
+  }
+
   template <class Src>
   static void run_2d(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y, T* upack,
                      index_t asz, index_t OB, index_t nob, index_t budget) {
@@ -692,11 +703,7 @@ struct winograd_engine {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
         T* Vb = scratch(1, 36 * vs);
         T* Mb = scratch(2, 36 * ms);
-        input_channels(s, x, 0, C, t0, nt, tw, vs, Vb);
-        for (index_t xi = 0; xi < 36; ++xi)
-          product(upack + xi * asz, O, C, 0, O, 0, nt, tw,
-                  typename G::matrix_b_packer{Vb + xi * vs, tw, 1}, Mb + xi * ms, tw);
-        output_channels(s, 0, 0, O, t0, nt, tw, Mb, ms, bias, y);
+        one_worker_chunk(s, x, 0, C, upack, asz, 0, O, t0, nt, tw, Vb, vs, Mb, ms, bias, y);
       });
       return;
     }
