@@ -397,6 +397,21 @@ struct depthwise_planar_engine {
     for (int v = 0; v < NA; ++v) acc[v].store(out + v * L);
   }
 
+  // chunk<nv> for a run-time nv in 1..NA: the remainder of a row needs up to NV vectors (a
+  // fixed ladder of cases once stopped at 7 and left the last vector of 57..63-wide tails
+  // unwritten).
+  template <int NA>
+  static void tail_chunk(index_t nv, const T* band, index_t RW, index_t Lp, const index_t* toff,
+                         index_t kh, index_t kw, index_t rstep, const T* wp, T b, T* out) {
+    if constexpr (NA > 1) {
+      if (nv < NA) {
+        tail_chunk<NA - 1>(nv, band, RW, Lp, toff, kh, kw, rstep, wp, b, out);
+        return;
+      }
+    }
+    chunk<NA>(band, RW, Lp, toff, kh, kw, rstep, wp, b, out);
+  }
+
   // Per-thread buffers that outlive the call (no page faults per call): 0 the packed input,
   // 1 the flat accumulators.
   static T* buf(int slot, index_t n) {
@@ -810,17 +825,7 @@ struct depthwise_planar_engine {
         const index_t rem = OW - ow, nv = (rem + L - 1) / L;
         if (rem > 0) {
           T* dst = rem == nv * L ? yr + ow : tail;
-          const T* src = brow + ow;
-          const index_t* to = toff.data();
-          switch (nv) {
-            case 1: chunk<1>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            case 2: chunk<2>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            case 3: chunk<3>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            case 4: chunk<4>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            case 5: chunk<5>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            case 6: chunk<6>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-            default: chunk<7>(src, RW, Lp, to, kh, kw, dh, wp, b, dst); break;
-          }
+          tail_chunk<NV>(nv, brow + ow, RW, Lp, toff.data(), kh, kw, dh, wp, b, dst);
           if (dst == tail)
             for (index_t j = 0; j < rem; ++j) yr[ow + j] = tail[j];
         }

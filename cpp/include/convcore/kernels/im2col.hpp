@@ -372,7 +372,10 @@ struct conv_rows_engine {
   // blocking suits their long reductions).
   static bool applicable(const ConvSpec& s) {
     const index_t OWp = G::round_up(s.out[2], NR);
-    return !s.channels_last && s.in[0] == 1 && s.k[0] == 1 && s.stride[2] == 1 &&
+    // planar(): the rows are computed for depth slice 0 only, so a depth padding or a second
+    // output slice must go elsewhere (a 3-D spec with one input slice and pad (1, 0) in depth
+    // once took this path and left half its outputs unwritten).
+    return !s.channels_last && s.planar() && s.stride[2] == 1 &&
            s.k_size() > 1 && (OWp - s.out[2]) * 8 <= OWp;
   }
 
@@ -458,12 +461,16 @@ struct conv_rows_engine {
           }
           // columns j0 + q - pad of the row: zeros, a plain copy, zeros (a bounds test per
           // element kept the copy scalar: 30% of a WaveNet layer)
-          const T* src = xc + i * Win + j0 - s.pad_lo[2];
           index_t qa = s.pad_lo[2] - j0, qb = Win + s.pad_lo[2] - j0;
           qa = qa < 0 ? 0 : qa > Wp ? Wp : qa;
           qb = qb > Wp ? Wp : qb < qa ? qa : qb;
           for (index_t q = 0; q < qa; ++q) d[q] = T(0);
-          for (index_t q = qa; q < qb; ++q) d[q] = src[q];
+          // (the row pointer is formed only when the row has columns to copy: an empty input
+          // has no buffer to offset)
+          if (qb > qa) {
+            const T* src = xc + i * Win + (j0 - s.pad_lo[2] + qa);
+            for (index_t q = qa; q < qb; ++q) d[q] = src[q - qa];
+          }
           for (index_t q = qb; q < Wp; ++q) d[q] = T(0);
         }
       }

@@ -35,13 +35,12 @@ void to_channels_last(const T* src, T* dst, index_t N, index_t C, index_t S) {
   });
 }
 
-// Copy `planes` 3-D planes of size in[] into planes of size in[] + lo[] + hi[] (hi clipped at 0),
-// filling the border by `mode` (or `fill` for zeros).
+// Copy `planes` 3-D planes of size in[] into planes of size P[], padded coordinate a of axis d
+// reading input a - lo[d] (the border filled by `mode`, or `fill` for zeros). P may stop short
+// of in + lo + hi: a conv copies only the extent its outputs read.
 template <class T>
-void pad_planes(const T* src, T* dst, index_t planes, const index_t* in, const index_t* lo,
-                const index_t* hi, PadMode mode, T fill) {
-  index_t P[3];
-  for (int d = 0; d < 3; ++d) P[d] = in[d] + lo[d] + (hi[d] > 0 ? hi[d] : 0);
+void pad_planes_to(const T* src, T* dst, index_t planes, const index_t* in, const index_t* lo,
+                   const index_t* P, PadMode mode, T fill) {
   const index_t isz = in[0] * in[1] * in[2], psz = P[0] * P[1] * P[2];
   parallel_for(planes * P[0], [&](index_t item) {
     const index_t pl = item / P[0], a = item % P[0];
@@ -56,6 +55,15 @@ void pad_planes(const T* src, T* dst, index_t planes, const index_t* in, const i
       }
     }
   });
+}
+
+// The same into planes of size in[] + lo[] + hi[] (hi clipped at 0).
+template <class T>
+void pad_planes(const T* src, T* dst, index_t planes, const index_t* in, const index_t* lo,
+                const index_t* hi, PadMode mode, T fill) {
+  index_t P[3];
+  for (int d = 0; d < 3; ++d) P[d] = in[d] + lo[d] + (hi[d] > 0 ? hi[d] : 0);
+  pad_planes_to(src, dst, planes, in, lo, P, mode, fill);
 }
 
 // Rotate each of `count` kernels of `ksize` taps by 180 degrees (reverse the tap order).

@@ -225,6 +225,13 @@ struct winograd_engine {
         return;
       }
       for (int r = 0; r < R; ++r) {
+        // lanes past the panel's rows are zero, and their phase (o / Y) may lie past the tap
+        // table: it is not read for them
+        if (r >= rows) {
+          for (int j = 0; j < np; ++j)
+            for (int q = 0; q < 9; ++q) g[j][q][r] = T(0);
+          continue;
+        }
         const index_t o = o0 + r, c = o % Y;
         const index_t* a = at + (o / Y) * kd * 9;
         for (int j = 0; j < np; ++j) {
@@ -232,7 +239,7 @@ struct winograd_engine {
           const T* src = w + (i * Y + c) * ks;
           for (int q = 0; q < 9; ++q) {
             const index_t off = a[dt * 9 + q];
-            g[j][q][r] = r < rows && off >= 0 ? src[off] : T(0);
+            g[j][q][r] = off >= 0 ? src[off] : T(0);
           }
         }
       }

@@ -40,6 +40,34 @@ std::vector<T> workspace(index_t n, const char* what) {
 }
 }  // namespace detail
 
+// The spec a kernel sees for a spec with a non-zero padding mode: x copied into planes of the
+// extent the outputs read (borders filled by the mode), zero padding from then on. The copy
+// stops where the last output's window ends, so a spec that is planar() stays planar (a 3-D
+// spec with one input slice and depth padding after it once became two slices, which the
+// plane kernels, chosen from the user's spec, did not see).
+inline ConvSpec padded_copy_spec(const ConvSpec& s) {
+  ConvSpec p = s;
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = (s.out[d] - 1) * s.stride[d] + dilated_extent(s.k[d], s.dil[d]);
+    p.pad_lo[d] = 0;
+    p.pad_hi[d] = 0;
+  }
+  p.pad_mode = PadMode::zeros;
+  p.fill = 0.0;
+  return p;
+}
+
+// Does the forced or chosen algorithm run the spec `k` that its kernel will see (after the
+// padded copy and the layout change)? Refused with a message naming the algorithm.
+inline void check_conv_algorithm(Algorithm algo, const ConvSpec& k) {
+  if (algo == Algorithm::winograd && !kernels::winograd_applicable(k))
+    fail_value("algorithm='winograd' needs a 3x3 (2-D) or k x 3 x 3 (3-D) conv with stride 1 "
+               "along H and W (and groups 1 in 3-D, unless one input slice is read)");
+  if (algo == Algorithm::grouped && !k.planar())
+    fail_value("algorithm='grouped' needs a 1-D or 2-D conv (3-D: one input slice, one output "
+               "slice, no depth padding before it)");
+}
+
 // Runs a validated spec (from make_conv_spec) on contiguous buffers in the spec's layout.
 template <class T>
 void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T* y,
@@ -52,58 +80,51 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     depthwise_forward(s, x, w, bias, y);
     return;
   }
-  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(s);
-  if (algo == Algorithm::winograd && !kernels::winograd_applicable(s))
-    fail_value("algorithm='winograd' needs a 3x3 (2-D) or k x 3 x 3 (3-D) conv with stride 1 "
-               "along H and W (and groups 1 in 3-D)");
-  if (algo == Algorithm::grouped && !s.planar())
-    fail_value("algorithm='grouped' needs a 1-D or 2-D conv");
+  // The reference reads padding modes in place; the other kernels take zero padding, so a
+  // padding mode is resolved by a padded copy of x first, and they are chosen and checked
+  // against the spec after that copy.
+  const bool pad_copy = algo != Algorithm::reference && !s.zero_padding() && !s.unpadded();
+  ConvSpec ks = pad_copy ? padded_copy_spec(s) : s;
+  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(ks);
+  check_conv_algorithm(algo, ks);
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
   // copy of the non-zero padding modes, work on channels-first planes.
   const bool transpose_layout =
-      s.channels_last && !((algo == Algorithm::im2col || algo == Algorithm::grouped) &&
-                           (s.zero_padding() || s.unpadded()));
+      s.channels_last && !((algo == Algorithm::im2col || algo == Algorithm::grouped) && !pad_copy);
   if (transpose_layout) {
     xt = detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     x = xt.data();
     yt = detail::workspace<T>(out_elems, "channels-first output");
-    s.channels_last = false;
+    s.channels_last = ks.channels_last = false;
   }
   T* yc = transpose_layout ? yt.data() : y;
   if (algo == Algorithm::reference) {
     kernels::conv_reference(s, x, w, bias, yc);
   } else {
-    if (!s.zero_padding() && !s.unpadded()) {
-      index_t P[3];
-      for (int d = 0; d < 3; ++d) P[d] = s.in[d] + s.pad_lo[d] + (s.pad_hi[d] > 0 ? s.pad_hi[d] : 0);
-      xp = detail::workspace<T>(checked_mul(s.N * s.C_in, P[0] * P[1] * P[2], "padded x"),
+    if (pad_copy) {
+      xp = detail::workspace<T>(checked_mul(s.N * s.C_in, ks.in_size(), "padded x"),
                                 "padded copy of x");
-      kernels::pad_planes(x, xp.data(), s.N * s.C_in, s.in, s.pad_lo, s.pad_hi, s.pad_mode,
-                          static_cast<T>(s.fill));
+      kernels::pad_planes_to(x, xp.data(), s.N * s.C_in, s.in, s.pad_lo, ks.in, s.pad_mode,
+                             static_cast<T>(s.fill));
       x = xp.data();
-      for (int d = 0; d < 3; ++d) {
-        s.in[d] = P[d];
-        s.pad_lo[d] = 0;
-        if (s.pad_hi[d] > 0) s.pad_hi[d] = 0;
-      }
-      s.pad_mode = PadMode::zeros;
-      s.fill = 0.0;
     }
+    s = ks;
     if (s.flip) {
       wf = detail::workspace<T>(s.C_out * s.cin_per_group() * s.k_size(), "flipped w");
       kernels::flip_kernels(w, wf.data(), s.C_out * s.cin_per_group(), s.k_size());
       w = wf.data();
       s.flip = false;
     }
+    const auto& fns = active_kernels().fns(static_cast<T*>(nullptr));
     if (algo == Algorithm::im2col)
-      active_kernels().fns(static_cast<T*>(nullptr)).conv_gemm(s, x, w, bias, yc);
+      fns.conv_gemm(s, x, w, bias, yc);
     else if (algo == Algorithm::grouped)
-      active_kernels().fns(static_cast<T*>(nullptr)).grouped(s, x, w, bias, yc);
+      fns.grouped(s, x, w, bias, yc);
     else if (algo == Algorithm::winograd)
-      active_kernels().fns(static_cast<T*>(nullptr)).winograd(s, x, w, bias, yc);
+      fns.winograd(s, x, w, bias, yc);
     else if (kernels::stem_applicable(s))
-      active_kernels().fns(static_cast<T*>(nullptr)).stem(s, x, w, bias, yc);
+      fns.stem(s, x, w, bias, yc);
     else
       kernels::conv_direct(s, x, w, bias, yc);
   }

@@ -45,7 +45,10 @@ inline FlattenedSpec make_flattened_spec(const Shape& x, const Shape& wc, const 
   s.channel = make_pointwise_spec(x, wc, 1, false, Activation::none, -1, "w_channel");
   const index_t Co = wc[0];
   ConvOptions v = detail::axis_options(o, 0), h = detail::axis_options(o, 1);
-  s.vertical = make_depthwise_spec({x[0], Co, x[2], x[3]}, {Co, 1, wv[1], 1}, v, -1, "w_vertical");
+  h.act = o.act;  // the activation follows the bias, after the last stage
+  s.vertical = detail::vertical_pass_spec({x[0], Co, x[2], x[3]}, 3, [&](const Shape& xs) {
+    return make_depthwise_spec(xs, {Co, 1, wv[1], 1}, v, -1, "w_vertical");
+  });
   s.horizontal = make_depthwise_spec(output_shape(s.vertical, false), {Co, 1, 1, wh[1]}, h,
                                      bias_len, "w_horizontal");
   return s;

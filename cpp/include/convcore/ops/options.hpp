@@ -219,6 +219,8 @@ inline ConvSpec make_conv_transpose_spec(const Shape& x, const Shape& w, const C
   if (o.pad_same) fail_value("padding='same' is not supported by conv_transpose; give explicit padding");
   if (o.pad_mode != PadMode::zeros || o.fill != 0.0)
     fail_value("padding_mode must be 'zeros' for conv_transpose");
+  // (a transposed conv is the adjoint of one correlation; a flipped one has no kernel of its own)
+  if (o.flip) fail_value("flip is not supported by conv_transpose (flip the kernel yourself)");
   index_t cx = o.channels_last ? x[nd + 1] : x[1];
   if (w[0] < 1 || w[1] < 1) fail_value("w must have non-empty channel dimensions");
   if (w[0] != cx)

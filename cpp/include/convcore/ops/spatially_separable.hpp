@@ -42,6 +42,18 @@ inline ConvOptions axis_options(const ConvOptions& o, int axis) {
   // "same" stays "same": along the other axis the kernel is 1 with stride 1, so it pads nothing.
   return a;
 }
+
+// The vertical pass of a separable op: make(x) with the width (axis w_axis of x) left as it
+// is, even when it is empty (make_conv_spec refuses an empty output): the horizontal pass then
+// pads it as conv2d pads x, so both ops accept the same inputs.
+template <class Make>
+ConvSpec vertical_pass_spec(Shape x, std::size_t w_axis, Make make) {
+  const bool empty = x[w_axis] == 0;
+  if (empty) x[w_axis] = 1;
+  ConvSpec s = make(x);
+  if (empty) s.in[2] = s.out[2] = 0;
+  return s;
+}
 }  // namespace detail
 
 inline SpatiallySeparableSpec make_spatially_separable_spec(const Shape& x, const Shape& wc,
@@ -69,8 +81,12 @@ inline SpatiallySeparableSpec make_spatially_separable_spec(const Shape& x, cons
                bias_len);
   detail::check_padding_reach_2d(x, o, wc[2], wr[3]);
   SpatiallySeparableSpec s;
-  s.col = make_conv_spec(x, wc, detail::axis_options(o, 0), -1);
-  s.row = make_conv_spec(output_shape(s.col, false), wr, detail::axis_options(o, 1), bias_len);
+  s.col = detail::vertical_pass_spec(x, o.channels_last ? 2 : 3, [&](const Shape& xs) {
+    return make_conv_spec(xs, wc, detail::axis_options(o, 0), -1);
+  });
+  ConvOptions r = detail::axis_options(o, 1);
+  r.act = o.act;  // the activation follows the bias, after the last pass
+  s.row = make_conv_spec(output_shape(s.col, false), wr, r, bias_len);
   return s;
 }
 
