@@ -119,7 +119,7 @@ KNOWN = [
          dtype=np.float32),
 ]
 
-GRID = conv_grid(2024, 420)
+GRID = conv_grid(2024, 1200)
 
 
 def run_spec(sw, i, spec, algos):
@@ -222,7 +222,7 @@ def transpose_grid(seed, count):
     return specs
 
 
-T_GRID = transpose_grid(77, 300)
+T_GRID = transpose_grid(77, 600)
 
 
 def test_conv_transpose_every_algorithm_grid(isa, one_thread):
@@ -276,3 +276,27 @@ def test_grid_covers_the_options():
         assert v in seen
     for f in ("flip", "cl", "out", "groups>1", "asym"):
         assert (f, True) in seen and (f, False) in seen
+
+
+def test_conv_single_slice_depth_padding_every_mode(isa, one_thread):
+    # 3-D convs of one input slice with a depth kernel of 1 and depth padding, every padding
+    # mode, groups 1 / 2 / C_in, kernels 3x3 (Winograd, grouped) and 1x1 / 1x3, depth strides
+    # 1 and 2 (one or two output slices), NaN-filled out=: the non-zero modes materialise a
+    # padded copy whose depth is no longer 1 while the spec the algorithm was chosen for
+    # (and validated against) was planar
+    sw = Sweep("conv, single-slice 3-D with depth padding, every mode")
+    i = 0
+    for mode in MODES:
+        for g, cpg, opg in ((1, 2, 3), (2, 4, 4), (4, 1, 1)):
+            for k in ((1, 3, 3), (1, 1, 1), (1, 1, 3)):
+                for sd, pd in ((1, (0, 1)), (2, (0, 1)), (1, (1, 0)), (2, (1, 1))):
+                    if mode == "reflect":
+                        continue  # reflect cannot pad a dimension of size 1 (PyTorch's limit)
+                    i += 1
+                    spec = dict(xs=(1, g * cpg, 1, 5, 7), ws=(g * opg, cpg) + k,
+                                kw=dict(stride=(sd, 1, 1), groups=g, padding_mode=mode,
+                                        padding=(pd, (1, 1), (1, 1))),
+                                cl=i % 5 == 0, out=i % 2 == 0,
+                                dtype=np.float32 if i % 3 else np.float64)
+                    run_spec(sw, 30_000 + i, spec, ALGOS)
+    sw.done()
