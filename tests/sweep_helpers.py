@@ -1,0 +1,114 @@
+"""Shared machinery of the dense shape sweeps (tests/test_sweeps_*.py).
+
+A sweep runs many shapes inside one test function (thousands of pytest items would cost more
+than the convs), compares every result with the float64 NumPy oracle (tests/reference.py) and
+reports *all* failing shapes at the end, not just the first one, so that a failure pattern
+(every width = 7 mod 8, say) is visible at once.
+
+Data are float32 values (also used, exactly, for the float64 runs), drawn from a generator
+seeded by the shape, so one oracle result serves both dtypes and every ISA level: the oracle
+results are cached per (name, key) for the whole session.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from conftest import tolerance
+from convcore import _core
+
+# Vector lanes per ISA level (core/simd.hpp): vec<float/double, ISA>::width.
+LANES = {"scalar": {np.float32: 4, np.float64: 2},
+         "avx2": {np.float32: 8, np.float64: 4},
+         "avx512": {np.float32: 16, np.float64: 8},
+         "neon": {np.float32: 4, np.float64: 2}}
+
+DTYPES = [np.float32, np.float64]
+
+
+def lanes(isa, dtype):
+    return LANES[isa][np.dtype(dtype).type]
+
+
+def data(key, *shapes, scale=1.0):
+    """Deterministic float32-valued float64 arrays of the given shapes, seeded by `key`."""
+    seed = zlib.crc32(repr((key, shapes)).encode())
+    r = np.random.default_rng(seed)
+    return [(scale * r.standard_normal(s)).astype(np.float32).astype(np.float64) for s in shapes]
+
+
+_ORACLE = {}
+
+
+def oracle(key, fn):
+    """fn() computed once per key for the session (float64 reference results)."""
+    if key not in _ORACLE:
+        _ORACLE[key] = fn()
+    return _ORACLE[key]
+
+
+def current_isa():
+    return _core.simd_info()["level"]
+
+
+class Sweep:
+    """Collects the failures of a sweep; `done()` asserts there were none and lists them."""
+
+    def __init__(self, what):
+        self.what = what
+        self.fails = []
+        self.count = 0
+        self.worst = 0.0
+
+    def check(self, label, actual, expected, red, dtype):
+        self.count += 1
+        actual = np.asarray(actual)
+        if actual.shape != expected.shape:
+            self.fails.append(f"{label}: shape {actual.shape} != {expected.shape}")
+            return False
+        if actual.dtype != np.dtype(dtype):
+            self.fails.append(f"{label}: dtype {actual.dtype} != {np.dtype(dtype)}")
+            return False
+        if expected.size == 0:
+            return True
+        tol = tolerance(dtype, red)
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        diff = np.abs(actual.astype(np.float64) - expected)
+        err = float(np.max(diff)) if np.all(np.isfinite(diff)) else float("inf")
+        if not err <= tol * scale:
+            bad = np.argwhere(~(diff <= tol * scale))
+            where = [tuple(int(v) for v in b) for b in bad[:4]]
+            self.fails.append(f"{label}: max abs err {err:.3g} > {tol * scale:.3g}, "
+                              f"{len(bad)} bad elements, first at {where}")
+            return False
+        return True
+
+    def call(self, label, fn, expected, red, dtype):
+        try:
+            y = fn()
+        except Exception as e:  # noqa: BLE001 - a raise on a valid shape is a failure too
+            self.count += 1
+            self.fails.append(f"{label}: raised {type(e).__name__}: {e}")
+            return
+        self.check(label, y, expected, red, dtype)
+
+    def done(self):
+        assert self.count > 0, "empty sweep"
+        if self.fails:
+            head = "\n  ".join(self.fails[:30])
+            more = f"\n  ... and {len(self.fails) - 30} more" if len(self.fails) > 30 else ""
+            raise AssertionError(f"{self.what} [isa={current_isa()}]: {len(self.fails)} of "
+                                 f"{self.count} shapes wrong:\n  {head}{more}")
+
+
+def cast(dtype, *arrays):
+    return [None if a is None else np.ascontiguousarray(a, dtype) for a in arrays]
+
+
+def to_cl(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def from_cl(a):
+    return np.moveaxis(a, -1, 1)
