@@ -23,7 +23,7 @@ py::array run_op(const ConvSpec& s, bool transposed, const py::object& x, const 
   const T* bp = bc.data();
   T* yp = y.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     run(s, xp, wp, bp, yp);
   }
   return std::move(y);

@@ -47,7 +47,7 @@ py::array deform_binding(const py::array& x, const py::array& offset, const py::
     const T *xp = xc.data(), *op = oc.data(), *wp = wc.data(), *bp = bc.data(), *mp = mc.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       deform_conv2d_forward(s, xp, op, mp, wp, bp, yp, a);
     }
     return std::move(y);

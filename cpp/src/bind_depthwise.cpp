@@ -31,7 +31,7 @@ py::array run(const Shape& out_shape, const std::array<py::object, K>& in, Run&&
   py::array_t<T> y(to_ssize(out_shape));
   T* yp = y.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     fn(ptr, yp);
   }
   return std::move(y);

@@ -91,7 +91,7 @@ py::array gemm_run(const py::object& a, const py::object& b, const py::object& c
   g.c = y.mutable_data();
   g.ldc = g.N;
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     active_kernels().fns(static_cast<T*>(nullptr)).gemm(g);
   }
   return std::move(y);

@@ -31,7 +31,7 @@ py::array run(const ConvSpec& s, const py::array& x, const py::array& w, const p
   const std::int32_t* bp = bias.is_none() ? nullptr : bc.data();
   TY* yp = y.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     quantized_conv_forward(s, xp, wp, bp, q, yp);
   }
   return std::move(y);

@@ -115,5 +115,19 @@ inline std::vector<py::ssize_t> to_ssize(const Shape& s) {
   return std::vector<py::ssize_t>(s.begin(), s.end());
 }
 
+// Ctrl-C during an op: InterruptScope (core/parallel.hpp) calls this from the calling thread
+// between work items; PyErr_CheckSignals runs the Python handlers, and the default SIGINT
+// handler leaves KeyboardInterrupt set for the exception translator (module.cpp).
+inline bool python_signal_pending() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+// The GIL released for an op that Ctrl-C can stop (replaces py::gil_scoped_release).
+struct NoGil {
+  InterruptScope interrupts{&python_signal_pending};
+  py::gil_scoped_release release;
+};
+
 }  // namespace py_bind
 }  // namespace convcore

@@ -29,7 +29,7 @@ py::array channel_shuffle_binding(const py::array& x, index_t groups, bool chann
     const T* xp = xc.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       channel_shuffle_forward(s, xp, yp);
     }
     return std::move(y);
@@ -52,7 +52,7 @@ py::array shuffled_grouped_conv_binding(const py::array& x, const py::array& w,
     const T *xp = xc.data(), *wp = wc.data(), *bp = bc.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       shuffled_grouped_conv_forward(s, xp, wp, bp, yp, a);
     }
     return std::move(y);
@@ -73,7 +73,7 @@ py::array fuse_asymmetric_binding(const py::array& sq, const py::array& hor,
     const T *ap = a.data(), *bp = b.data(), *cp = c.data();
     T* wp = W.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fuse_asymmetric(ap, bp, cp, wp, ss[0] * ss[1], k);
     }
     return std::move(W);
@@ -98,7 +98,7 @@ py::array asymmetric_binding(const py::array& x, const py::array& sq, const py::
     const T *xp = xc.data(), *sp = sc.data(), *hp = hc.data(), *vp = vc.data(), *bp = bc.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       asymmetric_conv2d_forward(s, xp, sp, hp, vp, bp, yp, a);
     }
     return std::move(y);
@@ -121,7 +121,7 @@ py::array se_binding(const py::array& x, const py::array& w1, const py::object& 
             *b2p = b2c.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       squeeze_excitation_forward(s, xp, w1p, b1p, w2p, b2p, yp);
     }
     return std::move(y);
@@ -143,7 +143,7 @@ py::tuple conv_matrix_binding(const Shape& x_shape, const py::array& w, const Co
     long long *ip = indptr.mutable_data(), *jp = indices.mutable_data();
     T* dp = data.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       conv_matrix_fill(s, wp, ip, jp, dp);
     }
     return py::make_tuple(data, indices, indptr, py::make_tuple(m.rows, m.cols));

@@ -17,6 +17,9 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const convcore::value_error& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const convcore::interrupted&) {
+      // the signal handler's exception (KeyboardInterrupt) is already set
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
     }
   });
   // Each binding file registered itself (CONVCORE_BINDING); bind them in a stable order.

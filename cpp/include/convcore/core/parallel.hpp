@@ -3,6 +3,8 @@
 // several Python threads each run their own team and the user caps the total.
 #pragma once
 #include <atomic>
+#include <chrono>
+#include <exception>
 
 #include "hd.hpp"
 
@@ -40,34 +42,102 @@ inline bool has_openmp() {
 #endif
 }
 
+// Interrupts. A host that can be interrupted (the Python extension: Ctrl-C) opens an
+// InterruptScope around an op on the calling thread with a poll function (true: stop). The
+// op's parallel loops then call it from that thread between work items, first 20 ms into the
+// call and every 20 ms after; once it says stop, every thread skips its remaining items and
+// the loop throws `interrupted` after its region has ended (the output is then partly written;
+// workspace is freed as the exception unwinds). Without a scope (header-only users, nested
+// loops) a loop costs one thread-local test more.
+struct interrupted : std::exception {
+  const char* what() const noexcept override { return "convcore: interrupted"; }
+};
+
+struct InterruptState {
+  bool (*poll)() = nullptr;
+  std::chrono::steady_clock::time_point next{};
+};
+
+inline InterruptState& interrupt_state() {
+  thread_local InterruptState s;
+  return s;
+}
+
+class InterruptScope {
+ public:
+  explicit InterruptScope(bool (*poll)()) : saved_(interrupt_state()) {
+    interrupt_state().poll = poll;
+    interrupt_state().next = std::chrono::steady_clock::now() + period();
+  }
+  ~InterruptScope() { interrupt_state() = saved_; }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  static constexpr std::chrono::milliseconds period() { return std::chrono::milliseconds(20); }
+
+ private:
+  InterruptState saved_;
+};
+
+namespace detail {
+// The calling thread's poll, when due: true once the host asks to stop.
+inline bool poll_interrupt(InterruptState& st) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < st.next) return false;
+  st.next = now + InterruptScope::period();
+  return st.poll();
+}
+
+template <class F>
+void parallel_loop(index_t n, F& fn, bool dynamic) {
+  int nt = 1;
+  bool nested = false;
+#if defined(_OPENMP)
+  nested = omp_in_parallel() != 0;
+  nt = get_num_threads();
+  if (n <= 1 || nested) nt = 1;
+  if (nt > n) nt = static_cast<int>(n);
+#endif
+  InterruptState& st = interrupt_state();  // the calling thread's: thread 0 of the team
+  const bool polls = st.poll && !nested;
+  std::atomic<bool> stop{false};
+  auto item = [&](index_t i, bool caller) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    if (polls && caller && poll_interrupt(st)) {
+      stop.store(true, std::memory_order_relaxed);
+      return;
+    }
+    fn(i);
+  };
+#if defined(_OPENMP)
+  if (nt > 1) {
+    if (dynamic) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+      for (index_t i = 0; i < n; ++i) item(i, omp_get_thread_num() == 0);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (index_t i = 0; i < n; ++i) item(i, omp_get_thread_num() == 0);
+    }
+  } else
+#endif
+  {
+    (void)dynamic;
+    (void)nt;
+    for (index_t i = 0; i < n && !stop.load(std::memory_order_relaxed); ++i) item(i, true);
+  }
+  if (stop.load()) throw interrupted();
+}
+}  // namespace detail
+
 // fn(i) for i in [0, n); iterations must be independent. Static schedule: equal work items.
 template <class F>
 void parallel_for(index_t n, F&& fn) {
-#if defined(_OPENMP)
-  int nt = get_num_threads();
-  if (n > 1 && nt > 1 && !omp_in_parallel()) {
-    if (nt > n) nt = static_cast<int>(n);
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (index_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-#endif
-  for (index_t i = 0; i < n; ++i) fn(i);
+  detail::parallel_loop(n, fn, false);
 }
 
 // Dynamic schedule for work items of uneven cost.
 template <class F>
 void parallel_for_dynamic(index_t n, F&& fn) {
-#if defined(_OPENMP)
-  int nt = get_num_threads();
-  if (n > 1 && nt > 1 && !omp_in_parallel()) {
-    if (nt > n) nt = static_cast<int>(n);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (index_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-#endif
-  for (index_t i = 0; i < n; ++i) fn(i);
+  detail::parallel_loop(n, fn, true);
 }
 
 }  // namespace convcore
