@@ -172,6 +172,11 @@ void other_ops() {
   });
   attempt([&] { exercise(make_shuffled_grouped_conv_spec({1, 2, 5, 5}, {2, 1, 3, 3}, o)); });
   attempt([&] {
+    auto s = make_flattened_spec({1, 1, 5, 5}, {1, 1}, {1, pick_mixed()}, {1, pick_mixed()}, o);
+    exercise(s.vertical);
+    exercise(s.horizontal);
+  });
+  attempt([&] {
     exercise(make_depthwise_separable_spec({1, 2, 5, 5}, {2, 1, 3, 3}, {4, 2}, o,
                                            Activation::none).dw);
   });

@@ -229,3 +229,29 @@ def test_spec_validation_under_ubsan(tmp_path):
     assert "runtime error" not in out.stderr, out.stderr[-3000:]
     accepted, refused_ = map(int, out.stdout.split()[1:3])
     assert accepted > 1000 and refused_ > 1000  # both sides of the validation were exercised
+
+
+@pytest.mark.parametrize("s", [64, 65, 10 ** 6, 2 ** 62, P])
+def test_huge_stride_matches_any_stride_past_the_input(s):
+    # A stride (or output_padding's room) past the input only ever makes one output position:
+    # the result equals that of any other such stride, in every op and layout.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 1, 1))
+    w = rng.standard_normal((3, 4, 3, 3))
+    r = np.einsum("nc,cohw->nohw", x[:, :, 0, 0], w)
+    for op in (0, 1):
+        y = cc.conv_transpose(x, w, stride=s, output_padding=op)
+        np.testing.assert_allclose(y, np.pad(r, ((0, 0), (0, 0), (0, op), (0, op))))
+    x = rng.standard_normal((1, 4, 7, 7))
+    w = rng.standard_normal((4, 2, 3, 3))
+    for kw in ({}, {"padding": 1}, {"padding": 1, "padding_mode": "reflect"},
+               {"channels_last": True, "padding": 1}):
+        xx = np.moveaxis(x, 1, -1).copy() if kw.get("channels_last") else x
+        np.testing.assert_allclose(cc.conv(xx, w, stride=s, groups=2, **kw),
+                                   cc.conv(xx, w, stride=9, groups=2, **kw))
+    wd = rng.standard_normal((8, 1, 3, 3))
+    np.testing.assert_allclose(cc.depthwise_conv2d(x, wd, stride=(s, 1), dilation=(1, 2)),
+                               cc.depthwise_conv2d(x, wd, stride=(7, 1), dilation=(1, 2)))
+    w1 = rng.standard_normal((4, 4, 1, 1))
+    np.testing.assert_allclose(cc.conv(x, w1, stride=2, dilation=s),
+                               cc.conv(x, w1, stride=2))
