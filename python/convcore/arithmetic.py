@@ -158,6 +158,30 @@ class ReceptiveField:
     start: Any
 
 
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _check_receptive_field_step(li: int, k: int, s: int, d: int, size: int, jump: int,
+                                start: int, p: int) -> None:
+    """Refuse a layer whose step of the recurrence (core/geometry.hpp receptive_field_step, in
+    64-bit integers) would overflow: every intermediate it forms, computed here exactly."""
+
+    def fits(*vals: int) -> bool:
+        return all(_INT64_MIN <= v <= _INT64_MAX for v in vals)
+
+    ext = (k - 1) * d + 1
+    if not fits(ext, (ext - 1) * jump, size + (ext - 1) * jump):
+        name = "dilation" if d > 1 else "kernel"
+        raise ValueError(f"layers[{li}]: {name} is too large (kernel {k}, dilation {d}): the "
+                         f"receptive field size overflows a 64-bit integer")
+    if not fits(p * jump, start - p * jump):
+        raise ValueError(f"layers[{li}]: padding is too large ({p}): the receptive field start "
+                         f"overflows a 64-bit integer")
+    if not fits(jump * s):
+        raise ValueError(f"layers[{li}]: stride is too large ({s}): the receptive field jump "
+                         f"overflows a 64-bit integer")
+
+
 def receptive_field(layers: Sequence[Any]) -> ReceptiveField:
     """Receptive field of a stack of conv layers, each ``(kernel, stride, dilation)`` or
     ``(kernel, stride, dilation, padding)`` (ints, or per-dim tuples for N-d).
@@ -190,6 +214,7 @@ def receptive_field(layers: Sequence[Any]) -> ReceptiveField:
             if k[i] < 1 or s[i] < 1 or d[i] < 1 or p[i] < 0:
                 raise ValueError(f"layers[{li}] needs kernel, stride, dilation >= 1 and "
                                  f"padding >= 0, got {layer!r}")
+            _check_receptive_field_step(li, k[i], s[i], d[i], size[i], jump[i], start[i], p[i])
             size[i], jump[i], start[i] = _core.receptive_field_step(
                 k[i], s[i], d[i], size[i], jump[i], start[i], p[i])
     if scalar:

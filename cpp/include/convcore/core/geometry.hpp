@@ -1,5 +1,12 @@
 // Shape arithmetic of one spatial axis of a convolution. The single source of truth: C++
 // kernels, CUDA kernels (via NVRTC) and the Python arithmetic helpers all call these.
+//
+// These functions do no overflow checks (they run in the kernels' inner loops, on the device
+// too). They are exact on any ConvSpec that the ops' validation produced (ops/options.hpp:
+// make_conv_spec and friends): there in + pad_lo + pad_hi, (k - 1) * dilation + 1 and every
+// element count are checked, stride <= the padded extent, so every sum and product below stays
+// within that extent. Callers with raw user values validate first (as arithmetic.py does for
+// receptive_field_step).
 #pragma once
 #include "hd.hpp"
 
@@ -115,11 +122,17 @@ CONVCORE_HD index_t shuffled_channel(index_t c, index_t channels, index_t groups
 // Taps of a transposed conv (kernel k, stride s, dilation d) that reach an output pixel of
 // phase p = position mod s in the periodic interior (where every input position exists): the
 // taps t in [0, k) with t * d = p (mod s). Uneven counts over the phases are the checkerboard.
+// t * dilation mod stride is stepped tap by tap (never formed: any dilation is accepted).
 CONVCORE_HD index_t transposed_overlap_count(index_t k, index_t stride, index_t dilation,
                                              index_t phase) {
+  const index_t step = dilation % stride;  // dilation >= 1, stride >= 1
+  index_t p = phase % stride;
+  if (p < 0) p += stride;
   index_t n = 0;
-  for (index_t t = 0; t < k; ++t)
-    if ((t * dilation - phase) % stride == 0) ++n;
+  for (index_t t = 0, r = 0; t < k; ++t) {  // r = t * dilation mod stride
+    if (r == p) ++n;
+    r = r >= stride - step ? r - (stride - step) : r + step;
+  }
   return n;
 }
 

@@ -12,6 +12,12 @@ constexpr int kMaxSpatial = 3;
 // dimensions by leading axes of size 1 (a 1-D conv is a 1x1xL conv). A transposed conv is
 // described by the forward conv it is the adjoint of: its input has the spatial size `out` and
 // C_out channels, its output the spatial size `in` and C_in channels.
+//
+// A validated spec (ops/options.hpp) guarantees, along every axis, that in + pad_lo +
+// max(pad_hi, 0) and (k - 1) * dil + 1 fit, stride <= that padded extent (a stride or dilation
+// that cannot matter is clamped to it) and, in total, that N * C * prod(in), N * C * prod(out),
+// the weights and N * C_in * prod(padded) are at most kMaxElements (core/checked.hpp): the
+// products below and the kernels' index arithmetic cannot overflow.
 struct ConvSpec {
   int nd = 2;  // spatial rank the user asked for, 1..3
   index_t N = 0, C_in = 0, C_out = 0, groups = 1;

@@ -23,8 +23,10 @@ inline ShuffleSpec make_channel_shuffle_spec(const Shape& x, index_t groups, boo
   s.N = x[0];
   s.C = channels_last ? x.back() : x[1];
   s.channels_last = channels_last;
+  Shape spatial;
   for (std::size_t d = 1; d < x.size(); ++d)
-    if (d != (channels_last ? x.size() - 1 : 1)) s.S *= x[d];
+    if (d != (channels_last ? x.size() - 1 : 1)) spatial.push_back(x[d]);
+  s.S = checked_product(spatial.begin(), spatial.end(), "x");
   if (groups < 1) fail_value("groups must be >= 1, got ", groups);
   if (s.C % groups != 0)
     fail_value("groups (", groups, ") must divide the number of channels (", s.C, ")");

@@ -19,24 +19,62 @@ namespace convcore {
 // Refuses results larger than this many bytes (indptr + indices + data): the matrix of a conv
 // is a teaching and testing tool, and a conv big enough to exceed it is best run as a conv.
 constexpr index_t kConvMatrixMaxBytes = index_t(1) << 36;  // 64 GiB
+// Counting the non-zeros loops over min(outputs, taps) per spatial dim; more than this many
+// of both along one dim is refused (such a matrix is beyond the byte limit unless nearly all
+// of its taps fall into the padding).
+constexpr index_t kConvMatrixMaxCount = index_t(1) << 20;
 
 struct ConvMatrixSize {
   index_t rows = 0, cols = 0, nnz = 0;
 };
 
 namespace detail {
-// valid[d][o] = number of taps of spatial dim d whose input coordinate lies inside the input.
+// valid[d][o] = number of taps of spatial dim d whose input coordinate lies inside the input:
+// each tap adds 1 over its valid_out_range (a difference array, O(out + k) per dim). Only
+// called once conv_matrix_size has bounded the matrix, hence out (rows >= out[d]).
 inline std::vector<std::vector<index_t>> valid_taps(const ConvSpec& s) {
   std::vector<std::vector<index_t>> v(kMaxSpatial);
   for (int d = 0; d < kMaxSpatial; ++d) {
-    v[d].assign(static_cast<std::size_t>(s.out[d]), 0);
-    for (index_t o = 0; o < s.out[d]; ++o)
-      for (index_t t = 0; t < s.k[d]; ++t) {
-        index_t i = conv_in_index(o, t, s.stride[d], s.dil[d], s.pad_lo[d]);
-        if (i >= 0 && i < s.in[d]) ++v[d][o];
-      }
+    std::vector<index_t>& c = v[d];
+    c.assign(static_cast<std::size_t>(s.out[d]) + 1, 0);
+    for (index_t t = 0; t < s.k[d]; ++t) {
+      index_t lo, hi;
+      valid_out_range(s.in[d], s.out[d], t, s.stride[d], s.dil[d], s.pad_lo[d], &lo, &hi);
+      ++c[static_cast<std::size_t>(lo)];
+      --c[static_cast<std::size_t>(hi)];
+    }
+    for (index_t o = 1; o <= s.out[d]; ++o)
+      c[static_cast<std::size_t>(o)] += c[static_cast<std::size_t>(o - 1)];
+    c.pop_back();
   }
   return v;
+}
+
+// Number of (output, tap) pairs of spatial dim d whose input coordinate lies inside the input,
+// without allocating anything: summed over the taps (the valid_out_range lengths) or over the
+// outputs (the taps o * stride - pad_lo + t * dil in [0, in)), whichever is fewer.
+inline index_t valid_pairs(const ConvSpec& s, int d) {
+  index_t sum = 0;
+  if (s.k[d] > kConvMatrixMaxCount && s.out[d] > kConvMatrixMaxCount)
+    fail_value("input_shape: conv_matrix of a conv with ", s.out[d], " outputs and ", s.k[d],
+               " taps along spatial dimension ", d - (kMaxSpatial - s.nd),
+               " is too large to build: run the convolution itself instead");
+  if (s.k[d] <= s.out[d]) {
+    for (index_t t = 0; t < s.k[d]; ++t) {
+      index_t lo, hi;
+      valid_out_range(s.in[d], s.out[d], t, s.stride[d], s.dil[d], s.pad_lo[d], &lo, &hi);
+      sum = checked_add(sum, hi - lo, "conv_matrix non-zeros");
+    }
+    return sum;
+  }
+  for (index_t o = 0; o < s.out[d]; ++o) {
+    const index_t off = o * s.stride[d] - s.pad_lo[d];  // input = off + t * dil
+    index_t lo = off >= 0 ? 0 : ceil_div(-off, s.dil[d]);
+    index_t hi = floor_div(s.in[d] - 1 - off, s.dil[d]) + 1;
+    if (hi > s.k[d]) hi = s.k[d];
+    if (hi > lo) sum = checked_add(sum, hi - lo, "conv_matrix non-zeros");
+  }
+  return sum;
 }
 }  // namespace detail
 
@@ -51,20 +89,21 @@ inline ConvMatrixSize conv_matrix_size(const ConvSpec& s, std::size_t elem_size)
                        "conv_matrix rows");
   m.cols = checked_mul(checked_mul(s.N, s.C_in, "conv_matrix columns"), s.in_size(),
                        "conv_matrix columns");
+  // indptr alone (rows + 1 entries) bounds the rows, hence every out[d], before anything that
+  // is sized by them (valid_taps in conv_matrix_fill) is allocated.
+  if (m.rows + 1 > kConvMatrixMaxBytes / 8)
+    fail_value("input_shape: conv_matrix would have ", m.rows, " rows, more than its limit of ",
+               kConvMatrixMaxBytes, " bytes allows: run the convolution itself instead");
   // Taps are independent per dim, so the number of in-range (tap, output) pairs factorises.
-  auto v = detail::valid_taps(s);
   index_t per_channel = 1;
-  for (int d = 0; d < kMaxSpatial; ++d) {
-    index_t sum = 0;
-    for (auto c : v[d]) sum += c;
-    per_channel = checked_mul(per_channel, sum, "conv_matrix non-zeros");
-  }
+  for (int d = 0; d < kMaxSpatial; ++d)
+    per_channel = checked_mul(per_channel, detail::valid_pairs(s, d), "conv_matrix non-zeros");
   m.nnz = checked_mul(checked_mul(checked_mul(s.N, s.C_out, "conv_matrix non-zeros"),
                                   s.cin_per_group(), "conv_matrix non-zeros"),
                       per_channel, "conv_matrix non-zeros");
   index_t bytes = checked_mul(m.nnz, static_cast<index_t>(8 + elem_size), "conv_matrix");
-  bytes = checked_mul(m.rows + 1, 8, "conv_matrix") + bytes;
-  if (bytes > kConvMatrixMaxBytes || bytes < 0)
+  bytes = checked_add(checked_mul(m.rows + 1, 8, "conv_matrix"), bytes, "conv_matrix");
+  if (bytes > kConvMatrixMaxBytes)
     fail_value("input_shape: conv_matrix would need ", bytes, " bytes (", m.nnz,
                " non-zeros); the limit is ", kConvMatrixMaxBytes,
                " bytes: run the convolution itself instead");

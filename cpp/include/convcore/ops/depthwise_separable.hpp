@@ -38,7 +38,7 @@ inline DepthwiseSeparableSpec make_depthwise_separable_spec(const Shape& x, cons
                                         "b_pointwise");
   s.C_out = p.C_out;
   s.act = o.act;
-  checked_mul(checked_mul(s.dw.N, s.C_out, "output"), s.dw.out_size(), "output");
+  checked_product({s.dw.N, s.C_out, s.dw.out[1], s.dw.out[2]}, "output");
   return s;
 }
 

@@ -76,6 +76,8 @@ inline ConvSpec make_filter_spec(const Shape& a, const Shape& k, FilterMode mode
   for (int d = 0; d < nd; ++d) {
     const int t = kMaxSpatial - nd + d;
     const index_t n = a[d], K = k[d];
+    // The full output (n + K - 1) and the padded input the kernels index (n + 2 (K - 1) in
+    // "full" mode) must fit: n, K <= kMaxElements (checked_product above), so n + 2 K does.
     index_t len = 0, start = 0;
     switch (mode) {
       case FilterMode::full: len = n + K - 1; start = 0; break;
@@ -89,8 +91,10 @@ inline ConvSpec make_filter_spec(const Shape& a, const Shape& k, FilterMode mode
     s.k[t] = K;
     s.out[t] = len;
     s.pad_lo[t] = K - 1 - start;
-    s.pad_hi[t] = len + K - 1 - n - s.pad_lo[t];
+    s.pad_hi[t] = (len - n) + (K - 1 - s.pad_lo[t]);
   }
+  checked_product({s.out[0], s.out[1], s.out[2]}, "the output (a.shape + k.shape)");
+  detail::check_padded_elements(s, 1);
   return s;
 }
 

@@ -2,6 +2,7 @@
 // place where user arguments are checked: the Python bindings, the CUDA path (through the
 // bindings) and C++ callers all go through it.
 #pragma once
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,62 @@ inline int check_ranks(const Shape& x, const Shape& w, const char* wname) {
 // Widen per-dim value at user dim d (0..nd-1) into the 3-slot array (leading slots stay 1/0).
 inline int slot(int nd, int d) { return kMaxSpatial - nd + d; }
 
+// c == per_group * groups, decided without forming the product (which may overflow).
+// groups >= 1; a negative c or per_group never matches (negative shapes are refused anyway).
+inline bool channels_match(index_t c, index_t per_group, index_t groups) {
+  if (c < 0 || per_group < 0) return false;
+  if (per_group == 0) return c == 0;
+  return c % per_group == 0 && c / per_group == groups;
+}
+
+// "a * b = p" for messages, or "a * b" followed by a note when the product overflows.
+inline std::string product_text(index_t a, index_t b) {
+  if (a > 0 && b > std::numeric_limits<index_t>::max() / a)
+    return detail::cat(a, " * ", b, " (more than 2**63)");
+  return detail::cat(a, " * ", b, " = ", a * b);
+}
+
+// (k - 1) * dilation + 1, the extent of the dilated kernel along spatial dimension d, refused
+// when it overflows (k, dilation >= 1). After this, dilated_extent(k, dilation) is exact.
+inline index_t checked_dilated_extent(index_t k, index_t dil, int d) {
+  if (k - 1 > (std::numeric_limits<index_t>::max() - 1) / dil)
+    fail_value("dilation (", dil, ") is too large for kernel size ", k, " along spatial dimension ",
+               d, ": the dilated kernel (kernel size - 1) * dilation + 1 overflows a 64-bit "
+               "integer");
+  return (k - 1) * dil + 1;
+}
+
+// in + lo + hi, the padded input extent along spatial dimension d (in, lo, hi >= 0), refused
+// when it overflows.
+inline index_t checked_padded(index_t in, index_t lo, index_t hi, int d) {
+  const index_t big = std::numeric_limits<index_t>::max();
+  if (lo > big - in || hi > big - in - lo)
+    fail_value("padding (", lo, ", ", hi, ") is too large along spatial dimension ", d,
+               ": the padded input size ", in, " + ", lo, " + ", hi,
+               " overflows a 64-bit integer");
+  return in + lo + hi;
+}
+
+// The kernels index the padded input (explicitly for the non-zero modes, through the index
+// arithmetic for zeros): its element count N * C * prod(in + pad_lo + max(pad_hi, 0)) must stay
+// within kMaxElements like every other array's. c: the channels of the forward conv's input.
+inline void check_padded_elements(const ConvSpec& s, index_t c) {
+  index_t p[kMaxSpatial];
+  for (int d = 0; d < kMaxSpatial; ++d)
+    p[d] = checked_padded(s.in[d], s.pad_lo[d], s.pad_hi[d] > 0 ? s.pad_hi[d] : 0,
+                          d - (kMaxSpatial - s.nd));
+  checked_product({s.N, c, p[0], p[1], p[2]}, "the padded input (padding)");
+}
+
+// Values that cannot change the result are clamped so that the kernels' index arithmetic stays
+// within the padded extent: a stride along an axis with one output position never applies
+// (clamped to the padded extent), nor a dilation of a 1-tap kernel. Afterwards stride <= padded
+// and (k - 1) * dil < padded along every axis.
+inline void clamp_inert(ConvSpec& s, int t, index_t padded) {
+  if (s.out[t] == 1 && s.stride[t] > padded) s.stride[t] = padded;
+  if (s.k[t] == 1 && s.dil[t] > padded) s.dil[t] = padded;
+}
+
 inline void fill_common(ConvSpec& s, const Shape& x, const ConvOptions& o, int nd) {
   s.nd = nd;
   s.N = x[0];
@@ -135,6 +192,11 @@ inline void conv_pads(const ConvOptions& o, int nd, int d, index_t n, index_t k,
   if (o.pad_same) {
     if (!o.pad_lo.empty() || !o.pad_hi.empty())
       fail_value("padding: 'same' cannot be combined with explicit pads");
+    // same_pad_total forms (ceil(n / stride) - 1) * stride + ext <= n - 1 + ext: make it fit.
+    const index_t ext = checked_dilated_extent(k, dil, d);
+    if (n >= 0 && ext > std::numeric_limits<index_t>::max() - n)
+      fail_value("dilation (", dil, ") is too large for padding='same' along spatial dimension ",
+                 d, ": the input size plus the dilated kernel overflows a 64-bit integer");
     lo = same_pad_lo(n, k, stride, dil);
     hi = same_pad_hi(n, k, stride, dil);
   } else {
@@ -180,9 +242,9 @@ inline ConvSpec make_conv_spec(const Shape& x, const Shape& w, const ConvOptions
   s.C_out = w[0];
   if (s.C_out < 1) fail_value("w must have at least one output channel (w.shape[0] >= 1)");
   if (w[1] < 1) fail_value("w.shape[1] (input channels per group) must be >= 1");
-  if (s.C_in != w[1] * s.groups)
-    fail_value("x has ", s.C_in, " channels but w expects C_in = w.shape[1] * groups = ", w[1],
-               " * ", s.groups, " = ", w[1] * s.groups);
+  if (!detail::channels_match(s.C_in, w[1], s.groups))
+    fail_value("x has ", s.C_in, " channels but w expects C_in = w.shape[1] * groups = ",
+               detail::product_text(w[1], s.groups));
   if (s.C_out % s.groups != 0)
     fail_value("groups (", s.groups, ") must divide the output channels w.shape[0] = ", s.C_out);
   if (!o.output_padding.empty()) fail_value("output_padding applies only to conv_transpose");
@@ -196,16 +258,18 @@ inline ConvSpec make_conv_spec(const Shape& x, const Shape& w, const ConvOptions
     detail::conv_pads(o, nd, d, s.in[t], s.k[t], s.stride[t], s.dil[t], s.pad_lo[t],
                       s.pad_hi[t]);
     detail::check_padding_reach(s.pad_mode, s.in[t], s.pad_lo[t], s.pad_hi[t], d);
-    index_t padded = s.in[t] + s.pad_lo[t] + s.pad_hi[t];
-    index_t ext = dilated_extent(s.k[t], s.dil[t]);
+    // Every sum and product conv_out_size forms, checked: afterwards it is exact.
+    const index_t padded = detail::checked_padded(s.in[t], s.pad_lo[t], s.pad_hi[t], d);
+    const index_t ext = detail::checked_dilated_extent(s.k[t], s.dil[t], d);
     if (padded < ext)
       fail_value("kernel size: the dilated kernel (", ext, ") is larger than the padded input (",
                  padded, ") along spatial dimension ", d, "; the output would be empty");
     s.out[t] = conv_out_size(s.in[t], s.k[t], s.stride[t], s.dil[t], s.pad_lo[t], s.pad_hi[t]);
+    detail::clamp_inert(s, t, padded);
   }
   detail::check_bias(bias_len, s.C_out, "w.shape[0]");
-  index_t outn = checked_mul(checked_mul(s.N, s.C_out, "output"), s.out_size(), "output");
-  (void)outn;
+  checked_product({s.N, s.C_out, s.out[0], s.out[1], s.out[2]}, "output");
+  detail::check_padded_elements(s, s.C_in);
   return s;
 }
 
@@ -229,7 +293,8 @@ inline ConvSpec make_conv_transpose_spec(const Shape& x, const Shape& w, const C
   if (cx % s.groups != 0)
     fail_value("groups (", s.groups, ") must divide the input channels (", cx, ")");
   s.C_out = cx;                // the forward conv's output = this op's input
-  s.C_in = w[1] * s.groups;    // the forward conv's input = this op's output
+  s.C_in = checked_mul(w[1], s.groups, "the output channels w.shape[1] * groups");
+  // the forward conv's input = this op's output
   for (int d = 0; d < nd; ++d) {
     int t = detail::slot(nd, d);
     s.out[t] = o.channels_last ? x[1 + d] : x[2 + d];
@@ -244,16 +309,25 @@ inline ConvSpec make_conv_transpose_spec(const Shape& x, const Shape& w, const C
     index_t lim = s.stride[t] > s.dil[t] ? s.stride[t] : s.dil[t];
     if (op >= lim)
       fail_value("output_padding must be smaller than max(stride, dilation) = ", lim, ", got ", op);
-    index_t full = (s.out[t] - 1) * s.stride[t] + dilated_extent(s.k[t], s.dil[t]) + op;
-    s.in[t] = full - lo - hi;
-    if (s.in[t] < 1)
+    // full = (out - 1) * stride + (k - 1) * dilation + 1 + output_padding, every step checked.
+    const index_t big = std::numeric_limits<index_t>::max();
+    const index_t ext = detail::checked_dilated_extent(s.k[t], s.dil[t], d);
+    if (op > big - ext || s.out[t] - 1 > (big - ext - op) / s.stride[t])
+      fail_value("stride (", s.stride[t], ") is too large for an input of size ", s.out[t],
+                 " along spatial dimension ", d, ": the output size (in - 1) * stride + (kernel "
+                 "size - 1) * dilation + 1 + output_padding overflows a 64-bit integer");
+    const index_t full = (s.out[t] - 1) * s.stride[t] + ext + op;
+    if (lo >= full || hi >= full - lo)
       fail_value("padding (", lo, " + ", hi, ") removes the whole output (", full,
                  ") along spatial dimension ", d);
+    s.in[t] = full - lo - hi;
     s.pad_lo[t] = lo;
     s.pad_hi[t] = hi - op;  // the forward conv ignores the trailing output_padding rows
+    detail::clamp_inert(s, t, full - op);  // the forward conv's padded extent
   }
   detail::check_bias(bias_len, s.C_in, "the output channels w.shape[1] * groups");
-  checked_mul(checked_mul(s.N, s.C_in, "output"), s.in_size(), "output");
+  checked_product({s.N, s.C_in, s.in[0], s.in[1], s.in[2]}, "output");
+  detail::check_padded_elements(s, s.C_in);
   return s;
 }
 

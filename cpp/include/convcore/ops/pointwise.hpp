@@ -36,6 +36,9 @@ inline PointwiseSpec make_pointwise_spec(const Shape& x, const Shape& w, index_t
   if (w.size() < 2)
     fail_value(wname, " must be (C_out, C_in/groups) or (C_out, C_in/groups, 1, ...), got ",
                w.size(), " dimensions");
+  for (auto v : w)
+    if (v < 0) fail_value(wname, " has a negative dimension");
+  checked_product(w.begin(), w.end(), wname);
   for (std::size_t d = 2; d < w.size(); ++d)
     if (w[d] != 1)
       fail_value(wname, " must be a 1x1 kernel for pointwise_conv: ", wname, ".shape[", d,
@@ -52,9 +55,9 @@ inline PointwiseSpec make_pointwise_spec(const Shape& x, const Shape& w, index_t
   s.channels_last = channels_last;
   s.act = act;
   if (s.C_out < 1 || w[1] < 1) fail_value(wname, " must have non-empty channel dimensions");
-  if (s.C_in != w[1] * groups)
+  if (!detail::channels_match(s.C_in, w[1], groups))
     fail_value("x has ", s.C_in, " channels but ", wname, " expects C_in = ", wname,
-               ".shape[1] * groups = ", w[1], " * ", groups, " = ", w[1] * groups);
+               ".shape[1] * groups = ", detail::product_text(w[1], groups));
   if (s.C_out % groups != 0)
     fail_value("groups (", groups, ") must divide the output channels ", wname, ".shape[0] = ",
                s.C_out);
@@ -63,9 +66,9 @@ inline PointwiseSpec make_pointwise_spec(const Shape& x, const Shape& w, index_t
                ".shape[0], got length ", bias_len);
   for (std::size_t d = channels_last ? 1 : 2; d < (channels_last ? x.size() - 1 : x.size()); ++d)
     s.spatial.push_back(x[d]);
+  checked_product(x.begin(), x.end(), "x");
   s.P = checked_product(s.spatial.begin(), s.spatial.end(), "x");
-  checked_mul(checked_mul(s.N, s.C_out, "output"), s.P, "output");
-  checked_mul(checked_mul(s.N, s.C_in, "x"), s.P, "x");
+  checked_product({s.N, s.C_out, s.P}, "output");
   return s;
 }
 

@@ -70,10 +70,10 @@ inline SpatiallySeparableSpec make_spatially_separable_spec(const Shape& x, cons
                "-D with third dimension ", wr.size() > 2 ? wr[2] : 0);
   if (o.groups < 1) fail_value("groups must be >= 1, got ", o.groups);
   const index_t C = o.channels_last ? x[3] : x[1];
-  if (C != wc[1] * o.groups)
+  if (!detail::channels_match(C, wc[1], o.groups))
     fail_value("x has ", C, " channels but w_col expects C_in = w_col.shape[1] * groups = ", wc[1],
                " * ", o.groups);
-  if (wc[0] != wr[1] * o.groups)
+  if (!detail::channels_match(wc[0], wr[1], o.groups))
     fail_value("w_row expects C_mid = w_row.shape[1] * groups = ", wr[1], " * ", o.groups,
                " channels but w_col makes ", wc[0]);
   if (bias_len >= 0 && bias_len != wr[0])

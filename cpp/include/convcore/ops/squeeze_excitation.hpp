@@ -36,11 +36,19 @@ inline SESpec make_se_spec(const Shape& x, const Shape& w1, index_t b1_len, cons
   s.N = x[0];
   s.C = channels_last ? x.back() : x[1];
   s.channels_last = channels_last;
+  Shape spatial;
   for (std::size_t d = 1; d < x.size(); ++d)
-    if (d != (channels_last ? x.size() - 1 : 1)) s.S *= x[d];
+    if (d != (channels_last ? x.size() - 1 : 1)) spatial.push_back(x[d]);
+  s.S = checked_product(spatial.begin(), spatial.end(), "x");
   if (s.S < 1) fail_value("x must have a non-empty spatial extent to average over");
   detail::check_fc(w1, "w1", "(C/r, C)");
   detail::check_fc(w2, "w2", "(C, C/r)");
+  for (auto v : w1)
+    if (v < 0) fail_value("w1 has a negative dimension");
+  for (auto v : w2)
+    if (v < 0) fail_value("w2 has a negative dimension");
+  checked_product(w1.begin(), w1.end(), "w1");
+  checked_product(w2.begin(), w2.end(), "w2");
   s.R = w1[0];
   if (s.R < 1) fail_value("w1 must have at least one row (the reduced width C/r >= 1)");
   if (w1[1] != s.C)
@@ -56,8 +64,9 @@ inline SESpec make_se_spec(const Shape& x, const Shape& w1, index_t b1_len, cons
     fail_value("b1 must have shape (", s.R, ",) (the reduced width w1.shape[0]), got length ", b1_len);
   if (b2_len >= 0 && b2_len != s.C)
     fail_value("b2 must have shape (", s.C, ",) (the channels of x), got length ", b2_len);
-  checked_mul(s.N, s.C, "x");
-  checked_mul(s.N, s.R, "w1");
+  // the kernel's workspace: 2 * N * C + N * R values
+  checked_product({s.N, s.C}, "x");
+  checked_product({s.N, s.R}, "w1");
   return s;
 }
 
