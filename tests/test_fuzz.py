@@ -15,7 +15,7 @@ does not stop at its first failure: it runs its whole budget and then fails list
 distinct failure (op and message, digits ignored), each with the shortest call that showed it as
 a JSON line.
 
-Budget: ``CONVCORE_FUZZ_EXAMPLES`` = examples per op (default 100: the whole module in about a
+Budget: ``CONVCORE_FUZZ_EXAMPLES`` = examples per op (default 200: the whole module in about a
 minute on 2 cores, derandomized so CI is deterministic). Set it for a long run, which also
 draws a fresh random seed per run (set ``CONVCORE_FUZZ_SEED`` to repeat one)::
 
@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from fuzz_ops import Worker, dumps
 from fuzz_strategies import STRATEGIES
 
-EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", "200"))
 LONG = "CONVCORE_FUZZ_EXAMPLES" in os.environ
 REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
 
