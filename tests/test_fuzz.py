@@ -1,0 +1,97 @@
+"""Differential fuzzing of every public op against the NumPy oracle (tests/reference.py).
+
+Hypothesis (tests/fuzz_strategies.py) draws calls of every op in ``convcore.__all__`` that
+computes on arrays, plus the arithmetic helpers and ``convcore.kernels``: shapes (empty and
+1-sized axes, kernels larger than the input, long 1-D signals), every keyword inside and outside
+its range (2**31 ... 2**64, negatives, floats, strings, None), dtypes (float32/64, big-endian,
+ints, bool, complex) and layouts (channels_last, Fortran order, negative strides, broadcast
+views, pickled arrays, np.frombuffer). Valid calls must match the oracle; invalid ones must
+raise ValueError or TypeError naming the offending argument (MemoryError accepted for huge
+outputs); no call may modify its inputs, crash or hang.
+
+Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
+is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
+does not stop at its first failure: it runs its whole budget and then fails listing every
+distinct failure (op and message, digits ignored), each with the shortest call that showed it as
+a JSON line.
+
+Budget: ``CONVCORE_FUZZ_EXAMPLES`` = examples per op (default 200: the whole module in about a
+minute on 2 cores, derandomized so CI is deterministic). Set it for a long run, which also
+draws a fresh random seed per run (set ``CONVCORE_FUZZ_SEED`` to repeat one)::
+
+    CONVCORE_FUZZ_EXAMPLES=5000 PYTHONPATH=python pytest tests/test_fuzz.py -k fuzz_op
+
+Regressions: every failure found is kept in tests/data/fuzz_regressions.jsonl (one JSON call
+description a line, with a ``note``) and replayed by ``test_fuzz_regression`` on every run. To
+add one, paste the JSON line printed by the failing fuzz test into that file (add a ``"note"``
+key); ``python tests/fuzz_ops.py --replay 'JSON'`` runs a line in-process with its traceback.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+
+from fuzz_ops import Worker, dumps
+from fuzz_strategies import STRATEGIES
+
+EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", "200"))
+LONG = "CONVCORE_FUZZ_EXAMPLES" in os.environ
+REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = Worker(timeout=float(os.environ.get("CONVCORE_FUZZ_TIMEOUT", "20")))
+    w.warm()
+    yield w
+    w.close()
+
+
+def _signature(op, msg):
+    return op, re.sub(r"\d+", "N", re.sub(r"\(.*?\)|'.*?'|got .*", "", msg))[:120]
+
+
+@pytest.mark.parametrize("op", sorted(STRATEGIES))
+def test_fuzz_op(op, worker):
+    failures = {}
+    kw = dict(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG,
+              suppress_health_check=list(HealthCheck))
+
+    def run(d):
+        msg = worker.run(d)
+        if msg:
+            line = dumps(d)
+            key = _signature(d["op"], msg)
+            if key not in failures or len(line) < len(failures[key][1]):
+                failures[key] = (msg, line)
+
+    body = given(STRATEGIES[op])(run)
+    if LONG and "CONVCORE_FUZZ_SEED" in os.environ:
+        body = seed(int(os.environ["CONVCORE_FUZZ_SEED"]))(body)
+    settings(**kw)(body)()
+    if failures:
+        out = [f"{len(failures)} distinct failure(s) of {op}; paste a line into "
+               f"{REGRESSIONS.relative_to(Path.cwd()) if REGRESSIONS.is_relative_to(Path.cwd()) else REGRESSIONS} to keep it:"]
+        for msg, line in failures.values():
+            out.append(f"- {msg}\n  {line}")
+        pytest.fail("\n".join(out), pytrace=False)
+
+
+def _regressions():
+    if not REGRESSIONS.exists():
+        return []
+    out = []
+    for i, line in enumerate(REGRESSIONS.read_text().splitlines()):
+        if line.strip() and not line.lstrip().startswith("#"):
+            d = json.loads(line)
+            out.append(pytest.param(d, id=d.get("id", f"line{i + 1}")))
+    return out
+
+
+@pytest.mark.parametrize("desc", _regressions())
+def test_fuzz_regression(desc, worker):
+    msg = worker.run(desc)
+    assert msg is None, f"{desc.get('note', '')}\n{msg}\n{dumps(desc)}"
