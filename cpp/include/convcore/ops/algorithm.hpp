@@ -15,7 +15,7 @@ namespace convcore {
 enum class Algorithm : int { automatic = 0, reference = 1, direct = 2, im2col = 3, winograd = 4, grouped = 5 };
 
 inline Algorithm parse_algorithm(const std::string& s) {
-  if (s.empty() || s == "auto") return Algorithm::automatic;
+  if (s == "auto") return Algorithm::automatic;
   if (s == "reference") return Algorithm::reference;
   if (s == "direct") return Algorithm::direct;
   if (s == "im2col" || s == "gemm") return Algorithm::im2col;
