@@ -30,7 +30,17 @@ inline int get_num_threads() {
   return n > 0 ? n : max_threads();
 }
 
-inline void set_num_threads(int n) { thread_setting().store(n > 0 ? n : 0); }
+// The largest thread count set_num_threads takes: 4x the cores. More threads than that only
+// cost memory (a stack each), and an OpenMP runtime that cannot create a thread it was asked
+// for ends the process (libgomp: "Thread creation failed"), so the count is bounded up front.
+inline int max_num_threads() { return 4 * max_threads(); }
+
+// n threads for every op from now on; 0 (or less): all cores. n above max_num_threads() is
+// clamped to it (the Python binding refuses it with a ValueError instead).
+inline void set_num_threads(int n) {
+  const int hi = max_num_threads();
+  thread_setting().store(n > 0 ? (n < hi ? n : hi) : 0);
+}
 
 inline bool has_openmp() {
 #if defined(_OPENMP)
