@@ -59,7 +59,9 @@ def arrays(**named: Any) -> List[Any]:
                 except (TypeError, ValueError) as e:
                     raise type(e)(f"{name} must be an array or array-like, got "
                                   f"{type(a).__name__}: {e}") from None
-            if a.dtype.kind in "OUSVMm":  # objects, text, records, dates: never numbers here
+            if a.dtype.kind == "O" and a.ndim == 0:  # not an array-like at all (object(), dict)
+                raise TypeError(f"{name} must be an array, got {type(named[name]).__name__}")
+            if a.dtype.kind in "USVMm":  # text, records, dates: never numbers here
                 raise TypeError(f"{name} must be an array of numbers, got dtype {a.dtype}")
             if not a.dtype.isnative:
                 a = native(a)
