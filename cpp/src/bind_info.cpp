@@ -25,7 +25,7 @@ CONVCORE_BINDING(info) {
     if (n < 0) fail_value("n must be >= 0 (0 means all cores), got ", n);
     if (n > max_num_threads())
       fail_value("n must be at most ", max_num_threads(), " (4 times the ", max_threads(),
-                 " cores), got ", n);
+                 " cores, and at least 32), got ", n);
     set_num_threads(static_cast<int>(n));
   });
   m.def("max_num_threads", [] { return max_num_threads(); });

@@ -51,6 +51,8 @@ def _branch_shapes(x_shape: Sequence[int], branches: List[List[Dict[str, Any]]],
     for bi, br in enumerate(branches):
         s = tuple(x_shape)
         for li, layer in enumerate(br):
+            if layer["w"] is None:
+                raise TypeError(f"branches[{bi}][{li}]: w must be an array, got None")
             try:
                 s = arithmetic.output_shape("conv", s, shape_of(layer["w"]),
                                             shape_of(layer.get("bias")), **_params(layer))

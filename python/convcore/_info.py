@@ -48,9 +48,9 @@ def _cuda_info() -> Dict[str, Any]:
 def set_num_threads(n: int) -> None:
     """Threads used by every op from now on (0: all cores). Process-wide.
 
-    ``n`` is an int from 0 to 4 times the number of cores (``cc.info()["max_threads"]``); more
-    is a ValueError naming the bound: extra threads only cost memory, and an OpenMP runtime
-    that cannot create the threads it was asked for ends the process.
+    ``n`` is an int from 0 to ``max(32, 4 * cores)`` (cores: ``cc.info()["max_threads"]``);
+    more is a ValueError naming the bound: extra threads only cost memory, and an OpenMP
+    runtime that cannot create the threads it was asked for ends the process.
 
     >>> import convcore as cc
     >>> cc.set_num_threads(1); cc.get_num_threads()
@@ -64,7 +64,9 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"n must be >= 0 (0 means all cores), got {n}")
     bound = int(_core.max_num_threads())
     if n > bound:
-        raise ValueError(f"n must be at most {bound} (4 times the {bound // 4} cores), got {n}")
+        cores = int(_core.build_info()["max_threads"])
+        raise ValueError(f"n must be at most {bound} (4 times the {cores} cores, and at least "
+                         f"32), got {n}")
     _core.set_num_threads(n)
 
 
