@@ -13,10 +13,11 @@ Shape user_dims(const ConvSpec& s, const index_t* v) {
 
 template <class T, class Run>
 py::array run_op(const ConvSpec& s, bool transposed, const py::object& x, const py::object& w,
-                 const py::object& bias, const py::object& out, Run&& run) {
-  auto xc = contiguous<T>(x);
-  auto wc = contiguous<T>(w);
-  optional_array<T> bc(bias);
+                 const py::object& bias, const py::object& out, Run&& run,
+                 const char* x_name = "x", const char* w_name = "w") {
+  auto xc = contiguous<T>(x, x_name);
+  auto wc = contiguous<T>(w, w_name);
+  optional_array<T> bc(bias, "bias");
   auto y = output_array<T>(output_shape(s, transposed), out, {x, w, bias});
   const T* xp = xc.data();
   const T* wp = wc.data();
@@ -31,7 +32,7 @@ py::array run_op(const ConvSpec& s, bool transposed, const py::object& x, const 
 
 index_t bias_length(const py::object& bias) {
   if (bias.is_none()) return -1;
-  py::array b = bias.cast<py::array>();
+  py::array b = as_array(bias, "bias");
   if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
   return b.shape(0);
 }
@@ -66,7 +67,8 @@ py::array filter_binding(const py::array& a, const py::array& k, const std::stri
     py::array y = run_op<T>(s, false, a, k, py::none(), py::none(),
                             [](const ConvSpec& sp, const T* xp, const T* wp, const T*, T* yp) {
                               filter_forward(sp, xp, wp, yp);
-                            });
+                            },
+                            "a", "k");
     Shape shp = user_dims(s, s.out);
     return y.reshape(to_ssize(shp));
   };

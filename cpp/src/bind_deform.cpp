@@ -8,13 +8,13 @@ namespace {
 
 index_t deform_bias_length(const py::object& bias) {
   if (bias.is_none()) return -1;
-  py::array b = bias.cast<py::array>();
+  py::array b = as_array(bias, "bias");
   if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
   return b.shape(0);
 }
 
 Shape optional_shape(const py::object& a) {
-  return a.is_none() ? Shape{} : shape_of(a.cast<py::array>());
+  return a.is_none() ? Shape{} : shape_of(as_array(a, "mask"));
 }
 
 // Checks of the binding layer shared by the CPU binding and deform_spec (which the CUDA path
@@ -39,10 +39,10 @@ py::array deform_binding(const py::array& x, const py::array& offset, const py::
                                   optional_shape(mask), deform_bias_length(bias), opt);
   auto go = [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto xc = contiguous<T>(x);
-    auto oc = contiguous<T>(offset);
-    auto wc = contiguous<T>(w);
-    optional_array<T> bc(bias), mc(mask);
+    auto xc = contiguous<T>(x, "x");
+    auto oc = contiguous<T>(offset, "offset");
+    auto wc = contiguous<T>(w, "w");
+    optional_array<T> bc(bias, "bias"), mc(mask, "mask");
     auto y = output_array<T>(deform_output_shape(s), py::none(), {});
     const T *xp = xc.data(), *op = oc.data(), *wp = wc.data(), *bp = bc.data(), *mp = mc.data();
     T* yp = y.mutable_data();

@@ -9,7 +9,7 @@ namespace {
 
 index_t vector_length(const py::object& b, const char* name) {
   if (b.is_none()) return -1;
-  py::array a = b.cast<py::array>();
+  py::array a = as_array(b, name);
   if (a.ndim() != 1) fail_value(name, " must be 1-D, got ", a.ndim(), " dimensions");
   return a.shape(0);
 }
@@ -20,12 +20,13 @@ Activation activation_of(const py::object& a) {
 
 // Contiguous views of every array, a fresh output, the op run without the GIL.
 template <class T, std::size_t K, class Run>
-py::array run(const Shape& out_shape, const std::array<py::object, K>& in, Run&& fn) {
+py::array run(const Shape& out_shape, const std::array<py::object, K>& in,
+              const std::array<const char*, K>& names, Run&& fn) {
   std::array<carray<T>, K> views;
   std::array<const T*, K> ptr{};
   for (std::size_t i = 0; i < K; ++i) {
     if (in[i].is_none()) continue;
-    views[i] = contiguous<T>(in[i]);
+    views[i] = contiguous<T>(in[i], names[i]);
     ptr[i] = views[i].data();
   }
   py::array_t<T> y(to_ssize(out_shape));
@@ -43,7 +44,7 @@ py::array depthwise_binding(const py::array& x, const py::array& w, const py::ob
   ConvSpec s = make_depthwise_spec(shape_of(x), shape_of(w), o, vector_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    return run<T, 3>(output_shape(s, false), {x, w, bias}, [&](auto p, T* y) {
+    return run<T, 3>(output_shape(s, false), {x, w, bias}, {"x", "w", "bias"}, [&](auto p, T* y) {
       depthwise_forward(s, p[0], p[1], p[2], y);
     });
   };
@@ -57,7 +58,7 @@ py::array pointwise_binding(const py::array& x, const py::array& w, const py::ob
                                         activation_of(act), vector_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    return run<T, 3>(output_shape(s), {x, w, bias}, [&](auto p, T* y) {
+    return run<T, 3>(output_shape(s), {x, w, bias}, {"x", "w", "bias"}, [&](auto p, T* y) {
       pointwise_forward(s, p[0], p[1], p[2], y);
     });
   };
@@ -74,7 +75,8 @@ py::array dw_separable_binding(const py::array& x, const py::array& wd, const py
       vector_length(bd, "b_depthwise"), vector_length(bp, "b_pointwise"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    return run<T, 5>(output_shape(s), {x, wd, wp, bd, bp}, [&](auto p, T* y) {
+    return run<T, 5>(output_shape(s), {x, wd, wp, bd, bp},
+                     {"x", "w_depthwise", "w_pointwise", "b_depthwise", "b_pointwise"}, [&](auto p, T* y) {
       depthwise_separable_forward(s, p[0], p[1], p[2], p[3], p[4], y);
     });
   };
@@ -90,7 +92,7 @@ py::array spatially_separable_binding(const py::array& x, const py::array& wc,
                                                            vector_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    return run<T, 4>(output_shape(s.row, false), {x, wc, wr, bias}, [&](auto p, T* y) {
+    return run<T, 4>(output_shape(s.row, false), {x, wc, wr, bias}, {"x", "w_col", "w_row", "bias"}, [&](auto p, T* y) {
       spatially_separable_forward(s, p[0], p[1], p[2], p[3], y);
     });
   };
@@ -105,7 +107,8 @@ py::array flattened_binding(const py::array& x, const py::array& wc, const py::a
                                         vector_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    return run<T, 5>(output_shape(s.horizontal, false), {x, wc, wv, wh, bias}, [&](auto p, T* y) {
+    return run<T, 5>(output_shape(s.horizontal, false), {x, wc, wv, wh, bias},
+                     {"x", "w_channel", "w_vertical", "w_horizontal", "bias"}, [&](auto p, T* y) {
       flattened_forward(s, p[0], p[1], p[2], p[3], p[4], y);
     });
   };

@@ -59,8 +59,8 @@ template <class T>
 py::array gemm_run(const py::object& a, const py::object& b, const py::object& c,
                    const py::object& bias_m, const py::object& bias_n, Activation act,
                    bool trans_a, bool trans_b) {
-  auto ac = contiguous<T>(a);
-  auto bc = contiguous<T>(b);
+  auto ac = contiguous<T>(a, "a");
+  auto bc = contiguous<T>(b, "b");
   if (ac.ndim() != 2) fail_value("a must be 2-D");
   if (bc.ndim() != 2) fail_value("b must be 2-D");
   kernels::GemmArgs<T> g;
@@ -77,12 +77,12 @@ py::array gemm_run(const py::object& a, const py::object& b, const py::object& c
   g.csb = trans_b ? g.K : 1;
   py::array_t<T> y({static_cast<py::ssize_t>(g.M), static_cast<py::ssize_t>(g.N)});
   if (!c.is_none()) {
-    auto cc = contiguous<T>(c);
+    auto cc = contiguous<T>(c, "c");
     if (cc.ndim() != 2 || cc.shape(0) != g.M || cc.shape(1) != g.N) fail_value("c must be (M, N)");
     std::memcpy(y.mutable_data(), cc.data(), sizeof(T) * static_cast<std::size_t>(g.M * g.N));
     g.accumulate = true;
   }
-  optional_array<T> bm(bias_m), bn(bias_n);
+  optional_array<T> bm(bias_m, "bias_m"), bn(bias_n, "bias_n");
   if (bm.present && bm.arr.size() != g.M) fail_value("bias_m must have M elements");
   if (bn.present && bn.arr.size() != g.N) fail_value("bias_n must have N elements");
   g.bias_m = bm.data();

@@ -13,7 +13,7 @@ std::string filter_plan_binding(const py::array& a, const py::array& k, const st
                                 parse_boundary(boundary), fillvalue, convolve);
   auto go = [&](auto tag) {
     using T = decltype(tag);
-    auto kc = contiguous<T>(k);
+    auto kc = contiguous<T>(k, "k");
     std::vector<T> store;
     return std::string(filter_path_name(filter_plan(s, filter_correlation_kernel(s, kc.data(), store))));
   };

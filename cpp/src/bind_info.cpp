@@ -21,10 +21,14 @@ CONVCORE_BINDING(info) {
 #endif
     return d;
   });
-  m.def("set_num_threads", [](int n) {
+  m.def("set_num_threads", [](long long n) {
     if (n < 0) fail_value("n must be >= 0 (0 means all cores), got ", n);
-    set_num_threads(n);
+    if (n > max_num_threads())
+      fail_value("n must be at most ", max_num_threads(), " (4 times the ", max_threads(),
+                 " cores, and at least 32), got ", n);
+    set_num_threads(static_cast<int>(n));
   });
+  m.def("max_num_threads", [] { return max_num_threads(); });
   m.def("get_num_threads", [] { return get_num_threads(); });
 }
 

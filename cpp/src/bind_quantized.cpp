@@ -10,21 +10,18 @@ namespace {
 
 // true for int8, false for uint8; anything else is a TypeError naming the parameter.
 bool int8_kind(const py::array& a, const char* name) {
-  if (a.dtype().is(py::dtype::of<std::int8_t>())) return true;
-  if (a.dtype().is(py::dtype::of<std::uint8_t>())) return false;
-  fail_type(name, " must be a uint8 or int8 array, got dtype ", std::string(py::str(a.dtype())));
+  if (holds<std::int8_t>(a.dtype())) return true;
+  if (holds<std::uint8_t>(a.dtype())) return false;
+  fail_type(name, " must be a uint8 or int8 array, got dtype ", dtype_name(a));
 }
-
-template <class T>
-using qarray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
 template <class TX, class TW, class TY>
 py::array run(const ConvSpec& s, const py::array& x, const py::array& w, const py::object& bias,
               const QuantParams& q) {
-  auto xc = qarray<TX>::ensure(x);
-  auto wc = qarray<TW>::ensure(w);
-  qarray<std::int32_t> bc;
-  if (!bias.is_none()) bc = qarray<std::int32_t>::ensure(bias);
+  auto xc = contiguous<TX>(x, "x");
+  auto wc = contiguous<TW>(w, "w");
+  carray<std::int32_t> bc;
+  if (!bias.is_none()) bc = contiguous<std::int32_t>(bias, "bias");
   py::array_t<TY> y(to_ssize(output_shape(s, false)));
   const TX* xp = xc.data();
   const TW* wp = wc.data();
@@ -80,10 +77,9 @@ py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_
   const bool xs = int8_kind(x, "x"), ws = int8_kind(w, "w");
   index_t bias_len = -1;
   if (!bias.is_none()) {
-    py::array b = bias.cast<py::array>();
-    if (!b.dtype().is(py::dtype::of<std::int32_t>()))
-      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ",
-                std::string(py::str(b.dtype())));
+    py::array b = as_array(bias, "bias");
+    if (!holds<std::int32_t>(b.dtype()))
+      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
     if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
     bias_len = b.shape(0);
   }

@@ -9,7 +9,7 @@ namespace {
 
 index_t length_or_none(const py::object& b, const char* name) {
   if (b.is_none()) return -1;
-  py::array a = b.cast<py::array>();
+  py::array a = as_array(b, name);
   if (a.ndim() != 1) fail_value(name, " must be 1-D, got ", a.ndim(), " dimensions");
   return a.shape(0);
 }
@@ -24,7 +24,7 @@ py::array channel_shuffle_binding(const py::array& x, index_t groups, bool chann
   ShuffleSpec s = make_channel_shuffle_spec(shape_of(x), groups, channels_last);
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto xc = contiguous<T>(x);
+    auto xc = contiguous<T>(x, "x");
     py::array_t<T> y(to_ssize(shape_of(x)));
     const T* xp = xc.data();
     T* yp = y.mutable_data();
@@ -45,9 +45,9 @@ py::array shuffled_grouped_conv_binding(const py::array& x, const py::array& w,
                                                length_or_none(bias, "bias"));
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto xc = contiguous<T>(x);
-    auto wc = contiguous<T>(w);
-    optional_array<T> bc(bias);
+    auto xc = contiguous<T>(x, "x");
+    auto wc = contiguous<T>(w, "w");
+    optional_array<T> bc(bias, "bias");
     py::array_t<T> y(to_ssize(output_shape(s, false)));
     const T *xp = xc.data(), *wp = wc.data(), *bp = bc.data();
     T* yp = y.mutable_data();
@@ -66,9 +66,9 @@ py::array fuse_asymmetric_binding(const py::array& sq, const py::array& hor,
   index_t k = check_asymmetric_weights(ss, shape_of(hor), shape_of(ver));
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto a = contiguous<T>(sq);
-    auto b = contiguous<T>(hor);
-    auto c = contiguous<T>(ver);
+    auto a = contiguous<T>(sq, "w_square");
+    auto b = contiguous<T>(hor, "w_hor");
+    auto c = contiguous<T>(ver, "w_ver");
     py::array_t<T> W(to_ssize(ss));
     const T *ap = a.data(), *bp = b.data(), *cp = c.data();
     T* wp = W.mutable_data();
@@ -89,11 +89,11 @@ py::array asymmetric_binding(const py::array& x, const py::array& sq, const py::
                                     length_or_none(bias, "bias"));
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto xc = contiguous<T>(x);
-    auto sc = contiguous<T>(sq);
-    auto hc = contiguous<T>(hor);
-    auto vc = contiguous<T>(ver);
-    optional_array<T> bc(bias);
+    auto xc = contiguous<T>(x, "x");
+    auto sc = contiguous<T>(sq, "w_square");
+    auto hc = contiguous<T>(hor, "w_hor");
+    auto vc = contiguous<T>(ver, "w_ver");
+    optional_array<T> bc(bias, "bias");
     py::array_t<T> y(to_ssize(output_shape(s, false)));
     const T *xp = xc.data(), *sp = sc.data(), *hp = hc.data(), *vp = vc.data(), *bp = bc.data();
     T* yp = y.mutable_data();
@@ -112,10 +112,10 @@ py::array se_binding(const py::array& x, const py::array& w1, const py::object& 
                           length_or_none(b2, "b2"), channels_last);
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto xc = contiguous<T>(x);
-    auto w1c = contiguous<T>(w1);
-    auto w2c = contiguous<T>(w2);
-    optional_array<T> b1c(b1), b2c(b2);
+    auto xc = contiguous<T>(x, "x");
+    auto w1c = contiguous<T>(w1, "w1");
+    auto w2c = contiguous<T>(w2, "w2");
+    optional_array<T> b1c(b1, "b1"), b2c(b2, "b2");
     py::array_t<T> y(to_ssize(shape_of(x)));
     const T *xp = xc.data(), *w1p = w1c.data(), *w2p = w2c.data(), *b1p = b1c.data(),
             *b2p = b2c.data();
@@ -135,7 +135,7 @@ py::tuple conv_matrix_binding(const Shape& x_shape, const py::array& w, const Co
   return by_dtype(t, [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     ConvMatrixSize m = conv_matrix_size(s, sizeof(T));
-    auto wc = contiguous<T>(w);
+    auto wc = contiguous<T>(w, "w");
     py::array_t<long long> indptr(static_cast<py::ssize_t>(m.rows + 1));
     py::array_t<long long> indices(static_cast<py::ssize_t>(m.nnz));
     py::array_t<T> data(static_cast<py::ssize_t>(m.nnz));

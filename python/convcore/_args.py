@@ -4,6 +4,7 @@ job; this module only fixes forms and names the parameter when a form is wrong."
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,19 +22,49 @@ def is_cupy(a: Any) -> bool:
     return t.__module__.split(".")[0] == "cupy"
 
 
-def arrays(**named: Any) -> List[Any]:
-    """The arguments as arrays (NumPy or CuPy, never mixed); None stays None.
+# Array parameters that may be None (absent); every other array parameter is required.
+OPTIONAL_ARRAYS = frozenset({"bias", "mask", "b1", "b2", "b_depthwise", "b_pointwise"})
 
-    Array-likes (lists, scalars) become NumPy arrays. Mixing CuPy and NumPy arrays is a
-    TypeError that names both parameters."""
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def native(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when its byte order is native (or irrelevant), else one C-contiguous copy
+    in native byte order (``">f4"`` on a little-endian machine becomes ``float32``). The
+    values are unchanged; the result (and hence every op's output) is native order."""
+    if a.dtype.isnative:
+        return a
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+
+
+def arrays(**named: Any) -> List[Any]:
+    """The arguments as arrays (NumPy or CuPy, never mixed); None stays None where the
+    parameter is optional (``OPTIONAL_ARRAYS``) and is a TypeError naming it otherwise.
+
+    Array-likes (lists, scalars) become NumPy arrays; NumPy arrays in non-native byte order
+    become one native-order copy (:func:`native`). Nothing the caller passed is modified.
+    Mixing CuPy and NumPy arrays is a TypeError that names both parameters."""
     out, kinds = [], {}
     for name, a in named.items():
         if a is None:
+            if name not in OPTIONAL_ARRAYS:
+                raise TypeError(f"{name} must be an array, got None")
             out.append(None)
             continue
         on_gpu = is_cupy(a)
         if not on_gpu:
-            a = np.asarray(a)
+            if type(a) is not np.ndarray:
+                try:
+                    a = np.asarray(a)
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"{name} must be an array or array-like, got "
+                                  f"{type(a).__name__}: {e}") from None
+            if a.dtype.kind == "O" and a.ndim == 0:  # not an array-like at all (object(), dict)
+                raise TypeError(f"{name} must be an array, got {type(named[name]).__name__}")
+            if a.dtype.kind in "USVMm":  # text, records, dates: never numbers here
+                raise TypeError(f"{name} must be an array of numbers, got dtype {a.dtype}")
+            if not a.dtype.isnative:
+                a = native(a)
         kinds[name] = on_gpu
         out.append(a)
     if len(set(kinds.values())) > 1:
@@ -45,21 +76,47 @@ def arrays(**named: Any) -> List[Any]:
     return out
 
 
+def int64(v: int, name: str) -> int:
+    """``v`` when it fits the C++ core's 64-bit integers, else a ValueError naming ``name``."""
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise ValueError(f"{name} is out of range: {v} does not fit in a 64-bit integer")
+    return v
+
+
 def _int(v: Any, name: str) -> int:
+    """An int (Python, NumPy, or a 0-d integer array), in the int64 range; bools are refused."""
     if type(v) is int:  # fast path; bool is its own type
-        return v
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        return int64(v, name)
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and
+                                           (v.ndim != 0 or v.dtype.kind not in "iu")):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {v!r}")
-    return int(v)
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {v!r}") from None
+    return int64(int(i), name)
+
+
+def real(v: Any, name: str, what: str = "a real number") -> float:
+    """A real number (int, float, NumPy scalar or 0-d real array) as a float; strings, bools,
+    complex numbers and None are a TypeError naming ``name``."""
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "fiu":
+        v = v[()]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be {what}, got {v!r}")
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} is out of range: {v} does not fit in a float64") from None
 
 
 def ntuple(v: Any, nd: int, name: str) -> List[int]:
     """int -> [v]*nd; a sequence must have exactly nd ints."""
     if type(v) is int:  # fast path (typing's Sequence check below costs microseconds)
-        return [v] * nd
+        return [int64(v, name)] * nd
     if isinstance(v, (str, bytes)):
         raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {v!r}")
-    if isinstance(v, Sequence) or isinstance(v, np.ndarray):
+    if isinstance(v, Sequence) or (isinstance(v, np.ndarray) and v.ndim > 0):
         vals = list(v)
         if len(vals) != nd:
             raise ValueError(f"{name} must be an int or a tuple of {nd} ints (one per spatial "
@@ -72,6 +129,7 @@ def padding(p: Any, nd: int, name: str = "padding") -> Tuple[List[int], List[int
     """(pad_lo, pad_hi, same) from an int, per-dim ints, per-dim (before, after) pairs,
     'valid' or 'same'."""
     if type(p) is int:
+        int64(p, name)
         return [p] * nd, [p] * nd, False
     if isinstance(p, str):
         if p == "valid":
@@ -79,9 +137,11 @@ def padding(p: Any, nd: int, name: str = "padding") -> Tuple[List[int], List[int
         if p == "same":
             return [], [], True
         raise ValueError(f"{name} must be an int, a tuple, 'valid' or 'same', got {p!r}")
-    if isinstance(p, (Sequence, np.ndarray)) and not isinstance(p, (bytes,)):
+    if (isinstance(p, Sequence) or (isinstance(p, np.ndarray) and p.ndim > 0)) and \
+            not isinstance(p, (bytes,)):
         vals = list(p)
-        if len(vals) == nd and all(isinstance(v, (Sequence, np.ndarray)) for v in vals):
+        if len(vals) == nd and all(isinstance(v, Sequence) or
+                                   (isinstance(v, np.ndarray) and v.ndim > 0) for v in vals):
             lo, hi = [], []
             for v in vals:
                 if len(v) != 2:
@@ -145,18 +205,34 @@ def algorithm(a: Any) -> str:
 # ---- variants-b: quantization parameters ----
 
 def quant_values(v: Any, name: str, kind: str) -> List[Any]:
-    """A scale (kind "float") or zero point (kind "int"): a scalar or a 0-/1-D array -> list."""
+    """A scale (kind "float") or zero point (kind "int"): a scalar or a 0-/1-D array -> list.
+
+    Python ints beyond NumPy's integer types (``2**64``) are handled here too: a zero point out
+    of the int64 range is a ValueError naming ``name`` (valid ones lie in [-128, 255])."""
+    if v is None:
+        raise TypeError(f"{name} must be {'a real number' if kind == 'float' else 'an integer'}"
+                        " or a 1-D array of them, got None")
     a = np.asarray(v.get() if is_cupy(v) else v)
     if a.ndim > 1 or a.size == 0:
         raise ValueError(f"{name} must be a scalar or a 1-D array (per output channel), got shape "
                          f"{a.shape}")
-    if kind == "float":
+    if a.dtype.kind == "O" and all(isinstance(t, numbers.Integral) and
+                                   not isinstance(t, (bool, np.bool_)) for t in a.ravel()):
+        vals = [int(t) for t in a.ravel()]  # Python ints too large for any NumPy integer type
+    elif kind == "float":
         if a.dtype.kind not in "fiu":
             raise TypeError(f"{name} must be a real number or array of them, got dtype {a.dtype}")
         return [float(t) for t in a.ravel()]
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer or an integer array, got dtype {a.dtype}")
-    return [int(t) for t in a.ravel()]
+    else:
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer or an integer array, got dtype {a.dtype}")
+        vals = [int(t) for t in a.ravel()]
+    if kind == "float":
+        return [real(t, name) for t in vals]
+    for t in vals:
+        if not _INT64_MIN <= t <= _INT64_MAX:
+            raise ValueError(f"{name} must lie in [-128, 255] (an 8-bit zero point), got {t}")
+    return vals
 
 
 def quant_scalar(v: Any, name: str, kind: str) -> Any:

@@ -25,7 +25,12 @@ def conv(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
     empty dimension; anything more is a ValueError); ``flip=True`` rotates the kernel 180 degrees
     (true convolution); ``activation`` one of None, "relu", "relu6", "sigmoid", "tanh", "gelu",
     fused into the kernel; ``out`` a C-contiguous array of the right shape and dtype to write
-    into. float32 and float64; x, w and bias must share the dtype. ``algorithm`` ``"auto"``
+    into. float32 and float64; x, w and bias must share the dtype (compared by value: an
+    unpickled or memory-mapped float32 is float32; an array in non-native byte order, such as
+    ``">f4"`` on x86, is converted with one native-order copy, and the result is native order;
+    ``out`` must be native order). Every public op treats its arrays this way, never modifies
+    them, and raises MemoryError naming the array when a contiguous copy cannot be allocated.
+    ``algorithm`` ``"auto"``
     picks per shape (docs/architecture.md has the cost model); ``"im2col"`` (alias ``"gemm"``),
     ``"winograd"`` (F(4x4, 3x3): 3x3 in H and W with stride 1 there, 2-D with any groups or
     k x 3 x 3 3-D with groups 1, any dilation; float32 error 1e-6 to 1e-5 of max|y|, 10-25x

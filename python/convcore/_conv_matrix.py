@@ -10,6 +10,10 @@ from . import _args, _core, arithmetic
 
 
 def _geometry(input_shape: Any, w_shape: Any) -> Tuple[list, list, bool]:
+    if input_shape is None:
+        raise TypeError("input_shape must be a shape (a tuple of ints), got None")
+    if w_shape is None:
+        raise TypeError("w must be an array (or, for the cost model, a shape), got None")
     xs = arithmetic._shape(input_shape, "input_shape")
     ws = arithmetic._shape(w_shape, "w")
     nd = len(ws) - 2
@@ -87,7 +91,9 @@ def transposed_overlap(kernel_size: Any, stride: Any, dilation: Any = 1) -> np.n
     array([[4, 2],
            [2, 1]])
     """
-    vals = (kernel_size, stride, dilation)
+    # A 0-d array is a scalar (np.array(3) has no len()).
+    vals = tuple(v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
+                 for v in (kernel_size, stride, dilation))
     if any(isinstance(v, (tuple, list, np.ndarray)) for v in vals):
         lens = {len(v) for v in vals if isinstance(v, (tuple, list, np.ndarray))}
         if len(lens) > 1:

@@ -11,12 +11,8 @@ def _check(mode: Any, boundary: Any, fillvalue: Any) -> float:
     for name, v in (("mode", mode), ("boundary", boundary)):
         if not isinstance(v, str):
             raise TypeError(f"{name} must be a string, got {v!r}")
-    if isinstance(fillvalue, complex):
-        raise TypeError("fillvalue must be a real number")
-    try:
-        return float(fillvalue)
-    except (TypeError, ValueError):
-        raise TypeError(f"fillvalue must be a real number, got {fillvalue!r}") from None
+    # A number, never a string: float("1") would accept one silently.
+    return _args.real(fillvalue, "fillvalue")
 
 
 def convolve(a: Any, k: Any, mode: str = "full", boundary: str = "fill",

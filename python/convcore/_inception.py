@@ -51,6 +51,8 @@ def _branch_shapes(x_shape: Sequence[int], branches: List[List[Dict[str, Any]]],
     for bi, br in enumerate(branches):
         s = tuple(x_shape)
         for li, layer in enumerate(br):
+            if layer["w"] is None:
+                raise TypeError(f"branches[{bi}][{li}]: w must be an array, got None")
             try:
                 s = arithmetic.output_shape("conv", s, shape_of(layer["w"]),
                                             shape_of(layer.get("bias")), **_params(layer))
@@ -98,6 +100,12 @@ def inception(x: Any, branches: Any) -> Any:
         xp = np
     if x.ndim < 3:
         raise ValueError(f"x must have 3, 4 or 5 dimensions (N, C, *spatial), got {x.ndim}")
+    # A branch with no layers copies x as it is, so x's dtype is checked here and not only by
+    # conv (by value: kind and size; non-native byte order was converted by _args.arrays).
+    sizes = (2, 4, 8) if xp is not np else (4, 8)
+    if x.dtype.kind != "f" or x.dtype.itemsize not in sizes:
+        allowed = "float16, float32 or float64 (CuPy)" if xp is not np else "float32 or float64"
+        raise TypeError(f"x must be a {allowed} array, got dtype {x.dtype}")
     layers = _layers(branches)
     shapes = _branch_shapes(x.shape, layers, _shape_of)
     total = sum(s[1] for s in shapes)

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import importlib.util
+import numbers
 from pathlib import Path
 from typing import Any, Dict
+
+import numpy as np
 
 from . import _core
 
@@ -45,13 +48,25 @@ def _cuda_info() -> Dict[str, Any]:
 def set_num_threads(n: int) -> None:
     """Threads used by every op from now on (0: all cores). Process-wide.
 
+    ``n`` is an int from 0 to ``max(32, 4 * cores)`` (cores: ``cc.info()["max_threads"]``);
+    more is a ValueError naming the bound: extra threads only cost memory, and an OpenMP
+    runtime that cannot create the threads it was asked for ends the process.
+
     >>> import convcore as cc
     >>> cc.set_num_threads(1); cc.get_num_threads()
     1
     >>> cc.set_num_threads(0)
     """
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (0 means all cores), got {n}")
+    bound = int(_core.max_num_threads())
+    if n > bound:
+        cores = int(_core.build_info()["max_threads"])
+        raise ValueError(f"n must be at most {bound} (4 times the {cores} cores, and at least "
+                         f"32), got {n}")
     _core.set_num_threads(n)
 
 

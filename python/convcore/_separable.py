@@ -91,8 +91,11 @@ def separate_kernel(k: Any, rank: Optional[int] = None, tol: float = 1e-6) -> Ke
     exact to rounding; Sobel, Gaussian and box kernels give one pair (a kh x 1 then 1 x kw pass).
     ``rank=r``: the best rank-r approximation (Eckart-Young), its error in ``.residual``. Each
     pair splits its singular value evenly (``sqrt(s)`` on each side), signs chosen so the
-    largest-magnitude entry of ``col`` is positive. Float input keeps its dtype, other input
-    gives float64. Returns a :class:`KernelFactors` (a list of the pairs).
+    largest-magnitude entry of ``col`` is positive. Float input keeps its dtype (in native byte
+    order), other input gives float64. ``tol`` is a non-negative real number (NumPy scalars
+    included; NaN is a ValueError). The SVD runs on ``k / max|k|``, so kernels near the float64
+    limit give finite factors (``.singular_values`` are k's own and may overflow to inf there).
+    Returns a :class:`KernelFactors` (a list of the pairs).
 
     >>> import numpy as np, convcore as cc
     >>> f = cc.separate_kernel([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
@@ -109,13 +112,25 @@ def separate_kernel(k: Any, rank: Optional[int] = None, tol: float = 1e-6) -> Ke
         raise ValueError(f"k must not be empty, got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.number) and not np.iscomplexobj(a)):
         raise TypeError(f"k must be a real numeric array, got dtype {a.dtype}")
-    out_dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    a64 = a.astype(np.float64)
+    # dtypes compared by value (kind and size): a big-endian or unpickled float32 is float32;
+    # the factors are always native byte order
+    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+        out_dtype = np.dtype(f"f{a.dtype.itemsize}")
+    else:
+        out_dtype = np.dtype(np.float64)
+    a64 = a.astype(np.float64)  # a copy: k is never modified
     if not np.isfinite(a64).all():
         raise ValueError("k must be finite (no NaN or inf)")
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
-    u, s, vt = np.linalg.svd(a64, full_matrices=False)
+    t = _args.real(tol, "tol", "a non-negative number")
+    if not t >= 0:  # NaN too: it would compare False everywhere and keep a single pair
+        raise ValueError(f"tol must be a non-negative number (not NaN), got {tol!r}")
+    tol = t
+    # The SVD runs on k / max|k|, so kernels near the float64 limit give finite factors (the
+    # singular values of k itself can exceed it: 2e308 for a 2x2 of 1e308).
+    scale = float(np.max(np.abs(a64)))
+    if scale == 0.0:
+        scale = 1.0
+    u, s, vt = np.linalg.svd(a64 / scale, full_matrices=False)
     if rank is None:
         r = int(np.count_nonzero(s > tol * s[0])) if s[0] > 0 else 0
         r = max(r, 1)  # a zero kernel is still one (zero) pair, so the result is usable
@@ -124,15 +139,17 @@ def separate_kernel(k: Any, rank: Optional[int] = None, tol: float = 1e-6) -> Ke
         if not 1 <= r <= len(s):
             raise ValueError(f"rank must be between 1 and {len(s)} (min of k's shape), got {r}")
     out = KernelFactors()
-    approx = np.zeros_like(a64)
+    approx = np.zeros_like(a64)  # of k / scale
+    root = np.sqrt(scale)
     for i in range(r):
         col, row = u[:, i] * np.sqrt(s[i]), vt[i] * np.sqrt(s[i])
         if col[np.argmax(np.abs(col))] < 0:
             col, row = -col, -row
         approx += np.outer(col, row)
-        out.append((col.astype(out_dtype), row.astype(out_dtype)))
-    out.residual = float(np.linalg.norm(a64 - approx))
-    out.singular_values = s
+        out.append(((col * root).astype(out_dtype), (row * root).astype(out_dtype)))
+    with np.errstate(over="ignore"):
+        out.residual = float(np.linalg.norm(a64 / scale - approx) * scale)
+        out.singular_values = s * scale
     return out
 
 

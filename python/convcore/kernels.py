@@ -35,11 +35,19 @@ __all__ = ["identity", "box", "blur", "gaussian", "sharpen", "emboss", "outline"
            "sobel", "scharr", "prewitt"]
 
 
+# Largest kernel side: a size x size float64 kernel of 2**20 is already 8 TiB, and NumPy's own
+# error for larger ones ("array is too big", "Maximum allowed size exceeded") names nothing.
+MAX_SIZE = 2 ** 20
+
+
 def _size(size: object, name: str = "size") -> int:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {size!r}")
     if size < 1:
         raise ValueError(f"{name} must be >= 1, got {size}")
+    if size > MAX_SIZE:
+        raise ValueError(f"{name} must be at most {MAX_SIZE} (a {name} x {name} float64 kernel), "
+                         f"got {size}")
     return int(size)
 
 
@@ -104,7 +112,11 @@ def gaussian(sigma: float = 1.0, size: "int | None" = None) -> np.ndarray:
     ``size`` defaults to ``2 * round(4 * sigma) + 1``, the window of
     ``scipy.ndimage.gaussian_filter`` (``truncate=4``), so correlating with
     ``gaussian(sigma)`` equals ``gaussian_filter(a, sigma)`` away from the border. An even
-    ``size`` centres the kernel half a pixel off, at ``(size - 1) / 2``.
+    ``size`` centres the kernel half a pixel off, at ``(size - 1) / 2``. The weights are
+    computed relative to the centre tap, so a tiny ``sigma`` gives its limit, a delta at the
+    centre (split evenly over the 2x2 centre taps for an even ``size``), never NaN. ``size``
+    (given or default) is at most ``MAX_SIZE`` (2**20): a larger one is a ValueError naming
+    ``size``, or ``sigma`` when it comes from the default.
 
     >>> import convcore as cc
     >>> k = cc.kernels.gaussian(1.0)
@@ -115,9 +127,23 @@ def gaussian(sigma: float = 1.0, size: "int | None" = None) -> np.ndarray:
         raise TypeError(f"sigma must be a positive number, got {sigma!r}")
     if not (math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
-    n = 2 * int(4.0 * float(sigma) + 0.5) + 1 if size is None else _size(size)
+    sigma = float(sigma)
+    if size is None:
+        half = 4.0 * sigma + 0.5
+        if half > (MAX_SIZE - 1) // 2:
+            raise ValueError(f"sigma is too large for the default size 2 * round(4 * sigma) + 1 "
+                             f"(at most {MAX_SIZE}), got {sigma!r}; pass a smaller sigma or a "
+                             f"size")
+        n = 2 * int(half) + 1
+    else:
+        n = _size(size)
     r = np.arange(n) - (n - 1) / 2.0
-    g = np.exp(-0.5 * (r / float(sigma)) ** 2)
+    # exp(-(r^2 - r_min^2) / (2 sigma^2)): 1 at the taps nearest the centre, so the sum is >= 1
+    # and a sigma too small for exp(-r^2 / (2 sigma^2)) (all zeros, then 0/0) gives the delta.
+    # Divided by sigma twice: sigma**2 may underflow to 0 where sigma does not.
+    d = r * r - np.min(r * r)
+    with np.errstate(over="ignore"):
+        g = np.exp(-0.5 * ((d / sigma) / sigma))
     g /= g.sum()
     return np.outer(g, g)
 

@@ -32,7 +32,21 @@ inline int get_num_threads() {
   return n > 0 ? n : max_threads();
 }
 
-inline void set_num_threads(int n) { thread_setting().store(n > 0 ? n : 0); }
+// The largest thread count set_num_threads takes: 4x the cores, and at least 32 (so small
+// machines can still oversubscribe, as tests of thread-count independence do). More threads
+// only cost memory (a stack each), and an OpenMP runtime that cannot create a thread it was
+// asked for ends the process (libgomp: "Thread creation failed"), so the count is bounded.
+inline int max_num_threads() {
+  const int n = 4 * max_threads();
+  return n > 32 ? n : 32;
+}
+
+// n threads for every op from now on; 0 (or less): all cores. n above max_num_threads() is
+// clamped to it (the Python binding refuses it with a ValueError instead).
+inline void set_num_threads(int n) {
+  const int hi = max_num_threads();
+  thread_setting().store(n > 0 ? (n < hi ? n : hi) : 0);
+}
 
 inline bool has_openmp() {
 #if defined(_OPENMP)
