@@ -291,11 +291,17 @@ def separate_kernel(args, kwargs, f):
     s = np.linalg.svd(k, compute_uv=False)
     if not isinstance(f, list) or len(f) < 1 or len(f) > min(k.shape):
         raise Mismatch(f"returned {len(f)} pairs for a {k.shape} kernel")
-    approx = sum(np.outer(np.asarray(c, np.float64), np.asarray(r, np.float64)) for c, r in f)
     for c, r in f:
         if not (np.isfinite(c).all() and np.isfinite(r).all()):
             raise Mismatch("non-finite factors")
-    res = float(np.linalg.norm(k - approx))
+    # k - sum of outer products in units of max|k|: near the float64 limit the difference of
+    # two finite values overflows (1e308 - (-1.4e308)) though the residual itself is finite
+    m = float(np.max(np.abs(k))) if k.size else 0.0
+    m = m if m > 0 and math.isfinite(m) else 1.0
+    sc = math.sqrt(m)
+    approx = sum(np.outer(np.asarray(c, np.float64) / sc, np.asarray(r, np.float64) / sc)
+                 for c, r in f)
+    res = float(np.linalg.norm(k / m - approx)) * m
     if not math.isfinite(f.residual) or abs(f.residual - res) > 1e-6 * max(1.0, s[0]):
         raise Mismatch(f"residual {f.residual} but |k - sum of outer products| = {res}")
     if p["rank"] is None:

@@ -66,7 +66,9 @@ def mutate(draw, d, ints=None, strs=None, arrays=None, also=(), flex_ndim=()):
     if strs:
         choices.append("str")
     if arrays:
-        choices += ["dtype", "mixed", "ndim", "none", "endian"]
+        choices += ["dtype", "ndim", "none", "endian"]
+        if len(arrays) > 1:  # mixing float dtypes needs two float arrays (conv_matrix has one)
+            choices.append("mixed")
     choices.append("unknown_kw")
     kind = draw(st.sampled_from(choices))
     related = list(also)
@@ -86,7 +88,8 @@ def mutate(draw, d, ints=None, strs=None, arrays=None, also=(), flex_ndim=()):
         where = draw(st.sampled_from(sorted(arrays, key=str)))
         name = arrays[where]
         holder, key = (d["args"], where) if isinstance(where, int) else (d["kwargs"], where)
-        cur = holder[key] if (isinstance(where, str) or where < len(holder)) else None
+        cur = holder.get(key) if isinstance(where, str) else \
+            holder[key] if where < len(holder) else None
         if cur is None or not isinstance(cur, dict) or "__array__" not in cur:
             kind = "none"
         if kind == "none":
@@ -343,7 +346,8 @@ def channel_shuffle_call(draw):
         d["args"][1] = v
         d["expect"], d["names"] = "error", ["groups"]
         return d
-    return mutate(draw, d, arrays={0: "x"}, flex_ndim=("x",))
+    # (another rank moves the channel axis under channels_last: groups may no longer divide it)
+    return mutate(draw, d, arrays={0: "x"}, also=["groups"], flex_ndim=("x",))
 
 
 @st.composite
@@ -438,7 +442,8 @@ def se_call(draw):
         d["args"][3]["__array__"]["s"][1] += 1
         d["expect"], d["names"] = "error", ["w2", "w1"]
         return d
-    return mutate(draw, d, arrays={0: "x", 1: "w1", 3: "w2"}, flex_ndim=("x",))
+    # (w1 and w2 may carry trailing 1s: a 1x1 conv's weight)
+    return mutate(draw, d, arrays={0: "x", 1: "w1", 3: "w2"}, flex_ndim=("x", "w1", "w2"))
 
 
 @st.composite
@@ -883,7 +888,8 @@ def kernel_call(draw, name):
     else:
         v, expect = int_mutation(draw, 1)
         d["args"] = [1.0, v]
-        d["expect"], d["names"] = expect, ["size"]
+        # None is the default size (2 * round(4 sigma) + 1)
+        d["expect"], d["names"] = ("ok", []) if v is None else (expect, ["size"])
     return d
 
 

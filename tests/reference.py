@@ -271,6 +271,9 @@ def bilinear_zero(plane, y, x):
     y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
     ly, lx = ys - y0, xs - x0
     out = np.zeros(y.shape)
+    if H == 0 or W == 0:  # an empty plane: every sample is outside (or NaN)
+        out[nan] = np.nan
+        return out
     for cy, cx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
                        (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
         inside = ok & (cy >= 0) & (cy < H) & (cx >= 0) & (cx < W)

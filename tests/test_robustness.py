@@ -559,3 +559,19 @@ def test_inputs_not_modified(name):
     for b, a, f in zip(before, after, flags):
         np.testing.assert_array_equal(a, b)
         assert a.flags.writeable == f
+
+
+def test_arithmetic_helpers_name_bad_arguments():
+    with pytest.raises(TypeError, match="layers"):
+        cc.receptive_field(None)
+    with pytest.raises(TypeError, match="layers"):
+        cc.receptive_field(3)
+    with pytest.raises(TypeError, match="fillvalue"):
+        cc.cost("correlate", (5, 5), (3, 3), fillvalue="1")
+    assert cc.cost("correlate", (5, 5), (3, 3), fillvalue=np.float32(1)).macs == 7 * 7 * 9
+
+
+def test_empty_algorithm_name_refused():
+    x, w = np.ones((1, 1, 5)), np.ones((1, 1, 3))
+    with pytest.raises(ValueError, match="algorithm"):
+        cc.conv(x, w, algorithm="")

@@ -123,6 +123,22 @@ def test_without_matplotlib_prints_how_to_get_pictures(tmp_path, capsys, monkeyp
     assert not (tmp_path / "gallery.png").exists()
 
 
+def test_without_scipy_the_tour_still_draws(tmp_path, capsys, monkeypatch):
+    # README's first command installs only the viz extra: conv_matrix's SciPy is absent there
+    for mod in ("scipy", "scipy.sparse"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    rc, out = run_cli(capsys, "tour", "--out", str(tmp_path), "--size", "32", "--repeat", "1")
+    assert rc == 0
+    assert "FAILED" not in out.out
+    line = next(ln for ln in out.out.splitlines() if ln.startswith("conv_matrix"))
+    assert "pip install 'convcore[sparse]'" in line
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "gallery.png").stat().st_size > 30_000
+
+
 def test_python_dash_m_convcore_tour():
     r = subprocess.run([sys.executable, "-m", "convcore", "tour", "--size", "24", "--repeat",
                         "1"], capture_output=True, text=True, timeout=120)

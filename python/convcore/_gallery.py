@@ -42,8 +42,11 @@ def _matrix(w: np.ndarray, n: int) -> np.ndarray:
     """The dense matrix of a 'same' conv on an n x n image: conv_matrix when this build has it,
     otherwise built column by column from the conv of unit impulses (the same matrix)."""
     if hasattr(cc, "conv_matrix"):
-        m = cc.conv_matrix((1, 1, n, n), w, padding=1)
-        return np.asarray(m.todense() if hasattr(m, "todense") else m)
+        try:
+            m = cc.conv_matrix((1, 1, n, n), w, padding=1)
+            return np.asarray(m.todense() if hasattr(m, "todense") else m)
+        except ImportError:  # conv_matrix needs SciPy, which the viz extra does not bring
+            pass
     eye = np.eye(n * n, dtype=w.dtype).reshape(n * n, 1, n, n)
     return cc.conv2d(eye, w, padding=1).reshape(n * n, n * n).T
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from . import _args, _core
@@ -137,7 +138,7 @@ def _filter_cost(convolve: bool) -> Callable[..., Cost]:
     def fn(a_shape: Any, k_shape: Any, mode: str = "full", boundary: str = "fill",
            fillvalue: float = 0) -> Cost:
         a, k = _shape(a_shape, "a"), _shape(k_shape, "k")
-        s = _core.filter_spec(a, k, mode, boundary, float(fillvalue), convolve)
+        s = _core.filter_spec(a, k, mode, boundary, _args.real(fillvalue, "fillvalue"), convolve)
         return Cost(int(math.prod(s.out_size) * math.prod(k)), 0, tuple(s.out_size))
 
     return fn
@@ -194,6 +195,9 @@ def receptive_field(layers: Sequence[Any]) -> ReceptiveField:
     >>> cc.receptive_field([((7, 7), 2, 1, 3), ((3, 3), 2, 1, 1)])
     ReceptiveField(size=(11, 11), jump=(4, 4), start=(-5, -5))
     """
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+        raise TypeError(f"layers must be a sequence of (kernel, stride, dilation) layers, got "
+                        f"{layers!r}")
     layers = list(layers)
     if not layers:
         raise ValueError("layers must hold at least one (kernel, stride, dilation) layer")

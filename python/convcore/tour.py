@@ -500,6 +500,9 @@ def run_rows(t: Inputs, repeat: int = 3, rows: Sequence[Row] = ()) -> List[Resul
         try:
             case = r.make(t)
             out, ms = _timed(case.call, repeat)
+        except ImportError as e:  # an optional dependency (SciPy for conv_matrix): say which
+            results.append(Result(r.title, False, note=str(e)))
+            continue
         except Exception as e:  # one broken op must not hide the rest of the tour
             results.append(Result(r.title, True, error=f"{type(e).__name__}: {e}"))
             continue
