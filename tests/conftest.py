@@ -37,6 +37,19 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def one_thread():
+    """Run the test on one OpenMP thread (restored afterwards): the dense sweeps run there,
+    since on a loaded 2-core machine each parallel call costs ~20 ms of wake-up; the splits
+    that depend on the thread count get their own cases."""
+    import convcore as cc
+
+    old = cc.get_num_threads()
+    cc.set_num_threads(1)
+    yield
+    cc.set_num_threads(old)
+
+
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def threads(request):
     """Run the test with 1 and with 2 OpenMP threads (restored afterwards)."""

@@ -15,8 +15,10 @@ import zlib
 
 import numpy as np
 
+import convcore as cc
+import reference as ref
 from conftest import tolerance
-from convcore import _core
+from convcore import _args, _core
 
 # Vector lanes per ISA level (core/simd.hpp): vec<float/double, ISA>::width.
 LANES = {"scalar": {np.float32: 4, np.float64: 2},
@@ -112,3 +114,28 @@ def to_cl(a):
 
 def from_cl(a):
     return np.moveaxis(a, -1, 1)
+
+
+def plan(xs, ws, **kw):
+    """The kernel algorithm=\"auto\" runs for a conv of these shapes and options."""
+    return _core._conv_algorithm(_core.conv_spec(xs, ws, _args.conv_options(len(ws) - 2, **kw)))
+
+
+def sweep_conv(sw, tag, xs, ws, algo, dtypes=DTYPES, cl=False, bias=True, **kw):
+    """One conv spec at every dtype (channels_last with cl) against the oracle."""
+    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
+    x, w, b = data(key, xs, ws, (ws[0],))
+    if not bias:
+        b = None
+    want = oracle(key + (bias,), lambda: ref.conv(x, w, b, **kw))
+    red = int(np.prod(ws[1:]))
+    for dt in dtypes:
+        xd, wd, bd = cast(dt, x, w, b)
+        label = f"conv x={xs} w={ws} {kw} algorithm={algo!r} cl={cl} {np.dtype(dt).name}"
+        if cl:
+            xc = to_cl(xd)
+            fn = lambda: np.ascontiguousarray(from_cl(
+                cc.conv(xc, wd, bd, algorithm=algo, channels_last=True, **kw)))
+        else:
+            fn = lambda: cc.conv(xd, wd, bd, algorithm=algo, **kw)
+        sw.call(label, fn, want, red, dt)

@@ -37,8 +37,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from fuzz_ops import Worker, dumps
 from fuzz_strategies import STRATEGIES
 
-EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", "200"))
-LONG = "CONVCORE_FUZZ_EXAMPLES" in os.environ
+DEFAULT_EXAMPLES = 200
+EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))
+LONG = EXAMPLES > DEFAULT_EXAMPLES  # a long run draws a fresh seed; CI's runs are derandomized
 REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
 
 

@@ -24,14 +24,6 @@ T_ALGOS = ["auto", "reference", "direct", "im2col", "gemm", "winograd", "grouped
 MODES = ["zeros", "reflect", "replicate", "circular"]
 
 
-@pytest.fixture
-def one_thread():
-    old = cc.get_num_threads()
-    cc.set_num_threads(1)
-    yield
-    cc.set_num_threads(old)
-
-
 def names_algo(msg, algo):
     msg = msg.lower()
     return algo in msg or (algo == "gemm" and "im2col" in msg)

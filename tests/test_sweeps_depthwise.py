@@ -31,16 +31,6 @@ import reference as ref
 from sweep_helpers import DTYPES, Sweep, cast, data, from_cl, lanes, oracle, to_cl
 
 
-@pytest.fixture
-def one_thread():
-    """The sweeps run on one thread: on a loaded 2-core machine each parallel call costs
-    ~20 ms of wake-up. The band splits that depend on the thread count get their own cases."""
-    old = cc.get_num_threads()
-    cc.set_num_threads(1)
-    yield
-    cc.set_num_threads(old)
-
-
 def planar_lanes(isa, dtype):
     return lanes("avx2" if isa == "avx512" else isa, dtype)
 

@@ -18,44 +18,11 @@ Thresholds (W = vector lanes: scalar f32 4 / f64 2, avx2 8 / 4, avx512 16 / 8):
       output channels per block (C_out % 4 rest), bands of nb output rows (96 KiB buffer,
       at most ceil(N * OH / (4 * threads)) rows).
 """
-import numpy as np
-import pytest
-
 import convcore as cc
-import reference as ref
-from convcore import _args, _core
-from sweep_helpers import DTYPES, Sweep, cast, data, from_cl, lanes, oracle, to_cl
+from sweep_helpers import DTYPES, Sweep, lanes, plan
+from sweep_helpers import sweep_conv as run_conv
 
 
-@pytest.fixture
-def one_thread():
-    old = cc.get_num_threads()
-    cc.set_num_threads(1)
-    yield
-    cc.set_num_threads(old)
-
-
-def plan(xs, ws, **kw):
-    return _core._conv_algorithm(_core.conv_spec(xs, ws, _args.conv_options(len(ws) - 2, **kw)))
-
-
-def run_conv(sw, tag, xs, ws, algo, dtypes=DTYPES, cl=False, bias=True, **kw):
-    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
-    x, w, b = data(key, xs, ws, (ws[0],))
-    if not bias:
-        b = None
-    want = oracle(key + (bias,), lambda: ref.conv(x, w, b, **kw))
-    red = int(np.prod(ws[1:]))
-    for dt in dtypes:
-        xd, wd, bd = cast(dt, x, w, b)
-        label = f"conv x={xs} w={ws} {kw} algorithm={algo!r} cl={cl} {np.dtype(dt).name}"
-        if cl:
-            xc = to_cl(xd)
-            fn = lambda: np.ascontiguousarray(from_cl(
-                cc.conv(xc, wd, bd, algorithm=algo, channels_last=True, **kw)))
-        else:
-            fn = lambda: cc.conv(xd, wd, bd, algorithm=algo, **kw)
-        sw.call(label, fn, want, red, dt)
 
 
 def out_in(o, k, s=1, d=1, p=0):

@@ -24,14 +24,6 @@ from convcore import _core
 from sweep_helpers import DTYPES, Sweep, cast, data, lanes, oracle
 
 
-@pytest.fixture
-def one_thread():
-    old = cc.get_num_threads()
-    cc.set_num_threads(1)
-    yield
-    cc.set_num_threads(old)
-
-
 def filter_chunk(isa, dt):
     vb = 16 if isa == "scalar" else 32
     return 8 * vb // np.dtype(dt).itemsize

@@ -23,32 +23,11 @@ import pytest
 import convcore as cc
 import reference as ref
 from convcore import _args, _core
-from sweep_helpers import DTYPES, Sweep, cast, data, from_cl, lanes, oracle, to_cl
+from sweep_helpers import DTYPES, Sweep, cast, data, oracle, sweep_conv
 
 
-@pytest.fixture
-def one_thread():
-    old = cc.get_num_threads()
-    cc.set_num_threads(1)
-    yield
-    cc.set_num_threads(old)
-
-
-def run_conv(sw, tag, xs, ws, algo="winograd", dtypes=DTYPES, cl=False, **kw):
-    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
-    x, w, b = data(key, xs, ws, (ws[0],))
-    want = oracle(key, lambda: ref.conv(x, w, b, **kw))
-    red = int(np.prod(ws[1:]))
-    for dt in dtypes:
-        xd, wd, bd = cast(dt, x, w, b)
-        label = f"conv x={xs} w={ws} {kw} algorithm={algo!r} cl={cl} {np.dtype(dt).name}"
-        if cl:
-            xc = to_cl(xd)
-            fn = lambda: np.ascontiguousarray(from_cl(
-                cc.conv(xc, wd, bd, algorithm=algo, channels_last=True, **kw)))
-        else:
-            fn = lambda: cc.conv(xd, wd, bd, algorithm=algo, **kw)
-        sw.call(label, fn, want, red, dt)
+def run_conv(sw, tag, xs, ws, algo="winograd", **kw):
+    sweep_conv(sw, tag, xs, ws, algo, bias=True, **kw)
 
 
 def test_sweep_winograd_out_sizes(isa, one_thread):
