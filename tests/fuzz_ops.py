@@ -280,7 +280,7 @@ def worker_main():
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, not into the protocol
     proto_in = sys.stdin.buffer
-    sys.path[:0] = [str(HERE), str(HERE.parent / "python")]
+    sys.path.insert(0, str(HERE))  # (the parent put its own convcore first on PYTHONPATH)
     import convcore  # noqa: F401 - import before the first call, so startup is not timed
     import fuzz_oracles  # noqa: F401
 
@@ -308,8 +308,12 @@ class Worker:
 
         self.err = tempfile.TemporaryFile()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent / "python"), str(HERE),
-                                             env.get("PYTHONPATH", "")])
+        # the worker imports the convcore this process imported (an installed wheel, or a
+        # checkout's python/ with its built extension), never another copy
+        import convcore
+
+        pkg_root = str(Path(convcore.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([pkg_root, str(HERE), env.get("PYTHONPATH", "")])
         env.setdefault("OMP_NUM_THREADS", "2")
         self.proc = subprocess.Popen([sys.executable, str(HERE / "fuzz_ops.py"), "--worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -35,7 +35,9 @@ def conv(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
     ``"winograd"`` (F(4x4, 3x3): 3x3 in H and W with stride 1 there, 2-D with any groups or
     k x 3 x 3 3-D with groups 1, any dilation; float32 error 1e-6 to 1e-5 of max|y|, 10-25x
     im2col's), ``"direct"`` (for 1-4 input channels a vectorised stem kernel),
-    ``"grouped"`` and ``"reference"`` force one (a ValueError where it does not apply).
+    ``"grouped"`` and ``"reference"`` force one (a ValueError naming it where it does not
+    apply). Ctrl-C stops a long call of any op within a few tens of milliseconds
+    (KeyboardInterrupt); ``out`` is then partly written.
 
     >>> import numpy as np, convcore as cc
     >>> cc.conv(np.ones((1, 3, 7, 7), "f4"), np.ones((128, 3, 3, 3), "f4")).shape

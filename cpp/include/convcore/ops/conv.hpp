@@ -2,7 +2,7 @@
 //
 // Workspace (freed before returning): a channels-first copy of x when channels_last (except for
 // the GEMM engine with zero padding, which reads channels-last directly), a padded
-// copy of x for non-zero padding modes, a flipped copy of w when flip, and a channels-first
+// copy of x for non-zero padding modes (the extent the outputs read), a flipped copy of w when flip, and a channels-first
 // output when channels_last. Each is at most the size of an input or output; nothing scales
 // with the kernel size: the im2col engine packs its columns tile by tile (kernels/im2col.hpp,
 // whose own workspace is bounded by the weights plus 512 KiB per thread).
