@@ -79,11 +79,11 @@ def make_array(spec):
     rng = np.random.default_rng(spec["seed"])
     lay = spec.get("lay", "c")
     dt = spec["dt"]
-    a = _values(shape, dt, rng, spec.get("fill", "n"))
-    if lay == "c":
-        return np.ascontiguousarray(a)
+    a = np.asarray(_values(shape, dt, rng, spec.get("fill", "n")))
+    if lay == "c":  # (np.ascontiguousarray would make a 0-d array 1-D)
+        return a.copy(order="C")
     if lay == "f":
-        return np.asfortranarray(a)
+        return np.asfortranarray(a) if a.ndim else a.copy()
     if lay == "neg":
         return np.flip(a)
     if lay == "step":
