@@ -241,7 +241,11 @@ def check(desc):
         return f"wrong result: {e}"
     except AssertionError as e:
         return f"wrong result: {e}"
+    except MemoryError:
+        return None  # the oracle cannot materialise it (a padding of 2**31): nothing to compare
     except Exception as e:  # the oracle finds the call impossible, but the op returned
+        if expect == "any" and "array is too big" in str(e):
+            return None  # NumPy's size limit in the oracle, not an invalid call
         if expect == "any":
             return f"accepted a call the oracle finds invalid ({type(e).__name__}: {str(e)[:200]})"
         return f"oracle error (test bug?) {type(e).__name__}: {e}"

@@ -306,7 +306,10 @@ def separate_kernel(args, kwargs, f):
         raise Mismatch(f"residual {f.residual} but |k - sum of outer products| = {res}")
     if p["rank"] is None:
         tol = float(p["tol"])
-        if res > tol * s[0] * math.sqrt(len(s)) + 1e-9 * max(1.0, s[0]):
+        # the factors are in k's float dtype: their rounding bounds the residual from below
+        fdt = np.asarray(f[0][0]).dtype if len(f) else np.dtype(np.float64)
+        eps = float(np.finfo(fdt if fdt.kind == "f" else np.float64).eps)
+        if res > tol * s[0] * math.sqrt(len(s)) + 8 * eps * k.size * max(1.0, s[0]):
             raise Mismatch(f"residual {res} above tol {tol} * s0 {s[0]}")
     elif len(f) != p["rank"]:
         raise Mismatch(f"rank {p['rank']} asked, {len(f)} pairs returned")

@@ -824,7 +824,10 @@ def receptive_field_call(draw):
         if nd and draw(st.booleans()):
             layer[0] = T(layer[0], draw(st.integers(1, 5)))
         layers.append(T(*layer))
-    big = any(isinstance(v, int) and v > 5 for L in layers for v in L["__tuple__"])
+    def ints(v):  # every int of a layer, per-dim tuples included
+        return [x for t in v["__tuple__"] for x in ints(t)] if isinstance(v, dict) else [v]
+
+    big = any(isinstance(v, int) and v > 5 for L in layers for v in ints(L))
     d = desc("receptive_field", [layers], {}, "any" if big else "ok", ["layers"])
     if draw(st.integers(0, 3)) == 0:
         d["args"][0] = draw(st.sampled_from([[], [T()], [T(0, 1, 1)], [T(3, 1, 1, -1)],

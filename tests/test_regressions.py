@@ -107,6 +107,23 @@ def test_separable_empty_width_same_rule_as_conv2d(kh, kw):
                             padding=1), ref)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_depthwise_dilation_far_beyond_the_input(channels_last):
+    # dilation 2**31 with "same" padding: the depthwise kernels copied padded rows as long as
+    # the kernel's span (a std::bad_alloc thrown in an OpenMP region ended the process); only
+    # the centre column of taps lands in x, so the result is that column's conv
+    rng = np.random.default_rng(24)
+    x, w = rng.standard_normal((2, 3, 7, 5)), rng.standard_normal((3, 1, 3, 3))
+    expected = conv_reference(x, w[..., 1:2], padding=((1, 1), (0, 0)), groups=3)
+    xs = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+    y = cc.depthwise_conv2d(xs, w, dilation=(1, 2**31), padding="same",
+                            channels_last=channels_last)
+    assert_close(np.moveaxis(y, -1, 1) if channels_last else y, expected, 3)
+    yf = cc.flattened_conv2d(x, np.eye(3), w[:, 0, :, 1], w[:, 0, 1, :], dilation=(1, 2**31),
+                             padding="same")
+    assert yf.shape == (2, 3, 7, 5) and np.isfinite(yf).all()
+
+
 def test_options_an_op_cannot_honour_are_refused():
     from convcore import _args, _core
 
@@ -138,7 +155,8 @@ def test_cpp_regressions_under_sanitizers(tmp_path):
     flags = _sanitizer_flags(cxx, tmp_path)
     simd = ["-mavx2", "-mfma"] if "avx2" in cc._core.simd_info()["supported"] else []
     exe = tmp_path / "regressions"
-    r = subprocess.run([cxx, "-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", *flags, *simd,
+    r = subprocess.run([cxx, "-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp",
+                        *flags, *simd,
                         "-I", cc.get_include(), str(ROOT / "tests" / "cpp" / "regressions.cpp"),
                         "-o", str(exe)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]

@@ -4,6 +4,7 @@
 // per check, "ok NAME" or "FAIL NAME ...", and exits non-zero on any failure.
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -136,7 +137,31 @@ static void options_honoured() {
   check(ones, "spatially_separable_empty_width_values");
 }
 
+// An exception thrown by a work item (a workspace that cannot be allocated) leaves the parallel
+// loop after its region, as itself: out of an OpenMP region it would end the process.
+static void loop_exceptions() {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    index_t done = 0;
+    bool caught = false;
+    try {
+      parallel_for(64, [&](index_t i) {
+        if (i == 37) throw std::bad_alloc();
+      });
+    } catch (const std::bad_alloc&) {
+      caught = true;
+    }
+    parallel_for(8, [&](index_t) {
+#pragma omp atomic
+      ++done;
+    });
+    check(caught && done == 8, "parallel_for_rethrows_bad_alloc threads=" + std::to_string(threads));
+  }
+  set_num_threads(0);
+}
+
 int main() {
+  loop_exceptions();
   for (IsaLevel l : {IsaLevel::scalar, IsaLevel::avx2, IsaLevel::avx512}) {
     const kernels::KernelTable* t = header_kernel_table(l);
     if (!t || !cpu_supports(l)) continue;

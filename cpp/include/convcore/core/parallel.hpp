@@ -113,14 +113,23 @@ void parallel_loop(index_t n, F& fn, bool dynamic) {
 #endif
   InterruptState& st = interrupt_state();  // the calling thread's: thread 0 of the team
   const bool polls = st.poll && !nested;
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, failed{false};
+  // An exception must not leave an OpenMP region (that ends the process): the first one an
+  // item throws (a workspace that cannot be allocated: std::bad_alloc) stops the loop like an
+  // interrupt and is rethrown once the region has ended.
+  std::exception_ptr error;
   auto item = [&](index_t i, bool caller) {
     if (stop.load(std::memory_order_relaxed)) return;
-    if (polls && caller && poll_interrupt(st)) {
+    try {
+      if (polls && caller && poll_interrupt(st)) {
+        stop.store(true, std::memory_order_relaxed);
+        return;
+      }
+      fn(i);
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
       stop.store(true, std::memory_order_relaxed);
-      return;
     }
-    fn(i);
   };
 #if defined(_OPENMP)
   if (nt > 1) {
@@ -138,6 +147,7 @@ void parallel_loop(index_t n, F& fn, bool dynamic) {
     (void)nt;
     for (index_t i = 0; i < n && !stop.load(std::memory_order_relaxed); ++i) item(i, true);
   }
+  if (error) std::rethrow_exception(error);
   if (stop.load()) throw interrupted();
 }
 }  // namespace detail

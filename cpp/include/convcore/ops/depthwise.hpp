@@ -57,10 +57,23 @@ inline ConvSpec make_depthwise_spec(const Shape& x, const Shape& w, const ConvOp
 }
 
 // Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
+// A dilated kernel far wider than the input and output (dilation 2**31 with "same" padding):
+// the depthwise kernels copy padded rows and bands as long as the kernel's span, almost all
+// zeros, where the direct kernel reads only the taps that land in x.
+inline bool depthwise_span_dwarfs_input(const ConvSpec& s) {
+  for (int d = 1; d < 3; ++d)
+    if (dilated_extent(s.k[d], s.dil[d]) > 4 * (s.in[d] + s.out[d]) + 4096) return true;
+  return false;
+}
+
 template <class T>
 void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
+  if (depthwise_span_dwarfs_input(s)) {
+    conv_forward(s, x, w, bias, y, Algorithm::direct);
+    return;
+  }
   // Packed weights only for the channels-last kernels (the planar engine reads w as given).
   auto packed = [&] {
     std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
