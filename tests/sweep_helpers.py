@@ -139,3 +139,17 @@ def sweep_conv(sw, tag, xs, ws, algo, dtypes=DTYPES, cl=False, bias=True, **kw):
         else:
             fn = lambda: cc.conv(xd, wd, bd, algorithm=algo, **kw)
         sw.call(label, fn, want, red, dt)
+
+
+def sweep_conv_transpose(sw, tag, xs, ws, algo, dtypes=DTYPES, **kw):
+    """One conv_transpose spec at every dtype against the oracle."""
+    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
+    groups = kw.get("groups", 1)
+    x, w, b = data(key, xs, ws, (ws[1] * groups,))
+    want = oracle(key, lambda: ref.conv_transpose(x, w, b, **kw))
+    red = ws[0] // groups * int(np.prod(ws[2:]))
+    for dt in dtypes:
+        xd, wd, bd = cast(dt, x, w, b)
+        label = f"conv_transpose x={xs} w={ws} {kw} algorithm={algo!r} {np.dtype(dt).name}"
+        sw.call(label, lambda: cc.conv_transpose(xd, wd, bd, algorithm=algo, **kw), want, red,
+                dt)

@@ -21,7 +21,7 @@ import pytest
 import convcore as cc
 import reference as ref
 from convcore import _core
-from sweep_helpers import DTYPES, Sweep, cast, data, lanes, oracle
+from sweep_helpers import DTYPES, Sweep, cast, data, lanes, oracle, sweep_conv_transpose
 
 
 def filter_chunk(isa, dt):
@@ -108,17 +108,8 @@ def test_sweep_filter_3d(isa, one_thread):
 
 # ---- transposed conv: col2im and direct --------------------------------------------------
 
-def run_tr(sw, tag, xs, ws, algo, dtypes=DTYPES, **kw):
-    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
-    groups = kw.get("groups", 1)
-    x, w, b = data(key, xs, ws, (ws[1] * groups,))
-    want = oracle(key, lambda: ref.conv_transpose(x, w, b, **kw))
-    red = ws[0] // groups * int(np.prod(ws[2:]))
-    for dt in dtypes:
-        xd, wd, bd = cast(dt, x, w, b)
-        label = f"conv_transpose x={xs} w={ws} {kw} algorithm={algo!r} {np.dtype(dt).name}"
-        sw.call(label, lambda: cc.conv_transpose(xd, wd, bd, algorithm=algo, **kw), want, red,
-                dt)
+def run_tr(sw, tag, xs, ws, algo, **kw):
+    sweep_conv_transpose(sw, tag, xs, ws, algo, **kw)
 
 
 @pytest.mark.parametrize("algo", ["im2col", "direct", "auto"])

@@ -17,13 +17,11 @@ avx512, 6 otherwise):
   sub-pixel (conv_transpose algorithm="winograd"): kernel 3 / stride 1, kernel 4 / stride 2
       / padding 1, kernel 5 or 6 / stride 2 / padding 2; phase convs of the input size
 """
-import numpy as np
 import pytest
 
 import convcore as cc
-import reference as ref
 from convcore import _args, _core
-from sweep_helpers import DTYPES, Sweep, cast, data, oracle, sweep_conv
+from sweep_helpers import Sweep, sweep_conv, sweep_conv_transpose
 
 
 def run_conv(sw, tag, xs, ws, algo="winograd", **kw):
@@ -159,17 +157,8 @@ SUBPIXEL = [
 ]
 
 
-def run_tr(sw, tag, xs, ws, algo, dtypes=DTYPES, **kw):
-    key = (tag, xs, ws, tuple(sorted((k, repr(v)) for k, v in kw.items())))
-    groups = kw.get("groups", 1)
-    x, w, b = data(key, xs, ws, (ws[1] * groups,))
-    want = oracle(key, lambda: ref.conv_transpose(x, w, b, **kw))
-    red = ws[0] // groups * int(np.prod(ws[2:]))
-    for dt in dtypes:
-        xd, wd, bd = cast(dt, x, w, b)
-        label = f"conv_transpose x={xs} w={ws} {kw} algorithm={algo!r} {np.dtype(dt).name}"
-        sw.call(label, lambda: cc.conv_transpose(xd, wd, bd, algorithm=algo, **kw), want, red,
-                dt)
+def run_tr(sw, tag, xs, ws, algo, **kw):
+    sweep_conv_transpose(sw, tag, xs, ws, algo, **kw)
 
 
 @pytest.mark.parametrize("k,kw", SUBPIXEL, ids=lambda v: str(v))
