@@ -30,12 +30,7 @@ py::array run_op(const ConvSpec& s, bool transposed, const py::object& x, const 
   return std::move(y);
 }
 
-index_t bias_length(const py::object& bias) {
-  if (bias.is_none()) return -1;
-  py::array b = as_array(bias, "bias");
-  if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
-  return b.shape(0);
-}
+index_t bias_length(const py::object& bias) { return optional_length(bias, "bias", " (C_out,)"); }
 
 template <bool Transposed>
 py::array conv_binding(const py::array& x, const py::array& w, const py::object& bias,

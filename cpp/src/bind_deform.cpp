@@ -6,13 +6,6 @@ namespace py_bind {
 
 namespace {
 
-index_t deform_bias_length(const py::object& bias) {
-  if (bias.is_none()) return -1;
-  py::array b = as_array(bias, "bias");
-  if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
-  return b.shape(0);
-}
-
 Shape optional_shape(const py::object& a) {
   return a.is_none() ? Shape{} : shape_of(as_array(a, "mask"));
 }
@@ -36,7 +29,7 @@ py::array deform_binding(const py::array& x, const py::array& offset, const py::
   Algorithm a = deform_algorithm(algo);
   deform_check_mask(!mask.is_none(), optional_shape(mask));
   DeformSpec s = make_deform_spec(shape_of(x), shape_of(offset), shape_of(w),
-                                  optional_shape(mask), deform_bias_length(bias), opt);
+                                  optional_shape(mask), optional_length(bias, "bias", " (C_out,)"), opt);
   auto go = [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto xc = contiguous<T>(x, "x");

@@ -7,13 +7,6 @@ namespace py_bind {
 
 namespace {
 
-index_t vector_length(const py::object& b, const char* name) {
-  if (b.is_none()) return -1;
-  py::array a = as_array(b, name);
-  if (a.ndim() != 1) fail_value(name, " must be 1-D, got ", a.ndim(), " dimensions");
-  return a.shape(0);
-}
-
 Activation activation_of(const py::object& a) {
   return a.is_none() ? Activation::none : parse_activation(a.cast<std::string>());
 }
@@ -41,7 +34,7 @@ py::array run(const Shape& out_shape, const std::array<py::object, K>& in,
 py::array depthwise_binding(const py::array& x, const py::array& w, const py::object& bias,
                             const ConvOptions& o) {
   DType t = common_dtype(x, "x", {{w, "w"}, {bias, "bias"}});
-  ConvSpec s = make_depthwise_spec(shape_of(x), shape_of(w), o, vector_length(bias, "bias"));
+  ConvSpec s = make_depthwise_spec(shape_of(x), shape_of(w), o, optional_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
     return run<T, 3>(output_shape(s, false), {x, w, bias}, {"x", "w", "bias"}, [&](auto p, T* y) {
@@ -55,7 +48,7 @@ py::array pointwise_binding(const py::array& x, const py::array& w, const py::ob
                             index_t groups, bool channels_last, const py::object& act) {
   DType t = common_dtype(x, "x", {{w, "w"}, {bias, "bias"}});
   PointwiseSpec s = make_pointwise_spec(shape_of(x), shape_of(w), groups, channels_last,
-                                        activation_of(act), vector_length(bias, "bias"));
+                                        activation_of(act), optional_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
     return run<T, 3>(output_shape(s), {x, w, bias}, {"x", "w", "bias"}, [&](auto p, T* y) {
@@ -72,7 +65,7 @@ py::array dw_separable_binding(const py::array& x, const py::array& wd, const py
                                   {bp, "b_pointwise"}});
   DepthwiseSeparableSpec s = make_depthwise_separable_spec(
       shape_of(x), shape_of(wd), shape_of(wp), o, activation_of(mid_act),
-      vector_length(bd, "b_depthwise"), vector_length(bp, "b_pointwise"));
+      optional_length(bd, "b_depthwise"), optional_length(bp, "b_pointwise"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
     return run<T, 5>(output_shape(s), {x, wd, wp, bd, bp},
@@ -89,7 +82,7 @@ py::array spatially_separable_binding(const py::array& x, const py::array& wc,
   DType t = common_dtype(x, "x", {{wc, "w_col"}, {wr, "w_row"}, {bias, "bias"}});
   SpatiallySeparableSpec s = make_spatially_separable_spec(shape_of(x), shape_of(wc),
                                                            shape_of(wr), o,
-                                                           vector_length(bias, "bias"));
+                                                           optional_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
     return run<T, 4>(output_shape(s.row, false), {x, wc, wr, bias}, {"x", "w_col", "w_row", "bias"}, [&](auto p, T* y) {
@@ -104,7 +97,7 @@ py::array flattened_binding(const py::array& x, const py::array& wc, const py::a
   DType t = common_dtype(x, "x", {{wc, "w_channel"}, {wv, "w_vertical"}, {wh, "w_horizontal"},
                                   {bias, "bias"}});
   FlattenedSpec s = make_flattened_spec(shape_of(x), shape_of(wc), shape_of(wv), shape_of(wh), o,
-                                        vector_length(bias, "bias"));
+                                        optional_length(bias, "bias"));
   auto go = [&](auto tag) {
     using T = decltype(tag);
     return run<T, 5>(output_shape(s.horizontal, false), {x, wc, wv, wh, bias},

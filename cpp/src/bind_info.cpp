@@ -21,14 +21,18 @@ CONVCORE_BINDING(info) {
 #endif
     return d;
   });
-  m.def("set_num_threads", [](long long n) {
-    if (n < 0) fail_value("n must be >= 0 (0 means all cores), got ", n);
-    if (n > max_num_threads())
+  // (a Python int of any size: one beyond 64 bits gets the same message as any n out of range)
+  m.def("set_num_threads", [](const py::int_& n) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(n.ptr(), &overflow);
+    const std::string text = py::str(n);
+    if (overflow < 0 || (!overflow && v < 0))
+      fail_value("n must be >= 0 (0 means all cores), got ", text);
+    if (overflow > 0 || v > max_num_threads())
       fail_value("n must be at most ", max_num_threads(), " (4 times the ", max_threads(),
-                 " cores, and at least 32), got ", n);
-    set_num_threads(static_cast<int>(n));
+                 " cores, and at least 32), got ", text);
+    set_num_threads(static_cast<int>(v));
   });
-  m.def("max_num_threads", [] { return max_num_threads(); });
   m.def("get_num_threads", [] { return get_num_threads(); });
 }
 

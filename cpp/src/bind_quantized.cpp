@@ -80,8 +80,7 @@ py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_
     py::array b = as_array(bias, "bias");
     if (!holds<std::int32_t>(b.dtype()))
       fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
-    if (b.ndim() != 1) fail_value("bias must be 1-D (C_out,), got ", b.ndim(), " dimensions");
-    bias_len = b.shape(0);
+    bias_len = optional_length(bias, "bias", " (C_out,)");
   }
   ConvSpec s = quantized_spec(shape_of(x), xs, x_scale, x_zp, shape_of(w), ws, w_scale, w_zp,
                               y_scale, y_zp, y_signed, bias_len, opt, &q);

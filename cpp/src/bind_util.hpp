@@ -58,6 +58,15 @@ inline py::array as_array(const py::object& o, const char* name) {
   return py::reinterpret_borrow<py::array>(o);
 }
 
+// The length of an optional 1-D array argument (bias and the like), -1 when it is None; `shape`
+// is how the message spells the expected shape (e.g. " (C_out,)").
+inline index_t optional_length(const py::object& o, const char* name, const char* shape = "") {
+  if (o.is_none()) return -1;
+  py::array a = as_array(o, name);
+  if (a.ndim() != 1) fail_value(name, " must be 1-D", shape, ", got ", a.ndim(), " dimensions");
+  return a.shape(0);
+}
+
 // dtype shared by `a` and every other given array (None is skipped); mismatch is a TypeError.
 inline DType common_dtype(const py::array& a, const char* an,
                           std::initializer_list<std::pair<py::object, const char*>> others) {

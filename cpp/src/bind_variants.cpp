@@ -7,13 +7,6 @@ namespace py_bind {
 
 namespace {
 
-index_t length_or_none(const py::object& b, const char* name) {
-  if (b.is_none()) return -1;
-  py::array a = as_array(b, name);
-  if (a.ndim() != 1) fail_value(name, " must be 1-D, got ", a.ndim(), " dimensions");
-  return a.shape(0);
-}
-
 template <class F>
 auto by_dtype(DType t, F&& f) {
   return t == DType::f32 ? f(float{}) : f(double{});
@@ -42,7 +35,7 @@ py::array shuffled_grouped_conv_binding(const py::array& x, const py::array& w,
   DType t = common_dtype(x, "x", {{w, "w"}, {bias, "bias"}});
   Algorithm a = parse_algorithm(algo);
   ConvSpec s = make_shuffled_grouped_conv_spec(shape_of(x), shape_of(w), opt,
-                                               length_or_none(bias, "bias"));
+                                               optional_length(bias, "bias"));
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto xc = contiguous<T>(x, "x");
@@ -86,7 +79,7 @@ py::array asymmetric_binding(const py::array& x, const py::array& sq, const py::
   DType t = common_dtype(x, "x", {{sq, "w_square"}, {hor, "w_hor"}, {ver, "w_ver"}, {bias, "bias"}});
   Algorithm a = parse_algorithm(algo);
   ConvSpec s = make_asymmetric_spec(shape_of(x), shape_of(sq), shape_of(hor), shape_of(ver), opt,
-                                    length_or_none(bias, "bias"));
+                                    optional_length(bias, "bias"));
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto xc = contiguous<T>(x, "x");
@@ -108,8 +101,8 @@ py::array asymmetric_binding(const py::array& x, const py::array& sq, const py::
 py::array se_binding(const py::array& x, const py::array& w1, const py::object& b1,
                      const py::array& w2, const py::object& b2, bool channels_last) {
   DType t = common_dtype(x, "x", {{w1, "w1"}, {b1, "b1"}, {w2, "w2"}, {b2, "b2"}});
-  SESpec s = make_se_spec(shape_of(x), shape_of(w1), length_or_none(b1, "b1"), shape_of(w2),
-                          length_or_none(b2, "b2"), channels_last);
+  SESpec s = make_se_spec(shape_of(x), shape_of(w1), optional_length(b1, "b1"), shape_of(w2),
+                          optional_length(b2, "b2"), channels_last);
   return by_dtype(t, [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto xc = contiguous<T>(x, "x");

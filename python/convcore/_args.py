@@ -25,7 +25,7 @@ def is_cupy(a: Any) -> bool:
 # Array parameters that may be None (absent); every other array parameter is required.
 OPTIONAL_ARRAYS = frozenset({"bias", "mask", "b1", "b2", "b_depthwise", "b_pointwise"})
 
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def native(a: np.ndarray) -> np.ndarray:
@@ -78,7 +78,7 @@ def arrays(**named: Any) -> List[Any]:
 
 def int64(v: int, name: str) -> int:
     """``v`` when it fits the C++ core's 64-bit integers, else a ValueError naming ``name``."""
-    if not _INT64_MIN <= v <= _INT64_MAX:
+    if not INT64_MIN <= v <= INT64_MAX:
         raise ValueError(f"{name} is out of range: {v} does not fit in a 64-bit integer")
     return v
 
@@ -230,7 +230,7 @@ def quant_values(v: Any, name: str, kind: str) -> List[Any]:
     if kind == "float":
         return [real(t, name) for t in vals]
     for t in vals:
-        if not _INT64_MIN <= t <= _INT64_MAX:
+        if not INT64_MIN <= t <= INT64_MAX:
             raise ValueError(f"{name} must lie in [-128, 255] (an 8-bit zero point), got {t}")
     return vals
 

@@ -159,16 +159,13 @@ class ReceptiveField:
     start: Any
 
 
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-
-
 def _check_receptive_field_step(li: int, k: int, s: int, d: int, size: int, jump: int,
                                 start: int, p: int) -> None:
     """Refuse a layer whose step of the recurrence (core/geometry.hpp receptive_field_step, in
     64-bit integers) would overflow: every intermediate it forms, computed here exactly."""
 
     def fits(*vals: int) -> bool:
-        return all(_INT64_MIN <= v <= _INT64_MAX for v in vals)
+        return all(_args.INT64_MIN <= v <= _args.INT64_MAX for v in vals)
 
     ext = (k - 1) * d + 1
     if not fits(ext, (ext - 1) * jump, size + (ext - 1) * jump):

@@ -37,14 +37,6 @@ inline index_t checked_add(index_t a, index_t b, const char* what) {
   return a + b;
 }
 
-// An element count checked against kMaxElements.
-inline index_t checked_count(index_t n, const char* what) {
-  if (n < 0) fail_value(what, " must not be negative");
-  if (n > kMaxElements)
-    fail_value(what, " is too large: ", n, " elements, more than the limit of 2**56");
-  return n;
-}
-
 // The product of a shape's extents (all >= 0). An empty extent makes the product 0, but the
 // other extents still count: each of them is an extent the kernels multiply by, so the product
 // of the non-zero extents must fit too. Both are at most kMaxElements.

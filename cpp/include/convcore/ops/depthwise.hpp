@@ -56,7 +56,6 @@ inline ConvSpec make_depthwise_spec(const Shape& x, const Shape& w, const ConvOp
   return make_conv_spec(x, w, d, -1);
 }
 
-// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
 // A dilated kernel far wider than the input and output (dilation 2**31 with "same" padding):
 // the depthwise kernels copy padded rows and bands as long as the kernel's span, almost all
 // zeros, where the direct kernel reads only the taps that land in x.
@@ -66,6 +65,7 @@ inline bool depthwise_span_dwarfs_input(const ConvSpec& s) {
   return false;
 }
 
+// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
 template <class T>
 void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
   const index_t out_elems = s.N * s.C_out * s.out_size();

@@ -293,8 +293,8 @@ inline ConvSpec make_conv_transpose_spec(const Shape& x, const Shape& w, const C
   if (cx % s.groups != 0)
     fail_value("groups (", s.groups, ") must divide the input channels (", cx, ")");
   s.C_out = cx;                // the forward conv's output = this op's input
-  s.C_in = checked_mul(w[1], s.groups, "the output channels w.shape[1] * groups");
   // the forward conv's input = this op's output
+  s.C_in = checked_mul(w[1], s.groups, "the output channels w.shape[1] * groups");
   for (int d = 0; d < nd; ++d) {
     int t = detail::slot(nd, d);
     s.out[t] = o.channels_last ? x[1 + d] : x[2 + d];

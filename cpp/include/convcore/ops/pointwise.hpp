@@ -36,9 +36,7 @@ inline PointwiseSpec make_pointwise_spec(const Shape& x, const Shape& w, index_t
   if (w.size() < 2)
     fail_value(wname, " must be (C_out, C_in/groups) or (C_out, C_in/groups, 1, ...), got ",
                w.size(), " dimensions");
-  for (auto v : w)
-    if (v < 0) fail_value(wname, " has a negative dimension");
-  checked_product(w.begin(), w.end(), wname);
+  checked_product(w.begin(), w.end(), wname);  // (refuses a negative dimension too)
   for (std::size_t d = 2; d < w.size(); ++d)
     if (w[d] != 1)
       fail_value(wname, " must be a 1x1 kernel for pointwise_conv: ", wname, ".shape[", d,

@@ -43,11 +43,7 @@ inline SESpec make_se_spec(const Shape& x, const Shape& w1, index_t b1_len, cons
   if (s.S < 1) fail_value("x must have a non-empty spatial extent to average over");
   detail::check_fc(w1, "w1", "(C/r, C)");
   detail::check_fc(w2, "w2", "(C, C/r)");
-  for (auto v : w1)
-    if (v < 0) fail_value("w1 has a negative dimension");
-  for (auto v : w2)
-    if (v < 0) fail_value("w2 has a negative dimension");
-  checked_product(w1.begin(), w1.end(), "w1");
+  checked_product(w1.begin(), w1.end(), "w1");  // (refuses a negative dimension too)
   checked_product(w2.begin(), w2.end(), "w2");
   s.R = w1[0];
   if (s.R < 1) fail_value("w1 must have at least one row (the reduced width C/r >= 1)");
