@@ -6,7 +6,7 @@
 """
 from ._conv import (conv, conv1d, conv2d, conv3d, conv_transpose, conv_transpose1d,
                     conv_transpose2d, conv_transpose3d)
-from ._filter import convolve, correlate
+from ._filter import convolve, convolve2d, correlate, correlate2d
 from ._deform import deform_conv2d
 from ._depthwise import depthwise_conv2d, depthwise_separable_conv2d, pointwise_conv
 from ._separable import KernelFactors, flattened_conv2d, separate_kernel, spatially_separable_conv2d
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "convolve", "correlate",
+    "convolve", "correlate", "convolve2d", "correlate2d",
     "output_shape", "cost", "receptive_field", "Cost", "ReceptiveField",
     "info", "set_num_threads", "get_num_threads", "get_include", "get_cmake_dir",
     "channel_shuffle", "shuffled_grouped_conv",
