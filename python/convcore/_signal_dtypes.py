@@ -69,8 +69,11 @@ def magnitude(a: np.ndarray) -> int:
 
 
 def abs_sum(a: np.ndarray) -> float:
-    """An upper bound on sum |a| of an int64 array (float64 sum, widened by its rounding)."""
+    """sum |a| of an int64 array: exact (a Python int) while it is below 2**52, else an upper
+    bound (the float64 sum widened by its rounding), which is then too large to matter."""
     s = float(np.abs(a.astype(np.float64)).sum())
+    if s < 2.0 ** 52:  # no term reaches 2**52 and the int64 sum cannot overflow
+        return int(np.abs(a).sum())
     return s * (1.0 + 4.0 * a.size * np.finfo(np.float64).eps)
 
 
@@ -90,7 +93,8 @@ def fill_value(v: Any, dt: np.dtype, scipy2d: bool) -> Any:
     strings are refused (TypeError). convolve / correlate keep convcore's stricter rule: a
     real number, or a complex one when the result is complex."""
     if isinstance(v, (str, bytes)) or (isinstance(v, np.ndarray) and v.dtype.kind in "USO"):
-        raise TypeError(f"fillvalue must be a number, got {v!r}")
+        raise TypeError(f"fillvalue must be a real number (or a complex one for complex input), "
+                        f"got {v!r}")
     if not scipy2d:
         from ._args import real
 
