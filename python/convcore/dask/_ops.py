@@ -330,8 +330,8 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
     import dask.array as da
 
     # offset and mask are chunked with the output; NumPy / CuPy ones are wrapped as one chunk
-    offset, mask = (a if a is None or _args.is_dask(a) else da.from_array(a, chunks=-1)
-                    for a in (offset, mask))
+    x, offset, mask = (a if a is None or _args.is_dask(a) else da.from_array(a, chunks=-1)
+                       for a in (x, offset, mask))
     args = [x, offset, w, bias, mask, opts, algorithm]
     probe = _probe("deform_conv2d", args, extra=(1, 4))
     lay = layout(x.ndim, opts.channels_last)

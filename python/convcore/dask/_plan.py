@@ -55,7 +55,8 @@ def _pieces(lo: int, hi: int, chunks: Sequence[int]) -> List[Piece]:
         a, b = max(lo, int(off[c])), min(hi, int(off[c + 1]))
         if a < b:
             out.append(Piece(c, a - int(off[c]), b - int(off[c])))
-    return out
+    # an empty range (a block that reads only padding) still needs one (empty) piece
+    return out or [Piece(0, 0, 0)]
 
 
 MODE_IDS = {"zeros": 0, "reflect": 1, "replicate": 2, "circular": 3, "symmetric": 4}
@@ -135,8 +136,8 @@ def forward_axis(n: int, m: int, k: int, stride: int, dilation: int, pad: Tuple[
         if mode in CONST_MODES:
             in_lo = min(max(lo, 0), n)
             in_hi = min(max(hi, in_lo), n)
-            blocks.append(Block(a, b - a, _pieces(in_lo, in_hi, chunks),
-                                (in_lo - lo, hi - in_hi)))
+            pads = (in_lo - lo, hi - in_hi) if in_hi > in_lo else (hi - lo, 0)
+            blocks.append(Block(a, b - a, _pieces(in_lo, in_hi, chunks), pads))
         else:
             blocks.append(Block(a, b - a, _mapped_pieces(lo, hi, n, mode, chunks)))
     return blocks
