@@ -274,3 +274,25 @@ def test_draw_halos(tmp_path):
     cd.draw_halos(x, np.ones((1, 1, 5, 5), "f4"), str(path), stride=2, padding=2,
                   padding_mode="reflect")
     assert path.stat().st_size > 1000
+
+
+def test_dask_package_doctests():
+    import doctest
+
+    import convcore.dask as cd
+
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    objs = [(cd, "convcore.dask")]
+    try:
+        import matplotlib  # noqa: F401
+
+        objs.append((cd.draw_halos, "convcore.dask.draw_halos"))
+    except ImportError:
+        pass
+    for obj, name in objs:
+        tests = [t for t in finder.find(obj, name) if t.examples]
+        assert tests, name
+        for t in tests:
+            runner.run(t)
+    assert runner.summarize(verbose=False).failed == 0

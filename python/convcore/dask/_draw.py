@@ -79,8 +79,8 @@ def draw_halos(x: Any, w: Any, path: Optional[str] = None,
         for (y0, y1, x0, x1) in ((r0, min(r1, 0), c0, c1), (max(r0, H), r1, c0, c1),
                                  (r0, r1, c0, min(c1, 0)), (r0, r1, max(c0, W), c1)):
             if y1 > y0 and x1 > x0:
-                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, hatch="//",
-                                       color=col, lw=0))
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="none",
+                                       edgecolor=col, hatch="//", lw=0))
     pad = max(max(p), max(spec.pad_hi)) + 1
     ax.set_xlim(-pad, W + pad)
     ax.set_ylim(H + pad, -pad)
