@@ -154,6 +154,35 @@ CONVCORE_BINDING(conv) {
   // The index math itself, for the Python arithmetic helpers (one source of truth).
   m.def("conv_out_size", &conv_out_size, py::arg("size"), py::arg("kernel"), py::arg("stride"),
         py::arg("dilation"), py::arg("pad_lo"), py::arg("pad_hi"));
+  // Which input window one output block reads (the Dask backend's halos come from these).
+  m.def("conv_block_input",
+        [](index_t a, index_t b, index_t k, index_t s, index_t d, index_t pad_lo) {
+          if (b <= a) fail_value("the output block [a, b) must not be empty, got [", a, ", ", b, ")");
+          index_t lo = 0, hi = 0;
+          conv_block_input(a, b, k, s, d, pad_lo, &lo, &hi);
+          return py::make_tuple(lo, hi);
+        },
+        py::arg("a"), py::arg("b"), py::arg("kernel"), py::arg("stride"), py::arg("dilation"),
+        py::arg("pad_lo"));
+  m.def("conv_transpose_block_input",
+        [](index_t a, index_t b, index_t in, index_t k, index_t s, index_t d, index_t pad_lo) {
+          if (b <= a) fail_value("the output block [a, b) must not be empty, got [", a, ", ", b, ")");
+          index_t lo = 0, hi = 0, pb = 0, pa = 0;
+          conv_transpose_block_input(a, b, in, k, s, d, pad_lo, &lo, &hi, &pb, &pa);
+          return py::make_tuple(lo, hi, pb, pa);
+        },
+        py::arg("a"), py::arg("b"), py::arg("size"), py::arg("kernel"), py::arg("stride"),
+        py::arg("dilation"), py::arg("pad_lo"));
+  m.def("pad_source_range",
+        [](index_t lo, index_t hi, index_t n, int mode) {
+          if (n < 1) fail_value("size must be positive, got ", n);
+          if (mode < 0 || mode > static_cast<int>(PadMode::symmetric))
+            fail_value("mode must be a padding_mode_id (0-4), got ", mode);
+          std::vector<index_t> v;
+          for (index_t i = lo; i < hi; ++i) v.push_back(pad_source_index(i, n, static_cast<PadMode>(mode)));
+          return v;
+        },
+        py::arg("lo"), py::arg("hi"), py::arg("size"), py::arg("mode"));
   m.def("receptive_field_step",
         [](index_t k, index_t s, index_t d, index_t size, index_t jump, index_t start,
            index_t pad_lo) {

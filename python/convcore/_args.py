@@ -22,6 +22,21 @@ def is_cupy(a: Any) -> bool:
     return t.__module__.split(".")[0] == "cupy"
 
 
+def is_dask(a: Any) -> bool:
+    """True for a dask.array.Array, without importing Dask."""
+    t = type(a)
+    return t is not np.ndarray and t.__module__.startswith("dask.array") and hasattr(a, "chunks")
+
+
+# The parameters a Dask array may be passed for: the chunked data. Weights, biases and kernels
+# are small and read by every block: they must be NumPy (or CuPy) arrays.
+DASK_ARRAYS = frozenset({"x", "a", "offset", "mask"})
+
+
+def _dask_on_gpu(a: Any) -> bool:
+    return is_cupy(getattr(a, "_meta", None))
+
+
 # Array parameters that may be None (absent); every other array parameter is required.
 OPTIONAL_ARRAYS = frozenset({"bias", "mask", "b1", "b2", "b_depthwise", "b_pointwise"})
 
@@ -50,6 +65,13 @@ def arrays(**named: Any) -> List[Any]:
             if name not in OPTIONAL_ARRAYS:
                 raise TypeError(f"{name} must be an array, got None")
             out.append(None)
+            continue
+        if is_dask(a):
+            if name not in DASK_ARRAYS:
+                raise TypeError(f"{name} is a Dask array: only the data (x) may be chunked; pass "
+                                f"{name} as a NumPy or CuPy array ({name}.compute() makes one)")
+            kinds[name] = _dask_on_gpu(a)
+            out.append(a)
             continue
         on_gpu = is_cupy(a)
         if not on_gpu:

@@ -108,6 +108,17 @@ def inception(x: Any, branches: Any) -> Any:
         raise TypeError(f"x must be a {allowed} array, got dtype {x.dtype}")
     layers = _layers(branches)
     shapes = _branch_shapes(x.shape, layers, _shape_of)
+    if _args.is_dask(x):
+        # lazily: each layer a blocked conv with its own halo, the branches concatenated
+        import dask.array as da
+
+        outs = []
+        for br in layers:
+            h = x
+            for layer in br:
+                h = conv(h, layer["w"], layer.get("bias"), **_params(layer))
+            outs.append(h)
+        return da.concatenate(outs, axis=1)
     total = sum(s[1] for s in shapes)
     N = x.shape[0]
     out = xp.empty((N, total) + tuple(shapes[0][2:]), dtype=x.dtype)

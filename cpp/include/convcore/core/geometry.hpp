@@ -103,6 +103,37 @@ CONVCORE_HD index_t subpixel_tap(index_t r, index_t t, index_t stride, index_t p
   return r + pad - stride * t;
 }
 
+// The input range [*lo, *hi) that output block [a, b) of a convolution reads (b > a); it may
+// extend past [0, in) into the padding. A chunked caller (the Dask backend) gathers exactly this
+// window for the block, so every block sees the data the whole-array op would.
+CONVCORE_HD void conv_block_input(index_t a, index_t b, index_t k, index_t stride,
+                                  index_t dilation, index_t pad_lo, index_t* lo, index_t* hi) {
+  *lo = conv_in_index(a, 0, stride, dilation, pad_lo);
+  *hi = conv_in_index(b - 1, k - 1, stride, dilation, pad_lo) + 1;
+}
+
+// The input range [*lo, *hi) (clipped to [0, in)) whose taps reach output block [a, b) of a
+// transposed convolution (padding pad_lo before), and the block's local geometry when the
+// transposed conv runs on that slice alone: *pad_before outputs cropped at the start, and
+// *pad_after cropped (or, when negative, -*pad_after added as output padding) at the end.
+// Inputs outside the range write only outside [a, b).
+CONVCORE_HD void conv_transpose_block_input(index_t a, index_t b, index_t in, index_t k,
+                                            index_t stride, index_t dilation, index_t pad_lo,
+                                            index_t* lo, index_t* hi, index_t* pad_before,
+                                            index_t* pad_after) {
+  const index_t extent = dilated_extent(k, dilation);
+  index_t l = floor_div(a + pad_lo - (extent - 1), stride);
+  index_t h = floor_div(b - 1 + pad_lo, stride) + 1;
+  if (l < 0) l = 0;
+  if (h > in) h = in;
+  if (h < l) h = l;
+  *lo = l;
+  *hi = h;
+  *pad_before = a + pad_lo - l * stride;
+  // the slice's full output is (h - l - 1) * stride + extent long; keep b - a of it
+  *pad_after = (h - l - 1) * stride + extent - *pad_before - (b - a);
+}
+
 // Receptive field recurrence, one layer: size grows by (k_eff - 1) * jump, jump *= stride.
 CONVCORE_HD void receptive_field_step(index_t k, index_t stride, index_t dilation, index_t* size,
                                       index_t* jump, index_t* start, index_t pad_lo) {

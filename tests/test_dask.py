@@ -1,0 +1,298 @@
+"""The Dask backend (convcore.dask): every op on a chunked Dask x equals the in-memory call,
+block geometry checked (assert_eq with check_chunks=True), over awkward chunkings: irregular
+chunks, chunks smaller than the halo, a last chunk smaller than the kernel, one chunk, an
+array smaller than the halo. Bad input is refused at the call, with nothing computed."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+from dask.array.utils import assert_eq  # noqa: E402
+
+import convcore as cc  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _sync():
+    # one thread: the tasks are tiny, and the sync scheduler surfaces a block's error directly
+    with dask.config.set(scheduler="sync"):
+        yield
+
+
+def _rnd(shape, dtype="f8", seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def check(f, x, chunks, *args, exact=False, **kwargs):
+    """f on a Dask x (with ``chunks``) against f on x in memory."""
+    expected = f(x, *args, **kwargs)
+    lazy = f(da.from_array(x, chunks=chunks), *args, **kwargs)
+    assert isinstance(lazy, da.Array)
+    if exact:
+        assert_eq(lazy, expected, check_chunks=True, rtol=0, atol=0)
+    else:
+        tol = 1e-5 if expected.dtype == np.float32 else 1e-11
+        assert_eq(lazy, expected, check_chunks=True, rtol=tol, atol=tol)
+    return lazy
+
+
+# Spatial chunkings of a length-n axis: irregular, smaller than the halo (1s), a last chunk
+# smaller than the kernel, one chunk.
+def chunkings(n):
+    out = [(n,), tuple([1] * n)]
+    irregular = [3, 1, 5, 4]
+    rest, c = n, []
+    for v in itertools.cycle(irregular):
+        if rest <= 0:
+            break
+        c.append(min(v, rest))
+        rest -= v
+    out.append(tuple(c))
+    if n > 3:
+        out.append((n - 2, 2))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_conv_2d_strides_dilations_modes(mode):
+    x = _rnd((2, 3, 13, 11))
+    w = _rnd((4, 3, 3, 2), seed=1)
+    b = _rnd(4, seed=2)
+    for s, d in itertools.product((1, 2, 3), (1, 2, 3)):
+        for ch in ((3, 1, 5, 4), (1,) * 13, (11, 2), (13,)):
+            check(cc.conv2d, x, (1, 3, ch, (2, 6, 3)), w, b, stride=s, dilation=d,
+                  padding=((2, 1), (1, 0)) if mode != "zeros" else 3, padding_mode=mode)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+def test_conv_1d_3d(nd):
+    shape = (2, 2) + (7,) * nd
+    x = _rnd(shape, "f4")
+    w = _rnd((3, 2) + (3,) * nd, "f4", seed=1)
+    per_axis = chunkings(7)
+    for s, mode in itertools.product((1, 2, 3), ("zeros", "reflect", "circular")):
+        for j in range(len(per_axis)):
+            ch = tuple(per_axis[(j + i) % len(per_axis)] for i in range(nd))
+            check(cc.conv, x, (1, 2) + ch, w, stride=s, padding=1, padding_mode=mode,
+                  dilation=(2 if nd == 1 else 1))
+
+
+def test_conv_same_groups_channels_last_bias_activation_flip():
+    x = _rnd((3, 10, 9, 4))
+    w = _rnd((6, 2, 4, 3), seed=1)
+    b = _rnd(6, seed=2)
+    for s in (1, 2, 3):
+        # "same" with an even kernel: the odd pad goes after (asymmetric)
+        check(cc.conv2d, x, ((2, 1), (3, 1, 5, 1), (4, 5), 4), w, b, stride=s, padding="same",
+              groups=2, channels_last=True, activation="relu", flip=True)
+    # chunked channels are rechunked to one chunk
+    xc = np.moveaxis(x, 3, 1).copy()
+    check(cc.conv2d, xc, (1, 1, 4, 9), w, b, groups=2, padding=1, activation="tanh")
+
+
+def test_array_smaller_than_halo():
+    x = _rnd((1, 1, 3, 2))
+    w = _rnd((2, 1, 7, 5), seed=1)
+    check(cc.conv2d, x, (1, 1, 1, 1), w, padding=(5, 4))
+    check(cc.conv2d, x, (1, 1, 1, 1), w, padding=(3, 2), padding_mode="circular")
+    check(cc.conv2d, x, (1, 1, (2, 1), 1), w[:, :, :5, :3], padding=(2, 1), padding_mode="reflect")
+    check(cc.conv2d, x, (1, 1, 1, 1), w, padding=(6, 6), padding_mode="replicate")
+    check(cc.correlate, x[0, 0], 1, _rnd((9, 8)), "full", "wrap")
+    check(cc.convolve, x[0, 0], 1, _rnd((5, 7)), "same", "symm")
+    check(cc.correlate, x[0, 0], 1, _rnd((5, 7)), "valid")  # k larger than a: one block
+
+
+def test_conv_transpose():
+    x = _rnd((2, 4, 9, 8))
+    for s, d, k in itertools.product((1, 2, 3), (1, 2), (1, 2, 4)):
+        g = 1 + (k + s) % 2
+        w = _rnd((4, 3, k, k), seed=k)
+        op = s - 1 if s > 1 else (d - 1 if d > 1 else 0)
+        for ch in ((3, 1, 5), (1,) * 9):
+            check(cc.conv_transpose2d, x, (1, 4, ch, (2, 6)), w, _rnd(3 * g, seed=3)[:3 * g],
+                  stride=s, dilation=d, padding=(1, 0) if k > 1 else 0, output_padding=op,
+                  groups=g)
+
+
+def test_conv_transpose_1d_3d_channels_last():
+    x = _rnd((1, 5, 6, 4, 2))
+    w = _rnd((2, 3, 3, 2, 2), seed=1)
+    check(cc.conv_transpose3d, x, (1, (2, 3), (1, 5), (1, 3), 2), w, stride=(2, 1, 3), padding=1,
+          channels_last=True, activation="sigmoid")
+    check(cc.conv_transpose1d, _rnd((2, 2, 11)), (1, 2, (3, 1, 5, 2)), _rnd((2, 1, 4)),
+          stride=3, padding=(2,), output_padding=1)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_filter_modes_boundaries(mode):
+    for nd, boundary in itertools.product((1, 2, 3), ("fill", "wrap", "symm")):
+        n = (14, 11, 6)[nd - 1]
+        a = _rnd((n,) * nd)
+        k = _rnd((4, 3, 2)[:nd] if nd > 1 else (5,), seed=1)
+        per_axis = chunkings(n)[1:]
+        for j in range(len(per_axis)):
+            f = (cc.convolve, cc.correlate)[(nd + j) % 2]
+            check(f, a, tuple(per_axis[(j + i) % len(per_axis)] for i in range(nd)), k, mode,
+                  boundary, 0.5)
+    a32 = _rnd((40, 30), "f4")
+    check(cc.convolve, a32, (9, 7), _rnd((5, 5), "f4", seed=2), mode, "fill", 2.0)
+
+
+def test_filter_integer_input_dtype():
+    a = np.arange(60, dtype=np.int16).reshape(6, 10)
+    k = np.ones((3, 3), np.int16)
+    try:
+        expected = cc.correlate(a, k, "same")
+    except (TypeError, ValueError) as e:
+        with pytest.raises(type(e)):
+            cc.correlate(da.from_array(a, chunks=3), k, "same")
+        return
+    got = cc.correlate(da.from_array(a, chunks=3), k, "same")
+    assert got.dtype == expected.dtype
+    assert_eq(got, expected, check_chunks=True)
+
+
+def test_depthwise_pointwise_separable():
+    x = _rnd((2, 4, 11, 12))
+    ch = (1, 2, (4, 1, 6), (5, 5, 2))
+    for s, mode in itertools.product((1, 2), ("zeros", "reflect", "replicate", "circular")):
+        check(cc.depthwise_conv2d, x, ch, _rnd((8, 1, 3, 3), seed=1), _rnd(8, seed=2),
+              stride=s, padding=1, dilation=2, padding_mode=mode, activation="relu6")
+        check(cc.depthwise_separable_conv2d, x, ch, _rnd((4, 1, 3, 3), seed=1),
+              _rnd((5, 4), seed=2), stride=s, padding=1, padding_mode=mode,
+              mid_activation="relu")
+        check(cc.spatially_separable_conv2d, x, ch, _rnd((3, 4, 3, 1), seed=1),
+              _rnd((5, 3, 1, 3), seed=2), padding=(2, 1), stride=s, padding_mode=mode)
+        check(cc.flattened_conv2d, x, ch, _rnd((5, 4), seed=1), _rnd((5, 3), seed=2),
+              _rnd((5, 2), seed=3), padding=1, stride=s, padding_mode=mode)
+    check(cc.depthwise_conv2d, np.moveaxis(x, 1, 3).copy(), (1, 3, 5, 4), _rnd((4, 1, 3, 3)),
+          padding="same", channels_last=True)
+    check(cc.pointwise_conv, x, ch, _rnd((6, 2), seed=1), groups=2, activation="gelu")
+    check(cc.pointwise_conv, _rnd((3, 5, 4, 3, 2)), (2, 5, 3, 2, 1), _rnd((2, 5, 1, 1, 1)))
+
+
+def test_shuffle_asymmetric_inception_se():
+    x = _rnd((2, 4, 11, 12))
+    ch = (1, 2, (4, 1, 6), (5, 5, 2))
+    check(cc.channel_shuffle, x, ch, 2, exact=True)
+    check(cc.channel_shuffle, _rnd((3, 6)), (2, 3), 3, exact=True)
+    check(cc.shuffled_grouped_conv, x, ch, _rnd((6, 2, 3, 3), seed=1), groups=2, padding=1,
+          stride=2, padding_mode="reflect")
+    check(cc.asymmetric_conv2d, x, ch, _rnd((5, 4, 3, 3)), _rnd((5, 4, 1, 3), seed=1),
+          _rnd((5, 4, 3, 1), seed=2), padding=1, stride=(1, 2), padding_mode="circular")
+    branches = [[{"w": _rnd((3, 4, 1, 1))}],
+                [{"w": _rnd((2, 4, 1, 1), seed=1)},
+                 {"w": _rnd((2, 2, 3, 3), seed=2), "padding": 2, "dilation": 2}], []]
+    check(cc.inception, x, ch, branches)
+    for cl in (False, True):
+        xs = np.moveaxis(x, 1, 3).copy() if cl else x
+        check(cc.squeeze_excitation, xs, (1, 5, 4, 2) if cl else ch, _rnd((2, 4)), _rnd(2),
+              _rnd((4, 2)), None, channels_last=cl)
+
+
+def test_quantized_and_integer_output_dtype():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 3, 11, 12)).astype(np.uint8)
+    w = rng.integers(-8, 8, (4, 3, 3, 3)).astype(np.int8)
+    bias = rng.integers(-100, 100, 4).astype(np.int32)
+    for s, ch in itertools.product((1, 2, 3), ((3, 1, 5, 2), (1,) * 11, (11,))):
+        y = check(cc.quantized_conv2d, x, (1, 3, ch, (5, 7)), 0.5, 128, w, 0.25, 0, 0.1,
+                  np.uint8(10), bias, padding=1, stride=s, exact=True)
+        assert y.dtype == np.uint8
+    y = check(cc.quantized_conv2d, x, (1, 3, 4, 4), 0.5, 128, w, 0.25, 0, 0.2, np.int8(3),
+              padding=2, dilation=2, exact=True)
+    assert y.dtype == np.int8
+
+
+def test_deform_one_chunk_spatial():
+    x = _rnd((3, 2, 9, 10))
+    off = _rnd((3, 18, 9, 10), seed=1) * 2
+    mask = _rnd((3, 9, 9, 10), seed=2)
+    w = _rnd((4, 2, 3, 3), seed=3)
+    expected = cc.deform_conv2d(x, off, w, padding=1, mask=mask)
+    lazy = cc.deform_conv2d(da.from_array(x, chunks=(2, 1, 4, 5)),
+                            da.from_array(off, chunks=(1, 9, 5, 5)), w, padding=1,
+                            mask=da.from_array(mask, chunks=(3, 9, 9, 10)))
+    assert lazy.chunks[0] == (2, 1)
+    assert_eq(lazy, expected, check_chunks=True, rtol=1e-11, atol=1e-11)
+    check(cc.deform_conv2d, x, (1, 2, 9, 10), off[:, :, ::2, ::2].copy(), w, stride=2,
+          padding=1)  # a NumPy offset
+
+
+def test_nothing_computed_and_bad_input():
+    calls = []
+
+    def boom(b):
+        calls.append(1)
+        raise AssertionError("computed")
+
+    x = da.zeros((2, 3, 8, 8), chunks=(1, 3, 4, 4), dtype="f4").map_blocks(boom, dtype="f4", meta=np.empty((0, 0, 0, 0), "f4"))
+    w = np.ones((4, 3, 3, 3), "f4")
+    y = cc.conv2d(x, w, padding=1, padding_mode="reflect")  # builds the graph only
+    cc.conv_transpose2d(x, np.ones((3, 2, 3, 3), "f4"), stride=2)
+    cc.squeeze_excitation(x, np.ones((1, 3), "f4"), None, np.ones((3, 1), "f4"))
+    cc.correlate(x[0, 0], np.ones((3, 3), "f4"), "same", "wrap")
+    assert y.shape == (2, 4, 8, 8) and not calls
+    with pytest.raises(TypeError, match="w is a Dask array"):
+        cc.conv2d(x, da.from_array(w))
+    with pytest.raises(TypeError, match="bias is a Dask array"):
+        cc.conv2d(x, w, da.ones(4, dtype="f4"))
+    with pytest.raises(TypeError, match="k is a Dask array"):
+        cc.correlate(np.ones((5, 5)), da.ones((3, 3)))
+    with pytest.raises(TypeError, match="out must be None"):
+        cc.conv2d(x, w, out=np.empty((2, 4, 6, 6), "f4"))
+    with pytest.raises(TypeError, match="dtype"):  # x float32, w float64: the core's check
+        cc.conv2d(x, w.astype("f8"))
+    with pytest.raises(ValueError, match="padding"):  # reflect pads fewer than the input size
+        cc.conv2d(x, w, padding=8, padding_mode="reflect")
+    with pytest.raises(ValueError):  # circular: a halo larger than the array
+        cc.conv2d(x, w, padding=9, padding_mode="circular")
+    with pytest.raises(ValueError, match="groups"):
+        cc.conv2d(x, np.ones((4, 1, 3, 3), "f4"), groups=2)
+    assert not calls
+
+
+def test_weights_in_graph_once():
+    x = da.ones((4, 2, 16, 16), chunks=(1, 2, 8, 8), dtype="f4")
+    w = np.ones((3, 2, 3, 3), "f4")
+    y = cc.conv2d(x, w, padding=1)
+    graph = dict(y.__dask_graph__())
+    holders = [k for k, v in graph.items() if isinstance(v, np.ndarray) and v.shape == w.shape]
+    assert len(holders) == 1
+
+
+def test_draw_halos(tmp_path):
+    pytest.importorskip("matplotlib")
+    import convcore.dask as cd
+
+    x = da.zeros((1, 1, 20, 24), chunks=(1, 1, (7, 7, 6), (5, 9, 10)), dtype="f4")
+    path = tmp_path / "halos.png"
+    cd.draw_halos(x, np.ones((1, 1, 5, 5), "f4"), str(path), stride=2, padding=2,
+                  padding_mode="reflect")
+    assert path.stat().st_size > 1000
+
+
+def test_dask_package_doctests():
+    import doctest
+
+    import convcore.dask as cd
+
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    objs = [(cd, "convcore.dask")]
+    try:
+        import matplotlib  # noqa: F401
+
+        objs.append((cd.draw_halos, "convcore.dask.draw_halos"))
+    except ImportError:
+        pass
+    for obj, name in objs:
+        tests = [t for t in finder.find(obj, name) if t.examples]
+        assert tests, name
+        for t in tests:
+            runner.run(t)
+    assert runner.summarize(verbose=False).failed == 0

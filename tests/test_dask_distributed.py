@@ -1,0 +1,88 @@
+"""The Dask backend on a real dask.distributed cluster (worker processes: the compiled module is
+imported and run in other processes, the tasks and weights pickled to them), and on CuPy-backed
+Dask arrays (the CPU emulation of CuPy in tests/cuda: the blocks stay CuPy arrays)."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+from dask.array.utils import assert_eq  # noqa: E402
+
+import convcore as cc  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_local_cluster_two_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 40, 36)).astype("f4")
+    w = rng.standard_normal((5, 3, 3, 3)).astype("f4")
+    b = rng.standard_normal(5).astype("f4")
+    a = rng.standard_normal((50, 45))
+    k = rng.standard_normal((5, 4))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        xd = da.from_array(x, chunks=(2, 3, (13, 9, 18), 12))
+        y = cc.conv2d(xd, w, b, stride=2, padding="same", padding_mode="reflect",
+                      activation="relu")
+        f = cc.correlate(da.from_array(a, chunks=(17, 20)), k, "same", "wrap")
+        got_y, got_f = client.compute([y, f], sync=True)
+        pids = client.run(lambda: __import__("os").getpid())
+        assert len(set(pids.values())) == 2  # two worker processes
+    np.testing.assert_allclose(got_y, cc.conv2d(x, w, b, stride=2, padding="same",
+                                                padding_mode="reflect", activation="relu"),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_f, cc.correlate(a, k, "same", "wrap"), rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def fake_cupy():
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        pytest.skip("no host C++ compiler for the CUDA emulation")
+    sys.path.insert(0, str(HERE / "cuda"))
+    try:
+        from test_cuda_ops import _purge  # the emulation's own module juggling
+    finally:
+        sys.path.remove(str(HERE / "cuda"))
+    saved = {k: v for k, v in sys.modules.items()
+             if k == "cupy" or k.startswith("cupy.") or k.startswith("convcore.cuda")}
+    _purge()
+    sys.path.insert(0, str(HERE / "cuda" / "emulation" / "fakecupy"))
+    try:
+        import cupy
+
+        assert cupy._convcore_emulated
+        yield cupy
+    finally:
+        _purge()
+        sys.path.remove(str(HERE / "cuda" / "emulation" / "fakecupy"))
+        sys.modules.update(saved)
+
+
+def test_cupy_backed_dask_stays_cupy(fake_cupy):
+    import dask
+
+    cp = fake_cupy
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 2, 9, 8)).astype("f4")
+    w = rng.standard_normal((3, 2, 3, 3)).astype("f4")
+    xd = da.from_array(cp.asarray(x), chunks=(1, 2, (4, 5), (3, 5)), asarray=False)
+    assert type(xd._meta).__module__.startswith("cupy")
+    with dask.config.set(scheduler="sync"):
+        y = cc.conv2d(xd, cp.asarray(w), padding=1, stride=(1, 2))
+        assert type(y._meta).__module__.startswith("cupy")
+        grid = y.to_delayed()
+        blocks = dask.compute(*grid.ravel())  # (the emulation has no concatenate: by block)
+        assert all(type(b).__module__.startswith("cupy") for b in blocks)
+        it = iter(np.asarray(b) for b in blocks)
+        got = np.block([[[[next(it) for _ in range(grid.shape[3])] for _ in range(grid.shape[2])]
+                         for _ in range(grid.shape[1])] for _ in range(grid.shape[0])])
+    np.testing.assert_allclose(got, cc.conv2d(x, w, padding=1, stride=(1, 2)), rtol=1e-4,
+                               atol=1e-4)
