@@ -1,0 +1,155 @@
+// The arithmetic of convcore.ndimage (ops/ndimage.hpp): linear combinations of double rows,
+// done in exactly the operation order of scipy.ndimage's C loops so that every result, integer
+// casts included, is bit for bit SciPy's.
+//
+// SciPy computes each output in double, one multiply and one add per tap (its wheels are built
+// without FMA), in a fixed order. Vectorising across outputs keeps each output's own sequence
+// of operations, so the result is unchanged; contracting a multiply and an add into an FMA
+// would not (it rounds once instead of twice: an integer image's truncated result then differs
+// by one where the exact value is an integer, as in every flat region). Hence fp-contract off
+// for this file, whatever the translation unit's flags.
+//
+// lincomb: y[x] = combination over taps of p[t][x], x < n, in one of three orders (SciPy's
+// NI_Correlate1D symmetric / antisymmetric / general loops, and NI_Correlate's sum):
+//   pairing  0: acc = p[0][x] * w[0]; acc += p[t][x] * w[t] for t = 1 .. ntaps-1
+//   pairing +1: acc = p[0][x] * w[0]; acc += (p[2i+1][x] + p[2i+2][x]) * w[i+1]
+//   pairing -1: as +1 with p[2i+1][x] - p[2i+2][x]
+// running_mean: NI_UniformFilter1D's running sum, one independent sum per column.
+#pragma once
+#include <cstring>
+
+#include "../core/simd.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace convcore {
+namespace kernels {
+
+#if defined(__clang__)
+#define CONVCORE_NO_CONTRACT _Pragma("clang fp contract(off)")
+#else
+#define CONVCORE_NO_CONTRACT
+#endif
+
+template <class ISA>
+struct ndimage_engine {
+  // 8 accumulators of 4 doubles: enough independent add chains to hide the add latency.
+  static constexpr int kVec = 4;
+  static constexpr int kAcc = 8;
+  static constexpr index_t C = kVec * kAcc;
+
+  // One output: the same operations as a lane of the vector chunk.
+  static double one(const double* const* p, const double* w, index_t ntaps, int pairing,
+                    index_t x) {
+    CONVCORE_NO_CONTRACT
+    double acc = p[0][x] * w[0];
+    if (pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) acc += p[t][x] * w[t];
+    } else if (pairing > 0) {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) acc += (p[t][x] + p[t + 1][x]) * w[i];
+    } else {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) acc += (p[t][x] - p[t + 1][x]) * w[i];
+    }
+    return acc;
+  }
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+  typedef double V __attribute__((vector_size(32), aligned(8), may_alias));
+
+  template <int Pairing>
+  static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
+                    double* y) {
+    CONVCORE_NO_CONTRACT
+    V acc[kAcc];
+    {
+      const double* s = p[0] + x;
+      for (int v = 0; v < kAcc; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
+    }
+    if (Pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) {
+        const double wt = w[t];
+        const double* s = p[t] + x;
+        for (int v = 0; v < kAcc; ++v) {
+          V prod = *reinterpret_cast<const V*>(s + v * kVec) * wt;
+          acc[v] += prod;
+        }
+      }
+    } else {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) {
+        const double wt = w[i];
+        const double* a = p[t] + x;
+        const double* b = p[t + 1] + x;
+        for (int v = 0; v < kAcc; ++v) {
+          V l = *reinterpret_cast<const V*>(a + v * kVec);
+          V r = *reinterpret_cast<const V*>(b + v * kVec);
+          V s = Pairing > 0 ? l + r : l - r;
+          acc[v] += s * wt;
+        }
+      }
+    }
+    for (int v = 0; v < kAcc; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
+  }
+#else
+  template <int Pairing>
+  static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
+                    double* y) {
+    for (index_t i = 0; i < C; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
+  }
+#endif
+
+  template <int Pairing>
+  static void lincomb_t(const double* const* p, const double* w, index_t ntaps, index_t n,
+                        double* y) {
+    index_t x = 0;
+    for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
+    for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
+  }
+
+  static void lincomb(const double* const* p, const double* w, index_t ntaps, int pairing,
+                      index_t n, double* y) {
+    if (pairing == 0)
+      lincomb_t<0>(p, w, ntaps, n, y);
+    else if (pairing > 0)
+      lincomb_t<1>(p, w, ntaps, n, y);
+    else
+      lincomb_t<-1>(p, w, ntaps, n, y);
+  }
+
+  // rows: nrows = nout + size - 1 rows of `width` doubles, row r at rows + r * ld. Output row
+  // o (at y + o * ld) is the mean of rows o .. o + size - 1 as NI_UniformFilter1D computes it:
+  // sum = rows[0] + ... + rows[size-1] (in that order, from 0), y[0] = sum / size, then
+  // sum += rows[o + size - 1] - rows[o - 1] and y[o] = sum / size. acc: width doubles.
+  static void running_mean(const double* rows, index_t ld, index_t width, index_t size,
+                           index_t nout, double* acc, double* y) {
+    CONVCORE_NO_CONTRACT
+    const double sz = static_cast<double>(size);
+    for (index_t c = 0; c < width; ++c) acc[c] = 0.0;
+    for (index_t r = 0; r < size; ++r) {
+      const double* s = rows + r * ld;
+      for (index_t c = 0; c < width; ++c) acc[c] += s[c];
+    }
+    for (index_t c = 0; c < width; ++c) y[c] = acc[c] / sz;
+    for (index_t o = 1; o < nout; ++o) {
+      const double* add = rows + (o + size - 1) * ld;
+      const double* sub = rows + (o - 1) * ld;
+      double* yo = y + o * ld;
+      for (index_t c = 0; c < width; ++c) {
+        acc[c] += add[c] - sub[c];
+        yo[c] = acc[c] / sz;
+      }
+    }
+  }
+};
+
+#undef CONVCORE_NO_CONTRACT
+
+}  // namespace kernels
+}  // namespace convcore
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

@@ -1,0 +1,474 @@
+// scipy.ndimage's linear filters, bit for bit: correlate1d (NI_Correlate1D), uniform_filter1d
+// (NI_UniformFilter1D) and the N-d correlate (NI_Correlate), on C-contiguous arrays of any of
+// SciPy's real dtypes in and out.
+//
+// As in SciPy, every value is read as a double, combined in double in SciPy's order (the
+// kernels of kernels/ndimage_lines.hpp) and written with SciPy's C cast to the output type
+// (store_cast: what x86-64 does for SciPy's `(type)double`). Unlike SciPy, the work is
+// vectorised across outputs and threaded, and nothing pads the whole image: each work item
+// reads the rows it needs into a small double buffer, extended by the boundary rule there.
+//
+// Geometry: an axis pass views the array as (outer, n, inner), n the filtered axis. With
+// inner == 1 (the last axis) an item converts a segment of one line; otherwise a band of rows
+// of a column strip, and the taps are whole rows (the combination runs along the columns).
+// Output position x reads extended input x + t - lo for tap t, lo = K / 2 + origin.
+#pragma once
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../core/errors.hpp"
+#include "../core/padding.hpp"
+#include "../core/parallel.hpp"
+#include "conv.hpp"
+#include "engine.hpp"
+
+namespace convcore {
+namespace ndimage {
+
+// SciPy's real element types (bool is read and written as its byte, as SciPy's npy_bool).
+enum class Elem : int { b1, u8, i8, u16, i16, u32, i32, u64, i64, f32, f64 };
+
+inline index_t elem_size(Elem t) {
+  switch (t) {
+    case Elem::b1: case Elem::u8: case Elem::i8: return 1;
+    case Elem::u16: case Elem::i16: return 2;
+    case Elem::u32: case Elem::i32: case Elem::f32: return 4;
+    default: return 8;
+  }
+}
+
+// x86-64's truncating conversions (cvttsd2si): out of range or NaN gives the "integer
+// indefinite" value, the lowest of the type. Narrower integer types go through int32, uint32
+// through int64, and uint64 as GCC compiles it (values at or above 2^63 shifted down first);
+// that is what SciPy's `(type)value` produces in its wheels, wrap-arounds included.
+inline std::int32_t cvt_i32(double v) {
+  return (v > -2147483649.0 && v < 2147483648.0) ? static_cast<std::int32_t>(v) : INT32_MIN;
+}
+inline std::int64_t cvt_i64(double v) {
+  return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? static_cast<std::int64_t>(v)
+                                                                     : INT64_MIN;
+}
+inline std::uint64_t cvt_u64(double v) {
+  if (v < 9223372036854775808.0) return static_cast<std::uint64_t>(cvt_i64(v));
+  return static_cast<std::uint64_t>(cvt_i64(v - 9223372036854775808.0)) ^ (std::uint64_t(1) << 63);
+}
+
+template <class T>
+void load_as(const void* p, index_t n, double* dst) {
+  const T* s = static_cast<const T*>(p);
+  for (index_t i = 0; i < n; ++i) dst[i] = static_cast<double>(s[i]);
+}
+
+// n values of type t from p into dst, as doubles.
+inline void load(Elem t, const void* p, index_t n, double* dst) {
+  switch (t) {
+    case Elem::b1: case Elem::u8: return load_as<std::uint8_t>(p, n, dst);
+    case Elem::i8: return load_as<std::int8_t>(p, n, dst);
+    case Elem::u16: return load_as<std::uint16_t>(p, n, dst);
+    case Elem::i16: return load_as<std::int16_t>(p, n, dst);
+    case Elem::u32: return load_as<std::uint32_t>(p, n, dst);
+    case Elem::i32: return load_as<std::int32_t>(p, n, dst);
+    case Elem::u64: return load_as<std::uint64_t>(p, n, dst);
+    case Elem::i64: return load_as<std::int64_t>(p, n, dst);
+    case Elem::f32: return load_as<float>(p, n, dst);
+    case Elem::f64: std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(double)); return;
+  }
+}
+
+template <class T, class F>
+void store_as(const double* s, index_t n, void* p, F cvt) {
+  T* d = static_cast<T*>(p);
+  for (index_t i = 0; i < n; ++i) d[i] = static_cast<T>(cvt(s[i]));
+}
+
+// n doubles from s into p as type t, with SciPy's casts.
+inline void store(Elem t, const double* s, index_t n, void* p) {
+  switch (t) {
+    case Elem::b1: case Elem::u8: return store_as<std::uint8_t>(s, n, p, cvt_i32);
+    case Elem::i8: return store_as<std::int8_t>(s, n, p, cvt_i32);
+    case Elem::u16: return store_as<std::uint16_t>(s, n, p, cvt_i32);
+    case Elem::i16: return store_as<std::int16_t>(s, n, p, cvt_i32);
+    case Elem::u32: return store_as<std::uint32_t>(s, n, p, cvt_i64);
+    case Elem::i32: return store_as<std::int32_t>(s, n, p, cvt_i32);
+    case Elem::u64: return store_as<std::uint64_t>(s, n, p, cvt_u64);
+    case Elem::i64: return store_as<std::int64_t>(s, n, p, cvt_i64);
+    case Elem::f32: return store_as<float>(s, n, p, [](double v) { return static_cast<float>(v); });
+    case Elem::f64: std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(double)); return;
+  }
+}
+
+// SciPy's filter modes: the coordinate rule (padding.hpp) and, for "constant", the value.
+struct Boundary {
+  PadMode mode = PadMode::symmetric;
+  double cval = 0.0;
+};
+
+inline Boundary parse_mode(const std::string& s, double cval) {
+  Boundary b;
+  b.cval = cval;
+  if (s == "reflect" || s == "grid-mirror") b.mode = PadMode::symmetric;   // d c b a | a b c d
+  else if (s == "mirror") b.mode = PadMode::reflect;                        // d c b | a b c d
+  else if (s == "nearest") b.mode = PadMode::replicate;
+  else if (s == "wrap" || s == "grid-wrap") b.mode = PadMode::circular;
+  else if (s == "constant" || s == "grid-constant") b.mode = PadMode::zeros;
+  else
+    fail_value("mode must be 'reflect', 'constant', 'nearest', 'mirror', 'wrap', "
+               "'grid-constant', 'grid-mirror' or 'grid-wrap', got '", s, "'");
+  return b;
+}
+
+// Input index of extended coordinate i in [0, n), or -1 where the constant is read.
+inline index_t source(index_t i, index_t n, const Boundary& b) { return pad_source_index(i, n, b.mode); }
+
+// dst[j] = extended line value at coordinate i0 + j, j < len, of the line at `line` (n values
+// of type t, contiguous).
+inline void load_extended(Elem t, const char* line, index_t n, index_t i0, index_t len,
+                          const Boundary& b, double* dst) {
+  const index_t es = elem_size(t);
+  const index_t a = std::max<index_t>(i0, 0), e = std::min<index_t>(i0 + len, n);
+  if (e > a) load(t, line + a * es, e - a, dst + (a - i0));
+  for (index_t j = 0; j < len; ++j) {
+    const index_t i = i0 + j;
+    if (i >= a && i < e) {
+      j = e - i0 - 1;  // skip the part loaded above
+      continue;
+    }
+    const index_t s = source(i, n, b);
+    if (s < 0)
+      dst[j] = b.cval;
+    else
+      load(t, line + s * es, 1, dst + j);
+  }
+}
+
+struct AxisView {
+  index_t outer = 1, n = 1, inner = 1;
+};
+
+inline AxisView axis_view(const Shape& shape, int axis) {
+  AxisView v;
+  for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
+    if (d < axis) v.outer *= shape[d];
+    else if (d == axis) v.n = shape[d];
+    else v.inner *= shape[d];
+  }
+  return v;
+}
+
+// The taps of a 1-D correlation in the order NI_Correlate1D adds them (see lincomb in
+// ndimage_lines.hpp): tap indices and weights, and the pairing.
+struct TapOrder {
+  std::vector<index_t> tap;
+  std::vector<double> w;
+  int pairing = 0;
+};
+
+inline TapOrder correlate1d_order(const double* w, index_t K) {
+  TapOrder o;
+  const index_t s1 = K / 2;
+  if (K & 1) {
+    // SciPy's test, tolerance included: symmetric, else antisymmetric, else general.
+    o.pairing = 1;
+    for (index_t i = 1; i <= s1; ++i)
+      if (std::fabs(w[s1 + i] - w[s1 - i]) > DBL_EPSILON) { o.pairing = 0; break; }
+    if (o.pairing == 0) {
+      o.pairing = -1;
+      for (index_t i = 1; i <= s1; ++i)
+        if (std::fabs(w[s1 + i] + w[s1 - i]) > DBL_EPSILON) { o.pairing = 0; break; }
+    }
+  }
+  if (o.pairing != 0) {
+    o.tap.push_back(s1);
+    o.w.push_back(w[s1]);
+    for (index_t i = 0; i < s1; ++i) {
+      o.tap.push_back(i);
+      o.tap.push_back(K - 1 - i);
+      o.w.push_back(w[i]);
+    }
+  } else {
+    o.tap.push_back(K - 1);
+    o.w.push_back(w[K - 1]);
+    for (index_t t = 0; t + 1 < K; ++t) {
+      o.tap.push_back(t);
+      o.w.push_back(w[t]);
+    }
+  }
+  return o;
+}
+
+// Work items for one axis pass: line segments (inner == 1) or row bands x column strips.
+struct PassPlan {
+  AxisView v;
+  index_t K = 1, lo = 0;
+  index_t seg = 0, nseg = 1;                     // inner == 1
+  index_t band = 0, nband = 1, S = 0, nstrip = 1;  // inner > 1
+  index_t items() const { return v.inner == 1 ? v.outer * nseg : v.outer * nband * nstrip; }
+};
+
+// whole_lines: every item covers the whole axis (the running sum of uniform_filter1d).
+inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo, bool whole_lines) {
+  PassPlan p;
+  p.v = v;
+  p.K = K;
+  p.lo = lo;
+  if (v.inner == 1) {
+    p.seg = whole_lines ? v.n : std::min<index_t>(v.n, 8192);
+    p.nseg = (v.n + p.seg - 1) / p.seg;
+  } else {
+    p.S = std::min<index_t>(v.inner, whole_lines ? 64 : 256);
+    p.nstrip = (v.inner + p.S - 1) / p.S;
+    // ~512 KiB of extended rows per item, at least 8 output rows
+    const index_t rows = std::max<index_t>(8, 65536 / p.S - (K - 1));
+    p.band = whole_lines ? v.n : std::min(v.n, rows);
+    p.nband = (v.n + p.band - 1) / p.band;
+  }
+  return p;
+}
+
+inline std::vector<double> buffer(index_t n, const char* what) {
+  return detail::workspace<double>(n, what);
+}
+
+// Item `item` of a column-strip pass: fills ext with rows [r0 - lo, r1 + K - 1 - lo) of the
+// strip (S wide), calls body(ext, r0, r1, c0, cw, o).
+template <class Body>
+void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, index_t item,
+                std::vector<double>& ext, Body&& body) {
+  const AxisView& v = p.v;
+  const index_t st = item % p.nstrip, rest = item / p.nstrip;
+  const index_t bd = rest % p.nband, o = rest / p.nband;
+  const index_t r0 = bd * p.band, r1 = std::min(v.n, r0 + p.band);
+  const index_t c0 = st * p.S, cw = std::min(p.S, v.inner - c0);
+  const index_t nrows = r1 - r0 + p.K - 1;
+  if (ext.size() < static_cast<std::size_t>(nrows * p.S))
+    ext = buffer(nrows * p.S, "ndimage row buffer");
+  const index_t es = elem_size(tin);
+  for (index_t r = 0; r < nrows; ++r) {
+    const index_t s = source(r0 + r - p.lo, v.n, b);
+    double* dst = ext.data() + r * p.S;
+    if (s < 0)
+      std::fill(dst, dst + cw, b.cval);
+    else
+      load(tin, in + ((o * v.n + s) * v.inner + c0) * es, cw, dst);
+  }
+  body(ext.data(), r0, r1, c0, cw, o);
+}
+
+// correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D.
+inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                        int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+  const AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = K / 2 + origin;
+  const TapOrder ord = correlate1d_order(w, K);
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const PassPlan p = plan_pass(v, K, lo, false);
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const auto lincomb = active_kernels().nd.lincomb;
+  parallel_for_dynamic(p.items(), [&](index_t item) {
+    std::vector<const double*> ptr(static_cast<std::size_t>(nt));
+    std::vector<double> ext, y;
+    if (v.inner == 1) {
+      const index_t line = item / p.nseg, x0 = (item % p.nseg) * p.seg;
+      const index_t len = std::min(p.seg, v.n - x0);
+      ext = buffer(len + K - 1, "ndimage line buffer");
+      y = buffer(len, "ndimage line buffer");
+      load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.data());
+      for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.data() + ord.tap[static_cast<std::size_t>(i)];
+      lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, len, y.data());
+      store(tout, y.data(), len, out + (line * v.n + x0) * oes);
+      return;
+    }
+    y = buffer(p.S, "ndimage row buffer");
+    strip_item(p, tin, in, b, item, ext,
+               [&](const double* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
+                 for (index_t r = r0; r < r1; ++r) {
+                   for (index_t i = 0; i < nt; ++i)
+                     ptr[static_cast<std::size_t>(i)] =
+                         rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
+                   lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, cw, y.data());
+                   store(tout, y.data(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+                 }
+               });
+  });
+}
+
+// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D (a running sum along
+// each whole line, so items cover whole lines: several lines side by side when inner == 1).
+inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                             int axis, index_t size, const Boundary& b, index_t origin) {
+  AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = size / 2 + origin;
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const auto running_mean = active_kernels().nd.running_mean;
+  const index_t len = v.n + size - 1;
+  if (v.inner == 1) {
+    // L lines side by side (transposed into the buffer) so the running sums run as vectors.
+    constexpr index_t L = 8;
+    const index_t nitems = (v.outer + L - 1) / L;
+    parallel_for_dynamic(nitems, [&](index_t item) {
+      const index_t l0 = item * L, nl = std::min(L, v.outer - l0);
+      std::vector<double> line = buffer(len, "ndimage line buffer");
+      std::vector<double> ext = buffer(len * L, "ndimage line buffer");
+      std::vector<double> y = buffer(v.n * L, "ndimage line buffer");
+      std::vector<double> acc(L);
+      for (index_t l = 0; l < L; ++l) {
+        if (l < nl)
+          load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.data());
+        for (index_t j = 0; j < len; ++j) ext[static_cast<std::size_t>(j * L + l)] = l < nl ? line[static_cast<std::size_t>(j)] : 0.0;
+      }
+      running_mean(ext.data(), L, L, size, v.n, acc.data(), y.data());
+      for (index_t l = 0; l < nl; ++l) {
+        for (index_t j = 0; j < v.n; ++j) line[static_cast<std::size_t>(j)] = y[static_cast<std::size_t>(j * L + l)];
+        store(tout, line.data(), v.n, out + (l0 + l) * v.n * oes);
+      }
+    });
+    return;
+  }
+  const PassPlan p = plan_pass(v, size, lo, true);
+  parallel_for_dynamic(p.items(), [&](index_t item) {
+    std::vector<double> ext, acc(static_cast<std::size_t>(p.S));
+    std::vector<double> y = buffer(v.n * p.S, "ndimage row buffer");
+    strip_item(p, tin, in, b, item, ext,
+               [&](const double* rows, index_t, index_t, index_t c0, index_t cw, index_t o) {
+                 running_mean(rows, p.S, cw, size, v.n, acc.data(), y.data());
+                 for (index_t r = 0; r < v.n; ++r)
+                   store(tout, y.data() + r * p.S, cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+               });
+  });
+}
+
+// The N-d correlate(in, w) into out, SciPy's NI_Correlate: the taps are the weights with
+// |w| > DBL_EPSILON, summed from 0.0 in C order. The kernel is cut into rows along the last
+// axis; an item (a band of output rows, one segment of columns) keeps the extended source rows
+// its window needs, and each output row is one linear combination of shifted source rows.
+inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                      const double* w, const Shape& kshape, const Boundary& b,
+                      const std::vector<index_t>& origins) {
+  const int nd = static_cast<int>(shape.size());
+  index_t total = 1;
+  for (index_t s : shape) total *= s;
+  if (total == 0) return;
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const index_t W = shape[nd - 1], kw = kshape[nd - 1];
+  const index_t R = total / W;
+  std::vector<index_t> lo(static_cast<std::size_t>(nd));
+  for (int d = 0; d < nd; ++d) lo[static_cast<std::size_t>(d)] = kshape[d] / 2 + origins[static_cast<std::size_t>(d)];
+  // Kernel rows (leading kernel coordinates) with a tap, and the taps in C order.
+  index_t KR = 1;
+  for (int d = 0; d + 1 < nd; ++d) KR *= kshape[d];
+  std::vector<index_t> krow_used;       // kernel row index of each used row
+  std::vector<index_t> tap_row, tap_col;  // per tap: index into krow_used, column
+  std::vector<double> tw;
+  for (index_t kr = 0; kr < KR; ++kr) {
+    bool any = false;
+    for (index_t j = 0; j < kw; ++j) {
+      const double v = w[kr * kw + j];
+      if (!(std::fabs(v) > DBL_EPSILON)) continue;
+      if (!any) krow_used.push_back(kr);
+      any = true;
+      tap_row.push_back(static_cast<index_t>(krow_used.size()) - 1);
+      tap_col.push_back(j);
+      tw.push_back(v);
+    }
+  }
+  const index_t ntaps = static_cast<index_t>(tw.size());
+  const index_t nrows_used = static_cast<index_t>(krow_used.size());
+  if (ntaps == 0) {  // SciPy's sum of no terms
+    std::vector<double> zero = buffer(std::min<index_t>(total, 65536), "ndimage zeros");
+    for (index_t i = 0; i < total; i += 65536)
+      store(tout, zero.data(), std::min<index_t>(65536, total - i), out + i * oes);
+    return;
+  }
+  // the leading coordinates of each used kernel row
+  std::vector<index_t> kcoord(static_cast<std::size_t>(nrows_used * std::max(nd - 1, 1)));
+  for (index_t u = 0; u < nrows_used; ++u) {
+    index_t r = krow_used[static_cast<std::size_t>(u)];
+    for (int d = nd - 2; d >= 0; --d) {
+      kcoord[static_cast<std::size_t>(u * (nd - 1) + d)] = r % kshape[d];
+      r /= kshape[d];
+    }
+  }
+  const index_t seg = std::min<index_t>(W, 4096), nseg = (W + seg - 1) / seg;
+  const index_t nt = get_num_threads();
+  index_t band = std::max<index_t>(1, R / std::max<index_t>(1, 8 * nt / nseg + 1));
+  band = std::min<index_t>(band, 256);
+  const index_t nband = (R + band - 1) / band;
+  const auto lincomb = active_kernels().nd.lincomb;
+  const index_t elen = seg + kw - 1;
+  parallel_for_dynamic(nband * nseg, [&](index_t item) {
+    const index_t bi = item / nseg, x0 = (item % nseg) * seg;
+    const index_t sw = std::min(seg, W - x0);
+    const index_t r0 = bi * band, r1 = std::min(R, r0 + band);
+    // slot cache: key = source row (flat leading index), -1 the constant row, -2 empty
+    std::vector<double> slots = buffer(nrows_used * elen, "ndimage row buffer");
+    std::vector<index_t> key(static_cast<std::size_t>(nrows_used), -2);
+    std::vector<index_t> need(static_cast<std::size_t>(nrows_used)), at(static_cast<std::size_t>(nrows_used));
+    std::vector<char> busy(static_cast<std::size_t>(nrows_used));
+    std::vector<const double*> ptr(static_cast<std::size_t>(ntaps));
+    std::vector<double> y = buffer(sw, "ndimage line buffer");
+    std::vector<index_t> oc(static_cast<std::size_t>(std::max(nd - 1, 1)));
+    for (index_t r = r0; r < r1; ++r) {
+      index_t rr = r;
+      for (int d = nd - 2; d >= 0; --d) {
+        oc[static_cast<std::size_t>(d)] = rr % shape[d];
+        rr /= shape[d];
+      }
+      for (index_t u = 0; u < nrows_used; ++u) {
+        index_t flat = 0;
+        for (int d = 0; d + 1 < nd; ++d) {
+          const index_t s = source(oc[static_cast<std::size_t>(d)] + kcoord[static_cast<std::size_t>(u * (nd - 1) + d)] - lo[static_cast<std::size_t>(d)], shape[d], b);
+          if (s < 0) { flat = -1; break; }
+          flat = flat * shape[d] + s;
+        }
+        need[static_cast<std::size_t>(u)] = flat;
+      }
+      std::fill(busy.begin(), busy.end(), 0);
+      for (index_t u = 0; u < nrows_used; ++u) {
+        at[static_cast<std::size_t>(u)] = -1;
+        for (index_t s = 0; s < nrows_used; ++s)
+          if (key[static_cast<std::size_t>(s)] == need[static_cast<std::size_t>(u)]) {
+            at[static_cast<std::size_t>(u)] = s;
+            busy[static_cast<std::size_t>(s)] = 1;
+            break;
+          }
+      }
+      for (index_t u = 0; u < nrows_used; ++u) {
+        if (at[static_cast<std::size_t>(u)] >= 0) continue;
+        index_t s = 0;
+        while (busy[static_cast<std::size_t>(s)]) ++s;  // fewer distinct rows needed than slots
+        busy[static_cast<std::size_t>(s)] = 1;
+        key[static_cast<std::size_t>(s)] = need[static_cast<std::size_t>(u)];
+        double* dst = slots.data() + s * elen;
+        if (need[static_cast<std::size_t>(u)] < 0)
+          std::fill(dst, dst + sw + kw - 1, b.cval);
+        else
+          load_extended(tin, in + need[static_cast<std::size_t>(u)] * W * ies, W, x0 - lo[static_cast<std::size_t>(nd - 1)],
+                        sw + kw - 1, b, dst);
+        // later rows of this output row asking for the same source share the slot
+        for (index_t u2 = u; u2 < nrows_used; ++u2)
+          if (at[static_cast<std::size_t>(u2)] < 0 && need[static_cast<std::size_t>(u2)] == need[static_cast<std::size_t>(u)]) at[static_cast<std::size_t>(u2)] = s;
+      }
+      for (index_t t = 0; t < ntaps; ++t)
+        ptr[static_cast<std::size_t>(t)] = slots.data() + at[static_cast<std::size_t>(tap_row[static_cast<std::size_t>(t)])] * elen + tap_col[static_cast<std::size_t>(t)];
+      lincomb(ptr.data(), tw.data(), ntaps, 0, sw, y.data());
+      store(tout, y.data(), sw, out + (r * W + x0) * oes);
+    }
+  });
+}
+
+}  // namespace ndimage
+}  // namespace convcore
