@@ -14,7 +14,7 @@
 //   pairing  0: acc = p[0][x] * w[0]; acc += p[t][x] * w[t] for t = 1 .. ntaps-1
 //   pairing +1: acc = p[0][x] * w[0]; acc += (p[2i+1][x] + p[2i+2][x]) * w[i+1]
 //   pairing -1: as +1 with p[2i+1][x] - p[2i+2][x]
-// running_mean: NI_UniformFilter1D's running sum, one independent sum per column.
+// accumulate / divide / running_step: NI_UniformFilter1D's running sum, one sum per column.
 #pragma once
 #include <cstring>
 
@@ -119,28 +119,31 @@ struct ndimage_engine {
       lincomb_t<-1>(p, w, ntaps, n, y);
   }
 
-  // rows: nrows = nout + size - 1 rows of `width` doubles, row r at rows + r * ld. Output row
-  // o (at y + o * ld) is the mean of rows o .. o + size - 1 as NI_UniformFilter1D computes it:
-  // sum = rows[0] + ... + rows[size-1] (in that order, from 0), y[0] = sum / size, then
-  // sum += rows[o + size - 1] - rows[o - 1] and y[o] = sum / size. acc: width doubles.
+  // NI_UniformFilter1D's running sum, one independent sum per column c < width:
+  // acc = 0 + row_0 + ... + row_{size-1} (accumulate, in order), y_0 = acc / size (divide),
+  // then per output acc += add - sub, y = acc / size (running_step).
+  // The same over `nout` outputs at once: rows (nout + size - 1 of them, `width` used columns)
+  // at rows + r * ld, outputs at y + o * ld; acc: width doubles.
   static void running_mean(const double* rows, index_t ld, index_t width, index_t size,
                            index_t nout, double* acc, double* y) {
-    CONVCORE_NO_CONTRACT
     const double sz = static_cast<double>(size);
     for (index_t c = 0; c < width; ++c) acc[c] = 0.0;
-    for (index_t r = 0; r < size; ++r) {
-      const double* s = rows + r * ld;
-      for (index_t c = 0; c < width; ++c) acc[c] += s[c];
-    }
-    for (index_t c = 0; c < width; ++c) y[c] = acc[c] / sz;
-    for (index_t o = 1; o < nout; ++o) {
-      const double* add = rows + (o + size - 1) * ld;
-      const double* sub = rows + (o - 1) * ld;
-      double* yo = y + o * ld;
-      for (index_t c = 0; c < width; ++c) {
-        acc[c] += add[c] - sub[c];
-        yo[c] = acc[c] / sz;
-      }
+    for (index_t r = 0; r < size; ++r) accumulate(acc, rows + r * ld, width);
+    divide(acc, width, sz, y);
+    for (index_t o = 1; o < nout; ++o)
+      running_step(acc, rows + (o + size - 1) * ld, rows + (o - 1) * ld, width, sz, y + o * ld);
+  }
+  static void accumulate(double* acc, const double* row, index_t width) {
+    for (index_t c = 0; c < width; ++c) acc[c] += row[c];
+  }
+  static void divide(const double* acc, index_t width, double size, double* y) {
+    for (index_t c = 0; c < width; ++c) y[c] = acc[c] / size;
+  }
+  static void running_step(double* acc, const double* add, const double* sub, index_t width,
+                           double size, double* y) {
+    for (index_t c = 0; c < width; ++c) {
+      acc[c] += add[c] - sub[c];
+      y[c] = acc[c] / size;
     }
   }
 };

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,10 @@ inline index_t elem_size(Elem t) {
 
 // x86-64's truncating conversions (cvttsd2si): out of range or NaN gives the "integer
 // indefinite" value, the lowest of the type. Narrower integer types go through int32, uint32
-// through int64, and uint64 as GCC compiles it (values at or above 2^63 shifted down first);
-// that is what SciPy's `(type)value` produces in its wheels, wrap-arounds included.
+// through int64; that is what SciPy's `(type)value` produces in its wheels, wrap-arounds
+// included. uint64 has no such instruction and SciPy's two loops were compiled differently:
+// values at or above 2^63 are shifted down by 2^63 (top bit set after) in both, and the N-d
+// correlate's loop also shifts values below -2^63 up (measured against SciPy 1.17's wheels).
 inline std::int32_t cvt_i32(double v) {
   return (v > -2147483649.0 && v < 2147483648.0) ? static_cast<std::int32_t>(v) : INT32_MIN;
 }
@@ -54,9 +57,15 @@ inline std::int64_t cvt_i64(double v) {
   return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? static_cast<std::int64_t>(v)
                                                                      : INT64_MIN;
 }
-inline std::uint64_t cvt_u64(double v) {
-  if (v < 9223372036854775808.0) return static_cast<std::uint64_t>(cvt_i64(v));
-  return static_cast<std::uint64_t>(cvt_i64(v - 9223372036854775808.0)) ^ (std::uint64_t(1) << 63);
+constexpr double kTwo63 = 9223372036854775808.0;
+constexpr std::uint64_t kTop = std::uint64_t(1) << 63;
+inline std::uint64_t cvt_u64_line(double v) {
+  if (v >= kTwo63) return static_cast<std::uint64_t>(cvt_i64(v - kTwo63)) ^ kTop;
+  return static_cast<std::uint64_t>(cvt_i64(v));
+}
+inline std::uint64_t cvt_u64_point(double v) {
+  if (v < -kTwo63) return static_cast<std::uint64_t>(cvt_i64(v + kTwo63)) ^ kTop;
+  return cvt_u64_line(v);
 }
 
 template <class T>
@@ -87,8 +96,8 @@ void store_as(const double* s, index_t n, void* p, F cvt) {
   for (index_t i = 0; i < n; ++i) d[i] = static_cast<T>(cvt(s[i]));
 }
 
-// n doubles from s into p as type t, with SciPy's casts.
-inline void store(Elem t, const double* s, index_t n, void* p) {
+// n doubles from s into p as type t, with SciPy's casts (point: the N-d correlate's uint64).
+inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
   switch (t) {
     case Elem::b1: case Elem::u8: return store_as<std::uint8_t>(s, n, p, cvt_i32);
     case Elem::i8: return store_as<std::int8_t>(s, n, p, cvt_i32);
@@ -96,7 +105,9 @@ inline void store(Elem t, const double* s, index_t n, void* p) {
     case Elem::i16: return store_as<std::int16_t>(s, n, p, cvt_i32);
     case Elem::u32: return store_as<std::uint32_t>(s, n, p, cvt_i64);
     case Elem::i32: return store_as<std::int32_t>(s, n, p, cvt_i32);
-    case Elem::u64: return store_as<std::uint64_t>(s, n, p, cvt_u64);
+    case Elem::u64:
+      return point ? store_as<std::uint64_t>(s, n, p, cvt_u64_point)
+                   : store_as<std::uint64_t>(s, n, p, cvt_u64_line);
     case Elem::i64: return store_as<std::int64_t>(s, n, p, cvt_i64);
     case Elem::f32: return store_as<float>(s, n, p, [](double v) { return static_cast<float>(v); });
     case Elem::f64: std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(double)); return;
@@ -202,7 +213,7 @@ inline TapOrder correlate1d_order(const double* w, index_t K) {
   return o;
 }
 
-// Work items for one axis pass: line segments (inner == 1) or row bands x column strips.
+// Work items of a correlate1d pass: line segments (inner == 1) or row bands x column strips.
 struct PassPlan {
   AxisView v;
   index_t K = 1, lo = 0;
@@ -211,53 +222,54 @@ struct PassPlan {
   index_t items() const { return v.inner == 1 ? v.outer * nseg : v.outer * nband * nstrip; }
 };
 
-// whole_lines: every item covers the whole axis (the running sum of uniform_filter1d).
-inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo, bool whole_lines) {
+inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo) {
   PassPlan p;
   p.v = v;
   p.K = K;
   p.lo = lo;
   if (v.inner == 1) {
-    p.seg = whole_lines ? v.n : std::min<index_t>(v.n, 8192);
+    p.seg = std::min<index_t>(v.n, 8192);
     p.nseg = (v.n + p.seg - 1) / p.seg;
   } else {
-    p.S = std::min<index_t>(v.inner, whole_lines ? 64 : 256);
+    p.S = std::min<index_t>(v.inner, 256);
     p.nstrip = (v.inner + p.S - 1) / p.S;
     // ~512 KiB of extended rows per item, at least 8 output rows
     const index_t rows = std::max<index_t>(8, 65536 / p.S - (K - 1));
-    p.band = whole_lines ? v.n : std::min(v.n, rows);
+    p.band = std::min(v.n, rows);
     p.nband = (v.n + p.band - 1) / p.band;
   }
   return p;
 }
 
-inline std::vector<double> buffer(index_t n, const char* what) {
-  return detail::workspace<double>(n, what);
+// Uninitialised scratch (every element is written before it is read).
+using Buffer = std::unique_ptr<double[]>;
+inline Buffer buffer(index_t n, const char* what) {
+  checked_bytes(n, sizeof(double), what);
+  return Buffer(new double[static_cast<std::size_t>(n > 0 ? n : 1)]);
 }
 
 // Item `item` of a column-strip pass: fills ext with rows [r0 - lo, r1 + K - 1 - lo) of the
 // strip (S wide), calls body(ext, r0, r1, c0, cw, o).
 template <class Body>
 void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, index_t item,
-                std::vector<double>& ext, Body&& body) {
+                Buffer& ext, Body&& body) {
   const AxisView& v = p.v;
   const index_t st = item % p.nstrip, rest = item / p.nstrip;
   const index_t bd = rest % p.nband, o = rest / p.nband;
   const index_t r0 = bd * p.band, r1 = std::min(v.n, r0 + p.band);
   const index_t c0 = st * p.S, cw = std::min(p.S, v.inner - c0);
   const index_t nrows = r1 - r0 + p.K - 1;
-  if (ext.size() < static_cast<std::size_t>(nrows * p.S))
-    ext = buffer(nrows * p.S, "ndimage row buffer");
+  if (!ext) ext = buffer((p.band + p.K - 1) * p.S, "ndimage row buffer");
   const index_t es = elem_size(tin);
   for (index_t r = 0; r < nrows; ++r) {
     const index_t s = source(r0 + r - p.lo, v.n, b);
-    double* dst = ext.data() + r * p.S;
+    double* dst = ext.get() + r * p.S;
     if (s < 0)
       std::fill(dst, dst + cw, b.cval);
     else
       load(tin, in + ((o * v.n + s) * v.inner + c0) * es, cw, dst);
   }
-  body(ext.data(), r0, r1, c0, cw, o);
+  body(ext.get(), r0, r1, c0, cw, o);
 }
 
 // correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D.
@@ -268,23 +280,23 @@ inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const 
   const index_t lo = K / 2 + origin;
   const TapOrder ord = correlate1d_order(w, K);
   const index_t nt = static_cast<index_t>(ord.tap.size());
-  const PassPlan p = plan_pass(v, K, lo, false);
+  const PassPlan p = plan_pass(v, K, lo);
   const char* in = static_cast<const char*>(in_);
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
   const auto lincomb = active_kernels().nd.lincomb;
   parallel_for_dynamic(p.items(), [&](index_t item) {
     std::vector<const double*> ptr(static_cast<std::size_t>(nt));
-    std::vector<double> ext, y;
+    Buffer ext, y;
     if (v.inner == 1) {
       const index_t line = item / p.nseg, x0 = (item % p.nseg) * p.seg;
       const index_t len = std::min(p.seg, v.n - x0);
       ext = buffer(len + K - 1, "ndimage line buffer");
       y = buffer(len, "ndimage line buffer");
-      load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.data());
-      for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.data() + ord.tap[static_cast<std::size_t>(i)];
-      lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, len, y.data());
-      store(tout, y.data(), len, out + (line * v.n + x0) * oes);
+      load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
+      for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.get() + ord.tap[static_cast<std::size_t>(i)];
+      lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, len, y.get());
+      store(tout, y.get(), len, out + (line * v.n + x0) * oes);
       return;
     }
     y = buffer(p.S, "ndimage row buffer");
@@ -294,58 +306,76 @@ inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const 
                    for (index_t i = 0; i < nt; ++i)
                      ptr[static_cast<std::size_t>(i)] =
                          rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
-                   lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, cw, y.data());
-                   store(tout, y.data(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+                   lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, cw, y.get());
+                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
                  }
                });
   });
 }
 
-// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D (a running sum along
-// each whole line, so items cover whole lines: several lines side by side when inner == 1).
+// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D: a running sum along
+// each whole line (so an item never splits a line). Last axis: L lines side by side, transposed
+// into the buffer so the sums run as vectors; other axes: a column strip, its extended rows
+// kept in a ring of size + 1.
 inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
                              int axis, index_t size, const Boundary& b, index_t origin) {
-  AxisView v = axis_view(shape, axis);
+  const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
   const index_t lo = size / 2 + origin;
   const char* in = static_cast<const char*>(in_);
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
-  const auto running_mean = active_kernels().nd.running_mean;
-  const index_t len = v.n + size - 1;
+  const kernels::NdimageFns& k = active_kernels().nd;
+  const index_t len = checked_add(v.n, size - 1, "the extended line");
+  const double sz = static_cast<double>(size);
   if (v.inner == 1) {
-    // L lines side by side (transposed into the buffer) so the running sums run as vectors.
     constexpr index_t L = 8;
     const index_t nitems = (v.outer + L - 1) / L;
     parallel_for_dynamic(nitems, [&](index_t item) {
       const index_t l0 = item * L, nl = std::min(L, v.outer - l0);
-      std::vector<double> line = buffer(len, "ndimage line buffer");
-      std::vector<double> ext = buffer(len * L, "ndimage line buffer");
-      std::vector<double> y = buffer(v.n * L, "ndimage line buffer");
-      std::vector<double> acc(L);
+      Buffer line = buffer(len, "ndimage line buffer");
+      Buffer ext = buffer(checked_mul(len, L, "ndimage line buffer"), "ndimage line buffer");
+      Buffer y = buffer(v.n * L, "ndimage line buffer");
+      double acc[L];
       for (index_t l = 0; l < L; ++l) {
-        if (l < nl)
-          load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.data());
-        for (index_t j = 0; j < len; ++j) ext[static_cast<std::size_t>(j * L + l)] = l < nl ? line[static_cast<std::size_t>(j)] : 0.0;
+        if (l < nl) load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.get());
+        double* e = ext.get() + l;
+        for (index_t j = 0; j < len; ++j) e[j * L] = l < nl ? line[j] : 0.0;
       }
-      running_mean(ext.data(), L, L, size, v.n, acc.data(), y.data());
+      k.running_mean(ext.get(), L, L, size, v.n, acc, y.get());
       for (index_t l = 0; l < nl; ++l) {
-        for (index_t j = 0; j < v.n; ++j) line[static_cast<std::size_t>(j)] = y[static_cast<std::size_t>(j * L + l)];
-        store(tout, line.data(), v.n, out + (l0 + l) * v.n * oes);
+        const double* yl = y.get() + l;
+        for (index_t j = 0; j < v.n; ++j) line[j] = yl[j * L];
+        store(tout, line.get(), v.n, out + (l0 + l) * v.n * oes);
       }
     });
     return;
   }
-  const PassPlan p = plan_pass(v, size, lo, true);
-  parallel_for_dynamic(p.items(), [&](index_t item) {
-    std::vector<double> ext, acc(static_cast<std::size_t>(p.S));
-    std::vector<double> y = buffer(v.n * p.S, "ndimage row buffer");
-    strip_item(p, tin, in, b, item, ext,
-               [&](const double* rows, index_t, index_t, index_t c0, index_t cw, index_t o) {
-                 running_mean(rows, p.S, cw, size, v.n, acc.data(), y.data());
-                 for (index_t r = 0; r < v.n; ++r)
-                   store(tout, y.data() + r * p.S, cw, out + ((o * v.n + r) * v.inner + c0) * oes);
-               });
+  const index_t S = std::min<index_t>(v.inner, 256), nstrip = (v.inner + S - 1) / S;
+  const index_t slots = size + 1;
+  parallel_for_dynamic(v.outer * nstrip, [&](index_t item) {
+    const index_t o = item / nstrip, c0 = (item % nstrip) * S, cw = std::min(S, v.inner - c0);
+    Buffer ring = buffer(checked_mul(slots, S, "ndimage row buffer"), "ndimage row buffer");
+    Buffer acc = buffer(S, "ndimage row buffer"), y = buffer(S, "ndimage row buffer");
+    auto row = [&](index_t e) {  // extended row e (input row e - lo) in its ring slot
+      double* dst = ring.get() + (e % slots) * S;
+      const index_t s = source(e - lo, v.n, b);
+      if (s < 0)
+        std::fill(dst, dst + cw, b.cval);
+      else
+        load(tin, in + ((o * v.n + s) * v.inner + c0) * ies, cw, dst);
+      return dst;
+    };
+    auto put = [&](index_t r) { store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes); };
+    std::fill(acc.get(), acc.get() + cw, 0.0);
+    for (index_t e = 0; e < size; ++e) k.accumulate(acc.get(), row(e), cw);
+    k.divide(acc.get(), cw, sz, y.get());
+    put(0);
+    for (index_t r = 1; r < v.n; ++r) {
+      const double* add = row(r + size - 1);
+      k.running_step(acc.get(), add, ring.get() + ((r - 1) % slots) * S, cw, sz, y.get());
+      put(r);
+    }
   });
 }
 
@@ -388,9 +418,9 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
   const index_t ntaps = static_cast<index_t>(tw.size());
   const index_t nrows_used = static_cast<index_t>(krow_used.size());
   if (ntaps == 0) {  // SciPy's sum of no terms
-    std::vector<double> zero = buffer(std::min<index_t>(total, 65536), "ndimage zeros");
+    std::vector<double> zero(static_cast<std::size_t>(std::min<index_t>(total, 65536)), 0.0);
     for (index_t i = 0; i < total; i += 65536)
-      store(tout, zero.data(), std::min<index_t>(65536, total - i), out + i * oes);
+      store(tout, zero.data(), std::min<index_t>(65536, total - i), out + i * oes, true);
     return;
   }
   // the leading coordinates of each used kernel row
@@ -414,12 +444,12 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
     const index_t sw = std::min(seg, W - x0);
     const index_t r0 = bi * band, r1 = std::min(R, r0 + band);
     // slot cache: key = source row (flat leading index), -1 the constant row, -2 empty
-    std::vector<double> slots = buffer(nrows_used * elen, "ndimage row buffer");
+    Buffer slots = buffer(checked_mul(nrows_used, elen, "ndimage row buffer"), "ndimage row buffer");
     std::vector<index_t> key(static_cast<std::size_t>(nrows_used), -2);
     std::vector<index_t> need(static_cast<std::size_t>(nrows_used)), at(static_cast<std::size_t>(nrows_used));
     std::vector<char> busy(static_cast<std::size_t>(nrows_used));
     std::vector<const double*> ptr(static_cast<std::size_t>(ntaps));
-    std::vector<double> y = buffer(sw, "ndimage line buffer");
+    Buffer y = buffer(sw, "ndimage line buffer");
     std::vector<index_t> oc(static_cast<std::size_t>(std::max(nd - 1, 1)));
     for (index_t r = r0; r < r1; ++r) {
       index_t rr = r;
@@ -452,7 +482,7 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
         while (busy[static_cast<std::size_t>(s)]) ++s;  // fewer distinct rows needed than slots
         busy[static_cast<std::size_t>(s)] = 1;
         key[static_cast<std::size_t>(s)] = need[static_cast<std::size_t>(u)];
-        double* dst = slots.data() + s * elen;
+        double* dst = slots.get() + s * elen;
         if (need[static_cast<std::size_t>(u)] < 0)
           std::fill(dst, dst + sw + kw - 1, b.cval);
         else
@@ -463,9 +493,9 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
           if (at[static_cast<std::size_t>(u2)] < 0 && need[static_cast<std::size_t>(u2)] == need[static_cast<std::size_t>(u)]) at[static_cast<std::size_t>(u2)] = s;
       }
       for (index_t t = 0; t < ntaps; ++t)
-        ptr[static_cast<std::size_t>(t)] = slots.data() + at[static_cast<std::size_t>(tap_row[static_cast<std::size_t>(t)])] * elen + tap_col[static_cast<std::size_t>(t)];
-      lincomb(ptr.data(), tw.data(), ntaps, 0, sw, y.data());
-      store(tout, y.data(), sw, out + (r * W + x0) * oes);
+        ptr[static_cast<std::size_t>(t)] = slots.get() + at[static_cast<std::size_t>(tap_row[static_cast<std::size_t>(t)])] * elen + tap_col[static_cast<std::size_t>(t)];
+      lincomb(ptr.data(), tw.data(), ntaps, 0, sw, y.get());
+      store(tout, y.get(), sw, out + (r * W + x0) * oes, true);
     }
   });
 }
