@@ -38,21 +38,27 @@ void check_layout(const py::array& a, const char* name) {
 }
 
 // input and output checked; input replaced by a copy when it shares memory with output (SciPy
-// filters in place, as sobel's later passes do).
+// filters in place, as sobel's later passes do), unless the op can run in place: a pass along
+// the last axis (last_axis_pass) with output the very same array.
 struct Arrays {
   py::array in, out;
   Elem tin, tout;
   Shape shape;
 };
 
-Arrays arrays(const py::array& input, const py::array& output) {
+bool same_array(const py::array& a, const py::array& b) {
+  return a.data() == b.data() && a.dtype().equal(b.dtype()) && shape_of(a) == shape_of(b);
+}
+
+Arrays arrays(const py::array& input, const py::array& output, bool last_axis_pass = false) {
   Arrays r{input, output, elem_of(input, "input"), elem_of(output, "output"), shape_of(input)};
   check_layout(input, "input");
   check_layout(output, "output");
   if (shape_of(output) != r.shape) fail_value("output must have the shape of input");
   if (!output.writeable()) fail_value("output must be writeable");
   if (input.ndim() < 1) fail_value("input must have at least one dimension");
-  if (overlaps(input, output)) r.in = py::array::ensure(input.attr("copy")());
+  if (overlaps(input, output) && !(last_axis_pass && same_array(input, output)))
+    r.in = py::array::ensure(input.attr("copy")());
   return r;
 }
 
@@ -71,12 +77,12 @@ void check_origin(index_t origin, index_t K) {
 void correlate1d_binding(const py::array& input, const py::array& weights, int axis,
                          const py::array& output, const std::string& mode, double cval,
                          index_t origin) {
-  Arrays a = arrays(input, output);
+  const int ax = axis_of(axis, input);
+  Arrays a = arrays(input, output, ax == input.ndim() - 1);
   auto w = contiguous<double>(weights, "weights");
   if (w.ndim() != 1 || w.shape(0) < 1) fail_value("weights must be a non-empty 1-D array");
   const index_t K = w.shape(0);
   check_origin(origin, K);
-  const int ax = axis_of(axis, a.in);
   const ndimage::Boundary b = ndimage::parse_mode(mode, cval);
   const void* ip = a.in.data();
   void* op = a.out.mutable_data();
@@ -87,10 +93,10 @@ void correlate1d_binding(const py::array& input, const py::array& weights, int a
 void uniform_filter1d_binding(const py::array& input, index_t size, int axis,
                               const py::array& output, const std::string& mode, double cval,
                               index_t origin) {
-  Arrays a = arrays(input, output);
+  const int ax = axis_of(axis, input);
+  Arrays a = arrays(input, output, ax == input.ndim() - 1);
   if (size < 1) fail_value("size must be at least 1, got ", size);
   check_origin(origin, size);
-  const int ax = axis_of(axis, a.in);
   const ndimage::Boundary b = ndimage::parse_mode(mode, cval);
   // the extended line of each item: size - 1 beyond the axis
   checked_add(a.shape[static_cast<std::size_t>(ax)], size, "size");

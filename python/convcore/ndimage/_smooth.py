@@ -59,7 +59,7 @@ def uniform_filter(input: Any, size: Any = 3, output: Any = None, mode: Any = "r
     origins = S.normalize_sequence(origin, n)
     modes = S.normalize_sequence(mode, n)
     steps = [
-        (lambda src, dst, a=axes[i], sz=int(sizes[i]), o=origins[i], m=modes[i]:
+        (axes[i], lambda src, dst, a=axes[i], sz=int(sizes[i]), o=origins[i], m=modes[i]:
          uniform_filter1d(src, sz, a, dst, m, cval, o))
         for i in range(n) if sizes[i] > 1]
     return S.passes(input, output, steps)
@@ -137,7 +137,7 @@ def gaussian_filter(input: Any, sigma: Any, order: Any = 0, output: Any = None,
     modes = S.normalize_sequence(mode, n)
     radii = S.normalize_sequence(radius, n)
     steps = [
-        (lambda src, dst, a=axes[i], s=sigmas[i], o=orders[i], m=modes[i], r=radii[i]:
+        (axes[i], lambda src, dst, a=axes[i], s=sigmas[i], o=orders[i], m=modes[i], r=radii[i]:
          gaussian_filter1d(src, s, a, o, dst, m, cval, truncate, radius=r))
         for i in range(n) if sigmas[i] > 1e-15]
     return S.passes(input, output, steps)

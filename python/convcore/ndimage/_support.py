@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -171,17 +171,34 @@ def correlate_into(input: np.ndarray, weights: np.ndarray, output: np.ndarray, m
 
 
 def passes(input: np.ndarray, output: np.ndarray,
-           steps: Sequence[Callable[[np.ndarray, np.ndarray], Any]]) -> np.ndarray:
-    """Runs 1-D passes one after the other as SciPy does (each result stored in output's dtype,
-    the next pass reading it), alternating between output and one scratch array instead of
-    filtering in place; the last pass lands in output."""
+           steps: Sequence[Tuple[int, Callable[[np.ndarray, np.ndarray], Any]]]) -> np.ndarray:
+    """Runs 1-D passes (axis, step(src, dst)) one after the other as SciPy does: each result
+    stored in output's dtype, the next pass reading it. A pass along the last axis of a
+    C-ordered output runs in place (the compiled ops read a whole line before writing it);
+    other passes alternate between output and one scratch array, so the last lands in output
+    and no scratch is allocated where in-place passes suffice (a 2-D Gaussian: none)."""
     if not steps:
         output[...] = input
         return output
-    scratch = np.empty_like(output) if len(steps) > 1 else None
+    last = output.ndim - 1
+    in_place_ok = output.flags.c_contiguous and output.dtype.isnative and \
+        output.dtype.kind != "c"
+    scratch: List[Any] = []
+
+    def other(buf: np.ndarray) -> np.ndarray:
+        if buf is not output:
+            return output
+        if not scratch:
+            scratch.append(np.empty_like(output))
+        return scratch[0]
+
+    # destinations from the last pass backwards
+    dst = [output] * len(steps)
+    for k in range(len(steps) - 1, 0, -1):
+        axis = steps[k][0]
+        dst[k - 1] = dst[k] if in_place_ok and axis == last else other(dst[k])
     src = input
-    for k, step in enumerate(steps):
-        dst = output if (len(steps) - 1 - k) % 2 == 0 else scratch
-        step(src, dst)
-        src = dst
+    for k, (_, step) in enumerate(steps):
+        step(src, dst[k])
+        src = dst[k]
     return output

@@ -52,7 +52,7 @@ struct EngineFns {
 // convcore.ndimage's double arithmetic (ndimage_lines.hpp)
 struct NdimageFns {
   void (*lincomb)(const double* const*, const double*, index_t, int, index_t, double*);
-  void (*running_mean)(const double*, index_t, index_t, index_t, index_t, double*, double*);
+  void (*running_mean8)(const double*, index_t, index_t, double*);
   void (*accumulate)(double*, const double*, index_t);
   void (*divide)(const double*, index_t, double, double*);
   void (*running_step)(double*, const double*, const double*, index_t, double, double*);
@@ -85,7 +85,7 @@ const KernelTable* kernel_table_for() {
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
        &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
-      {&ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean,
+      {&ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step}};
   return &t;

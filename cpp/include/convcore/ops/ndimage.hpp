@@ -222,13 +222,14 @@ struct PassPlan {
   index_t items() const { return v.inner == 1 ? v.outer * nseg : v.outer * nband * nstrip; }
 };
 
-inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo) {
+// whole_lines: an item reads its whole line before writing it (in place along the last axis).
+inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo, bool whole_lines) {
   PassPlan p;
   p.v = v;
   p.K = K;
   p.lo = lo;
   if (v.inner == 1) {
-    p.seg = std::min<index_t>(v.n, 8192);
+    p.seg = whole_lines ? v.n : std::min<index_t>(v.n, 8192);
     p.nseg = (v.n + p.seg - 1) / p.seg;
   } else {
     p.S = std::min<index_t>(v.inner, 256);
@@ -272,7 +273,8 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
   body(ext.get(), r0, r1, c0, cw, o);
 }
 
-// correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D.
+// correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
+// same type) only along the last axis.
 inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
                         int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
   const AxisView v = axis_view(shape, axis);
@@ -280,7 +282,7 @@ inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const 
   const index_t lo = K / 2 + origin;
   const TapOrder ord = correlate1d_order(w, K);
   const index_t nt = static_cast<index_t>(ord.tap.size());
-  const PassPlan p = plan_pass(v, K, lo);
+  const PassPlan p = plan_pass(v, K, lo, in_ == out_);
   const char* in = static_cast<const char*>(in_);
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
@@ -313,7 +315,8 @@ inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const 
   });
 }
 
-// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D: a running sum along
+// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D (in place only along
+// the last axis): a running sum along
 // each whole line (so an item never splits a line). Last axis: L lines side by side, transposed
 // into the buffer so the sums run as vectors; other axes: a column strip, its extended rows
 // kept in a ring of size + 1.
@@ -336,13 +339,12 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
       Buffer line = buffer(len, "ndimage line buffer");
       Buffer ext = buffer(checked_mul(len, L, "ndimage line buffer"), "ndimage line buffer");
       Buffer y = buffer(v.n * L, "ndimage line buffer");
-      double acc[L];
       for (index_t l = 0; l < L; ++l) {
         if (l < nl) load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.get());
         double* e = ext.get() + l;
         for (index_t j = 0; j < len; ++j) e[j * L] = l < nl ? line[j] : 0.0;
       }
-      k.running_mean(ext.get(), L, L, size, v.n, acc, y.get());
+      k.running_mean8(ext.get(), size, v.n, y.get());
       for (index_t l = 0; l < nl; ++l) {
         const double* yl = y.get() + l;
         for (index_t j = 0; j < v.n; ++j) line[j] = yl[j * L];
