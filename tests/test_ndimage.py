@@ -342,3 +342,16 @@ def test_large_gaussian_runs_as_passes(rng):
     """sigma 40 on a 2-D image: two 321-tap passes (a dense kernel would be ~100k taps)."""
     a = image(rng, (64, 400), np.float32)
     same(*both("gaussian_filter", a, 40.0))
+
+
+@pytest.mark.parametrize("name", nd.__all__ + ["__init__"])
+def test_docstring_examples(name):
+    """Every public function of convcore.ndimage (and the package) has a true example."""
+    import doctest
+    obj = nd if name == "__init__" else getattr(nd, name)
+    tests = doctest.DocTestFinder(recurse=False).find(obj, f"convcore.ndimage.{name}")
+    assert tests and tests[0].examples, f"{name} has no >>> example"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for t in tests:
+        runner.run(t)
+    assert runner.failures == 0

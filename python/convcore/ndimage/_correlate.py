@@ -144,9 +144,9 @@ def correlate(input: Any, weights: Any, output: Any = None, mode: str = "reflect
     >>> from convcore import ndimage
     >>> a = np.array([[2, 4, 6, 8, 10], [12, 14, 16, 18, 20], [22, 24, 26, 28, 30]])
     >>> ndimage.correlate(a, np.array([[-1, 0], [0, 1]]), mode="nearest")
-    array([[ 0, 12, 12, 12, 12],
-           [ 0, 12, 12, 12, 12],
-           [ 0, 12, 12, 12, 12]])
+    array([[ 0,  2,  2,  2,  2],
+           [10, 12, 12, 12, 12],
+           [10, 12, 12, 12, 12]])
     """
     return _correlate_or_convolve(input, weights, output, mode, cval, origin, False, axes)
 

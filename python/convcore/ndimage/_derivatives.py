@@ -116,7 +116,7 @@ def gaussian_laplace(input: Any, sigma: Any, output: Any = None, mode: Any = "re
     >>> from convcore import ndimage
     >>> a = np.zeros((5, 5)); a[2, 2] = 1
     >>> float(ndimage.gaussian_laplace(a, sigma=1)[2, 2].round(6))
-    -0.31877
+    -0.318312
     """
     input = S.as_input(input)
 
@@ -182,7 +182,7 @@ def gaussian_gradient_magnitude(input: Any, sigma: Any, output: Any = None,
     >>> from convcore import ndimage
     >>> a = np.zeros((5, 5)); a[:, 3:] = 1
     >>> ndimage.gaussian_gradient_magnitude(a, sigma=1)[2].round(4)
-    array([0.0297, 0.1468, 0.3584, 0.3881, 0.2105])
+    array([0.0133, 0.1218, 0.3638, 0.3632, 0.108 ])
     """
     input = S.as_input(input)
 

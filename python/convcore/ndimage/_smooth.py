@@ -46,10 +46,10 @@ def uniform_filter(input: Any, size: Any = 3, output: Any = None, mode: Any = "r
     >>> import numpy as np
     >>> from convcore import ndimage
     >>> ndimage.uniform_filter(np.arange(16.0).reshape(4, 4), size=3)
-    array([[ 3.33333333,  4.        ,  5.        ,  5.66666667],
-           [ 6.        ,  6.66666667,  7.66666667,  8.33333333],
-           [10.        , 10.66666667, 11.66666667, 12.33333333],
-           [12.66666667, 13.33333333, 14.33333333, 15.        ]])
+    array([[ 1.66666667,  2.33333333,  3.33333333,  4.        ],
+           [ 4.33333333,  5.        ,  6.        ,  6.66666667],
+           [ 8.33333333,  9.        , 10.        , 10.66666667],
+           [11.        , 11.66666667, 12.66666667, 13.33333333]])
     """
     input = S.as_input(input)
     output = S.get_output(output, input, complex_output=input.dtype.kind == "c")
