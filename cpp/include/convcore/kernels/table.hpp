@@ -51,6 +51,8 @@ struct EngineFns {
 
 // convcore.ndimage's double arithmetic (ndimage_lines.hpp)
 struct NdimageFns {
+  void (*load)(Elem, const void*, index_t, double*);
+  void (*store)(Elem, const double*, index_t, void*, bool);
   void (*lincomb)(const double* const*, const double*, index_t, int, index_t, double*);
   void (*running_mean8)(const double*, index_t, index_t, double*);
   void (*accumulate)(double*, const double*, index_t);
@@ -85,7 +87,7 @@ const KernelTable* kernel_table_for() {
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
        &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
-      {&ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
+      {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step}};
   return &t;

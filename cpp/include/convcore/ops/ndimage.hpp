@@ -32,86 +32,16 @@
 namespace convcore {
 namespace ndimage {
 
-// SciPy's real element types (bool is read and written as its byte, as SciPy's npy_bool).
-enum class Elem : int { b1, u8, i8, u16, i16, u32, i32, u64, i64, f32, f64 };
+using kernels::Elem;
+using kernels::elem_size;
 
-inline index_t elem_size(Elem t) {
-  switch (t) {
-    case Elem::b1: case Elem::u8: case Elem::i8: return 1;
-    case Elem::u16: case Elem::i16: return 2;
-    case Elem::u32: case Elem::i32: case Elem::f32: return 4;
-    default: return 8;
-  }
-}
-
-// x86-64's truncating conversions (cvttsd2si): out of range or NaN gives the "integer
-// indefinite" value, the lowest of the type. Narrower integer types go through int32, uint32
-// through int64; that is what SciPy's `(type)value` produces in its wheels, wrap-arounds
-// included. uint64 has no such instruction and SciPy's two loops were compiled differently:
-// values at or above 2^63 are shifted down by 2^63 (top bit set after) in both, and the N-d
-// correlate's loop also shifts values below -2^63 up (measured against SciPy 1.17's wheels).
-inline std::int32_t cvt_i32(double v) {
-  return (v > -2147483649.0 && v < 2147483648.0) ? static_cast<std::int32_t>(v) : INT32_MIN;
-}
-inline std::int64_t cvt_i64(double v) {
-  return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? static_cast<std::int64_t>(v)
-                                                                     : INT64_MIN;
-}
-constexpr double kTwo63 = 9223372036854775808.0;
-constexpr std::uint64_t kTop = std::uint64_t(1) << 63;
-inline std::uint64_t cvt_u64_line(double v) {
-  if (v >= kTwo63) return static_cast<std::uint64_t>(cvt_i64(v - kTwo63)) ^ kTop;
-  return static_cast<std::uint64_t>(cvt_i64(v));
-}
-inline std::uint64_t cvt_u64_point(double v) {
-  if (v < -kTwo63) return static_cast<std::uint64_t>(cvt_i64(v + kTwo63)) ^ kTop;
-  return cvt_u64_line(v);
-}
-
-template <class T>
-void load_as(const void* p, index_t n, double* dst) {
-  const T* s = static_cast<const T*>(p);
-  for (index_t i = 0; i < n; ++i) dst[i] = static_cast<double>(s[i]);
-}
-
-// n values of type t from p into dst, as doubles.
+// n values of type t from p into dst as doubles, and back with SciPy's casts (point: the N-d
+// correlate's uint64 rule): the level's vector code (kernels/ndimage_lines.hpp).
 inline void load(Elem t, const void* p, index_t n, double* dst) {
-  switch (t) {
-    case Elem::b1: case Elem::u8: return load_as<std::uint8_t>(p, n, dst);
-    case Elem::i8: return load_as<std::int8_t>(p, n, dst);
-    case Elem::u16: return load_as<std::uint16_t>(p, n, dst);
-    case Elem::i16: return load_as<std::int16_t>(p, n, dst);
-    case Elem::u32: return load_as<std::uint32_t>(p, n, dst);
-    case Elem::i32: return load_as<std::int32_t>(p, n, dst);
-    case Elem::u64: return load_as<std::uint64_t>(p, n, dst);
-    case Elem::i64: return load_as<std::int64_t>(p, n, dst);
-    case Elem::f32: return load_as<float>(p, n, dst);
-    case Elem::f64: std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(double)); return;
-  }
+  active_kernels().nd.load(t, p, n, dst);
 }
-
-template <class T, class F>
-void store_as(const double* s, index_t n, void* p, F cvt) {
-  T* d = static_cast<T*>(p);
-  for (index_t i = 0; i < n; ++i) d[i] = static_cast<T>(cvt(s[i]));
-}
-
-// n doubles from s into p as type t, with SciPy's casts (point: the N-d correlate's uint64).
 inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
-  switch (t) {
-    case Elem::b1: case Elem::u8: return store_as<std::uint8_t>(s, n, p, cvt_i32);
-    case Elem::i8: return store_as<std::int8_t>(s, n, p, cvt_i32);
-    case Elem::u16: return store_as<std::uint16_t>(s, n, p, cvt_i32);
-    case Elem::i16: return store_as<std::int16_t>(s, n, p, cvt_i32);
-    case Elem::u32: return store_as<std::uint32_t>(s, n, p, cvt_i64);
-    case Elem::i32: return store_as<std::int32_t>(s, n, p, cvt_i32);
-    case Elem::u64:
-      return point ? store_as<std::uint64_t>(s, n, p, cvt_u64_point)
-                   : store_as<std::uint64_t>(s, n, p, cvt_u64_line);
-    case Elem::i64: return store_as<std::int64_t>(s, n, p, cvt_i64);
-    case Elem::f32: return store_as<float>(s, n, p, [](double v) { return static_cast<float>(v); });
-    case Elem::f64: std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(double)); return;
-  }
+  active_kernels().nd.store(t, s, n, p, point);
 }
 
 // SciPy's filter modes: the coordinate rule (padding.hpp) and, for "constant", the value.
