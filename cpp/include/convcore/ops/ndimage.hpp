@@ -4,8 +4,8 @@
 //
 // As in SciPy, every value is read as a double, combined in double in SciPy's order (the
 // kernels of kernels/ndimage_lines.hpp) and written with SciPy's C cast to the output type
-// (store_cast: what x86-64 does for SciPy's `(type)double`). Unlike SciPy, the work is
-// vectorised across outputs and threaded, and nothing pads the whole image: each work item
+// (what x86-64 does for SciPy's `(type)double`). Unlike SciPy, the work is vectorised across
+// outputs and threaded, and nothing pads the whole image: each work item
 // reads the rows it needs into a small double buffer, extended by the boundary rule there.
 //
 // Geometry: an axis pass views the array as (outer, n, inner), n the filtered axis. With
