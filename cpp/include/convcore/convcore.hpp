@@ -30,6 +30,7 @@
 #include "ops/engine.hpp"
 #include "ops/deform_conv.hpp"
 #include "ops/filter.hpp"
+#include "ops/ndimage.hpp"
 #include "ops/options.hpp"
 #include "ops/asymmetric.hpp"
 #include "ops/channel_shuffle.hpp"

@@ -13,6 +13,7 @@
 #include "gemm.hpp"
 #include "grouped.hpp"
 #include "im2col.hpp"
+#include "ndimage_lines.hpp"
 #include "stem.hpp"
 #include "winograd.hpp"
 
@@ -48,10 +49,22 @@ struct EngineFns {
   void (*stem)(const ConvSpec&, const T*, const T*, const T*, T*);
 };
 
+// convcore.ndimage's double arithmetic (ndimage_lines.hpp)
+struct NdimageFns {
+  void (*load)(Elem, const void*, index_t, double*);
+  void (*store)(Elem, const double*, index_t, void*, bool);
+  void (*lincomb)(const double* const*, const double*, index_t, int, index_t, double*);
+  void (*running_mean8)(const double*, index_t, index_t, double*);
+  void (*accumulate)(double*, const double*, index_t);
+  void (*divide)(const double*, index_t, double, double*);
+  void (*running_step)(double*, const double*, const double*, index_t, double, double*);
+};
+
 struct KernelTable {
   IsaLevel level;
   EngineFns<float> f32;
   EngineFns<double> f64;
+  NdimageFns nd;
   const EngineFns<float>& fns(float*) const { return f32; }
   const EngineFns<double>& fns(double*) const { return f64; }
 };
@@ -73,7 +86,10 @@ const KernelTable* kernel_table_for() {
        &winograd_engine<double, ISA>::run, &winograd_engine<double, ISA>::run_subpixel,
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
-       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run}};
+       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
+      {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
+       &ndimage_engine<ISA>::accumulate,
+       &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step}};
   return &t;
 }
 

@@ -1,0 +1,272 @@
+// The arithmetic of convcore.ndimage (ops/ndimage.hpp): linear combinations of double rows,
+// done in exactly the operation order of scipy.ndimage's C loops so that every result, integer
+// casts included, is bit for bit SciPy's.
+//
+// SciPy computes each output in double, one multiply and one add per tap (its wheels are built
+// without FMA), in a fixed order. Vectorising across outputs keeps each output's own sequence
+// of operations, so the result is unchanged; contracting a multiply and an add into an FMA
+// would not (it rounds once instead of twice: an integer image's truncated result then differs
+// by one where the exact value is an integer, as in every flat region). Hence fp-contract off
+// for this file, whatever the translation unit's flags.
+//
+// lincomb: y[x] = combination over taps of p[t][x], x < n, in one of three orders (SciPy's
+// NI_Correlate1D symmetric / antisymmetric / general loops, and NI_Correlate's sum):
+//   pairing  0: acc = p[0][x] * w[0]; acc += p[t][x] * w[t] for t = 1 .. ntaps-1
+//   pairing +1: acc = p[0][x] * w[0]; acc += (p[2i+1][x] + p[2i+2][x]) * w[i+1]
+//   pairing -1: as +1 with p[2i+1][x] - p[2i+2][x]
+// accumulate / divide / running_step: NI_UniformFilter1D's running sum, one sum per column.
+// load / store: the conversions between the arrays' types and double, at the level's width.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "../core/simd.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace convcore {
+namespace kernels {
+
+#if defined(__clang__)
+#define CONVCORE_NO_CONTRACT _Pragma("clang fp contract(off)")
+#else
+#define CONVCORE_NO_CONTRACT
+#endif
+
+// SciPy's real element types (bool is read and written as its byte, as SciPy's npy_bool).
+enum class Elem : int { b1, u8, i8, u16, i16, u32, i32, u64, i64, f32, f64 };
+
+inline index_t elem_size(Elem t) {
+  switch (t) {
+    case Elem::b1: case Elem::u8: case Elem::i8: return 1;
+    case Elem::u16: case Elem::i16: return 2;
+    case Elem::u32: case Elem::i32: case Elem::f32: return 4;
+    default: return 8;
+  }
+}
+
+// x86-64's truncating conversions (cvttsd2si): out of range or NaN gives the "integer
+// indefinite" value, the lowest of the type. Narrower integer types go through int32, uint32
+// through int64; that is what SciPy's `(type)value` produces in its wheels, wrap-arounds
+// included. uint64 has no such instruction and SciPy's two loops were compiled differently:
+// values at or above 2^63 are shifted down by 2^63 (top bit set after) in both, and the N-d
+// correlate's loop also shifts values below -2^63 up (measured against SciPy 1.17's wheels).
+static inline std::int32_t cvt_i32(double v) {
+  return (v > -2147483649.0 && v < 2147483648.0) ? static_cast<std::int32_t>(v) : INT32_MIN;
+}
+static inline std::int64_t cvt_i64(double v) {
+  return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? static_cast<std::int64_t>(v)
+                                                                     : INT64_MIN;
+}
+constexpr double kTwo63 = 9223372036854775808.0;
+constexpr std::uint64_t kTop = std::uint64_t(1) << 63;
+static inline std::uint64_t cvt_u64_line(double v) {
+  if (v >= kTwo63) return static_cast<std::uint64_t>(cvt_i64(v - kTwo63)) ^ kTop;
+  return static_cast<std::uint64_t>(cvt_i64(v));
+}
+static inline std::uint64_t cvt_u64_point(double v) {
+  if (v < -kTwo63) return static_cast<std::uint64_t>(cvt_i64(v + kTwo63)) ^ kTop;
+  return cvt_u64_line(v);
+}
+
+// Doubles per vector: the level's native width. The kernel is bound by multiply and add
+// throughput, which 512-bit vectors double on Xeons with two 512-bit FMA units (not measured
+// separately from the other changes of the same commit; Zen 4 splits them, see filter2d.hpp).
+template <class ISA>
+struct ndimage_lanes {
+  static constexpr int value = 4;
+};
+template <>
+struct ndimage_lanes<isa::avx512> {
+  static constexpr int value = 8;
+};
+
+template <class ISA>
+struct ndimage_engine {
+  // 8 accumulators: enough independent add chains to hide the add latency.
+  static constexpr int kVec = ndimage_lanes<ISA>::value;
+  static constexpr int kAcc = 8;
+  static constexpr index_t C = kVec * kAcc;
+
+  template <class T>
+  static void load_as(const void* p, index_t n, double* dst) {
+    const T* s = static_cast<const T*>(p);
+    for (index_t i = 0; i < n; ++i) dst[i] = static_cast<double>(s[i]);
+  }
+
+  // n values of type t from p into dst, as doubles.
+  static void load(Elem t, const void* p, index_t n, double* dst) {
+    switch (t) {
+      case Elem::b1: case Elem::u8: return load_as<std::uint8_t>(p, n, dst);
+      case Elem::i8: return load_as<std::int8_t>(p, n, dst);
+      case Elem::u16: return load_as<std::uint16_t>(p, n, dst);
+      case Elem::i16: return load_as<std::int16_t>(p, n, dst);
+      case Elem::u32: return load_as<std::uint32_t>(p, n, dst);
+      case Elem::i32: return load_as<std::int32_t>(p, n, dst);
+      case Elem::u64: return load_as<std::uint64_t>(p, n, dst);
+      case Elem::i64: return load_as<std::int64_t>(p, n, dst);
+      case Elem::f32: return load_as<float>(p, n, dst);
+      case Elem::f64: std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(double)); return;
+    }
+  }
+
+  template <class T, class F>
+  static void store_as(const double* s, index_t n, void* p, F cvt) {
+    T* d = static_cast<T*>(p);
+    for (index_t i = 0; i < n; ++i) d[i] = static_cast<T>(cvt(s[i]));
+  }
+
+  // n doubles from s into p as type t, with SciPy's casts (point: the N-d correlate's uint64).
+  static void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
+    switch (t) {
+      case Elem::b1: case Elem::u8: return store_as<std::uint8_t>(s, n, p, cvt_i32);
+      case Elem::i8: return store_as<std::int8_t>(s, n, p, cvt_i32);
+      case Elem::u16: return store_as<std::uint16_t>(s, n, p, cvt_i32);
+      case Elem::i16: return store_as<std::int16_t>(s, n, p, cvt_i32);
+      case Elem::u32: return store_as<std::uint32_t>(s, n, p, cvt_i64);
+      case Elem::i32: return store_as<std::int32_t>(s, n, p, cvt_i32);
+      case Elem::u64:
+        return point ? store_as<std::uint64_t>(s, n, p, cvt_u64_point)
+                     : store_as<std::uint64_t>(s, n, p, cvt_u64_line);
+      case Elem::i64: return store_as<std::int64_t>(s, n, p, cvt_i64);
+      case Elem::f32: return store_as<float>(s, n, p, [](double v) { return static_cast<float>(v); });
+      case Elem::f64: std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(double)); return;
+    }
+  }
+
+  // One output: the same operations as a lane of the vector chunk.
+  static double one(const double* const* p, const double* w, index_t ntaps, int pairing,
+                    index_t x) {
+    CONVCORE_NO_CONTRACT
+    double acc = p[0][x] * w[0];
+    if (pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) acc += p[t][x] * w[t];
+    } else if (pairing > 0) {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) acc += (p[t][x] + p[t + 1][x]) * w[i];
+    } else {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) acc += (p[t][x] - p[t + 1][x]) * w[i];
+    }
+    return acc;
+  }
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+  typedef double V __attribute__((vector_size(kVec * 8), aligned(8), may_alias));
+
+  template <int Pairing>
+  static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
+                    double* y) {
+    CONVCORE_NO_CONTRACT
+    V acc[kAcc];
+    {
+      const double* s = p[0] + x;
+      for (int v = 0; v < kAcc; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
+    }
+    if (Pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) {
+        const double wt = w[t];
+        const double* s = p[t] + x;
+        for (int v = 0; v < kAcc; ++v) {
+          V prod = *reinterpret_cast<const V*>(s + v * kVec) * wt;
+          acc[v] += prod;
+        }
+      }
+    } else {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) {
+        const double wt = w[i];
+        const double* a = p[t] + x;
+        const double* b = p[t + 1] + x;
+        for (int v = 0; v < kAcc; ++v) {
+          V l = *reinterpret_cast<const V*>(a + v * kVec);
+          V r = *reinterpret_cast<const V*>(b + v * kVec);
+          V s = Pairing > 0 ? l + r : l - r;
+          acc[v] += s * wt;
+        }
+      }
+    }
+    for (int v = 0; v < kAcc; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
+  }
+#else
+  template <int Pairing>
+  static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
+                    double* y) {
+    for (index_t i = 0; i < C; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
+  }
+#endif
+
+  template <int Pairing>
+  static void lincomb_t(const double* const* p, const double* w, index_t ntaps, index_t n,
+                        double* y) {
+    index_t x = 0;
+    for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
+    for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
+  }
+
+  static void lincomb(const double* const* p, const double* w, index_t ntaps, int pairing,
+                      index_t n, double* y) {
+    if (pairing == 0)
+      lincomb_t<0>(p, w, ntaps, n, y);
+    else if (pairing > 0)
+      lincomb_t<1>(p, w, ntaps, n, y);
+    else
+      lincomb_t<-1>(p, w, ntaps, n, y);
+  }
+
+  // NI_UniformFilter1D's running sum, one independent sum per column c < width:
+  // acc = 0 + row_0 + ... + row_{size-1} (accumulate, in order), y_0 = acc / size (divide),
+  // then per output acc += add - sub, y = acc / size (running_step).
+  // The same over `nout` outputs at once: rows (nout + size - 1 of them, `width` used columns)
+  // at rows + r * ld, outputs at y + o * ld; acc: width doubles.
+  static void running_mean(const double* rows, index_t ld, index_t width, index_t size,
+                           index_t nout, double* acc, double* y) {
+    const double sz = static_cast<double>(size);
+    for (index_t c = 0; c < width; ++c) acc[c] = 0.0;
+    for (index_t r = 0; r < size; ++r) accumulate(acc, rows + r * ld, width);
+    divide(acc, width, sz, y);
+    for (index_t o = 1; o < nout; ++o)
+      running_step(acc, rows + (o + size - 1) * ld, rows + (o - 1) * ld, width, sz, y + o * ld);
+  }
+  // running_mean over 8 lines side by side (row r at ext + 8 r, outputs at y + 8 o): the
+  // last-axis layout, with the 8 sums held in registers.
+  static void running_mean8(const double* ext, index_t size, index_t nout, double* y) {
+    CONVCORE_NO_CONTRACT
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const double sz = static_cast<double>(size);
+    for (index_t r = 0; r < size; ++r)
+      for (int c = 0; c < 8; ++c) acc[c] += ext[8 * r + c];
+    for (int c = 0; c < 8; ++c) y[c] = acc[c] / sz;
+    for (index_t o = 1; o < nout; ++o) {
+      const double* add = ext + 8 * (o + size - 1);
+      const double* sub = ext + 8 * (o - 1);
+      for (int c = 0; c < 8; ++c) {
+        acc[c] += add[c] - sub[c];
+        y[8 * o + c] = acc[c] / sz;
+      }
+    }
+  }
+  static void accumulate(double* acc, const double* row, index_t width) {
+    for (index_t c = 0; c < width; ++c) acc[c] += row[c];
+  }
+  static void divide(const double* acc, index_t width, double size, double* y) {
+    for (index_t c = 0; c < width; ++c) y[c] = acc[c] / size;
+  }
+  static void running_step(double* acc, const double* add, const double* sub, index_t width,
+                           double size, double* y) {
+    for (index_t c = 0; c < width; ++c) {
+      acc[c] += add[c] - sub[c];
+      y[c] = acc[c] / size;
+    }
+  }
+};
+
+#undef CONVCORE_NO_CONTRACT
+
+}  // namespace kernels
+}  // namespace convcore
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

@@ -1,0 +1,436 @@
+// scipy.ndimage's linear filters, bit for bit: correlate1d (NI_Correlate1D), uniform_filter1d
+// (NI_UniformFilter1D) and the N-d correlate (NI_Correlate), on C-contiguous arrays of any of
+// SciPy's real dtypes in and out.
+//
+// As in SciPy, every value is read as a double, combined in double in SciPy's order (the
+// kernels of kernels/ndimage_lines.hpp) and written with SciPy's C cast to the output type
+// (what x86-64 does for SciPy's `(type)double`). Unlike SciPy, the work is vectorised across
+// outputs and threaded, and nothing pads the whole image: each work item
+// reads the rows it needs into a small double buffer, extended by the boundary rule there.
+//
+// Geometry: an axis pass views the array as (outer, n, inner), n the filtered axis. With
+// inner == 1 (the last axis) an item converts a segment of one line; otherwise a band of rows
+// of a column strip, and the taps are whole rows (the combination runs along the columns).
+// Output position x reads extended input x + t - lo for tap t, lo = K / 2 + origin.
+#pragma once
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/checked.hpp"
+#include "../core/errors.hpp"
+#include "../core/padding.hpp"
+#include "../core/parallel.hpp"
+#include "conv.hpp"
+#include "engine.hpp"
+
+namespace convcore {
+namespace ndimage {
+
+using kernels::Elem;
+using kernels::elem_size;
+
+// n values of type t from p into dst as doubles, and back with SciPy's casts (point: the N-d
+// correlate's uint64 rule): the level's vector code (kernels/ndimage_lines.hpp).
+inline void load(Elem t, const void* p, index_t n, double* dst) {
+  active_kernels().nd.load(t, p, n, dst);
+}
+inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
+  active_kernels().nd.store(t, s, n, p, point);
+}
+
+// SciPy's filter modes: the coordinate rule (padding.hpp) and, for "constant", the value.
+struct Boundary {
+  PadMode mode = PadMode::symmetric;
+  double cval = 0.0;
+};
+
+inline Boundary parse_mode(const std::string& s, double cval) {
+  Boundary b;
+  b.cval = cval;
+  if (s == "reflect" || s == "grid-mirror") b.mode = PadMode::symmetric;   // d c b a | a b c d
+  else if (s == "mirror") b.mode = PadMode::reflect;                        // d c b | a b c d
+  else if (s == "nearest") b.mode = PadMode::replicate;
+  else if (s == "wrap" || s == "grid-wrap") b.mode = PadMode::circular;
+  else if (s == "constant" || s == "grid-constant") b.mode = PadMode::zeros;
+  else
+    fail_value("mode must be 'reflect', 'constant', 'nearest', 'mirror', 'wrap', "
+               "'grid-constant', 'grid-mirror' or 'grid-wrap', got '", s, "'");
+  return b;
+}
+
+// Input index of extended coordinate i in [0, n), or -1 where the constant is read.
+inline index_t source(index_t i, index_t n, const Boundary& b) { return pad_source_index(i, n, b.mode); }
+
+// dst[j] = extended line value at coordinate i0 + j, j < len, of the line at `line` (n values
+// of type t, contiguous).
+inline void load_extended(Elem t, const char* line, index_t n, index_t i0, index_t len,
+                          const Boundary& b, double* dst) {
+  const index_t es = elem_size(t);
+  const index_t a = std::max<index_t>(i0, 0), e = std::min<index_t>(i0 + len, n);
+  if (e > a) load(t, line + a * es, e - a, dst + (a - i0));
+  for (index_t j = 0; j < len; ++j) {
+    const index_t i = i0 + j;
+    if (i >= a && i < e) {
+      j = e - i0 - 1;  // skip the part loaded above
+      continue;
+    }
+    const index_t s = source(i, n, b);
+    if (s < 0)
+      dst[j] = b.cval;
+    else
+      load(t, line + s * es, 1, dst + j);
+  }
+}
+
+struct AxisView {
+  index_t outer = 1, n = 1, inner = 1;
+};
+
+inline AxisView axis_view(const Shape& shape, int axis) {
+  AxisView v;
+  for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
+    if (d < axis) v.outer *= shape[d];
+    else if (d == axis) v.n = shape[d];
+    else v.inner *= shape[d];
+  }
+  return v;
+}
+
+// The taps of a 1-D correlation in the order NI_Correlate1D adds them (see lincomb in
+// ndimage_lines.hpp): tap indices and weights, and the pairing.
+struct TapOrder {
+  std::vector<index_t> tap;
+  std::vector<double> w;
+  int pairing = 0;
+};
+
+inline TapOrder correlate1d_order(const double* w, index_t K) {
+  TapOrder o;
+  const index_t s1 = K / 2;
+  if (K & 1) {
+    // SciPy's test, tolerance included: symmetric, else antisymmetric, else general.
+    o.pairing = 1;
+    for (index_t i = 1; i <= s1; ++i)
+      if (std::fabs(w[s1 + i] - w[s1 - i]) > DBL_EPSILON) { o.pairing = 0; break; }
+    if (o.pairing == 0) {
+      o.pairing = -1;
+      for (index_t i = 1; i <= s1; ++i)
+        if (std::fabs(w[s1 + i] + w[s1 - i]) > DBL_EPSILON) { o.pairing = 0; break; }
+    }
+  }
+  if (o.pairing != 0) {
+    o.tap.push_back(s1);
+    o.w.push_back(w[s1]);
+    for (index_t i = 0; i < s1; ++i) {
+      o.tap.push_back(i);
+      o.tap.push_back(K - 1 - i);
+      o.w.push_back(w[i]);
+    }
+  } else {
+    o.tap.push_back(K - 1);
+    o.w.push_back(w[K - 1]);
+    for (index_t t = 0; t + 1 < K; ++t) {
+      o.tap.push_back(t);
+      o.w.push_back(w[t]);
+    }
+  }
+  return o;
+}
+
+// Work items of a correlate1d pass: line segments (inner == 1) or row bands x column strips.
+struct PassPlan {
+  AxisView v;
+  index_t K = 1, lo = 0;
+  index_t seg = 0, nseg = 1;                     // inner == 1
+  index_t band = 0, nband = 1, S = 0, nstrip = 1;  // inner > 1
+  index_t items() const { return v.inner == 1 ? v.outer * nseg : v.outer * nband * nstrip; }
+};
+
+// whole_lines: an item reads its whole line before writing it (in place along the last axis).
+inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo, bool whole_lines) {
+  PassPlan p;
+  p.v = v;
+  p.K = K;
+  p.lo = lo;
+  if (v.inner == 1) {
+    p.seg = whole_lines ? v.n : std::min<index_t>(v.n, 8192);
+    p.nseg = (v.n + p.seg - 1) / p.seg;
+  } else {
+    p.S = std::min<index_t>(v.inner, 256);
+    p.nstrip = (v.inner + p.S - 1) / p.S;
+    // ~512 KiB of extended rows per item, at least 8 output rows
+    const index_t rows = std::max<index_t>(8, 65536 / p.S - (K - 1));
+    p.band = std::min(v.n, rows);
+    p.nband = (v.n + p.band - 1) / p.band;
+  }
+  return p;
+}
+
+// Uninitialised scratch (every element is written before it is read).
+using Buffer = std::unique_ptr<double[]>;
+inline Buffer buffer(index_t n, const char* what) {
+  checked_bytes(n, sizeof(double), what);
+  return Buffer(new double[static_cast<std::size_t>(n > 0 ? n : 1)]);
+}
+
+// Item `item` of a column-strip pass: fills ext with rows [r0 - lo, r1 + K - 1 - lo) of the
+// strip (S wide), calls body(ext, r0, r1, c0, cw, o).
+template <class Body>
+void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, index_t item,
+                Buffer& ext, Body&& body) {
+  const AxisView& v = p.v;
+  const index_t st = item % p.nstrip, rest = item / p.nstrip;
+  const index_t bd = rest % p.nband, o = rest / p.nband;
+  const index_t r0 = bd * p.band, r1 = std::min(v.n, r0 + p.band);
+  const index_t c0 = st * p.S, cw = std::min(p.S, v.inner - c0);
+  const index_t nrows = r1 - r0 + p.K - 1;
+  if (!ext) ext = buffer((p.band + p.K - 1) * p.S, "ndimage row buffer");
+  const index_t es = elem_size(tin);
+  for (index_t r = 0; r < nrows; ++r) {
+    const index_t s = source(r0 + r - p.lo, v.n, b);
+    double* dst = ext.get() + r * p.S;
+    if (s < 0)
+      std::fill(dst, dst + cw, b.cval);
+    else
+      load(tin, in + ((o * v.n + s) * v.inner + c0) * es, cw, dst);
+  }
+  body(ext.get(), r0, r1, c0, cw, o);
+}
+
+// correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
+// same type) only along the last axis.
+inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                        int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+  const AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = K / 2 + origin;
+  const TapOrder ord = correlate1d_order(w, K);
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const PassPlan p = plan_pass(v, K, lo, in_ == out_);
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const auto lincomb = active_kernels().nd.lincomb;
+  parallel_for_dynamic(p.items(), [&](index_t item) {
+    std::vector<const double*> ptr(static_cast<std::size_t>(nt));
+    Buffer ext, y;
+    if (v.inner == 1) {
+      const index_t line = item / p.nseg, x0 = (item % p.nseg) * p.seg;
+      const index_t len = std::min(p.seg, v.n - x0);
+      ext = buffer(len + K - 1, "ndimage line buffer");
+      y = buffer(len, "ndimage line buffer");
+      load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
+      for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.get() + ord.tap[static_cast<std::size_t>(i)];
+      lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, len, y.get());
+      store(tout, y.get(), len, out + (line * v.n + x0) * oes);
+      return;
+    }
+    y = buffer(p.S, "ndimage row buffer");
+    strip_item(p, tin, in, b, item, ext,
+               [&](const double* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
+                 for (index_t r = r0; r < r1; ++r) {
+                   for (index_t i = 0; i < nt; ++i)
+                     ptr[static_cast<std::size_t>(i)] =
+                         rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
+                   lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, cw, y.get());
+                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+                 }
+               });
+  });
+}
+
+// uniform_filter1d(in, size, axis) into out, SciPy's NI_UniformFilter1D (in place only along
+// the last axis): a running sum along
+// each whole line (so an item never splits a line). Last axis: L lines side by side, transposed
+// into the buffer so the sums run as vectors; other axes: a column strip, its extended rows
+// kept in a ring of size + 1.
+inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                             int axis, index_t size, const Boundary& b, index_t origin) {
+  const AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = size / 2 + origin;
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const kernels::NdimageFns& k = active_kernels().nd;
+  const index_t len = checked_add(v.n, size - 1, "the extended line");
+  const double sz = static_cast<double>(size);
+  if (v.inner == 1) {
+    constexpr index_t L = 8;
+    const index_t nitems = (v.outer + L - 1) / L;
+    parallel_for_dynamic(nitems, [&](index_t item) {
+      const index_t l0 = item * L, nl = std::min(L, v.outer - l0);
+      Buffer line = buffer(len, "ndimage line buffer");
+      Buffer ext = buffer(checked_mul(len, L, "ndimage line buffer"), "ndimage line buffer");
+      Buffer y = buffer(v.n * L, "ndimage line buffer");
+      for (index_t l = 0; l < L; ++l) {
+        if (l < nl) load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.get());
+        double* e = ext.get() + l;
+        for (index_t j = 0; j < len; ++j) e[j * L] = l < nl ? line[j] : 0.0;
+      }
+      k.running_mean8(ext.get(), size, v.n, y.get());
+      for (index_t l = 0; l < nl; ++l) {
+        const double* yl = y.get() + l;
+        for (index_t j = 0; j < v.n; ++j) line[j] = yl[j * L];
+        store(tout, line.get(), v.n, out + (l0 + l) * v.n * oes);
+      }
+    });
+    return;
+  }
+  const index_t S = std::min<index_t>(v.inner, 256), nstrip = (v.inner + S - 1) / S;
+  const index_t slots = size + 1;
+  parallel_for_dynamic(v.outer * nstrip, [&](index_t item) {
+    const index_t o = item / nstrip, c0 = (item % nstrip) * S, cw = std::min(S, v.inner - c0);
+    Buffer ring = buffer(checked_mul(slots, S, "ndimage row buffer"), "ndimage row buffer");
+    Buffer acc = buffer(S, "ndimage row buffer"), y = buffer(S, "ndimage row buffer");
+    auto row = [&](index_t e) {  // extended row e (input row e - lo) in its ring slot
+      double* dst = ring.get() + (e % slots) * S;
+      const index_t s = source(e - lo, v.n, b);
+      if (s < 0)
+        std::fill(dst, dst + cw, b.cval);
+      else
+        load(tin, in + ((o * v.n + s) * v.inner + c0) * ies, cw, dst);
+      return dst;
+    };
+    auto put = [&](index_t r) { store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes); };
+    std::fill(acc.get(), acc.get() + cw, 0.0);
+    for (index_t e = 0; e < size; ++e) k.accumulate(acc.get(), row(e), cw);
+    k.divide(acc.get(), cw, sz, y.get());
+    put(0);
+    for (index_t r = 1; r < v.n; ++r) {
+      const double* add = row(r + size - 1);
+      k.running_step(acc.get(), add, ring.get() + ((r - 1) % slots) * S, cw, sz, y.get());
+      put(r);
+    }
+  });
+}
+
+// The N-d correlate(in, w) into out, SciPy's NI_Correlate: the taps are the weights with
+// |w| > DBL_EPSILON, summed from 0.0 in C order. The kernel is cut into rows along the last
+// axis; an item (a band of output rows, one segment of columns) keeps the extended source rows
+// its window needs, and each output row is one linear combination of shifted source rows.
+inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                      const double* w, const Shape& kshape, const Boundary& b,
+                      const std::vector<index_t>& origins) {
+  const int nd = static_cast<int>(shape.size());
+  index_t total = 1;
+  for (index_t s : shape) total *= s;
+  if (total == 0) return;
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const index_t W = shape[nd - 1], kw = kshape[nd - 1];
+  const index_t R = total / W;
+  std::vector<index_t> lo(static_cast<std::size_t>(nd));
+  for (int d = 0; d < nd; ++d) lo[static_cast<std::size_t>(d)] = kshape[d] / 2 + origins[static_cast<std::size_t>(d)];
+  // Kernel rows (leading kernel coordinates) with a tap, and the taps in C order.
+  index_t KR = 1;
+  for (int d = 0; d + 1 < nd; ++d) KR *= kshape[d];
+  std::vector<index_t> krow_used;       // kernel row index of each used row
+  std::vector<index_t> tap_row, tap_col;  // per tap: index into krow_used, column
+  std::vector<double> tw;
+  for (index_t kr = 0; kr < KR; ++kr) {
+    bool any = false;
+    for (index_t j = 0; j < kw; ++j) {
+      const double v = w[kr * kw + j];
+      if (!(std::fabs(v) > DBL_EPSILON)) continue;
+      if (!any) krow_used.push_back(kr);
+      any = true;
+      tap_row.push_back(static_cast<index_t>(krow_used.size()) - 1);
+      tap_col.push_back(j);
+      tw.push_back(v);
+    }
+  }
+  const index_t ntaps = static_cast<index_t>(tw.size());
+  const index_t nrows_used = static_cast<index_t>(krow_used.size());
+  if (ntaps == 0) {  // SciPy's sum of no terms
+    std::vector<double> zero(static_cast<std::size_t>(std::min<index_t>(total, 65536)), 0.0);
+    for (index_t i = 0; i < total; i += 65536)
+      store(tout, zero.data(), std::min<index_t>(65536, total - i), out + i * oes, true);
+    return;
+  }
+  // the leading coordinates of each used kernel row
+  std::vector<index_t> kcoord(static_cast<std::size_t>(nrows_used * std::max(nd - 1, 1)));
+  for (index_t u = 0; u < nrows_used; ++u) {
+    index_t r = krow_used[static_cast<std::size_t>(u)];
+    for (int d = nd - 2; d >= 0; --d) {
+      kcoord[static_cast<std::size_t>(u * (nd - 1) + d)] = r % kshape[d];
+      r /= kshape[d];
+    }
+  }
+  const index_t seg = std::min<index_t>(W, 4096), nseg = (W + seg - 1) / seg;
+  const index_t nt = get_num_threads();
+  index_t band = std::max<index_t>(1, R / std::max<index_t>(1, 8 * nt / nseg + 1));
+  band = std::min<index_t>(band, 256);
+  const index_t nband = (R + band - 1) / band;
+  const auto lincomb = active_kernels().nd.lincomb;
+  const index_t elen = seg + kw - 1;
+  parallel_for_dynamic(nband * nseg, [&](index_t item) {
+    const index_t bi = item / nseg, x0 = (item % nseg) * seg;
+    const index_t sw = std::min(seg, W - x0);
+    const index_t r0 = bi * band, r1 = std::min(R, r0 + band);
+    // slot cache: key = source row (flat leading index), -1 the constant row, -2 empty
+    Buffer slots = buffer(checked_mul(nrows_used, elen, "ndimage row buffer"), "ndimage row buffer");
+    std::vector<index_t> key(static_cast<std::size_t>(nrows_used), -2);
+    std::vector<index_t> need(static_cast<std::size_t>(nrows_used)), at(static_cast<std::size_t>(nrows_used));
+    std::vector<char> busy(static_cast<std::size_t>(nrows_used));
+    std::vector<const double*> ptr(static_cast<std::size_t>(ntaps));
+    Buffer y = buffer(sw, "ndimage line buffer");
+    std::vector<index_t> oc(static_cast<std::size_t>(std::max(nd - 1, 1)));
+    for (index_t r = r0; r < r1; ++r) {
+      index_t rr = r;
+      for (int d = nd - 2; d >= 0; --d) {
+        oc[static_cast<std::size_t>(d)] = rr % shape[d];
+        rr /= shape[d];
+      }
+      for (index_t u = 0; u < nrows_used; ++u) {
+        index_t flat = 0;
+        for (int d = 0; d + 1 < nd; ++d) {
+          const index_t s = source(oc[static_cast<std::size_t>(d)] + kcoord[static_cast<std::size_t>(u * (nd - 1) + d)] - lo[static_cast<std::size_t>(d)], shape[d], b);
+          if (s < 0) { flat = -1; break; }
+          flat = flat * shape[d] + s;
+        }
+        need[static_cast<std::size_t>(u)] = flat;
+      }
+      std::fill(busy.begin(), busy.end(), 0);
+      for (index_t u = 0; u < nrows_used; ++u) {
+        at[static_cast<std::size_t>(u)] = -1;
+        for (index_t s = 0; s < nrows_used; ++s)
+          if (key[static_cast<std::size_t>(s)] == need[static_cast<std::size_t>(u)]) {
+            at[static_cast<std::size_t>(u)] = s;
+            busy[static_cast<std::size_t>(s)] = 1;
+            break;
+          }
+      }
+      for (index_t u = 0; u < nrows_used; ++u) {
+        if (at[static_cast<std::size_t>(u)] >= 0) continue;
+        index_t s = 0;
+        while (busy[static_cast<std::size_t>(s)]) ++s;  // fewer distinct rows needed than slots
+        busy[static_cast<std::size_t>(s)] = 1;
+        key[static_cast<std::size_t>(s)] = need[static_cast<std::size_t>(u)];
+        double* dst = slots.get() + s * elen;
+        if (need[static_cast<std::size_t>(u)] < 0)
+          std::fill(dst, dst + sw + kw - 1, b.cval);
+        else
+          load_extended(tin, in + need[static_cast<std::size_t>(u)] * W * ies, W, x0 - lo[static_cast<std::size_t>(nd - 1)],
+                        sw + kw - 1, b, dst);
+        // later rows of this output row asking for the same source share the slot
+        for (index_t u2 = u; u2 < nrows_used; ++u2)
+          if (at[static_cast<std::size_t>(u2)] < 0 && need[static_cast<std::size_t>(u2)] == need[static_cast<std::size_t>(u)]) at[static_cast<std::size_t>(u2)] = s;
+      }
+      for (index_t t = 0; t < ntaps; ++t)
+        ptr[static_cast<std::size_t>(t)] = slots.get() + at[static_cast<std::size_t>(tap_row[static_cast<std::size_t>(t)])] * elen + tap_col[static_cast<std::size_t>(t)];
+      lincomb(ptr.data(), tw.data(), ntaps, 0, sw, y.get());
+      store(tout, y.get(), sw, out + (r * W + x0) * oes, true);
+    }
+  });
+}
+
+}  // namespace ndimage
+}  // namespace convcore

@@ -1,0 +1,143 @@
+// convcore.ndimage's three primitives (ops/ndimage.hpp), private: the Python package
+// (python/convcore/ndimage) normalises SciPy's arguments and composes the public filters.
+// Arrays arrive C-contiguous in native byte order; the output is written in place.
+#include <convcore/ops/ndimage.hpp>
+
+#include "bind_util.hpp"
+
+namespace convcore {
+namespace py_bind {
+
+namespace {
+
+using ndimage::Elem;
+
+Elem elem_of(const py::array& a, const char* name) {
+  const py::dtype d = a.dtype();
+  const auto k = d.kind();
+  const auto n = d.itemsize();
+  if (k == 'b' && n == 1) return Elem::b1;
+  if (k == 'u' || k == 'i') {
+    const bool u = k == 'u';
+    switch (n) {
+      case 1: return u ? Elem::u8 : Elem::i8;
+      case 2: return u ? Elem::u16 : Elem::i16;
+      case 4: return u ? Elem::u32 : Elem::i32;
+      case 8: return u ? Elem::u64 : Elem::i64;
+      default: break;
+    }
+  }
+  if (k == 'f' && n == 4) return Elem::f32;
+  if (k == 'f' && n == 8) return Elem::f64;
+  fail_type(name, " must have a boolean, integer, float32 or float64 dtype, got ", dtype_name(a));
+}
+
+void check_layout(const py::array& a, const char* name) {
+  if (!(a.flags() & py::array::c_style)) fail_value(name, " must be C-contiguous");
+  if (!a.dtype().attr("isnative").cast<bool>()) fail_value(name, " must be in native byte order");
+}
+
+// input and output checked; input replaced by a copy when it shares memory with output (SciPy
+// filters in place, as sobel's later passes do), unless the op can run in place: a pass along
+// the last axis (last_axis_pass) with output the very same array.
+struct Arrays {
+  py::array in, out;
+  Elem tin, tout;
+  Shape shape;
+};
+
+bool same_array(const py::array& a, const py::array& b) {
+  return a.data() == b.data() && a.dtype().equal(b.dtype()) && shape_of(a) == shape_of(b);
+}
+
+Arrays arrays(const py::array& input, const py::array& output, bool last_axis_pass = false) {
+  Arrays r{input, output, elem_of(input, "input"), elem_of(output, "output"), shape_of(input)};
+  check_layout(input, "input");
+  check_layout(output, "output");
+  if (shape_of(output) != r.shape) fail_value("output must have the shape of input");
+  if (!output.writeable()) fail_value("output must be writeable");
+  if (input.ndim() < 1) fail_value("input must have at least one dimension");
+  if (overlaps(input, output) && !(last_axis_pass && same_array(input, output)))
+    r.in = py::array::ensure(input.attr("copy")());
+  return r;
+}
+
+int axis_of(int axis, const py::array& a) {
+  const int nd = static_cast<int>(a.ndim());
+  if (axis < -nd || axis >= nd) fail_value("axis ", axis, " is out of range for ", nd, " dimensions");
+  return axis < 0 ? axis + nd : axis;
+}
+
+void check_origin(index_t origin, index_t K) {
+  if (origin < -(K / 2) || origin > (K - 1) / 2)
+    fail_value("Invalid origin; origin must satisfy -(len(weights) // 2) <= origin <= "
+               "(len(weights)-1) // 2");
+}
+
+void correlate1d_binding(const py::array& input, const py::array& weights, int axis,
+                         const py::array& output, const std::string& mode, double cval,
+                         index_t origin) {
+  const int ax = axis_of(axis, input);
+  Arrays a = arrays(input, output, ax == input.ndim() - 1);
+  auto w = contiguous<double>(weights, "weights");
+  if (w.ndim() != 1 || w.shape(0) < 1) fail_value("weights must be a non-empty 1-D array");
+  const index_t K = w.shape(0);
+  check_origin(origin, K);
+  const ndimage::Boundary b = ndimage::parse_mode(mode, cval);
+  const void* ip = a.in.data();
+  void* op = a.out.mutable_data();
+  NoGil nogil;
+  ndimage::correlate1d(ip, a.tin, op, a.tout, a.shape, ax, w.data(), K, b, origin);
+}
+
+void uniform_filter1d_binding(const py::array& input, index_t size, int axis,
+                              const py::array& output, const std::string& mode, double cval,
+                              index_t origin) {
+  const int ax = axis_of(axis, input);
+  Arrays a = arrays(input, output, ax == input.ndim() - 1);
+  if (size < 1) fail_value("size must be at least 1, got ", size);
+  check_origin(origin, size);
+  const ndimage::Boundary b = ndimage::parse_mode(mode, cval);
+  // the extended line of each item: size - 1 beyond the axis
+  checked_add(a.shape[static_cast<std::size_t>(ax)], size, "size");
+  const void* ip = a.in.data();
+  void* op = a.out.mutable_data();
+  NoGil nogil;
+  ndimage::uniform_filter1d(ip, a.tin, op, a.tout, a.shape, ax, size, b, origin);
+}
+
+void correlate_binding(const py::array& input, const py::array& weights, const py::array& output,
+                       const std::string& mode, double cval, const std::vector<index_t>& origins) {
+  Arrays a = arrays(input, output);
+  auto w = contiguous<double>(weights, "weights");
+  if (w.ndim() != input.ndim()) fail_value("weights must have as many dimensions as input");
+  if (static_cast<py::ssize_t>(origins.size()) != input.ndim())
+    fail_value("origins must have one entry per dimension");
+  Shape ks = shape_of(w);
+  for (std::size_t d = 0; d < ks.size(); ++d) {
+    if (ks[d] < 1) fail_value("weights must not be empty");
+    check_origin(origins[d], ks[d]);
+  }
+  const ndimage::Boundary b = ndimage::parse_mode(mode, cval);
+  const void* ip = a.in.data();
+  void* op = a.out.mutable_data();
+  NoGil nogil;
+  ndimage::correlate(ip, a.tin, op, a.tout, a.shape, w.data(), ks, b, origins);
+}
+
+}  // namespace
+
+CONVCORE_BINDING(ndimage) {
+  m.def("_ndimage_correlate1d", &correlate1d_binding, py::arg("input"), py::arg("weights"),
+        py::arg("axis"), py::arg("output"), py::arg("mode"), py::arg("cval"), py::arg("origin"),
+        "scipy.ndimage.correlate1d into output (private: convcore.ndimage's primitive).");
+  m.def("_ndimage_uniform_filter1d", &uniform_filter1d_binding, py::arg("input"), py::arg("size"),
+        py::arg("axis"), py::arg("output"), py::arg("mode"), py::arg("cval"), py::arg("origin"),
+        "scipy.ndimage.uniform_filter1d into output (private: convcore.ndimage's primitive).");
+  m.def("_ndimage_correlate", &correlate_binding, py::arg("input"), py::arg("weights"),
+        py::arg("output"), py::arg("mode"), py::arg("cval"), py::arg("origins"),
+        "scipy.ndimage.correlate into output (private: convcore.ndimage's primitive).");
+}
+
+}  // namespace py_bind
+}  // namespace convcore

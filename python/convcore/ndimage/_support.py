@@ -1,0 +1,204 @@
+"""SciPy's argument rules for convcore.ndimage (modes, origins, axes, output) and the calls
+into the compiled primitives on C-contiguous views of the user's arrays."""
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable
+from typing import Any, Callable, List, Sequence, Tuple
+
+import numpy as np
+
+from .. import _core
+from .._args import is_cupy, native
+
+try:  # NumPy >= 2
+    from numpy.lib.array_utils import normalize_axis_index
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core.multiarray import normalize_axis_index  # type: ignore
+
+# SciPy's filter modes; for filters the grid-* names behave as their plain twins.
+MODES = ("reflect", "constant", "nearest", "mirror", "wrap",
+         "grid-constant", "grid-mirror", "grid-wrap")
+
+
+def as_input(input: Any) -> np.ndarray:
+    """``input`` as an ndarray; CuPy arrays are refused with a pointer to CuPy's own module."""
+    if is_cupy(input):
+        raise TypeError("convcore.ndimage runs on NumPy arrays; for CuPy arrays use "
+                        "cupyx.scipy.ndimage, which has the same functions")
+    return np.asarray(input)
+
+
+def check_dtype(a: np.ndarray) -> None:
+    """SciPy's element types: bool, integers, float32, float64 (RuntimeError otherwise, as
+    SciPy's C code raises)."""
+    k, n = a.dtype.kind, a.dtype.itemsize
+    if k in "biu" or (k == "f" and n in (4, 8)):
+        return
+    raise RuntimeError(f"array type {a.dtype!r} not supported")
+
+
+def check_mode(mode: Any) -> str:
+    if isinstance(mode, str) and mode in MODES:
+        return mode
+    raise RuntimeError(f"boundary mode not supported: mode must be one of {', '.join(MODES)}, "
+                       f"got {mode!r}")
+
+
+def normalize_sequence(arg: Any, rank: int) -> List[Any]:
+    """A scalar (or string) repeated ``rank`` times, or a sequence of exactly ``rank`` items."""
+    if isinstance(arg, str) or not isinstance(arg, Iterable):
+        return [arg] * rank
+    seq = list(arg)
+    if len(seq) != rank:
+        raise RuntimeError("sequence argument must have length equal to input rank")
+    return seq
+
+
+def check_axes(axes: Any, ndim: int) -> tuple:
+    if axes is None:
+        return tuple(range(ndim))
+    if np.isscalar(axes):
+        axes = (operator.index(axes),)
+    elif isinstance(axes, Iterable):
+        axes = tuple(operator.index(ax) for ax in axes)
+        for ax in axes:
+            if ax < -ndim or ax > ndim - 1:
+                raise ValueError(f"specified axis: {ax} is out of range")
+        axes = tuple(ax % ndim for ax in axes)
+    else:
+        raise ValueError("axes must be an integer, iterable of integers, or None")
+    if len(set(axes)) != len(axes):
+        raise ValueError("axes must be unique")
+    return axes
+
+
+def axis_index(axis: Any, ndim: int) -> int:
+    return int(normalize_axis_index(operator.index(axis), ndim))
+
+
+def invalid_origin(origin: int, lenw: int) -> bool:
+    return origin < -(lenw // 2) or origin > (lenw - 1) // 2
+
+
+def real_cval(cval: Any) -> float:
+    if isinstance(cval, (str, bytes)) or np.iscomplexobj(cval):
+        raise TypeError(f"cval must be a real number, got {cval!r}")
+    return float(cval)
+
+
+def get_output(output: Any, input: np.ndarray, complex_output: bool = False) -> np.ndarray:
+    """The array results go to: a new one of input's dtype (or the given dtype), or the
+    user's array after checking its shape, as SciPy's ``output=`` rules."""
+    shape = input.shape
+    # a Fortran-ordered input gets a Fortran-ordered result: both then run as C-ordered
+    # transposes, without copies (the values are SciPy's either way)
+    order = "F" if input.ndim > 1 and input.flags.f_contiguous and not input.flags.c_contiguous \
+        else "C"
+    if output is None:
+        # native byte order, as SciPy (it allocates by dtype name)
+        dt = np.promote_types(input.dtype, np.complex64) if complex_output else \
+            np.dtype(input.dtype.name)
+        return np.empty(shape, dtype=dt, order=order)
+    if isinstance(output, (type, np.dtype)):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            import warnings
+            warnings.warn("promoting specified output dtype to complex", stacklevel=3)
+            dt = np.promote_types(dt, np.complex64)
+        return np.empty(shape, dtype=dt, order=order)
+    if isinstance(output, str):
+        dt = np.dtype(output)
+        if complex_output and dt.kind != "c":
+            raise RuntimeError("output must have complex dtype")
+        if not issubclass(dt.type, np.number):
+            raise RuntimeError("output must have numeric dtype")
+        return np.empty(shape, dtype=dt, order=order)
+    output = np.asarray(output)
+    if output.shape != shape:
+        raise RuntimeError("output shape not correct")
+    if complex_output and output.dtype.kind != "c":
+        raise RuntimeError("output must have complex dtype")
+    return output
+
+
+def run(input: np.ndarray, output: np.ndarray,
+        call: Callable[[np.ndarray, np.ndarray, bool], None]) -> np.ndarray:
+    """call(src, dst, flipped) with src and dst C-contiguous in native byte order; flipped:
+    they are the transposes of input and output (a Fortran-ordered input runs without a copy,
+    the caller mirrors its axes). Other layouts go through one copy each way."""
+    check_dtype(input)
+    check_dtype(output)
+    if not output.flags.writeable:
+        raise ValueError("output array is read-only")
+    src = native(input)
+    flipped = False
+    if src.ndim > 1 and not src.flags.c_contiguous and src.flags.f_contiguous:
+        src, flipped = src.T, True
+    elif not src.flags.c_contiguous:
+        src = np.ascontiguousarray(src)
+    dst = output.T if flipped else output
+    if dst.flags.c_contiguous and dst.dtype.isnative:
+        call(src, dst, flipped)
+    else:
+        tmp = np.empty(dst.shape, dtype=dst.dtype.newbyteorder("="))
+        call(src, tmp, flipped)
+        dst[...] = tmp
+    return output
+
+
+def correlate1d_into(input: np.ndarray, weights: np.ndarray, axis: int, output: np.ndarray,
+                     mode: str, cval: float, origin: int) -> np.ndarray:
+    """The compiled correlate1d (weights float64, checked) from input into output."""
+    nd = input.ndim
+    return run(input, output, lambda s, d, f: _core._ndimage_correlate1d(
+        s, weights, nd - 1 - axis if f else axis, d, mode, cval, origin))
+
+
+def uniform1d_into(input: np.ndarray, size: int, axis: int, output: np.ndarray, mode: str,
+                   cval: float, origin: int) -> np.ndarray:
+    nd = input.ndim
+    return run(input, output, lambda s, d, f: _core._ndimage_uniform_filter1d(
+        s, size, nd - 1 - axis if f else axis, d, mode, cval, origin))
+
+
+def correlate_into(input: np.ndarray, weights: np.ndarray, output: np.ndarray, mode: str,
+                   cval: float, origins: Sequence[int]) -> np.ndarray:
+    def call(s: np.ndarray, d: np.ndarray, f: bool) -> None:
+        w, o = (np.ascontiguousarray(weights.T), list(origins)[::-1]) if f else (weights, origins)
+        _core._ndimage_correlate(s, w, d, mode, cval, list(o))
+    return run(input, output, call)
+
+
+def passes(input: np.ndarray, output: np.ndarray,
+           steps: Sequence[Tuple[int, Callable[[np.ndarray, np.ndarray], Any]]]) -> np.ndarray:
+    """Runs 1-D passes (axis, step(src, dst)) one after the other as SciPy does: each result
+    stored in output's dtype, the next pass reading it. A pass along the last axis of a
+    C-ordered output runs in place (the compiled ops read a whole line before writing it);
+    other passes alternate between output and one scratch array, so the last lands in output
+    and no scratch is allocated where in-place passes suffice (a 2-D Gaussian: none)."""
+    if not steps:
+        output[...] = input
+        return output
+    last = output.ndim - 1
+    in_place_ok = output.flags.c_contiguous and output.dtype.isnative and \
+        output.dtype.kind != "c"
+    scratch: List[Any] = []
+
+    def other(buf: np.ndarray) -> np.ndarray:
+        if buf is not output:
+            return output
+        if not scratch:
+            scratch.append(np.empty_like(output))
+        return scratch[0]
+
+    # destinations from the last pass backwards
+    dst = [output] * len(steps)
+    for k in range(len(steps) - 1, 0, -1):
+        axis = steps[k][0]
+        dst[k - 1] = dst[k] if in_place_ok and axis == last else other(dst[k])
+    src = input
+    for k, (_, step) in enumerate(steps):
+        step(src, dst[k])
+        src = dst[k]
+    return output
