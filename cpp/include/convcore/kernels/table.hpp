@@ -13,6 +13,7 @@
 #include "gemm.hpp"
 #include "grouped.hpp"
 #include "im2col.hpp"
+#include "quantized_gemm.hpp"
 #include "stem.hpp"
 #include "winograd.hpp"
 
@@ -52,6 +53,7 @@ struct KernelTable {
   IsaLevel level;
   EngineFns<float> f32;
   EngineFns<double> f64;
+  QuantFns q8;  // the INT8 engine (quantized_gemm.hpp)
   const EngineFns<float>& fns(float*) const { return f32; }
   const EngineFns<double>& fns(double*) const { return f64; }
 };
@@ -73,7 +75,8 @@ const KernelTable* kernel_table_for() {
        &winograd_engine<double, ISA>::run, &winograd_engine<double, ISA>::run_subpixel,
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
-       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run}};
+       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
+      q8_engine<ISA>::fns()};
   return &t;
 }
 
