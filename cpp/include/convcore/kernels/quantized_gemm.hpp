@@ -37,7 +37,7 @@ void q8_gemm_run(const QConvArgs& a) {
   while (reinterpret_cast<std::uintptr_t>(panel) % 64) ++panel;
   std::vector<std::uint32_t> corr(static_cast<std::size_t>(cols));
   std::vector<double> mult(static_cast<std::size_t>(cols));
-  q8_pack_weights<typename K::isa>(a, L, panel, corr.data(), mult.data());
+  q8_pack_weights<typename K::isa, B, K::NR, K::KU>(a, L, panel, corr.data(), mult.data());
 
   const index_t M = s.N * s.out_size();
   const bool direct = vnni && !a.x_signed && L.taps == 1 && L.cpg % K::KU == 0 && s.unpadded() &&
@@ -54,6 +54,10 @@ void q8_gemm_run(const QConvArgs& a) {
   const Q8Out q = q8_out<typename K::isa>(a);
   const auto* x8 = static_cast<const std::uint8_t*>(a.x);
   auto* y8 = static_cast<std::uint8_t*>(a.y);
+  // Long reductions run in K blocks of K::KC (the weight sub-panel, NR x KC, stays in L1 across
+  // the block's pixels); the int32 tiles of the item are kept between blocks.
+  const index_t kc = L.Kp <= 2 * K::KC ? L.Kp : K::KC;
+  const index_t nsub = (kQ8Block + K::MR - 1) / K::MR;
   parallel_for(s.groups * nmb * nocc, [&](index_t item) {
     const index_t occ = item % nocc, mb = (item / nocc) % nmb, g = item / (nocc * nmb);
     const index_t m0 = mb * kQ8Block, m1 = m0 + kQ8Block < M ? m0 + kQ8Block : M;
@@ -63,29 +67,36 @@ void q8_gemm_run(const QConvArgs& a) {
       rows = thread_scratch<A, K, 1>::get(0, kQ8Block * L.Kp);
       q8_pack_rows<typename K::isa>(a, L, g, m0, m1, rows);
     }
-    alignas(64) std::int32_t tile[K::MR * K::NR];
+    std::int32_t* tiles = thread_scratch<std::int32_t, K, 1>::get(0, (ob1 - ob0) * nsub * K::MR * K::NR);
     alignas(64) std::uint8_t bytes[K::NR];
-    for (index_t ob = ob0; ob < ob1; ++ob) {
-      const B* bp = panel + (g * L.nob + ob) * L.Kp * L.NR;
-      const index_t col = (g * L.nob + ob) * L.NR;
-      const index_t oc0 = g * L.opg + ob * L.NR;
-      const index_t nvalid = L.opg - ob * L.NR < L.NR ? L.opg - ob * L.NR : L.NR;
-      for (index_t mm = m0; mm < m1; mm += K::MR) {
-        const index_t mr = m1 - mm < K::MR ? m1 - mm : K::MR;
-        const A* r[K::MR];
-        for (int i = 0; i < K::MR; ++i) {
-          const index_t ii = i < mr ? i : mr - 1;  // rows past the end repeat the last one
-          r[i] = direct ? reinterpret_cast<const A*>(x8 + (mm + ii) * s.C_in + g * L.cpg)
-                        : rows + (mm - m0 + ii) * L.Kp;
-        }
-        K::micro(r, bp, L.ksteps, tile);
-        for (index_t i = 0; i < mr; ++i) {
-          std::uint8_t* out = y8 + (mm + i) * s.C_out + oc0;
-          if (nvalid == L.NR) {
-            K::store_row(tile + i * K::NR, corr.data() + col, mult.data() + col, q, out);
-          } else {
-            K::store_row(tile + i * K::NR, corr.data() + col, mult.data() + col, q, bytes);
-            std::memcpy(out, bytes, static_cast<std::size_t>(nvalid));
+    for (index_t k0 = 0; k0 < L.Kp; k0 += kc) {
+      const index_t k1 = k0 + kc < L.Kp ? k0 + kc : L.Kp;
+      const bool first = k0 == 0, last = k1 == L.Kp;
+      for (index_t ob = ob0; ob < ob1; ++ob) {
+        const B* bp = panel + (g * L.nob + ob) * L.Kp * L.NR + k0 * L.NR;
+        const index_t col = (g * L.nob + ob) * L.NR;
+        const index_t oc0 = g * L.opg + ob * L.NR;
+        const index_t nvalid = L.opg - ob * L.NR < L.NR ? L.opg - ob * L.NR : L.NR;
+        for (index_t mm = m0; mm < m1; mm += K::MR) {
+          const index_t mr = m1 - mm < K::MR ? m1 - mm : K::MR;
+          const A* r[K::MR];
+          for (int i = 0; i < K::MR; ++i) {
+            const index_t ii = i < mr ? i : mr - 1;  // rows past the end repeat the last one
+            r[i] = (direct ? reinterpret_cast<const A*>(x8 + (mm + ii) * s.C_in + g * L.cpg)
+                           : rows + (mm - m0 + ii) * L.Kp) + k0;
+          }
+          std::int32_t* tile =
+              tiles + ((ob - ob0) * nsub + (mm - m0) / K::MR) * (K::MR * K::NR);
+          K::micro(r, bp, (k1 - k0) / K::KU, tile, !first);
+          if (!last) continue;
+          for (index_t i = 0; i < mr; ++i) {
+            std::uint8_t* out = y8 + (mm + i) * s.C_out + oc0;
+            if (nvalid == L.NR) {
+              K::store_row(tile + i * K::NR, corr.data() + col, mult.data() + col, q, out);
+            } else {
+              K::store_row(tile + i * K::NR, corr.data() + col, mult.data() + col, q, bytes);
+              std::memcpy(out, bytes, static_cast<std::size_t>(nvalid));
+            }
           }
         }
       }

@@ -1,6 +1,7 @@
 // The INT8 engine's microkernels and its fused requantising store, per ISA.
 //
-// A microkernel computes an MR x NR int32 tile: MR output pixels (rows of packed x, one
+// A microkernel computes an MR x NR int32 tile (added to the tile in c when `more`: the
+// reduction runs in blocks of KC): MR output pixels (rows of packed x, one
 // 32-bit broadcast of KU values per K step) times NR output channels (one packed weight panel,
 // NR x KU values per K step), over the whole reduction. Each traits struct below names its
 // operand types, tile and K step; quantized_gemm.hpp runs them.
@@ -68,12 +69,17 @@ template <class ISA>
 struct q8_madd_avx2 {
   using A = std::int16_t;
   using B = std::int16_t;
-  static constexpr int MR = 6, NR = 16, KU = 2;
+  static constexpr int MR = 6, NR = 16, KU = 2, KC = 384;
   static const char* name() { return "avx2_madd"; }
 
-  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c) {
+  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c, bool more) {
     __m256i acc[MR][2];
-    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR))
+                       : _mm256_setzero_si256();
+      acc[i][1] = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR + 8))
+                       : _mm256_setzero_si256();
+    }
     for (index_t k = 0; k < ksteps; ++k, b += NR * KU) {
       const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
       const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16));
@@ -135,12 +141,15 @@ template <class ISA>
 struct q8_madd_avx512 {
   using A = std::int16_t;
   using B = std::int16_t;
-  static constexpr int MR = 8, NR = 32, KU = 2;
+  static constexpr int MR = 8, NR = 32, KU = 2, KC = 256;
   static const char* name() { return "avx512bw_madd"; }
 
-  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c) {
+  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c, bool more) {
     __m512i acc[MR][2];
-    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = more ? _mm512_loadu_si512(c + i * NR) : _mm512_setzero_si512();
+      acc[i][1] = more ? _mm512_loadu_si512(c + i * NR + 16) : _mm512_setzero_si512();
+    }
     for (index_t k = 0; k < ksteps; ++k, b += NR * KU) {
       const __m512i b0 = _mm512_loadu_si512(b);
       const __m512i b1 = _mm512_loadu_si512(b + 32);
@@ -169,10 +178,13 @@ struct q8_madd_avx512 {
 // non-"s" form wraps); 8 pixels x 32 channels.
 template <class ISA>
 CONVCORE_TARGET_VNNI void q8_micro_vnni(const std::uint8_t* const* r, const std::int8_t* b,
-                                        index_t ksteps, std::int32_t* c) {
+                                        index_t ksteps, std::int32_t* c, bool more) {
   constexpr int MR = 8, NR = 32;
   __m512i acc[MR][2];
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = more ? _mm512_loadu_si512(c + i * NR) : _mm512_setzero_si512();
+    acc[i][1] = more ? _mm512_loadu_si512(c + i * NR + 16) : _mm512_setzero_si512();
+  }
   for (index_t k = 0; k < ksteps; ++k, b += NR * 4) {
     const __m512i b0 = _mm512_loadu_si512(b);
     const __m512i b1 = _mm512_loadu_si512(b + 64);
@@ -195,10 +207,10 @@ template <class ISA>
 struct q8_vnni_avx512 {
   using A = std::uint8_t;
   using B = std::int8_t;
-  static constexpr int MR = 8, NR = 32, KU = 4;
+  static constexpr int MR = 8, NR = 32, KU = 4, KC = 512;
   static const char* name() { return "avx512_vnni"; }
-  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c) {
-    q8_micro_vnni<ISA>(r, b, ksteps, c);
+  static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c, bool more) {
+    q8_micro_vnni<ISA>(r, b, ksteps, c, more);
   }
   static void store_row(const std::int32_t* c, const std::uint32_t* corr, const double* mult,
                         const Q8Out& q, std::uint8_t* out) {

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../core/parallel.hpp"
 #include "../core/spec.hpp"
 #include "quantized_args.hpp"
 
@@ -66,44 +67,69 @@ bool q8_vnni_weights(const QConvArgs& a) {
   return true;
 }
 
-// Packs w into `panel` (zero-filled here) as ((g, ob, kstep), NR columns, KU) and writes, per
-// padded column, the int32 added to the accumulator (`corr`, modulo 2^32) and the multiplier.
-// B is int8_t (vnni) or int16_t (madd). The ISA tag keeps each level's copy its own.
-template <class ISA, class B>
+// Packs w into `panel` as ((g, ob, kstep), NR columns, KU) and writes, per padded column, the
+// int32 added to the accumulator (`corr`, modulo 2^32) and the multiplier. B is int8_t (vnni)
+// or int16_t (madd). Each panel is written in order (reads gather from NR rows of w), one
+// panel per work item: the weights are packed on every call, so this is on the hot path of
+// layers with few pixels.
+template <class ISA, class B, int NR, int KU>
 void q8_pack_weights(const QConvArgs& a, const Q8Layout& L, B* panel, std::uint32_t* corr,
                      double* mult) {
   constexpr bool vnni = std::is_same<B, std::int8_t>::value;
   const ConvSpec& s = *a.s;
-  const index_t cols = s.groups * L.nob * L.NR;
-  std::memset(panel, 0, sizeof(B) * static_cast<std::size_t>(cols * L.Kp));
-  for (index_t i = 0; i < cols; ++i) {
-    corr[i] = 0;
-    mult[i] = 0.0;
-  }
-  const std::uint32_t zx = static_cast<std::uint32_t>(a.x_zp + (a.x_signed ? 128 : 0));
+  const std::int32_t zx = a.x_zp + (a.x_signed ? 128 : 0);
   const auto* w8 = static_cast<const std::uint8_t*>(a.w);
-  for (index_t oc = 0; oc < s.C_out; ++oc) {
-    const index_t g = oc / L.opg, o = oc % L.opg, ob = o / L.NR, j = o % L.NR;
-    B* dst = panel + (g * L.nob + ob) * L.Kp * L.NR;
-    const std::uint8_t* src = w8 + oc * L.cpg * L.taps;
-    std::uint32_t sum = 0;
-    for (index_t c = 0; c < L.cpg; ++c)
-      for (index_t t = 0; t < L.taps; ++t) {
-        const std::uint8_t raw = src[c * L.taps + t];
-        std::int32_t v;
-        if (vnni)
-          v = static_cast<std::int8_t>(a.w_signed ? raw : static_cast<std::uint8_t>(raw ^ 0x80u));
-        else
-          v = (a.w_signed ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw) -
-              a.w_zp[oc];
-        sum += static_cast<std::uint32_t>(v);
-        const index_t k = t * L.cpg_pad + c;
-        dst[((k / L.KU) * L.NR + j) * L.KU + k % L.KU] = static_cast<B>(v);
+  const index_t per = L.cpg * L.taps;
+  parallel_for(s.groups * L.nob, [&](index_t item) {
+    const index_t g = item / L.nob, ob = item % L.nob;
+    B* dst = panel + item * L.Kp * NR;
+    const std::uint8_t* src[NR];
+    std::int32_t zp[NR];
+    std::uint8_t flip[NR];
+    const index_t ocs = g * L.opg + ob * NR;
+    const index_t nv = L.opg - ob * NR < NR ? L.opg - ob * NR : NR;
+    for (int j = 0; j < NR; ++j) {
+      const index_t oc = ocs + (j < nv ? j : 0);
+      src[j] = w8 + oc * per;
+      // vnni: int8 w as is, uint8 w - 128 (zw = 0 checked by the caller); madd: w - w_zp
+      zp[j] = j < nv ? a.w_zp[oc] : 0;
+      flip[j] = a.w_signed ? 0 : 0x80;
+      if (!vnni && j >= nv) flip[j] = 0;
+    }
+    for (index_t t = 0; t < L.taps; ++t)
+      for (index_t c0 = 0; c0 < L.cpg_pad; c0 += KU, dst += NR * KU)
+        for (int j = 0; j < NR; ++j)
+          for (int u = 0; u < KU; ++u) {
+            const index_t c = c0 + u;
+            std::int32_t v = 0;
+            if (c < L.cpg && j < nv) {
+              const std::uint8_t raw = src[j][c * L.taps + t];
+              if (vnni)
+                v = static_cast<std::int8_t>(static_cast<std::uint8_t>(raw ^ flip[j]));
+              else
+                v = (a.w_signed ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw))
+                                : static_cast<std::int32_t>(raw)) - zp[j];
+            }
+            dst[j * KU + u] = static_cast<B>(v);
+          }
+    for (int j = 0; j < NR; ++j) {
+      const index_t col = item * NR + j;
+      if (j >= nv) {
+        corr[col] = 0;
+        mult[col] = 0.0;
+        continue;
       }
-    const index_t col = (g * L.nob + ob) * L.NR + j;
-    corr[col] = static_cast<std::uint32_t>(a.bias ? a.bias[oc] : 0) - (vnni ? zx * sum : 0u);
-    mult[col] = a.mult[oc];
-  }
+      const index_t oc = ocs + j;
+      std::uint32_t sum = 0;  // sum of the packed weights, for the x_zp correction
+      if (vnni)
+        for (index_t i = 0; i < per; ++i)
+          sum += static_cast<std::uint32_t>(static_cast<std::int32_t>(
+              static_cast<std::int8_t>(static_cast<std::uint8_t>(src[j][i] ^ flip[j]))));
+      corr[col] = static_cast<std::uint32_t>(a.bias ? a.bias[oc] : 0) -
+                  static_cast<std::uint32_t>(zx) * sum;
+      mult[col] = a.mult[oc];
+    }
+  });
 }
 
 // Row r of `dst` (stride L.Kp) = the im2col row of output pixel m0 + r of group g, for m in
