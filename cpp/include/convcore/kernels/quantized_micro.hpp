@@ -73,29 +73,38 @@ struct q8_madd_avx2 {
   static const char* name() { return "avx2_madd"; }
 
   static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c, bool more) {
-    __m256i acc[MR][2];
-    for (int i = 0; i < MR; ++i) {
-      acc[i][0] = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR))
-                       : _mm256_setzero_si256();
-      acc[i][1] = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR + 8))
-                       : _mm256_setzero_si256();
-    }
+    // named accumulators, not an array: GCC keeps these in registers (an array of vectors
+    // was shuffled through the stack every iteration)
+#define CONVCORE_Q8_LOAD(i)                                                                   \
+  __m256i c##i##0 = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR))   \
+                         : _mm256_setzero_si256();                                            \
+  __m256i c##i##1 = more ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i * NR + 8)) \
+                         : _mm256_setzero_si256();                                            \
+  const A* r##i = r[i];
+    CONVCORE_Q8_LOAD(0) CONVCORE_Q8_LOAD(1) CONVCORE_Q8_LOAD(2)
+    CONVCORE_Q8_LOAD(3) CONVCORE_Q8_LOAD(4) CONVCORE_Q8_LOAD(5)
+#undef CONVCORE_Q8_LOAD
     for (index_t k = 0; k < ksteps; ++k, b += NR * KU) {
       const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
       const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16));
-#pragma GCC unroll 6
-      for (int i = 0; i < MR; ++i) {
-        std::int32_t pair;
-        std::memcpy(&pair, r[i] + 2 * k, 4);
-        const __m256i av = _mm256_set1_epi32(pair);
-        acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(av, b0));
-        acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(av, b1));
-      }
+#define CONVCORE_Q8_ROW(i)                                                  \
+  {                                                                         \
+    std::int32_t pair;                                                      \
+    std::memcpy(&pair, r##i + 2 * k, 4);                                    \
+    const __m256i av = _mm256_set1_epi32(pair);                             \
+    c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(av, b0));         \
+    c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(av, b1));         \
+  }
+      CONVCORE_Q8_ROW(0) CONVCORE_Q8_ROW(1) CONVCORE_Q8_ROW(2)
+      CONVCORE_Q8_ROW(3) CONVCORE_Q8_ROW(4) CONVCORE_Q8_ROW(5)
+#undef CONVCORE_Q8_ROW
     }
-    for (int i = 0; i < MR; ++i) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR), acc[i][0]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR + 8), acc[i][1]);
-    }
+#define CONVCORE_Q8_STORE(i)                                                      \
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR), c##i##0);           \
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR + 8), c##i##1);
+    CONVCORE_Q8_STORE(0) CONVCORE_Q8_STORE(1) CONVCORE_Q8_STORE(2)
+    CONVCORE_Q8_STORE(3) CONVCORE_Q8_STORE(4) CONVCORE_Q8_STORE(5)
+#undef CONVCORE_Q8_STORE
   }
 
   // Row of NR accumulators to NR bytes.
@@ -112,6 +121,36 @@ struct q8_madd_avx2 {
 #endif
 
 #if defined(CONVCORE_SIMD_AVX512)
+// The 8 x 32 AVX-512 microkernel body: KU values per 32-bit broadcast, CONVCORE_Q8_OP the
+// multiply-accumulate (vpmaddwd + vpaddd, or vpdpbusd). Named accumulators, not an array: GCC
+// keeps these 16 in registers (an array of vectors went through the stack every iteration).
+#define CONVCORE_Q8_MICRO512(KUB)                                                         \
+  CONVCORE_Q8_L(0) CONVCORE_Q8_L(1) CONVCORE_Q8_L(2) CONVCORE_Q8_L(3)                     \
+  CONVCORE_Q8_L(4) CONVCORE_Q8_L(5) CONVCORE_Q8_L(6) CONVCORE_Q8_L(7)                     \
+  for (index_t k = 0; k < ksteps; ++k, b += NR * KU) {                                    \
+    const __m512i b0 = _mm512_loadu_si512(b);                                             \
+    const __m512i b1 = _mm512_loadu_si512(b + 64 / sizeof(*b));                           \
+    CONVCORE_Q8_R(0, KUB) CONVCORE_Q8_R(1, KUB) CONVCORE_Q8_R(2, KUB) CONVCORE_Q8_R(3, KUB) \
+    CONVCORE_Q8_R(4, KUB) CONVCORE_Q8_R(5, KUB) CONVCORE_Q8_R(6, KUB) CONVCORE_Q8_R(7, KUB) \
+  }                                                                                       \
+  CONVCORE_Q8_S(0) CONVCORE_Q8_S(1) CONVCORE_Q8_S(2) CONVCORE_Q8_S(3)                     \
+  CONVCORE_Q8_S(4) CONVCORE_Q8_S(5) CONVCORE_Q8_S(6) CONVCORE_Q8_S(7)
+#define CONVCORE_Q8_L(i)                                                          \
+  __m512i c##i##0 = more ? _mm512_loadu_si512(c + i * NR) : _mm512_setzero_si512(); \
+  __m512i c##i##1 = more ? _mm512_loadu_si512(c + i * NR + 16) : _mm512_setzero_si512(); \
+  const A* r##i = r[i];
+#define CONVCORE_Q8_R(i, KUB)                      \
+  {                                                \
+    std::int32_t quad;                             \
+    std::memcpy(&quad, r##i + KUB * k, 4);         \
+    const __m512i av = _mm512_set1_epi32(quad);    \
+    CONVCORE_Q8_OP(c##i##0, av, b0);               \
+    CONVCORE_Q8_OP(c##i##1, av, b1);               \
+  }
+#define CONVCORE_Q8_S(i)                   \
+  _mm512_storeu_si512(c + i * NR, c##i##0); \
+  _mm512_storeu_si512(c + i * NR + 16, c##i##1);
+
 template <class ISA>
 inline void q8_store_row512(const std::int32_t* c, const std::uint32_t* corr, const double* mult,
                             const Q8Out& q, std::uint8_t* out, int NR) {
@@ -145,27 +184,9 @@ struct q8_madd_avx512 {
   static const char* name() { return "avx512bw_madd"; }
 
   static void micro(const A* const* r, const B* b, index_t ksteps, std::int32_t* c, bool more) {
-    __m512i acc[MR][2];
-    for (int i = 0; i < MR; ++i) {
-      acc[i][0] = more ? _mm512_loadu_si512(c + i * NR) : _mm512_setzero_si512();
-      acc[i][1] = more ? _mm512_loadu_si512(c + i * NR + 16) : _mm512_setzero_si512();
-    }
-    for (index_t k = 0; k < ksteps; ++k, b += NR * KU) {
-      const __m512i b0 = _mm512_loadu_si512(b);
-      const __m512i b1 = _mm512_loadu_si512(b + 32);
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) {
-        std::int32_t pair;
-        std::memcpy(&pair, r[i] + 2 * k, 4);
-        const __m512i av = _mm512_set1_epi32(pair);
-        acc[i][0] = _mm512_add_epi32(acc[i][0], _mm512_madd_epi16(av, b0));
-        acc[i][1] = _mm512_add_epi32(acc[i][1], _mm512_madd_epi16(av, b1));
-      }
-    }
-    for (int i = 0; i < MR; ++i) {
-      _mm512_storeu_si512(c + i * NR, acc[i][0]);
-      _mm512_storeu_si512(c + i * NR + 16, acc[i][1]);
-    }
+#define CONVCORE_Q8_OP(acc, av, bv) acc = _mm512_add_epi32(acc, _mm512_madd_epi16(av, bv))
+    CONVCORE_Q8_MICRO512(2)
+#undef CONVCORE_Q8_OP
   }
 
   static void store_row(const std::int32_t* c, const std::uint32_t* corr, const double* mult,
@@ -179,28 +200,11 @@ struct q8_madd_avx512 {
 template <class ISA>
 CONVCORE_TARGET_VNNI void q8_micro_vnni(const std::uint8_t* const* r, const std::int8_t* b,
                                         index_t ksteps, std::int32_t* c, bool more) {
-  constexpr int MR = 8, NR = 32;
-  __m512i acc[MR][2];
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = more ? _mm512_loadu_si512(c + i * NR) : _mm512_setzero_si512();
-    acc[i][1] = more ? _mm512_loadu_si512(c + i * NR + 16) : _mm512_setzero_si512();
-  }
-  for (index_t k = 0; k < ksteps; ++k, b += NR * 4) {
-    const __m512i b0 = _mm512_loadu_si512(b);
-    const __m512i b1 = _mm512_loadu_si512(b + 64);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      std::int32_t quad;
-      std::memcpy(&quad, r[i] + 4 * k, 4);
-      const __m512i av = _mm512_set1_epi32(quad);
-      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], av, b0);
-      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, b1);
-    }
-  }
-  for (int i = 0; i < MR; ++i) {
-    _mm512_storeu_si512(c + i * NR, acc[i][0]);
-    _mm512_storeu_si512(c + i * NR + 16, acc[i][1]);
-  }
+  constexpr int NR = 32, KU = 4;
+  using A = std::uint8_t;
+#define CONVCORE_Q8_OP(acc, av, bv) acc = _mm512_dpbusd_epi32(acc, av, bv)
+  CONVCORE_Q8_MICRO512(4)
+#undef CONVCORE_Q8_OP
 }
 
 template <class ISA>
