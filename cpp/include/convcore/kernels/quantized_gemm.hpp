@@ -20,6 +20,9 @@
 namespace convcore {
 namespace kernels {
 
+template <class ISA>
+struct q8_panel_tag {};  // owner of the packed weights' scratch of a level
+
 // Pixels per work item: the packed rows (MB x Kp) are reused by every column panel.
 constexpr index_t kQ8Block = 96;
 
@@ -31,10 +34,10 @@ void q8_gemm_run(const QConvArgs& a) {
   const ConvSpec& s = *a.s;
   const Q8Layout L = q8_layout<typename K::isa>(s, K::MR, K::NR, K::KU);
   const index_t cols = s.groups * L.nob * L.NR;
-  // 64-byte aligned panel (the vector loads need no alignment; it saves split cache lines)
-  std::vector<B> wbuf(static_cast<std::size_t>(q8_panel_elems<typename K::isa>(s, L) + 64 / sizeof(B)));
-  B* panel = wbuf.data();
-  while (reinterpret_cast<std::uintptr_t>(panel) % 64) ++panel;
+  // The packed weights live in the calling thread's scratch (64-byte aligned, kept between
+  // calls): fresh pages would cost a page fault per 4 KiB on every call, as much as packing.
+  B* panel = thread_scratch<B, q8_panel_tag<typename K::isa>, 1>::get(
+      0, q8_panel_elems<typename K::isa>(s, L));
   std::vector<std::uint32_t> corr(static_cast<std::size_t>(cols));
   std::vector<double> mult(static_cast<std::size_t>(cols));
   q8_pack_weights<typename K::isa, B, K::NR, K::KU>(a, L, panel, corr.data(), mult.data());
