@@ -217,12 +217,37 @@ def test_levels_random_configurations(path, one_thread):
                  channels_last=bool(r.random() < 0.5), **kw)
 
 
-def test_depthwise_runs_direct_and_matches(rng, path):
-    # fewer than 4 output channels per group: the direct kernel at every level
-    x = _rand(rng, (1, 16, 8, 8), U8)
-    w = _rand(rng, (16, 1, 3, 3), I8)
-    assert _path_of(x, w, 0, groups=16) == "scalar_direct"
-    _run(x, w, None, 128, 0, 128, U8, 0.01, ys=0.05, groups=16, padding=1, channels_last=True)
+DW_EXPECT = {"scalar": "scalar_direct", "avx2": "avx2_depthwise", "avx512": "avx512bw_depthwise",
+             "neon": "scalar_direct"}
+
+
+@pytest.mark.parametrize("C", [2, 7, 8, 9, 15, 16, 17, 33, 144])
+def test_levels_depthwise_channel_blocks(rng, path, C, threads):
+    # depthwise (groups = C_in = C_out): vectors of 8 / 16 channels and a scalar tail
+    x = _rand(rng, (2, C, 9, 8), U8)
+    w = _rand(rng, (C, 1, 3, 3), I8)
+    b = rng.integers(-3000, 3000, C).astype(np.int32)
+    if path[1] == "auto":
+        assert _path_of(x, w, 0, groups=C, padding=1) == DW_EXPECT[path[0]]
+    ws = rng.uniform(0.5, 1.5, C) * 0.01
+    _run(x, w, b, 128, 0, 128, U8, ws, ys=0.2, groups=C, padding=1, channels_last=True)
+    _run(x, w, b, 128, 0, 128, U8, ws, ys=0.2, groups=C, padding=1)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(dilation=(2, 3), padding="same"),
+                                dict(padding=((2, 0), (0, 3)), stride=(1, 2)), dict()])
+@pytest.mark.parametrize("xdt,wdt,ydt", [(U8, I8, U8), (I8, U8, I8), (I8, I8, U8), (U8, U8, I8)])
+def test_levels_depthwise_geometry_dtypes_zero_points(rng, path, kw, xdt, wdt, ydt, one_thread):
+    C = 24
+    x = _rand(rng, (2, C, 10, 11), xdt, full="high")
+    w = _rand(rng, (C, 1, 3, 3), wdt, full="ends")
+    lo_hi = lambda dt: (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
+    wz = np.array([lo_hi(wdt)[i % 2] for i in range(C)])  # both ends, per channel
+    for xz, yz in ((lo_hi(xdt)[0], lo_hi(ydt)[1]), (lo_hi(xdt)[1], lo_hi(ydt)[0])):
+        _run(x, w, None, xz, wz, yz, ydt, rng.uniform(0.5, 1, C) * 0.01, ys=0.5, groups=C,
+             channels_last=True, **kw)
+    _run(x, _rand(rng, (C, 1, 5, 2), wdt), rng.integers(-99, 99, C).astype(np.int32), 0,
+         0 if wdt == I8 else 128, 0, ydt, 0.01, ys=0.1, groups=C, **kw)
 
 
 def test_onnxruntime_qlinearconv_seven_bit(rng):

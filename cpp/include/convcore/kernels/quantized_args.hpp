@@ -31,6 +31,9 @@ struct QuantFns {
   // The GEMM engine (kernels/quantized_gemm.hpp); null at levels without one, where the op
   // runs the direct kernel (kernels/quantized.hpp).
   void (*gemm)(const QConvArgs&);
+  // The depthwise engine (kernels/quantized_depthwise.hpp: q8_depthwise_applicable specs);
+  // null where the level has none.
+  void (*depthwise)(const QConvArgs&);
   // Name of the GEMM kernels `gemm` runs for these arguments (null: for the common case,
   // weight zero points that need no per-pixel correction), for info() and the tests.
   const char* (*path)(const QConvArgs*);

@@ -14,6 +14,7 @@
 #include "../core/parallel.hpp"
 #include "../core/scratch.hpp"
 #include "quantized_args.hpp"
+#include "quantized_depthwise.hpp"
 #include "quantized_micro.hpp"
 #include "quantized_pack.hpp"
 
@@ -111,7 +112,7 @@ void q8_gemm_run(const QConvArgs& a) {
 template <class ISA>
 struct q8_engine {
   static const char* path(const QConvArgs*) { return "scalar_direct"; }
-  static constexpr QuantFns fns() { return {nullptr, &path}; }
+  static constexpr QuantFns fns() { return {nullptr, nullptr, &path}; }
 };
 
 #if defined(CONVCORE_SIMD_AVX2)
@@ -122,8 +123,11 @@ struct q8_traits_avx2 : q8_madd_avx2<ISA> {
 template <>
 struct q8_engine<isa::avx2> {
   static void gemm(const QConvArgs& a) { q8_gemm_run<q8_traits_avx2<isa::avx2>>(a); }
-  static const char* path(const QConvArgs*) { return "avx2_madd"; }
-  static constexpr QuantFns fns() { return {&gemm, &path}; }
+  static void depthwise(const QConvArgs& a) { q8_depthwise_run<q8_dw_avx2<isa::avx2>>(a); }
+  static const char* path(const QConvArgs* a) {
+    return a && q8_depthwise_applicable(*a->s) ? "avx2_depthwise" : "avx2_madd";
+  }
+  static constexpr QuantFns fns() { return {&gemm, &depthwise, &path}; }
 };
 #endif
 
@@ -148,10 +152,12 @@ struct q8_engine<isa::avx512> {
     else
       q8_gemm_run<q8_traits_madd512<isa::avx512>>(a);
   }
+  static void depthwise(const QConvArgs& a) { q8_depthwise_run<q8_dw_avx512<isa::avx512>>(a); }
   static const char* path(const QConvArgs* a) {
+    if (a && q8_depthwise_applicable(*a->s)) return "avx512bw_depthwise";
     return use_vnni(a) ? "avx512_vnni" : "avx512bw_madd";
   }
-  static constexpr QuantFns fns() { return {&gemm, &path}; }
+  static constexpr QuantFns fns() { return {&gemm, &depthwise, &path}; }
 };
 #endif
 

@@ -5,7 +5,8 @@
 // hold one value (per tensor) or C_out values (per output channel). The multiplier is computed
 // in float64. Zero padding pads with the real value 0 (the quantized value x_zp).
 //
-// Engines: the INT8 GEMM engine of the active level (kernels/quantized_gemm.hpp; channels-last,
+// Engines: the INT8 depthwise engine (kernels/quantized_depthwise.hpp) for depthwise specs, the
+// GEMM engine of the active level (kernels/quantized_gemm.hpp; both channels-last,
 // so channels-first x and y are transposed around it) where it applies, else the direct kernel
 // (kernels/quantized.hpp; channels-first). Both give identical results (exact int32 arithmetic,
 // one requantisation: core/requantize.hpp).
@@ -86,9 +87,9 @@ inline bool q8_gemm_preferred(const ConvSpec& s) {
   return padded <= 4 * s.C_out * cpg * s.k_size() + 65536;
 }
 
-// The GEMM engine on channels-last copies (when x is channels-first) of x and y.
+// The GEMM or depthwise engine on channels-last copies (when x is channels-first) of x and y.
 template <class TX, class TW, class TY>
-void quantized_conv_gemm(const kernels::QuantFns& qf, const ConvSpec& s, const TX* x, const TW* w,
+void quantized_conv_engine(void (*engine)(const kernels::QConvArgs&), const ConvSpec& s, const TX* x, const TW* w,
                          const std::int32_t* bias, const QuantParams& q, const double* mult,
                          TY* y) {
   std::vector<std::int32_t> wzp(static_cast<std::size_t>(s.C_out));
@@ -116,7 +117,7 @@ void quantized_conv_gemm(const kernels::QuantFns& qf, const ConvSpec& s, const T
   a.y_zp = q.y_zp;
   a.y_lo = q.y_signed ? -128 : 0;
   a.y_hi = q.y_signed ? 127 : 255;
-  qf.gemm(a);
+  engine(a);
   if (!s.channels_last) kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
 }
 }  // namespace detail
@@ -126,8 +127,9 @@ void quantized_conv_gemm(const kernels::QuantFns& qf, const ConvSpec& s, const T
 inline const char* quantized_conv_path(const ConvSpec& s, bool w_signed,
                                        const std::vector<std::int32_t>& w_zp) {
   const kernels::QuantFns& qf = active_kernels().q8;
-  if (!qf.gemm || kernels::int8_engine() == kernels::Int8Engine::direct ||
-      !detail::q8_gemm_preferred(s))
+  const bool dw = qf.depthwise && kernels::q8_depthwise_applicable(s);
+  if (kernels::int8_engine() == kernels::Int8Engine::direct ||
+      (!dw && !(qf.gemm && detail::q8_gemm_preferred(s))))
     return "scalar_direct";
   std::vector<std::int32_t> zp(static_cast<std::size_t>(s.C_out));
   for (index_t o = 0; o < s.C_out; ++o) zp[o] = w_zp.size() == 1 ? w_zp[0] : w_zp[o];
@@ -148,10 +150,15 @@ void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const s
     mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
                                  q.y_scale);
   const kernels::QuantFns& qf = active_kernels().q8;
-  if (qf.gemm && kernels::int8_engine() != kernels::Int8Engine::direct &&
-      detail::q8_gemm_preferred(s)) {
-    detail::quantized_conv_gemm(qf, s, x, w, bias, q, mult.data(), y);
-    return;
+  if (kernels::int8_engine() != kernels::Int8Engine::direct) {
+    if (qf.depthwise && kernels::q8_depthwise_applicable(s)) {
+      detail::quantized_conv_engine(qf.depthwise, s, x, w, bias, q, mult.data(), y);
+      return;
+    }
+    if (qf.gemm && detail::q8_gemm_preferred(s)) {
+      detail::quantized_conv_engine(qf.gemm, s, x, w, bias, q, mult.data(), y);
+      return;
+    }
   }
   const index_t per_filter = s.cin_per_group() * s.k_size();
   std::vector<std::int16_t> wq = detail::workspace<std::int16_t>(s.C_out * per_filter, "w - w_zp");
