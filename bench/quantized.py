@@ -61,7 +61,7 @@ QUICK = [("quick", "16->16 3x3 @8", 16, 16, 8, 3, 1, 1), ("quick", "dw 16 3x3 @8
 
 def _ort_session(ort: Any, helper: Any, TP: Any, w: np.ndarray, b: np.ndarray, xs: float,
                  xz: int, ws: float, ys: float, yz: int, x_shape: Any, pad: int, stride: int,
-                 groups: int, threads: int) -> Any:
+                 groups: int, threads: int, spin: bool = False) -> Any:
     inits = [helper.make_tensor("xs", TP.FLOAT, [], [xs]),
              helper.make_tensor("xz", TP.UINT8, [], [xz]),
              helper.make_tensor("w", TP.INT8, w.shape, w.tobytes(), raw=True),
@@ -81,6 +81,10 @@ def _ort_session(ort: Any, helper: Any, TP: Any, w: np.ndarray, b: np.ndarray, x
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spin:
+        # ORT's pool spins after a run; interleaved with convcore's OpenMP team on 2 cores that
+        # steals convcore's cores (as OMP_WAIT_POLICY=passive stops convcore's spinning)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), so,
                                 providers=["CPUExecutionProvider"])
 
@@ -108,7 +112,8 @@ def _peers(threads: int) -> Dict[str, Any]:
 
 
 def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, Any],
-          repeat: int, budget: float, rng: np.random.Generator) -> Dict[str, Any]:
+          repeat: int, budget: float, rng: np.random.Generator, spin: bool = False
+          ) -> Dict[str, Any]:
     family, name, C, O, H, k, stride, groups = layer
     pad = k // 2
     x = rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)
@@ -129,7 +134,8 @@ def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, 
     if "ort" in peers:
         ort, helper, TP = peers["ort"]
         sess = _ort_session(ort, helper, TP, w, b, float(np.float32(xs)), xz, float(np.float32(ws)),
-                            float(np.float32(ys)), yz, x.shape, pad, stride, groups, threads)
+                            float(np.float32(ys)), yz, x.shape, pad, stride, groups, threads,
+                            spin)
         fns["ort"] = lambda: sess.run(None, {"x": x})
         # ORT sees float32 scales; convcore's result for the same float32 scales
         y_ort = sess.run(None, {"x": x})[0]
@@ -186,6 +192,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--budget", type=float, default=2.0, help="seconds per case and level")
     ap.add_argument("--quick", action="store_true", help="two tiny cases (a smoke test)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--ort-spinning", action="store_true",
+                    help="let ONNX Runtime's threads spin after a run (its default; off here: "
+                         "see the docstring)")
     args = ap.parse_args(argv)
     cc.set_num_threads(args.threads)
     supported = _core.simd_info()["supported"]
@@ -215,7 +224,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for layer in layers:
             for N in ((1,) if args.quick else (1, 8)):
-                c = _case(layer, N, args.threads, levels, peers, repeat, budget, rng)
+                c = _case(layer, N, args.threads, levels, peers, repeat, budget, rng,
+                          args.ort_spinning)
                 for r in c["levels"]:
                     p = peaks.get(r["int8_path"])
                     r["peak_fraction"] = r["gops"] / p["gops"] if p else None
