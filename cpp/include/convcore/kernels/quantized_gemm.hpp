@@ -59,7 +59,7 @@ void q8_gemm_run(const QConvArgs& a) {
   const auto* x8 = static_cast<const std::uint8_t*>(a.x);
   auto* y8 = static_cast<std::uint8_t*>(a.y);
   // Long reductions run in K blocks of K::KC (the weight sub-panel, NR x KC, stays in L1 across
-  // the block's pixels); the int32 tiles of the item are kept between blocks.
+  // the item's pixels); the int32 tiles of the column panel are kept between blocks.
   const index_t kc = L.Kp <= 2 * K::KC ? L.Kp : K::KC;
   const index_t nsub = (kQ8Block + K::MR - 1) / K::MR;
   parallel_for(s.groups * nmb * nocc, [&](index_t item) {
@@ -71,16 +71,17 @@ void q8_gemm_run(const QConvArgs& a) {
       rows = thread_scratch<A, K, 1>::get(0, kQ8Block * L.Kp);
       q8_pack_rows<typename K::isa>(a, L, g, m0, m1, rows);
     }
-    std::int32_t* tiles = thread_scratch<std::int32_t, K, 1>::get(0, (ob1 - ob0) * nsub * K::MR * K::NR);
+    // the int32 tiles of one column panel (kept between K blocks): 96 x NR
+    std::int32_t* tiles = thread_scratch<std::int32_t, K, 1>::get(0, nsub * K::MR * K::NR);
     alignas(64) std::uint8_t bytes[K::NR];
-    for (index_t k0 = 0; k0 < L.Kp; k0 += kc) {
-      const index_t k1 = k0 + kc < L.Kp ? k0 + kc : L.Kp;
-      const bool first = k0 == 0, last = k1 == L.Kp;
-      for (index_t ob = ob0; ob < ob1; ++ob) {
+    for (index_t ob = ob0; ob < ob1; ++ob) {
+      const index_t col = (g * L.nob + ob) * L.NR;
+      const index_t oc0 = g * L.opg + ob * L.NR;
+      const index_t nvalid = L.opg - ob * L.NR < L.NR ? L.opg - ob * L.NR : L.NR;
+      for (index_t k0 = 0; k0 < L.Kp; k0 += kc) {
+        const index_t k1 = k0 + kc < L.Kp ? k0 + kc : L.Kp;
+        const bool first = k0 == 0, last = k1 == L.Kp;
         const B* bp = panel + (g * L.nob + ob) * L.Kp * L.NR + k0 * L.NR;
-        const index_t col = (g * L.nob + ob) * L.NR;
-        const index_t oc0 = g * L.opg + ob * L.NR;
-        const index_t nvalid = L.opg - ob * L.NR < L.NR ? L.opg - ob * L.NR : L.NR;
         for (index_t mm = m0; mm < m1; mm += K::MR) {
           const index_t mr = m1 - mm < K::MR ? m1 - mm : K::MR;
           const A* r[K::MR];
@@ -89,8 +90,7 @@ void q8_gemm_run(const QConvArgs& a) {
             r[i] = (direct ? reinterpret_cast<const A*>(x8 + (mm + ii) * s.C_in + g * L.cpg)
                            : rows + (mm - m0 + ii) * L.Kp) + k0;
           }
-          std::int32_t* tile =
-              tiles + ((ob - ob0) * nsub + (mm - m0) / K::MR) * (K::MR * K::NR);
+          std::int32_t* tile = tiles + (mm - m0) / K::MR * (K::MR * K::NR);
           K::micro(r, bp, (k1 - k0) / K::KU, tile, !first);
           if (!last) continue;
           for (index_t i = 0; i < mr; ++i) {
