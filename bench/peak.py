@@ -169,3 +169,104 @@ def measure(threads: int, seconds: float = 0.4) -> Dict[str, Any]:
         threads = 1  # the BLAS threads itself
     gf = _threaded_rate(fn, threads, seconds) / 1e9
     return {"gflops": gf, "per_thread": gf / threads, "method": method, "threads": threads}
+
+
+# ---- INT8 peak: the integer multiply-accumulate the INT8 engine runs at each level ----------
+
+_INT8_SRC = r"""
+#include <immintrin.h>
+#if defined(Q8_VNNI)
+typedef __m512i V;
+#define SET1(v) _mm512_set1_epi32(v)
+#define STEP(a) a = _mm512_dpbusd_epi32(a, x, y)
+#define LANES 16
+#elif defined(Q8_MADD512)
+typedef __m512i V;
+#define SET1(v) _mm512_set1_epi32(v)
+#define STEP(a) a = _mm512_add_epi32(a, _mm512_madd_epi16(x, y))
+#define LANES 16
+#else
+typedef __m256i V;
+#define SET1(v) _mm256_set1_epi32(v)
+#define STEP(a) a = _mm256_add_epi32(a, _mm256_madd_epi16(x, y))
+#define LANES 8
+#endif
+/* 12 independent accumulators, as the FMA loop; the empty asm makes x and y opaque every
+   iteration so the compiler cannot hoist the multiply out of the loop. */
+double int8_loop(long iters) {
+  V a0 = SET1(0), a1 = SET1(1), a2 = SET1(2), a3 = SET1(3), a4 = SET1(4), a5 = SET1(5),
+    a6 = SET1(6), a7 = SET1(7), a8 = SET1(8), a9 = SET1(9), a10 = SET1(10), a11 = SET1(11);
+  V x = SET1(0x01020304), y = SET1(0x01010101);
+  for (long n = 0; n < iters; ++n) {
+    __asm__ volatile("" : "+v"(x), "+v"(y));
+    STEP(a0); STEP(a1); STEP(a2); STEP(a3); STEP(a4); STEP(a5);
+    STEP(a6); STEP(a7); STEP(a8); STEP(a9); STEP(a10); STEP(a11);
+  }
+  V s = a0;
+  int buf[LANES];
+  double r = 0;
+  s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+  __builtin_memcpy(buf, &s, sizeof buf);
+  for (int i = 0; i < LANES; ++i) r += buf[i];
+  return r;
+}
+"""
+
+# engine path -> (label, compiler flags, define, multiply-accumulates per instruction step)
+INT8_KINDS = {
+    "avx512_vnni": ("AVX-512 VNNI vpdpbusd", ["-mavx512f", "-mavx512bw", "-mavx512vnni"],
+                    "Q8_VNNI", 64),
+    "avx512bw_madd": ("AVX-512BW vpmaddwd + vpaddd", ["-mavx512f", "-mavx512bw"], "Q8_MADD512",
+                      32),
+    "avx2_madd": ("AVX2 vpmaddwd + vpaddd", ["-mavx2"], "Q8_MADD256", 16),
+}
+
+
+def _compile_int8(kind: str) -> Optional[Any]:
+    key = "int8:" + kind
+    if key in _lib_cache:
+        return _lib_cache[key]
+    label, flags, define, _ = INT8_KINDS[kind]
+    need = {"avx512_vnni": {"avx512f", "avx512bw", "avx512_vnni"},
+            "avx512bw_madd": {"avx512f", "avx512bw"}, "avx2_madd": {"avx2"}}[kind]
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    result = None
+    if cc and need <= _cpu_flags():
+        tmp = tempfile.mkdtemp(prefix="convcore-bench-int8-")
+        src = os.path.join(tmp, "int8.c")
+        with open(src, "w") as f:
+            f.write(_INT8_SRC)
+        lib = os.path.join(tmp, f"int8_{kind}.so")
+        try:
+            subprocess.run([cc, "-O2", "-shared", "-fPIC", f"-D{define}", *flags, src, "-o", lib],
+                           check=True, capture_output=True, timeout=60)
+            dll = ctypes.CDLL(lib)
+            dll.int8_loop.restype = ctypes.c_double
+            dll.int8_loop.argtypes = [ctypes.c_long]
+            dll.int8_loop(1000)
+            result = dll
+        except (OSError, subprocess.SubprocessError):
+            result = None
+    _lib_cache[key] = result
+    return result
+
+
+def measure_int8(threads: int, kind: str, seconds: float = 0.4) -> Optional[Dict[str, Any]]:
+    """The integer peak of one INT8 path (``INT8_KINDS``: the instructions the engine's
+    microkernel runs at that level), as :func:`measure` measures the FMA peak: 12 independent
+    accumulators on ``threads`` threads, best of 4. {'gops' (2 ops per multiply-accumulate),
+    'per_thread', 'method', 'threads'}, or None without a compiler or the CPU feature."""
+    threads = max(1, int(threads))
+    dll = _compile_int8(kind)
+    if dll is None:
+        return None
+    label, _, _, macs = INT8_KINDS[kind]
+    per_iter = _ACCUMULATORS * macs * 2
+
+    def fn(iters: int) -> float:
+        dll.int8_loop(iters)
+        return float(iters * per_iter)
+
+    g = _threaded_rate(fn, threads, seconds) / 1e9
+    return {"gops": g, "per_thread": g / threads, "threads": threads,
+            "method": f"{label} loop ({_ACCUMULATORS} accumulators), C"}

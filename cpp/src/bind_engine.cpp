@@ -110,6 +110,9 @@ CONVCORE_BINDING(engine) {
     d["supported"] = level_list([](IsaLevel l) { return isa_usable(l, built_isa_mask()); });
     d["compiled"] = level_list([](IsaLevel l) { return (built_isa_mask() & isa_bit(l)) != 0; });
     d["note"] = isa_note();
+    // the INT8 engine's kernels at this level, for weights of zero point 0 (int8) or 128
+    // (uint8); other zero points run "avx512bw_madd" where this says "avx512_vnni"
+    d["int8"] = active_kernels().q8.path(nullptr);
     return d;
   });
   m.def(

@@ -1,5 +1,6 @@
 // quantized_conv (ONNX QLinearConv): 8-bit x and w, int32 bias, 8-bit y.
 #include <cstdint>
+#include <string>
 
 #include "bind_util.hpp"
 
@@ -113,6 +114,32 @@ CONVCORE_BINDING(quantized) {
         py::arg("w_shape"), py::arg("w_signed"), py::arg("w_scale"), py::arg("w_zero_point"),
         py::arg("y_scale"), py::arg("y_zero_point"), py::arg("y_signed"), py::arg("bias_len"),
         py::arg("options"));
+  // Tests and benchmarks: the INT8 kernels a call would run ("avx512_vnni", "avx512bw_madd",
+  // "avx2_madd", "scalar_direct"), and the process-wide engine override ("auto": the GEMM
+  // engine where it applies; "direct": the scalar direct kernel; "no_vnni": AVX-512 without
+  // vpdpbusd). Results are identical whichever runs.
+  m.def(
+      "_quantized_conv_path",
+      [](const Shape& x, const Shape& w, bool w_signed, const std::vector<std::int64_t>& w_zp,
+         const ConvOptions& opt) {
+        QuantParams q;
+        ConvSpec s = quantized_spec(x, false, 1.0, 0, w, w_signed, {1.0}, w_zp, 1.0, 0, false, -1,
+                                    opt, &q);
+        return std::string(quantized_conv_path(s, w_signed, q.w_zp));
+      },
+      py::arg("x_shape"), py::arg("w_shape"), py::arg("w_signed"), py::arg("w_zero_point"),
+      py::arg("options"));
+  m.def(
+      "_set_int8_engine",
+      [](const std::string& name) {
+        kernels::Int8Engine e;
+        if (name == "auto") e = kernels::Int8Engine::automatic;
+        else if (name == "direct") e = kernels::Int8Engine::direct;
+        else if (name == "no_vnni") e = kernels::Int8Engine::no_vnni;
+        else fail_value("engine must be one of 'auto', 'direct', 'no_vnni', got '", name, "'");
+        kernels::int8_engine_setting().store(static_cast<int>(e));
+      },
+      py::arg("engine"));
 }
 
 }  // namespace py_bind

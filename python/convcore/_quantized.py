@@ -43,8 +43,13 @@ def quantized_conv2d(x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: A
     the multiplier computed in float64. Zero padding pads with the real value 0 (the quantized
     ``x_zero_point``). y is uint8 or int8: ``y_dtype`` if given, else the dtype of
     ``y_zero_point`` when it is a NumPy int8/uint8 value, else x's dtype. The geometry keywords
-    are :func:`convcore.conv`'s (zero padding only); ``channels_last`` as there. CuPy
-    ``x``, ``w`` (and ``bias``) run on the GPU with bit-identical results.
+    are :func:`convcore.conv`'s (zero padding only); ``channels_last`` as there, and the faster
+    layout: the INT8 engines (AVX2, AVX-512 VNNI; ``cc.info()["simd"]["int8"]`` names the one
+    that runs) work channels-last, so channels-first x and y are transposed around them.
+    Results are the same bytes at every SIMD level. CuPy ``x``, ``w`` (and ``bias``) run on
+    the GPU with bit-identical results. :func:`convcore.choose_qparams`,
+    :func:`convcore.quantize` and :func:`convcore.dequantize` make the arguments from real
+    data.
 
     >>> import numpy as np, convcore as cc
     >>> x = np.full((1, 1, 3, 3), 130, np.uint8)            # real value (130 - 128) * 0.5 = 1

@@ -47,6 +47,7 @@ inline bool parse_isa(const std::string& s, IsaLevel* out) {
 struct CpuFeatures {
   bool avx2 = false;    // AVX2 + FMA + OS-saved YMM state
   bool avx512 = false;  // AVX-512 F/BW/DQ/VL + OS-saved ZMM/opmask state
+  bool avx512_vnni = false;  // avx512 + VNNI (vpdpbusd): the INT8 engine's dot product
   bool neon = false;
 };
 
@@ -92,6 +93,7 @@ inline CpuFeatures detect_x86() {
              vl = (r[1] >> 31) & 1;
   f.avx2 = ymm_state && avx2 && fma;
   f.avx512 = f.avx2 && zmm_state && f512 && dq && bw && vl;
+  f.avx512_vnni = f.avx512 && ((r[2] >> 11) & 1);
   return f;
 }
 #endif

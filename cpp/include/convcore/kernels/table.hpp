@@ -14,6 +14,7 @@
 #include "grouped.hpp"
 #include "im2col.hpp"
 #include "ndimage_lines.hpp"
+#include "quantized_gemm.hpp"
 #include "stem.hpp"
 #include "winograd.hpp"
 
@@ -65,6 +66,7 @@ struct KernelTable {
   EngineFns<float> f32;
   EngineFns<double> f64;
   NdimageFns nd;
+  QuantFns q8;  // the INT8 engine (quantized_gemm.hpp)
   const EngineFns<float>& fns(float*) const { return f32; }
   const EngineFns<double>& fns(double*) const { return f64; }
 };
@@ -89,7 +91,8 @@ const KernelTable* kernel_table_for() {
        &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
       {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
-       &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step}};
+       &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step},
+      q8_engine<ISA>::fns()};
   return &t;
 }
 

@@ -5,8 +5,15 @@
 // hold one value (per tensor) or C_out values (per output channel). The multiplier is computed
 // in float64. Zero padding pads with the real value 0 (the quantized value x_zp).
 //
-// Workspace: w minus its zero point as int16 (the size of w), channels-first copies of x and y
-// when channels_last.
+// Engines: the INT8 depthwise engine (kernels/quantized_depthwise.hpp) for depthwise specs, the
+// GEMM engine of the active level (kernels/quantized_gemm.hpp; both channels-last,
+// so channels-first x and y are transposed around it) where it applies, else the direct kernel
+// (kernels/quantized.hpp; channels-first). Both give identical results (exact int32 arithmetic,
+// one requantisation: core/requantize.hpp).
+//
+// Workspace: GEMM engine: the packed weights (at most 4x w + 64 Ki elements), one block
+// of im2col rows per thread, channels-last copies of x and y when channels-first. Direct: w
+// minus its zero point as int16 (the size of w), channels-first copies when channels_last.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -67,20 +74,98 @@ inline ConvSpec make_quantized_conv_spec(const Shape& x, const Shape& w, const C
   return s;
 }
 
+namespace detail {
+// algorithm "auto" of quantized_conv (docs/architecture.md, "The INT8 engine"): the GEMM
+// engine wherever a level has one, except with fewer than 4 output channels per group
+// (depthwise and its kin: its 16/32-wide channel panels would be mostly padding), or where
+// its packed weights (channels padded to 32 per group, C_in/groups to a multiple of 4) would
+// exceed 4x w plus 64 Ki elements; the direct kernel runs those.
+inline bool q8_gemm_preferred(const ConvSpec& s) {
+  const index_t opg = s.cout_per_group(), cpg = s.cin_per_group();
+  if (opg < 4) return false;
+  const index_t padded = s.groups * ((opg + 31) / 32 * 32) * ((cpg + 3) / 4 * 4) * s.k_size();
+  return padded <= 4 * s.C_out * cpg * s.k_size() + 65536;
+}
+
+// The GEMM or depthwise engine on channels-last copies (when x is channels-first) of x and y.
+template <class TX, class TW, class TY>
+void quantized_conv_engine(void (*engine)(const kernels::QConvArgs&), const ConvSpec& s, const TX* x, const TW* w,
+                         const std::int32_t* bias, const QuantParams& q, const double* mult,
+                         TY* y) {
+  std::vector<std::int32_t> wzp(static_cast<std::size_t>(s.C_out));
+  for (index_t o = 0; o < s.C_out; ++o) wzp[o] = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
+  std::vector<TX> xt;
+  std::vector<TY> yt;
+  if (!s.channels_last) {
+    xt = workspace<TX>(s.N * s.C_in * s.in_size(), "channels-last copy of x");
+    kernels::to_channels_last(x, xt.data(), s.N, s.C_in, s.in_size());
+    x = xt.data();
+    yt = workspace<TY>(s.N * s.C_out * s.out_size(), "channels-last output");
+  }
+  kernels::QConvArgs a;
+  a.s = &s;
+  a.x = x;
+  a.x_signed = q.x_signed;
+  a.x_zp = q.x_zp;
+  a.w = w;
+  a.w_signed = q.w_signed;
+  a.w_zp = wzp.data();
+  a.bias = bias;
+  a.mult = mult;
+  a.y = s.channels_last ? y : yt.data();
+  a.y_signed = q.y_signed;
+  a.y_zp = q.y_zp;
+  a.y_lo = q.y_signed ? -128 : 0;
+  a.y_hi = q.y_signed ? 127 : 255;
+  engine(a);
+  if (!s.channels_last) kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
+}
+}  // namespace detail
+
+// Which INT8 kernels quantized_conv runs for this spec and these weight zero points (the
+// names of kernels/quantized_gemm.hpp, or "scalar_direct").
+inline const char* quantized_conv_path(const ConvSpec& s, bool w_signed,
+                                       const std::vector<std::int32_t>& w_zp) {
+  const kernels::QuantFns& qf = active_kernels().q8;
+  const bool dw = qf.depthwise && kernels::q8_depthwise_applicable(s);
+  if (kernels::int8_engine() == kernels::Int8Engine::direct ||
+      (!dw && !(qf.gemm && detail::q8_gemm_preferred(s))))
+    return "scalar_direct";
+  std::vector<std::int32_t> zp(static_cast<std::size_t>(s.C_out));
+  for (index_t o = 0; o < s.C_out; ++o) zp[o] = w_zp.size() == 1 ? w_zp[0] : w_zp[o];
+  kernels::QConvArgs a;
+  a.s = &s;
+  a.w_signed = w_signed;
+  a.w_zp = zp.data();
+  return qf.path(&a);
+}
+
 template <class TX, class TW, class TY>
 void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const std::int32_t* bias,
                             const QuantParams& q, TY* y) {
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
+  std::vector<double> mult(static_cast<std::size_t>(s.C_out));
+  for (index_t o = 0; o < s.C_out; ++o)
+    mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
+                                 q.y_scale);
+  const kernels::QuantFns& qf = active_kernels().q8;
+  if (kernels::int8_engine() != kernels::Int8Engine::direct) {
+    if (qf.depthwise && kernels::q8_depthwise_applicable(s)) {
+      detail::quantized_conv_engine(qf.depthwise, s, x, w, bias, q, mult.data(), y);
+      return;
+    }
+    if (qf.gemm && detail::q8_gemm_preferred(s)) {
+      detail::quantized_conv_engine(qf.gemm, s, x, w, bias, q, mult.data(), y);
+      return;
+    }
+  }
   const index_t per_filter = s.cin_per_group() * s.k_size();
   std::vector<std::int16_t> wq = detail::workspace<std::int16_t>(s.C_out * per_filter, "w - w_zp");
-  std::vector<double> mult(static_cast<std::size_t>(s.C_out));
   for (index_t o = 0; o < s.C_out; ++o) {
     const std::int32_t zp = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
     for (index_t i = 0; i < per_filter; ++i)
       wq[o * per_filter + i] = static_cast<std::int16_t>(static_cast<std::int32_t>(w[o * per_filter + i]) - zp);
-    mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
-                                 q.y_scale);
   }
   const std::int32_t lo = q.y_signed ? -128 : 0, hi = q.y_signed ? 127 : 255;
   std::vector<TX> xt;

@@ -1,0 +1,255 @@
+"""INT8 convolution on the CPU: convcore.quantized_conv2d against ONNX Runtime's QLinearConv and
+PyTorch's quantized conv2d, and against convcore's own float32 conv on the same layer.
+
+    python -m bench.quantized [--threads 2] [--levels avx2,avx512] [--quick] [--json FILE]
+                              [--repeat 7] [--budget 2.0]
+
+Cases: ResNet-50 3x3 and 1x1 layers and MobileNetV2 depthwise 3x3 layers, N = 1 and 8. Data:
+uint8 x over the full range (zero point 128), int8 w in [-127, 127] (zero point 0, per-tensor
+scale), int32 bias, uint8 y; scales chosen so that the outputs spread over the range.
+
+Contenders, each in this process with the same thread count:
+- convcore INT8, channels-last x and y (its fast layout), and channels-first (NCHW, as ONNX);
+- convcore float32 ``conv`` (NCHW) on the same layer;
+- ONNX Runtime ``QLinearConv`` (when onnxruntime and onnx import): a one-node model built with
+  ``onnx.helper`` (weights, scales, zero points and bias as initializers, so ORT prepacks the
+  weights once), NCHW uint8 input, ``intra_op_num_threads`` = threads, sequential execution;
+- PyTorch ``torch.ao.nn.quantized.functional.conv2d`` (x86 engine, channels-last quint8 input;
+  when torch imports); its weights are prepacked inside the call.
+convcore packs its weights on every call (there are no INT8 plans yet); its times include that.
+
+Every convcore level in ``--levels`` the CPU supports is timed (``convcore._core._set_isa``);
+the peers do not depend on it. Timing: bench.runner.time_interleaved (interleaved blocks,
+median of rounds). Printed per case and level: milliseconds, the ratios peer / convcore
+(> 1: convcore faster; against the faster peer and against convcore float32), convcore's INT8
+GOPS (2 x multiply-accumulates / time) and its fraction of the level's integer peak
+(bench.peak.measure_int8: the multiply-accumulate instruction of that level's INT8 path, on
+``threads`` threads). Also the largest difference in LSB between each peer and convcore
+(convcore is exact: ONNX Runtime's AVX2/AVX-512 paths saturate int16 pair sums on such
+full-range data). Never run by the tests except ``--quick`` (structure only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+import convcore as cc
+from convcore import _core
+
+from . import peak as _peak
+from .runner import time_interleaved
+
+# (family, name, N, C_in, C_out, H (= W), k, stride, groups)
+LAYERS = [
+    ("resnet50 3x3", "64->64 3x3 @56", 64, 64, 56, 3, 1, 1),
+    ("resnet50 3x3", "128->128 3x3 @28", 128, 128, 28, 3, 1, 1),
+    ("resnet50 3x3", "256->256 3x3 @14", 256, 256, 14, 3, 1, 1),
+    ("resnet50 1x1", "256->64 1x1 @56", 256, 64, 56, 1, 1, 1),
+    ("resnet50 1x1", "1024->256 1x1 @14", 1024, 256, 14, 1, 1, 1),
+    ("mobilenetv2 dw", "dw 144 3x3 @56", 144, 144, 56, 3, 1, 144),
+    ("mobilenetv2 dw", "dw 192 3x3 @28", 192, 192, 28, 3, 1, 192),
+    ("mobilenetv2 dw", "dw 576 3x3 @14", 576, 576, 14, 3, 1, 576),
+]
+QUICK = [("quick", "16->16 3x3 @8", 16, 16, 8, 3, 1, 1), ("quick", "dw 16 3x3 @8", 16, 16, 8, 3, 1, 16)]
+
+
+def _ort_session(ort: Any, helper: Any, TP: Any, w: np.ndarray, b: np.ndarray, xs: float,
+                 xz: int, ws: float, ys: float, yz: int, x_shape: Any, pad: int, stride: int,
+                 groups: int, threads: int, spin: bool = False) -> Any:
+    inits = [helper.make_tensor("xs", TP.FLOAT, [], [xs]),
+             helper.make_tensor("xz", TP.UINT8, [], [xz]),
+             helper.make_tensor("w", TP.INT8, w.shape, w.tobytes(), raw=True),
+             helper.make_tensor("ws", TP.FLOAT, [], [ws]),
+             helper.make_tensor("wz", TP.INT8, [], [0]),
+             helper.make_tensor("ys", TP.FLOAT, [], [ys]),
+             helper.make_tensor("yz", TP.UINT8, [], [yz]),
+             helper.make_tensor("b", TP.INT32, [w.shape[0]], b.tobytes(), raw=True)]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                            ["y"], pads=[pad] * 4, strides=[stride] * 2, group=groups)
+    graph = helper.make_graph([node], "qconv",
+                              [helper.make_tensor_value_info("x", TP.UINT8, list(x_shape))],
+                              [helper.make_tensor_value_info("y", TP.UINT8, None)],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spin:
+        # ORT's pool spins after a run; interleaved with convcore's OpenMP team on 2 cores that
+        # steals convcore's cores (as OMP_WAIT_POLICY=passive stops convcore's spinning)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+
+
+def _peers(threads: int) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        out["ort"] = (ort, helper, TensorProto)
+    except Exception:
+        pass
+    try:
+        import torch
+        import torch.ao.nn.quantized.functional as qF
+
+        torch.set_num_threads(threads)
+        torch.backends.quantized.engine = "x86" if "x86" in \
+            torch.backends.quantized.supported_engines else torch.backends.quantized.engine
+        out["torch"] = (torch, qF)
+    except Exception:
+        pass
+    return out
+
+
+def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, Any],
+          repeat: int, budget: float, rng: np.random.Generator, spin: bool = False
+          ) -> Dict[str, Any]:
+    family, name, C, O, H, k, stride, groups = layer
+    pad = k // 2
+    x = rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)
+    w = rng.integers(-127, 128, (O, C // groups, k, k)).astype(np.int8)
+    b = rng.integers(-20000, 20000, O).astype(np.int32)
+    red = C // groups * k * k
+    xs, xz, ws, yz = 0.02, 128, 0.005, 128
+    ys = float(xs * ws * 74 * 74 * math.sqrt(red) / 40)  # output std ~40 LSB
+    kw = dict(stride=stride, padding=pad, groups=groups)
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    xf = (x.astype(np.float32) - xz) * np.float32(xs)
+    wf = w.astype(np.float32) * np.float32(ws)
+    macs = int(cc.cost("conv2d", x.shape, w.shape, **kw).macs)
+    fns: Dict[str, Callable[[], Any]] = {}
+    ref = cc.quantized_conv2d(x, xs, xz, w, ws, 0, ys, yz, b, **kw)
+    diffs: Dict[str, int] = {}
+    apis: Dict[str, str] = {}
+    if "ort" in peers:
+        ort, helper, TP = peers["ort"]
+        sess = _ort_session(ort, helper, TP, w, b, float(np.float32(xs)), xz, float(np.float32(ws)),
+                            float(np.float32(ys)), yz, x.shape, pad, stride, groups, threads,
+                            spin)
+        fns["ort"] = lambda: sess.run(None, {"x": x})
+        # ORT sees float32 scales; convcore's result for the same float32 scales
+        y_ort = sess.run(None, {"x": x})[0]
+        ref32 = cc.quantized_conv2d(x, float(np.float32(xs)), xz, w, float(np.float32(ws)), 0,
+                                    float(np.float32(ys)), yz, b, **kw)
+        diffs["ort"] = int(np.abs(y_ort.astype(np.int32) - ref32).max())
+        apis["ort"] = f"onnxruntime {ort.__version__} QLinearConv"
+    if "torch" in peers:
+        torch, qF = peers["torch"]
+        try:
+            qx = torch.quantize_per_tensor(torch.from_numpy(xf), xs, xz, torch.quint8)
+            qx = qx.contiguous(memory_format=torch.channels_last)
+            qw = torch.quantize_per_tensor(torch.from_numpy(wf), ws, 0, torch.qint8)
+            tb = torch.from_numpy(b.astype(np.float32) * np.float32(xs * ws))
+
+            def tfn() -> Any:
+                return qF.conv2d(qx, qw, tb, stride=stride, padding=pad, groups=groups,
+                                 scale=ys, zero_point=yz, dtype=torch.quint8)
+
+            yt = tfn().int_repr().numpy()
+            diffs["torch"] = int(np.abs(yt.astype(np.int32) - ref).max())
+            fns["torch"] = tfn
+            apis["torch"] = f"torch {torch.__version__} quantized conv2d ({torch.backends.quantized.engine})"
+        except Exception as e:  # no quantized engine on this CPU, or an API change
+            apis["torch"] = f"failed: {e}"
+    rows = []
+    for level in levels:
+        _core._set_isa(level)
+        path = _core.simd_info()["int8"]
+        q = dict(fns)
+        q["cc_int8_nhwc"] = lambda: cc.quantized_conv2d(xl, xs, xz, w, ws, 0, ys, yz, b,
+                                                        channels_last=True, **kw)
+        q["cc_int8_nchw"] = lambda: cc.quantized_conv2d(x, xs, xz, w, ws, 0, ys, yz, b, **kw)
+        q["cc_f32"] = lambda: cc.conv(xf, wf, **kw)
+        t = time_interleaved(q, repeat=repeat, pause=0.02, min_block=0.05, budget=budget)
+        ms = {n: v["median_s"] * 1e3 for n, v in t.items()}
+        best_cc = ms["cc_int8_nhwc"]
+        peer_ms = [ms[p] for p in ("ort", "torch") if p in ms]
+        rows.append(dict(level=level, int8_path=path, ms=ms,
+                         ratio_faster_peer=(min(peer_ms) / best_cc) if peer_ms else None,
+                         ratio_ort=(ms["ort"] / best_cc) if "ort" in ms else None,
+                         ratio_torch=(ms["torch"] / best_cc) if "torch" in ms else None,
+                         ratio_f32=ms["cc_f32"] / best_cc,
+                         gops=2 * macs / (best_cc * 1e-3) / 1e9))
+    return dict(family=family, name=name, N=N, macs=macs, max_lsb_diff=diffs, apis=apis,
+                levels=rows)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--levels", default="avx2,avx512")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds per case and level")
+    ap.add_argument("--quick", action="store_true", help="two tiny cases (a smoke test)")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--ort-spinning", action="store_true",
+                    help="let ONNX Runtime's threads spin after a run (its default; off here: "
+                         "see the docstring)")
+    args = ap.parse_args(argv)
+    cc.set_num_threads(args.threads)
+    supported = _core.simd_info()["supported"]
+    levels = [l for l in args.levels.split(",") if l in supported] or [_core.simd_info()["level"]]
+    old = _core.simd_info()["level"]
+    peaks: Dict[str, Any] = {}
+    for level in levels:
+        _core._set_isa(level)
+        path = _core.simd_info()["int8"]
+        if path not in peaks:
+            peaks[path] = None if args.quick else _peak.measure_int8(args.threads, path)
+    fma = None if args.quick else _peak.measure(args.threads)
+    peers = _peers(args.threads)
+    rng = np.random.default_rng(0)
+    cases = []
+    layers = QUICK if args.quick else LAYERS
+    repeat, budget = (3, 0.05) if args.quick else (args.repeat, args.budget)
+    print(f"{_peak.cpu_model()}, threads={args.threads}, peers: {sorted(peers) or 'none'}")
+    for path, p in peaks.items():
+        if p:
+            print(f"INT8 peak ({path}): {p['gops']:.0f} GOPS ({p['method']})")
+    if fma:
+        print(f"float32 FMA peak: {fma['gflops']:.0f} GFLOP/s ({fma['method']})")
+    hdr = (f"{'layer':22s} {'N':>2s} {'level':7s} {'cc NHWC':>8s} {'cc NCHW':>8s} {'cc f32':>8s} "
+           f"{'ORT':>8s} {'torch':>8s} {'peer/cc':>8s} {'f32/cc':>7s} {'GOPS':>6s} {'peak':>5s}")
+    print(hdr)
+    try:
+        for layer in layers:
+            for N in ((1,) if args.quick else (1, 8)):
+                c = _case(layer, N, args.threads, levels, peers, repeat, budget, rng,
+                          args.ort_spinning)
+                for r in c["levels"]:
+                    p = peaks.get(r["int8_path"])
+                    r["peak_fraction"] = r["gops"] / p["gops"] if p else None
+                    ms = r["ms"]
+                    f = lambda v, fmt: (fmt % v) if v is not None else "-"
+                    print(f"{c['name']:22s} {N:2d} {r['level']:7s} {ms['cc_int8_nhwc']:8.2f} "
+                          f"{ms['cc_int8_nchw']:8.2f} {ms['cc_f32']:8.2f} "
+                          f"{f(ms.get('ort'), '%8.2f'):>8s} {f(ms.get('torch'), '%8.2f'):>8s} "
+                          f"{f(r['ratio_faster_peer'], '%8.2f'):>8s} {r['ratio_f32']:7.2f} "
+                          f"{r['gops']:6.0f} {f(r['peak_fraction'], '%5.2f'):>5s}")
+                if c["max_lsb_diff"]:
+                    print(f"{'':22s}    max |peer - exact| in LSB: {c['max_lsb_diff']}")
+                cases.append(c)
+                sys.stdout.flush()
+    finally:
+        _core._set_isa(old)
+    res = dict(machine=dict(cpu=_peak.cpu_model(), platform=platform.platform()),
+               threads=args.threads, levels=levels, int8_peak=peaks, fma_peak=fma,
+               peers={k: v for c in cases[:1] for k, v in c["apis"].items()}, cases=cases)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
