@@ -142,18 +142,50 @@ def test_filter_modes_boundaries(mode):
     check(cc.convolve, a32, (9, 7), _rnd((5, 5), "f4", seed=2), mode, "fill", 2.0)
 
 
-def test_filter_integer_input_dtype():
-    a = np.arange(60, dtype=np.int16).reshape(6, 10)
-    k = np.ones((3, 3), np.int16)
-    try:
-        expected = cc.correlate(a, k, "same")
-    except (TypeError, ValueError) as e:
-        with pytest.raises(type(e)):
-            cc.correlate(da.from_array(a, chunks=3), k, "same")
-        return
-    got = cc.correlate(da.from_array(a, chunks=3), k, "same")
-    assert got.dtype == expected.dtype
-    assert_eq(got, expected, check_chunks=True)
+@pytest.mark.parametrize("dt_a, dt_k", [("u1", "u1"), ("u1", "i2"), ("i1", "i1"),
+                                         ("i8", "i8"), ("c8", "f4"), ("f4", "c16"), ("?", "?")])
+def test_filter_dtypes_as_in_memory(dt_a, dt_k):
+    """SciPy's dtype contract holds on Dask too: the result dtype, the wrap-around of integer
+    overflow, complex through real kernels, the fill cast to the result dtype."""
+    rng = np.random.default_rng(3)
+
+    def draw(shape, dt, seed):
+        r = np.random.default_rng(seed)
+        if np.dtype(dt).kind in "iu":
+            info = np.iinfo(dt)
+            return r.integers(info.min, info.max, shape, endpoint=True).astype(dt)
+        if np.dtype(dt).kind == "b":
+            return r.random(shape) < 0.5
+        v = r.standard_normal(shape)
+        return (v + 1j * r.standard_normal(shape) if np.dtype(dt).kind == "c" else v).astype(dt)
+
+    a, k = draw((13, 11), dt_a, 1), draw((3, 4), dt_k, 2)
+    fill = -1 if np.result_type(a, k).kind in "ifc" else 1
+    for f, mode, boundary in itertools.product((cc.convolve, cc.correlate),
+                                               ("full", "same", "valid"),
+                                               ("fill", "wrap", "symm")):
+        expected = f(a, k, mode, boundary=boundary, fillvalue=fill)
+        got = f(da.from_array(a, chunks=(4, (2, 5, 4))), k, mode, boundary=boundary,
+                fillvalue=fill)
+        assert got.dtype == expected.dtype
+        assert_eq(got, expected, check_chunks=False)
+        np.testing.assert_array_equal(got.compute(), expected)
+    del rng
+
+
+def test_filter_2d_names_and_swap():
+    a = np.arange(30, dtype=np.int16).reshape(5, 6)
+    for f in (cc.convolve2d, cc.correlate2d):
+        for mode in ("full", "valid"):
+            expected = f(a, np.ones((2, 3), np.int16), mode, "wrap")
+            got = f(da.from_array(a, chunks=2), np.ones((2, 3), np.int16), mode, "wrap")
+            np.testing.assert_array_equal(got.compute(), expected)
+    big = np.arange(64.0).reshape(8, 8)  # "valid" with the kernel the larger: SciPy swaps
+    for f in (cc.convolve, cc.correlate, cc.convolve2d, cc.correlate2d):
+        np.testing.assert_array_equal(f(da.from_array(a.astype("f8"), chunks=2), big,
+                                        "valid").compute(), f(a.astype("f8"), big, "valid"))
+    with pytest.raises(TypeError, match="even-sized in2"):
+        cc.correlate2d(da.from_array(a, chunks=2), np.ones((2, 2)), "same")
 
 
 def test_depthwise_pointwise_separable():

@@ -30,7 +30,7 @@ def is_dask(a: Any) -> bool:
 
 # The parameters a Dask array may be passed for: the chunked data. Weights, biases and kernels
 # are small and read by every block: they must be NumPy (or CuPy) arrays.
-DASK_ARRAYS = frozenset({"x", "a", "offset", "mask"})
+DASK_ARRAYS = frozenset({"x", "a", "in1", "offset", "mask"})
 
 
 def _dask_on_gpu(a: Any) -> bool:

@@ -209,6 +209,8 @@ def _nd(a: Any, k: Any, mode: Any, method: Any, boundary: Any, fillvalue: Any,
     if _args.is_cupy(a):
         return call("filter", a, k, mode, boundary, _args.real(fillvalue, "fillvalue"),
                     not correlate)
+    if _args.is_dask(a):
+        return _dask(a, k, mode, boundary, fillvalue, correlate)
     if a.ndim == 0 and k.ndim == 0:
         dtypes.fill_value(fillvalue, dtypes.result_dtype(a, k), False)
         return a * (np.conj(k) if correlate and k.dtype.kind == "c" else k)
@@ -239,6 +241,12 @@ def _two_d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
                             "arrays only (cupy.asnumpy)")
         return call("filter", a, k, mode, boundary, _args.real(fillvalue, "fillvalue"),
                     not correlate)
+    if _args.is_dask(a):
+        if correlate and mode == "same" and any(n % 2 == 0 for n in k.shape):
+            raise TypeError("correlate2d(mode='same') with an even-sized in2 runs on NumPy "
+                            "arrays only: pass in1 computed, or use cc.correlate (centred at "
+                            "(in2.shape - 1) // 2) on the Dask array")
+        return _dask(a, k, mode, boundary, fillvalue, correlate, scipy2d=True)
     rt = dtypes.result_dtype(a, k)
     fill = dtypes.fill_value(fillvalue, rt, True)
     if a.size == 0 or k.size == 0:
@@ -257,6 +265,37 @@ def _two_d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
         mode = "valid"
     y = _convolve(a, kc, mode, boundary, fill, rt)
     return np.ascontiguousarray(y[::-1, ::-1]) if swapped else y
+
+
+def _dask(a: Any, k: np.ndarray, mode: str, boundary: str, fillvalue: Any, correlate: bool,
+          scipy2d: bool = False) -> Any:
+    """A Dask ``a``: the lazy result of the in-memory call, dtype rules included. ``a`` is cast
+    (lazily) to the result dtype first, so that each block's window, padded with the fill
+    value cast as the in-memory call casts it, runs the in-memory op in that dtype. Ranks
+    1-3 (the core's filter geometry)."""
+    if a.ndim != k.ndim:
+        raise ValueError(f"k must have as many dimensions as a ({a.ndim}), got {k.ndim}: "
+                         "a and k should have the same dimensionality")
+    if not 1 <= a.ndim <= 3:
+        raise ValueError(f"a Dask a must have 1 to 3 dimensions, got {a.ndim}")
+    if a.size == 0 or k.size == 0:
+        raise ValueError("a and k must not be empty for a Dask a")
+    rt = dtypes.result_dtype(a, k)
+    fill = dtypes.fill_value(fillvalue, rt, scipy2d)
+    a = a.astype(rt, copy=False)
+    if _valid_swap(mode, a.shape, k.shape):
+        # k is the larger input: every output reads all of a, one task of the in-memory call
+        fn = _PUBLIC[scipy2d, correlate]
+        shape = tuple(m - n + 1 for m, n in zip(k.shape, a.shape))
+        return a.rechunk(-1).map_blocks(fn, k, "valid", chunks=tuple((m,) for m in shape),
+                                        dtype=rt, meta=a._meta)
+    return call("filter", a, k, mode, boundary, fill, not correlate)
+
+
+def block_filter(window: Any, k: Any, convolve: bool) -> Any:
+    """The in-memory "valid" convolution (or correlation) of one Dask block's gathered window,
+    with this module's dtype rules (the Dask backend's per-block call)."""
+    return _nd(window, k, "valid", "auto", "fill", 0, not convolve)
 
 
 def convolve(a: Any, k: Any, mode: str = "full", method: str = "auto", boundary: str = "fill",
@@ -353,3 +392,8 @@ def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
            [17., 19., 21., 11.]])
     """
     return _two_d(in1, in2, mode, boundary, fillvalue, True)
+
+
+# (2-D names, correlate) -> the public function, for a Dask call that runs one in-memory call
+_PUBLIC = {(False, False): convolve, (False, True): correlate,
+           (True, False): convolve2d, (True, True): correlate2d}

@@ -346,49 +346,33 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
                    aligned_index=(1, 4), probe=probe)
 
 
-def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: float, convolve: bool) -> Any:
-    """convolve / correlate: blocks run the core's "valid" filter on windows padded by the
+def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: bool) -> Any:
+    """convolve / correlate (``a`` already in the result dtype, ``fillvalue`` cast to it, by
+    convcore._filter): blocks run the in-memory "valid" call on windows padded by the
     assembly (fillvalue) or gathered from the opposite / mirrored edge (wrap, symm)."""
-    args = [a, k, mode, boundary, fillvalue, convolve]
-    spec = _core.filter_spec(a.shape, k.shape, mode, boundary, fillvalue, convolve)
-    # the dtype (and the dtype checks) of the whole-array call, on a one-element a
-    small = _backend.call("filter", _probe_array(a, (1,) * a.ndim), k, "full", "fill", 0.0,
-                          convolve)
-    lay = layout(a.ndim, False, batched=False)
+    from .._filter import block_filter
+
+    # the geometry only: the fill value itself never reaches the spec (the assembly pads)
+    spec = _core.filter_spec(a.shape, k.shape, mode, boundary, 0.0, convolve)
     geo = [Axis.of(spec, i) for i in range(spec.nd)]
-    swapped = any(g.m > g.n for g in geo) and mode == "valid"
-    probe = _probe_array(a, tuple(g.m for g in geo)).astype(small.dtype)
-    if swapped or all(len(c) == 1 for c in a.chunks):
-        # k larger than a ("valid", swapped) reads all of a for every output: one block
-        a1 = a.rechunk(-1)
-        return blocked("filter", [a1] + args[1:], lay=lay,
-                       geometry=[Axis(g.n, g.m, 1, 1, 1, (0, 0)) for g in geo],
-                       whole_spatial=True, probe=probe)
-    return _filter_blocks(args, spec, geo, lay, probe)
-
-
-def _filter_blocks(args: list, spec: Any, geo: Sequence[Axis], lay: Layout, probe: Any) -> Any:
-    from dask.base import tokenize
-
-    a, k, mode, boundary, fillvalue, convolve = args
+    meta = _meta(a, a.ndim, a.dtype)
     data_mode = {0: "zeros", 3: "circular", 4: "symmetric"}[spec.padding_mode_id]
     plans = [_plan.forward_axis(g.n, g.m, g.k, 1, 1, g.pad, "fill" if data_mode == "zeros"
                                 else data_mode, a.chunks[i], core_pads=False)
              for i, g in enumerate(geo)]
-    fn = _FilterBlock(convolve)
+    from dask.base import tokenize
+
     name = "convcore-filter-" + tokenize(a.name, k, mode, boundary, fillvalue, convolve)
-    meta = _meta(a, a.ndim, probe.dtype)
-    fill = spec.fill if data_mode == "zeros" else None
-    return _graph.build(name, a, plans, fn, meta, consts=[k],
-                        fill=0.0 if fill is None else fill)
+    return _graph.build(name, a, plans, _FilterBlock(block_filter, convolve), meta, consts=[k],
+                        fill=fillvalue if data_mode == "zeros" else 0)
 
 
 class _FilterBlock:
-    def __init__(self, convolve: bool):
-        self.convolve = convolve
+    def __init__(self, fn: Callable[..., Any], convolve: bool):
+        self.fn, self.convolve = fn, convolve
 
     def __call__(self, window: Any, pads: tuple, extras: tuple, k: Any) -> Any:
-        return _backend.call("filter", window, k, "valid", "fill", 0.0, self.convolve)
+        return self.fn(window, k, self.convolve)
 
 
 OPS: Dict[str, Callable[..., Any]] = {
