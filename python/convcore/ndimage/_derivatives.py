@@ -20,8 +20,9 @@ def _edge(input: Any, axis: int, output: Any, mode: Any, cval: float,
     output = S.get_output(output, input)
     modes = S.normalize_sequence(mode, input.ndim)
     steps = [(axis, lambda src, dst: correlate1d(src, [-1, 0, 1], axis, dst, modes[axis], cval,
-                                                 0))]
-    steps += [(a, lambda src, dst, a=a: correlate1d(src, smooth, a, dst, modes[a], cval, 0))
+                                                 0), ([-1.0, 0.0, 1.0], modes[axis], cval, 0))]
+    steps += [(a, lambda src, dst, a=a: correlate1d(src, smooth, a, dst, modes[a], cval, 0),
+               (smooth, modes[a], cval, 0))
               for a in range(input.ndim) if a != axis]
     return S.passes(input, output, steps)
 
