@@ -276,10 +276,9 @@ inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Sh
 
 // The float32 path's fused 2-D separable filter: correlate1d along axis -2 (weights wv), then
 // along axis -1 (wh), of float32 in into float32 out (not in place), in one sweep: each output
-// row is the vertical combination of input rows (read in place: rows in cache are reused by
-// the next output rows of the band) into a line buffer, extended by the horizontal boundary
-// rule as the second pass would extend the first's result, then the horizontal combination
-// straight into the output. One read and one write of the image instead of two of each.
+// row is the vertical combination of input rows (read in place) into a band buffer, extended
+// by the horizontal boundary rule as the second pass would extend the first's result, then
+// the horizontal combination straight into the output. One read and one write of the image instead of two of each.
 // Same roundings as the two float32 passes (the intermediate is float32 in both).
 inline void separable2d_f32(const float* in, float* out, const Shape& shape, const double* wv,
                             index_t Kv, const Boundary& bv, index_t ov, const double* wh,
@@ -296,28 +295,40 @@ inline void separable2d_f32(const float* in, float* out, const Shape& shape, con
   const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(bv.cval));
   const float hc = static_cast<float>(bh.cval);
   const auto lincomb = active_kernels().nd.lincomb_f32;
-  // bands of output rows: enough items for dynamic scheduling, each still long
-  const index_t band = std::max<index_t>(8, std::min<index_t>(64, H / 8));
-  const index_t nband = (H + band - 1) / band;
+  // An item: a band of B output rows. The vertical pass runs strip by strip (S columns), so
+  // the B + Kv - 1 input rows of a strip stay in L1 while the band's rows reuse them; its
+  // results (B rows, in L2) then go through the horizontal pass one row at a time.
+  const index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
+  const index_t S = 256, L = W + Kh - 1;
+  const index_t nband = (H + B - 1) / B;
   parallel_for_dynamic(outer * nband, [&](index_t item) {
-    const index_t o = item / nband, r0 = (item % nband) * band, r1 = std::min(H, r0 + band);
+    const index_t o = item / nband, r0 = (item % nband) * B, r1 = std::min(H, r0 + B);
     const float* plane = in + o * H * W;
-    Buffer<float> ext = buffer<float>(W + Kh - 1, "ndimage line buffer");
+    Buffer<float> mid = buffer<float>(checked_mul(B, L, "ndimage row buffer"), "ndimage row buffer");
     std::vector<const float*> pv(static_cast<std::size_t>(ntv)), ph(static_cast<std::size_t>(nth));
-    for (index_t i = 0; i < nth; ++i)
-      ph[static_cast<std::size_t>(i)] = ext.get() + th.tap[static_cast<std::size_t>(i)];
-    for (index_t r = r0; r < r1; ++r) {
+    std::vector<const float*> rows(static_cast<std::size_t>((r1 - r0) * ntv));
+    for (index_t r = r0; r < r1; ++r)
       for (index_t i = 0; i < ntv; ++i) {
         const index_t s = source(r + tv.tap[static_cast<std::size_t>(i)] - lov, H, bv);
-        pv[static_cast<std::size_t>(i)] = s < 0 ? crow.data() : plane + s * W;
+        rows[static_cast<std::size_t>((r - r0) * ntv + i)] = s < 0 ? crow.data() : plane + s * W;
       }
-      float* mid = ext.get() + loh;
-      lincomb(pv.data(), fv.data(), ntv, tv.pairing, W, mid);
+    for (index_t c0 = 0; c0 < W; c0 += S) {
+      const index_t cw = std::min(S, W - c0);
+      for (index_t r = r0; r < r1; ++r) {
+        for (index_t i = 0; i < ntv; ++i)
+          pv[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
+        lincomb(pv.data(), fv.data(), ntv, tv.pairing, cw, mid.get() + (r - r0) * L + loh + c0);
+      }
+    }
+    for (index_t r = r0; r < r1; ++r) {
+      float* ext = mid.get() + (r - r0) * L;
+      const float* m = ext + loh;
       for (index_t j = 0; j < Kh - 1; ++j) {  // the columns beyond the edges
         const index_t c = j < loh ? j - loh : W + (j - loh);
         const index_t s = source(c, W, bh);
-        ext[j < loh ? j : W + j] = s < 0 ? hc : mid[s];
+        ext[j < loh ? j : W + j] = s < 0 ? hc : m[s];
       }
+      for (index_t i = 0; i < nth; ++i) ph[static_cast<std::size_t>(i)] = ext + th.tap[static_cast<std::size_t>(i)];
       lincomb(ph.data(), fh.data(), nth, th.pairing, W, out + (o * H + r) * W);
     }
   });
