@@ -383,3 +383,22 @@ def test_docstring_examples(name):
     for t in tests:
         runner.run(t)
     assert runner.failures == 0
+
+
+def test_float32_fused_separable_bands(threads, rng):
+    """The fused float32 sweep over the last two axes (many bands and column strips, 1 and 2
+    threads), with the passes along other axes before it, against SciPy's passes; and
+    output=np.float64 still SciPy's double result to the bit."""
+    for shape in [(300, 517), (4, 70, 90), (33, 1), (1, 600)]:
+        a = image(rng, shape, np.float32)
+        for mode in MODES:
+            same(*both("gaussian_filter", a, 2.5, mode=mode, cval=4.0))
+            same(*both("uniform_filter", a, [5, 4, 3][-len(shape):], mode=mode, cval=-1.0,
+                       origin=[1, -2, 0][-len(shape):]))
+            for axis in range(len(shape)):
+                same(*both("sobel", a, axis=axis, mode=mode, cval=2.0))
+                same(*both("prewitt", a, axis=axis, mode=mode))
+        same(*both("gaussian_filter", a, [1.0, 3.0, 0.7][-len(shape):],
+                   mode=["wrap", "constant", "mirror"][-len(shape):]))
+        same(*both("gaussian_filter", a, 2.0, output=np.float64))
+        same(*both("sobel", a, output=np.float64))
