@@ -1,6 +1,7 @@
 """convcore.ndimage against scipy.ndimage itself: every function, mode, origin, dtype, rank
 1-3, tiny and odd sizes, layouts, output= forms and SciPy's error cases. Results must be
-identical (same dtype, same values to the bit: both compute in double in the same order)."""
+identical (same dtype, same values to the bit: both compute in double in the same order), but
+float32 into float32, which convcore computes in float32 (within F32_TOL, below)."""
 import numpy as np
 import pytest
 
@@ -17,14 +18,35 @@ SHAPES = [(1,), (2,), (7,), (40,), (1, 1), (1, 9), (9, 1), (5, 6), (13, 37), (2,
           (3, 4, 5), (6, 5, 33)]
 
 
-def same(ours, ref):
+# float32 into float32 computes in float32 with FMA (SciPy: double, rounded once per pass), so
+# those results may differ by rounding. A pass's error is bounded by float32 roundings of its
+# products and partial sums: a few float32 epsilons of max|input| * sum|weights| (1 for the
+# smoothing filters), growing with the tap count where the roundings agree. Measured
+# (docs/ndimage.md), in eps32 * max(max|output|, max|input or cval| * sum|weights|): at most
+# 1.3 for kernels up to 25 taps, 4.03 for uniform size 50 on a 1-pixel line (50 equal
+# products of the inexact 1/50, all rounded the same way). Tolerance: 8 of those.
+F32_TOL = 8 * float(np.finfo(np.float32).eps)
+
+
+def same(ours, ref, scale=None):
     """Identical results: shape, dtype and every value (bool compared by its byte, as SciPy
-    writes truncated doubles into it). (None, None): both refused the call alike."""
+    writes truncated doubles into it); float32 results within F32_TOL * max(max|ref|, scale)
+    (scale: max(max|input|, |cval|) of the call, times sum|weights| for the correlations). (None, None): both refused the call alike."""
     if ours is None and ref is None:
         return
     assert ours.shape == ref.shape and ours.dtype == ref.dtype, (ours.dtype, ref.dtype)
     if ref.dtype == np.bool_:
         ours, ref = ours.view(np.uint8), ref.view(np.uint8)
+    if ref.dtype.kind in "fc" and ref.dtype.itemsize == 4 * (2 if ref.dtype.kind == "c" else 1):
+        assert np.array_equal(np.isfinite(ours), np.isfinite(ref))
+        fin = np.isfinite(ref)
+        assert np.array_equal(ours[~fin], ref[~fin], equal_nan=True)
+        if not fin.any():
+            return
+        m = max(float(np.abs(ref[fin]).max()), scale or 0.0)
+        err = float(np.abs(ours[fin].astype(np.complex128) - ref[fin]).max())
+        assert err <= F32_TOL * m, (err, m, err / (m * F32_TOL / 8))
+        return
     assert np.array_equal(ours, ref, equal_nan=ref.dtype.kind in "fc"), \
         np.argwhere(~((ours == ref) | ((ours != ours) & (ref != ref))))[:5]
 
@@ -42,15 +64,21 @@ def image(rng, shape, dtype):
 
 
 def both(name, *args, **kw):
-    """(ours, SciPy's) for the same call; (None, None) when SciPy refuses it and so do we,
+    """(ours, SciPy's, max|input|) for the same call; (None, None, None) when SciPy refuses it and so do we,
     with an exception of the same type."""
     try:
         ref = getattr(ndi, name)(*args, **kw)
     except Exception as e:  # noqa: BLE001 - the type is what is compared
         with pytest.raises(type(e)):
             getattr(nd, name)(*args, **kw)
-        return None, None
-    return getattr(nd, name)(*args, **kw), ref
+        return None, None, None
+    a = np.asarray(args[0])
+    scale = None
+    if a.size and a.dtype.kind in "fc":  # cval: the values read beyond the edges
+        scale = max(float(np.abs(a).max()), abs(float(np.real(kw.get("cval", 0.0)))))
+    if scale is not None and name in ("correlate", "convolve", "correlate1d", "convolve1d"):
+        scale *= float(np.abs(np.asarray(args[1])).sum())  # bounds every sum of products
+    return getattr(nd, name)(*args, **kw), ref, scale
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -210,8 +238,8 @@ def test_layouts_and_output_forms(rng):
                         ("correlate", (np.arange(9.0).reshape(3, 3)[(slice(None),) * 2 +
                                                                     (None,) * (a.ndim - 2)],)),
                         ("correlate1d", ([1.0, -3.0, 0.5],)), ("laplace", ())]:
-            ours, ref = both(f, a, *args)
-            same(ours, ref)
+            ours, ref, scale = both(f, a, *args)
+            same(ours, ref, scale)
             for out in (np.float64, "float32", np.dtype(np.int16)):
                 same(*both(f, a, *args, output=out))
             # output arrays: C, Fortran, strided view, byte-swapped; filled in place
@@ -355,3 +383,22 @@ def test_docstring_examples(name):
     for t in tests:
         runner.run(t)
     assert runner.failures == 0
+
+
+def test_float32_fused_separable_bands(threads, rng):
+    """The fused float32 sweep over the last two axes (many bands and column strips, 1 and 2
+    threads), with the passes along other axes before it, against SciPy's passes; and
+    output=np.float64 still SciPy's double result to the bit."""
+    for shape in [(300, 517), (4, 70, 90), (33, 1), (1, 600)]:
+        a = image(rng, shape, np.float32)
+        for mode in MODES:
+            same(*both("gaussian_filter", a, 2.5, mode=mode, cval=4.0))
+            same(*both("uniform_filter", a, [5, 4, 3][-len(shape):], mode=mode, cval=-1.0,
+                       origin=[1, -2, 0][-len(shape):]))
+            for axis in range(len(shape)):
+                same(*both("sobel", a, axis=axis, mode=mode, cval=2.0))
+                same(*both("prewitt", a, axis=axis, mode=mode))
+        same(*both("gaussian_filter", a, [1.0, 3.0, 0.7][-len(shape):],
+                   mode=["wrap", "constant", "mirror"][-len(shape):]))
+        same(*both("gaussian_filter", a, 2.0, output=np.float64))
+        same(*both("sobel", a, output=np.float64))

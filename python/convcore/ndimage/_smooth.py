@@ -13,7 +13,8 @@ from ._correlate import correlate1d
 def uniform_filter1d(input: Any, size: int, axis: int = -1, output: Any = None,
                      mode: str = "reflect", cval: float = 0.0, origin: int = 0) -> np.ndarray:
     """Mean over ``size`` neighbours along ``axis``, as ``scipy.ndimage.uniform_filter1d``
-    (bit for bit: SciPy's running sum along each line, in double, divided by ``size``).
+    (bit for bit: SciPy's running sum along each line, in double, divided by ``size``; float32
+    into float32: ``size`` FMAs of weight 1/size in float32, within a few float32 epsilons).
 
     >>> from convcore import ndimage
     >>> ndimage.uniform_filter1d([2, 8, 0, 4, 1, 9, 9, 0], size=3)
@@ -60,7 +61,9 @@ def uniform_filter(input: Any, size: Any = 3, output: Any = None, mode: Any = "r
     modes = S.normalize_sequence(mode, n)
     steps = [
         (axes[i], lambda src, dst, a=axes[i], sz=int(sizes[i]), o=origins[i], m=modes[i]:
-         uniform_filter1d(src, sz, a, dst, m, cval, o))
+         uniform_filter1d(src, sz, a, dst, m, cval, o),
+         # the float32 path's weights (ops/ndimage.hpp: uniform_filter1d)
+         (np.full(int(sizes[i]), 1.0 / int(sizes[i])), modes[i], cval, origins[i]))
         for i in range(n) if sizes[i] > 1]
     return S.passes(input, output, steps)
 
@@ -100,14 +103,19 @@ def gaussian_filter1d(input: Any, sigma: float, axis: int = -1, order: int = 0,
     >>> ndimage.gaussian_filter1d([1.0, 2.0, 3.0, 4.0, 5.0], 1)
     array([1.42704095, 2.06782203, 3.        , 3.93217797, 4.57295905])
     """
+    return correlate1d(input, _gaussian_weights(sigma, order, truncate, radius), axis, output,
+                       mode, cval, 0)
+
+
+def _gaussian_weights(sigma: Any, order: int, truncate: float, radius: Any) -> np.ndarray:
+    """gaussian_filter1d's correlation weights, arguments checked as SciPy checks them."""
     sd = float(sigma)
     lw = int(truncate * sd + 0.5)
     if radius is not None:
         lw = radius
     if not isinstance(lw, numbers.Integral) or lw < 0:
         raise ValueError("Radius must be a nonnegative integer.")
-    weights = _gaussian_kernel1d(sigma, order, lw)[::-1]
-    return correlate1d(input, weights, axis, output, mode, cval, 0)
+    return _gaussian_kernel1d(sigma, order, lw)[::-1]
 
 
 def gaussian_filter(input: Any, sigma: Any, order: Any = 0, output: Any = None,
@@ -138,6 +146,7 @@ def gaussian_filter(input: Any, sigma: Any, order: Any = 0, output: Any = None,
     radii = S.normalize_sequence(radius, n)
     steps = [
         (axes[i], lambda src, dst, a=axes[i], s=sigmas[i], o=orders[i], m=modes[i], r=radii[i]:
-         gaussian_filter1d(src, s, a, o, dst, m, cval, truncate, radius=r))
+         gaussian_filter1d(src, s, a, o, dst, m, cval, truncate, radius=r),
+         (_gaussian_weights(sigmas[i], orders[i], truncate, radii[i]), modes[i], cval, 0))
         for i in range(n) if sigmas[i] > 1e-15]
     return S.passes(input, output, steps)

@@ -170,15 +170,50 @@ def correlate_into(input: np.ndarray, weights: np.ndarray, output: np.ndarray, m
     return run(input, output, call)
 
 
-def passes(input: np.ndarray, output: np.ndarray,
-           steps: Sequence[Tuple[int, Callable[[np.ndarray, np.ndarray], Any]]]) -> np.ndarray:
-    """Runs 1-D passes (axis, step(src, dst)) one after the other as SciPy does: each result
+def _fused_pair(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> Any:
+    """Indices (v, h) of the passes along axes -2 and -1 when they can run as one fused
+    float32 sweep (float32 C-ordered native input and output, both passes plain
+    correlations: a step's third item (weights, mode, cval, origin)); else None. In float32
+    the passes commute up to rounding where each axis is extended from the image itself, so
+    the pair runs last whatever its place among the steps."""
+    nd = output.ndim
+    f32 = np.dtype(np.float32)
+    if nd < 2 or input.dtype != f32 or output.dtype != f32 or input.shape != output.shape:
+        return None
+    if not (input.flags.c_contiguous and output.flags.c_contiguous and output.flags.writeable):
+        return None
+    at = {s[0]: k for k, s in enumerate(steps) if len(s) > 2}
+    if len(steps) != len({s[0] for s in steps}) or nd - 2 not in at or nd - 1 not in at:
+        return None
+    if np.shares_memory(input, output):
+        return None
+    v, h = at[nd - 2], at[nd - 1]
+    # "constant" extends each pass's result by cval, which a pass along another axis would
+    # not have produced: with it, the passes commute only where SciPy runs the pair last,
+    # vertical first
+    if (v, h) != (len(steps) - 2, len(steps) - 1) and any(
+            "constant" in str(s[2][1]) for s in steps if len(s) > 2):
+        return None
+    return v, h
+
+
+def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.ndarray:
+    """Runs 1-D passes (axis, step(src, dst)[, spec]) one after the other as SciPy does: each result
     stored in output's dtype, the next pass reading it. A pass along the last axis of a
     C-ordered output runs in place (the compiled ops read a whole line before writing it);
     other passes alternate between output and one scratch array, so the last lands in output
     and no scratch is allocated where in-place passes suffice (a 2-D Gaussian: none)."""
     if not steps:
         output[...] = input
+        return output
+    pair = _fused_pair(input, output, steps)
+    if pair is not None:
+        rest = [s[:2] for k, s in enumerate(steps) if k not in pair]
+        src = passes(input, np.empty_like(output), rest) if rest else input
+        (wv, mv, cv, ov), (wh, mh, _, oh) = steps[pair[0]][2], steps[pair[1]][2]
+        _core._ndimage_separable2d(src, np.asarray(wv, np.float64), np.asarray(wh, np.float64),
+                                   output, check_mode(mv), check_mode(mh), real_cval(cv),
+                                   int(ov), int(oh))
         return output
     last = output.ndim - 1
     in_place_ok = output.flags.c_contiguous and output.dtype.isnative and \
@@ -198,7 +233,7 @@ def passes(input: np.ndarray, output: np.ndarray,
         axis = steps[k][0]
         dst[k - 1] = dst[k] if in_place_ok and axis == last else other(dst[k])
     src = input
-    for k, (_, step) in enumerate(steps):
-        step(src, dst[k])
+    for k, step in enumerate(steps):
+        step[1](src, dst[k])
         src = dst[k]
     return output

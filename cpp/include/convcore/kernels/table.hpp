@@ -13,6 +13,7 @@
 #include "gemm.hpp"
 #include "grouped.hpp"
 #include "im2col.hpp"
+#include "ndimage_f32.hpp"
 #include "ndimage_lines.hpp"
 #include "quantized_gemm.hpp"
 #include "stem.hpp"
@@ -59,6 +60,8 @@ struct NdimageFns {
   void (*accumulate)(double*, const double*, index_t);
   void (*divide)(const double*, index_t, double, double*);
   void (*running_step)(double*, const double*, const double*, index_t, double, double*);
+  // float32 input into float32 output: float32 with FMA (ndimage_f32.hpp)
+  void (*lincomb_f32)(const float* const*, const float*, index_t, int, index_t, float*);
 };
 
 struct KernelTable {
@@ -91,7 +94,8 @@ const KernelTable* kernel_table_for() {
        &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
       {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
-       &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step},
+       &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step,
+       &ndimage_f32_engine<ISA>::lincomb},
       q8_engine<ISA>::fns()};
   return &t;
 }

@@ -43,6 +43,21 @@ inline void load(Elem t, const void* p, index_t n, double* dst) {
 inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
   active_kernels().nd.store(t, s, n, p, point);
 }
+// The float32 path (float32 in and out, computed in float32: ndimage_f32.hpp): no conversion.
+inline void load(Elem, const void* p, index_t n, float* dst) {
+  std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
+}
+inline void store(Elem, const float* s, index_t n, void* p, bool = false) {
+  std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(float));
+}
+using LincombF64 = void (*)(const double* const*, const double*, index_t, int, index_t, double*);
+using LincombF32 = void (*)(const float* const*, const float*, index_t, int, index_t, float*);
+inline LincombF64 lincomb_for(double*) { return active_kernels().nd.lincomb; }
+inline LincombF32 lincomb_for(float*) { return active_kernels().nd.lincomb_f32; }
+
+// float32 in, float32 out: computed in float32 (SciPy's results up to rounding); every other
+// pair of types in double, SciPy's results to the bit.
+inline bool float32_path(Elem tin, Elem tout) { return tin == Elem::f32 && tout == Elem::f32; }
 
 // SciPy's filter modes: the coordinate rule (padding.hpp) and, for "constant", the value.
 struct Boundary {
@@ -69,8 +84,9 @@ inline index_t source(index_t i, index_t n, const Boundary& b) { return pad_sour
 
 // dst[j] = extended line value at coordinate i0 + j, j < len, of the line at `line` (n values
 // of type t, contiguous).
-inline void load_extended(Elem t, const char* line, index_t n, index_t i0, index_t len,
-                          const Boundary& b, double* dst) {
+template <class A>
+void load_extended(Elem t, const char* line, index_t n, index_t i0, index_t len,
+                   const Boundary& b, A* dst) {
   const index_t es = elem_size(t);
   const index_t a = std::max<index_t>(i0, 0), e = std::min<index_t>(i0 + len, n);
   if (e > a) load(t, line + a * es, e - a, dst + (a - i0));
@@ -82,7 +98,7 @@ inline void load_extended(Elem t, const char* line, index_t n, index_t i0, index
     }
     const index_t s = source(i, n, b);
     if (s < 0)
-      dst[j] = b.cval;
+      dst[j] = static_cast<A>(b.cval);
     else
       load(t, line + s * es, 1, dst + j);
   }
@@ -173,30 +189,32 @@ inline PassPlan plan_pass(const AxisView& v, index_t K, index_t lo, bool whole_l
 }
 
 // Uninitialised scratch (every element is written before it is read).
-using Buffer = std::unique_ptr<double[]>;
-inline Buffer buffer(index_t n, const char* what) {
-  checked_bytes(n, sizeof(double), what);
-  return Buffer(new double[static_cast<std::size_t>(n > 0 ? n : 1)]);
+template <class A = double>
+using Buffer = std::unique_ptr<A[]>;
+template <class A = double>
+Buffer<A> buffer(index_t n, const char* what) {
+  checked_bytes(n, sizeof(A), what);
+  return Buffer<A>(new A[static_cast<std::size_t>(n > 0 ? n : 1)]);
 }
 
 // Item `item` of a column-strip pass: fills ext with rows [r0 - lo, r1 + K - 1 - lo) of the
 // strip (S wide), calls body(ext, r0, r1, c0, cw, o).
-template <class Body>
+template <class A, class Body>
 void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, index_t item,
-                Buffer& ext, Body&& body) {
+                Buffer<A>& ext, Body&& body) {
   const AxisView& v = p.v;
   const index_t st = item % p.nstrip, rest = item / p.nstrip;
   const index_t bd = rest % p.nband, o = rest / p.nband;
   const index_t r0 = bd * p.band, r1 = std::min(v.n, r0 + p.band);
   const index_t c0 = st * p.S, cw = std::min(p.S, v.inner - c0);
   const index_t nrows = r1 - r0 + p.K - 1;
-  if (!ext) ext = buffer((p.band + p.K - 1) * p.S, "ndimage row buffer");
+  if (!ext) ext = buffer<A>((p.band + p.K - 1) * p.S, "ndimage row buffer");
   const index_t es = elem_size(tin);
   for (index_t r = 0; r < nrows; ++r) {
     const index_t s = source(r0 + r - p.lo, v.n, b);
-    double* dst = ext.get() + r * p.S;
+    A* dst = ext.get() + r * p.S;
     if (s < 0)
-      std::fill(dst, dst + cw, b.cval);
+      std::fill(dst, dst + cw, static_cast<A>(b.cval));
     else
       load(tin, in + ((o * v.n + s) * v.inner + c0) * es, cw, dst);
   }
@@ -205,43 +223,114 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
 
 // correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
 // same type) only along the last axis.
-inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
-                        int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+// A: the arithmetic's type (double: SciPy's, to the bit; float: the float32 path).
+template <class A>
+void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                    int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
   const index_t lo = K / 2 + origin;
   const TapOrder ord = correlate1d_order(w, K);
+  const std::vector<A> ow(ord.w.begin(), ord.w.end());
   const index_t nt = static_cast<index_t>(ord.tap.size());
   const PassPlan p = plan_pass(v, K, lo, in_ == out_);
   const char* in = static_cast<const char*>(in_);
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
-  const auto lincomb = active_kernels().nd.lincomb;
+  const auto lincomb = lincomb_for(static_cast<A*>(nullptr));
   parallel_for_dynamic(p.items(), [&](index_t item) {
-    std::vector<const double*> ptr(static_cast<std::size_t>(nt));
-    Buffer ext, y;
+    std::vector<const A*> ptr(static_cast<std::size_t>(nt));
+    Buffer<A> ext, y;
     if (v.inner == 1) {
       const index_t line = item / p.nseg, x0 = (item % p.nseg) * p.seg;
       const index_t len = std::min(p.seg, v.n - x0);
-      ext = buffer(len + K - 1, "ndimage line buffer");
-      y = buffer(len, "ndimage line buffer");
+      ext = buffer<A>(len + K - 1, "ndimage line buffer");
+      y = buffer<A>(len, "ndimage line buffer");
       load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
       for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.get() + ord.tap[static_cast<std::size_t>(i)];
-      lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, len, y.get());
+      lincomb(ptr.data(), ow.data(), nt, ord.pairing, len, y.get());
       store(tout, y.get(), len, out + (line * v.n + x0) * oes);
       return;
     }
-    y = buffer(p.S, "ndimage row buffer");
+    y = buffer<A>(p.S, "ndimage row buffer");
     strip_item(p, tin, in, b, item, ext,
-               [&](const double* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
+               [&](const A* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
                  for (index_t r = r0; r < r1; ++r) {
                    for (index_t i = 0; i < nt; ++i)
                      ptr[static_cast<std::size_t>(i)] =
                          rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
-                   lincomb(ptr.data(), ord.w.data(), nt, ord.pairing, cw, y.get());
+                   lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, y.get());
                    store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
                  }
                });
+  });
+}
+
+inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
+                        int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+  if (float32_path(tin, tout))
+    correlate1d_as<float>(in, tin, out, tout, shape, axis, w, K, b, origin);
+  else
+    correlate1d_as<double>(in, tin, out, tout, shape, axis, w, K, b, origin);
+}
+
+// The float32 path's fused 2-D separable filter: correlate1d along axis -2 (weights wv), then
+// along axis -1 (wh), of float32 in into float32 out (not in place), in one sweep: each output
+// row is the vertical combination of input rows (read in place) into a band buffer, extended
+// by the horizontal boundary rule as the second pass would extend the first's result, then
+// the horizontal combination straight into the output. One read and one write of the image instead of two of each.
+// Same roundings as the two float32 passes (the intermediate is float32 in both).
+inline void separable2d_f32(const float* in, float* out, const Shape& shape, const double* wv,
+                            index_t Kv, const Boundary& bv, index_t ov, const double* wh,
+                            index_t Kh, const Boundary& bh, index_t oh) {
+  const int nd = static_cast<int>(shape.size());
+  index_t total = 1;
+  for (index_t d : shape) total *= d;
+  if (total == 0) return;
+  const index_t H = shape[nd - 2], W = shape[nd - 1], outer = total / (H * W);
+  const TapOrder tv = correlate1d_order(wv, Kv), th = correlate1d_order(wh, Kh);
+  const std::vector<float> fv(tv.w.begin(), tv.w.end()), fh(th.w.begin(), th.w.end());
+  const index_t ntv = static_cast<index_t>(tv.tap.size()), nth = static_cast<index_t>(th.tap.size());
+  const index_t lov = Kv / 2 + ov, loh = Kh / 2 + oh;
+  const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(bv.cval));
+  const float hc = static_cast<float>(bh.cval);
+  const auto lincomb = active_kernels().nd.lincomb_f32;
+  // An item: a band of B output rows. The vertical pass runs strip by strip (S columns), so
+  // the B + Kv - 1 input rows of a strip stay in L1 while the band's rows reuse them; its
+  // results (B rows, in L2) then go through the horizontal pass one row at a time.
+  const index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
+  const index_t S = 256, L = W + Kh - 1;
+  const index_t nband = (H + B - 1) / B;
+  parallel_for_dynamic(outer * nband, [&](index_t item) {
+    const index_t o = item / nband, r0 = (item % nband) * B, r1 = std::min(H, r0 + B);
+    const float* plane = in + o * H * W;
+    Buffer<float> mid = buffer<float>(checked_mul(B, L, "ndimage row buffer"), "ndimage row buffer");
+    std::vector<const float*> pv(static_cast<std::size_t>(ntv)), ph(static_cast<std::size_t>(nth));
+    std::vector<const float*> rows(static_cast<std::size_t>((r1 - r0) * ntv));
+    for (index_t r = r0; r < r1; ++r)
+      for (index_t i = 0; i < ntv; ++i) {
+        const index_t s = source(r + tv.tap[static_cast<std::size_t>(i)] - lov, H, bv);
+        rows[static_cast<std::size_t>((r - r0) * ntv + i)] = s < 0 ? crow.data() : plane + s * W;
+      }
+    for (index_t c0 = 0; c0 < W; c0 += S) {
+      const index_t cw = std::min(S, W - c0);
+      for (index_t r = r0; r < r1; ++r) {
+        for (index_t i = 0; i < ntv; ++i)
+          pv[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
+        lincomb(pv.data(), fv.data(), ntv, tv.pairing, cw, mid.get() + (r - r0) * L + loh + c0);
+      }
+    }
+    for (index_t r = r0; r < r1; ++r) {
+      float* ext = mid.get() + (r - r0) * L;
+      const float* m = ext + loh;
+      for (index_t j = 0; j < Kh - 1; ++j) {  // the columns beyond the edges
+        const index_t c = j < loh ? j - loh : W + (j - loh);
+        const index_t s = source(c, W, bh);
+        ext[j < loh ? j : W + j] = s < 0 ? hc : m[s];
+      }
+      for (index_t i = 0; i < nth; ++i) ph[static_cast<std::size_t>(i)] = ext + th.tap[static_cast<std::size_t>(i)];
+      lincomb(ph.data(), fh.data(), nth, th.pairing, W, out + (o * H + r) * W);
+    }
   });
 }
 
@@ -252,6 +341,12 @@ inline void correlate1d(const void* in_, Elem tin, void* out_, Elem tout, const 
 // kept in a ring of size + 1.
 inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
                              int axis, index_t size, const Boundary& b, index_t origin) {
+  if (float32_path(tin, tout)) {
+    // size FMAs (size / 2 with the symmetric pairing) per output instead of a running sum in
+    // double: no drift along the line, and the vector kernel of the other float32 filters.
+    const std::vector<double> w(static_cast<std::size_t>(size), 1.0 / static_cast<double>(size));
+    return correlate1d_as<float>(in_, tin, out_, tout, shape, axis, w.data(), size, b, origin);
+  }
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
   const index_t lo = size / 2 + origin;
@@ -266,9 +361,9 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
     const index_t nitems = (v.outer + L - 1) / L;
     parallel_for_dynamic(nitems, [&](index_t item) {
       const index_t l0 = item * L, nl = std::min(L, v.outer - l0);
-      Buffer line = buffer(len, "ndimage line buffer");
-      Buffer ext = buffer(checked_mul(len, L, "ndimage line buffer"), "ndimage line buffer");
-      Buffer y = buffer(v.n * L, "ndimage line buffer");
+      Buffer<> line = buffer(len, "ndimage line buffer");
+      Buffer<> ext = buffer(checked_mul(len, L, "ndimage line buffer"), "ndimage line buffer");
+      Buffer<> y = buffer(v.n * L, "ndimage line buffer");
       for (index_t l = 0; l < L; ++l) {
         if (l < nl) load_extended(tin, in + (l0 + l) * v.n * ies, v.n, -lo, len, b, line.get());
         double* e = ext.get() + l;
@@ -287,8 +382,8 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
   const index_t slots = size + 1;
   parallel_for_dynamic(v.outer * nstrip, [&](index_t item) {
     const index_t o = item / nstrip, c0 = (item % nstrip) * S, cw = std::min(S, v.inner - c0);
-    Buffer ring = buffer(checked_mul(slots, S, "ndimage row buffer"), "ndimage row buffer");
-    Buffer acc = buffer(S, "ndimage row buffer"), y = buffer(S, "ndimage row buffer");
+    Buffer<> ring = buffer(checked_mul(slots, S, "ndimage row buffer"), "ndimage row buffer");
+    Buffer<> acc = buffer(S, "ndimage row buffer"), y = buffer(S, "ndimage row buffer");
     auto row = [&](index_t e) {  // extended row e (input row e - lo) in its ring slot
       double* dst = ring.get() + (e % slots) * S;
       const index_t s = source(e - lo, v.n, b);
@@ -315,9 +410,10 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
 // |w| > DBL_EPSILON, summed from 0.0 in C order. The kernel is cut into rows along the last
 // axis; an item (a band of output rows, one segment of columns) keeps the extended source rows
 // its window needs, and each output row is one linear combination of shifted source rows.
-inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
-                      const double* w, const Shape& kshape, const Boundary& b,
-                      const std::vector<index_t>& origins) {
+template <class A>
+void correlate_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                  const double* w, const Shape& kshape, const Boundary& b,
+                  const std::vector<index_t>& origins) {
   const int nd = static_cast<int>(shape.size());
   index_t total = 1;
   for (index_t s : shape) total *= s;
@@ -334,7 +430,7 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
   for (int d = 0; d + 1 < nd; ++d) KR *= kshape[d];
   std::vector<index_t> krow_used;       // kernel row index of each used row
   std::vector<index_t> tap_row, tap_col;  // per tap: index into krow_used, column
-  std::vector<double> tw;
+  std::vector<A> tw;
   for (index_t kr = 0; kr < KR; ++kr) {
     bool any = false;
     for (index_t j = 0; j < kw; ++j) {
@@ -344,13 +440,13 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
       any = true;
       tap_row.push_back(static_cast<index_t>(krow_used.size()) - 1);
       tap_col.push_back(j);
-      tw.push_back(v);
+      tw.push_back(static_cast<A>(v));
     }
   }
   const index_t ntaps = static_cast<index_t>(tw.size());
   const index_t nrows_used = static_cast<index_t>(krow_used.size());
   if (ntaps == 0) {  // SciPy's sum of no terms
-    std::vector<double> zero(static_cast<std::size_t>(std::min<index_t>(total, 65536)), 0.0);
+    std::vector<A> zero(static_cast<std::size_t>(std::min<index_t>(total, 65536)), A(0));
     for (index_t i = 0; i < total; i += 65536)
       store(tout, zero.data(), std::min<index_t>(65536, total - i), out + i * oes, true);
     return;
@@ -369,19 +465,19 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
   index_t band = std::max<index_t>(1, R / std::max<index_t>(1, 8 * nt / nseg + 1));
   band = std::min<index_t>(band, 256);
   const index_t nband = (R + band - 1) / band;
-  const auto lincomb = active_kernels().nd.lincomb;
+  const auto lincomb = lincomb_for(static_cast<A*>(nullptr));
   const index_t elen = seg + kw - 1;
   parallel_for_dynamic(nband * nseg, [&](index_t item) {
     const index_t bi = item / nseg, x0 = (item % nseg) * seg;
     const index_t sw = std::min(seg, W - x0);
     const index_t r0 = bi * band, r1 = std::min(R, r0 + band);
     // slot cache: key = source row (flat leading index), -1 the constant row, -2 empty
-    Buffer slots = buffer(checked_mul(nrows_used, elen, "ndimage row buffer"), "ndimage row buffer");
+    Buffer<A> slots = buffer<A>(checked_mul(nrows_used, elen, "ndimage row buffer"), "ndimage row buffer");
     std::vector<index_t> key(static_cast<std::size_t>(nrows_used), -2);
     std::vector<index_t> need(static_cast<std::size_t>(nrows_used)), at(static_cast<std::size_t>(nrows_used));
     std::vector<char> busy(static_cast<std::size_t>(nrows_used));
-    std::vector<const double*> ptr(static_cast<std::size_t>(ntaps));
-    Buffer y = buffer(sw, "ndimage line buffer");
+    std::vector<const A*> ptr(static_cast<std::size_t>(ntaps));
+    Buffer<A> y = buffer<A>(sw, "ndimage line buffer");
     std::vector<index_t> oc(static_cast<std::size_t>(std::max(nd - 1, 1)));
     for (index_t r = r0; r < r1; ++r) {
       index_t rr = r;
@@ -414,9 +510,9 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
         while (busy[static_cast<std::size_t>(s)]) ++s;  // fewer distinct rows needed than slots
         busy[static_cast<std::size_t>(s)] = 1;
         key[static_cast<std::size_t>(s)] = need[static_cast<std::size_t>(u)];
-        double* dst = slots.get() + s * elen;
+        A* dst = slots.get() + s * elen;
         if (need[static_cast<std::size_t>(u)] < 0)
-          std::fill(dst, dst + sw + kw - 1, b.cval);
+          std::fill(dst, dst + sw + kw - 1, static_cast<A>(b.cval));
         else
           load_extended(tin, in + need[static_cast<std::size_t>(u)] * W * ies, W, x0 - lo[static_cast<std::size_t>(nd - 1)],
                         sw + kw - 1, b, dst);
@@ -430,6 +526,15 @@ inline void correlate(const void* in_, Elem tin, void* out_, Elem tout, const Sh
       store(tout, y.get(), sw, out + (r * W + x0) * oes, true);
     }
   });
+}
+
+inline void correlate(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
+                      const double* w, const Shape& kshape, const Boundary& b,
+                      const std::vector<index_t>& origins) {
+  if (float32_path(tin, tout))
+    correlate_as<float>(in, tin, out, tout, shape, w, kshape, b, origins);
+  else
+    correlate_as<double>(in, tin, out, tout, shape, w, kshape, b, origins);
 }
 
 }  // namespace ndimage
