@@ -27,13 +27,22 @@ def test_local_cluster_two_worker_processes():
     a = rng.standard_normal((50, 45))
     k = rng.standard_normal((5, 4))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
-            distributed.Client(cluster) as client:
+                                  dashboard_address=None, silence_logs=30,
+                                  timeout=120) as cluster, \
+            distributed.Client(cluster, timeout=120) as client:
         xd = da.from_array(x, chunks=(2, 3, (13, 9, 18), 12))
         y = cc.conv2d(xd, w, b, stride=2, padding="same", padding_mode="reflect",
                       activation="relu")
         f = cc.correlate(da.from_array(a, chunks=(17, 20)), k, "same", "wrap")
-        got_y, got_f = client.compute([y, f], sync=True)
+        futures = client.compute([y, f])
+        # A cluster whose workers are gone waits for them for ever: fail with what is left
+        # instead (CI once hung here with no worker process alive).
+        try:
+            distributed.wait(futures, timeout=180)
+        except distributed.TimeoutError:
+            pytest.fail(f"the cluster computed nothing in 180 s; workers: "
+                        f"{list(client.scheduler_info()['workers'])}")
+        got_y, got_f = client.gather(futures)
         pids = client.run(lambda: __import__("os").getpid())
         assert len(set(pids.values())) == 2  # two worker processes
     np.testing.assert_allclose(got_y, cc.conv2d(x, w, b, stride=2, padding="same",
