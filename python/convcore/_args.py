@@ -226,6 +226,19 @@ def algorithm(a: Any) -> str:
 
 # ---- variants-b: quantization parameters ----
 
+def dtype_choice(v: Any, name: str, allowed: Sequence[Any]) -> np.dtype:
+    """``v`` as one of the ``allowed`` dtypes (anything ``np.dtype`` takes), else a TypeError
+    naming ``name`` and the choices."""
+    choices = " or ".join(np.dtype(a).name for a in allowed)
+    try:
+        dt = np.dtype(v)
+    except TypeError:
+        raise TypeError(f"{name} must be {choices}, got {v!r}") from None
+    if dt not in [np.dtype(a) for a in allowed]:
+        raise TypeError(f"{name} must be {choices}, got {dt}")
+    return dt
+
+
 def quant_values(v: Any, name: str, kind: str) -> List[Any]:
     """A scale (kind "float") or zero point (kind "int"): a scalar or a 0-/1-D array -> list.
 

@@ -209,14 +209,14 @@ def _nd(a: Any, k: Any, mode: Any, method: Any, boundary: Any, fillvalue: Any,
     if _args.is_cupy(a):
         return call("filter", a, k, mode, boundary, _args.real(fillvalue, "fillvalue"),
                     not correlate)
-    if _args.is_dask(a):
-        return _dask(a, k, mode, boundary, fillvalue, correlate)
-    if a.ndim == 0 and k.ndim == 0:
+    if a.ndim == 0 and k.ndim == 0 and not _args.is_dask(a):
         dtypes.fill_value(fillvalue, dtypes.result_dtype(a, k), False)
         return a * (np.conj(k) if correlate and k.dtype.kind == "c" else k)
     if a.ndim != k.ndim:
         raise ValueError(f"k must have as many dimensions as a ({a.ndim}), got {k.ndim}: "
                          "a and k should have the same dimensionality")
+    if _args.is_dask(a):
+        return _dask(a, k, mode, boundary, fillvalue, correlate)
     rt = dtypes.result_dtype(a, k)
     fill = dtypes.fill_value(fillvalue, rt, False)
     if a.size == 0 or k.size == 0:
@@ -272,10 +272,7 @@ def _dask(a: Any, k: np.ndarray, mode: str, boundary: str, fillvalue: Any, corre
     """A Dask ``a``: the lazy result of the in-memory call, dtype rules included. ``a`` is cast
     (lazily) to the result dtype first, so that each block's window, padded with the fill
     value cast as the in-memory call casts it, runs the in-memory op in that dtype. Ranks
-    1-3 (the core's filter geometry)."""
-    if a.ndim != k.ndim:
-        raise ValueError(f"k must have as many dimensions as a ({a.ndim}), got {k.ndim}: "
-                         "a and k should have the same dimensionality")
+    1-3 (the core's filter geometry); the callers have checked that the ranks match."""
     if not 1 <= a.ndim <= 3:
         raise ValueError(f"a Dask a must have 1 to 3 dimensions, got {a.ndim}")
     if a.size == 0 or k.size == 0:

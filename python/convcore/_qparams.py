@@ -9,17 +9,13 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from . import _args
+
 _RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255)}
 
 
 def _qdtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be uint8 or int8, got {dtype!r}") from None
-    if dt not in _RANGES:
-        raise TypeError(f"dtype must be uint8 or int8, got {dt}")
-    return dt
+    return _args.dtype_choice(dtype, "dtype", (np.uint8, np.int8))
 
 
 def _axis(axis: Any, ndim: int) -> Optional[int]:
@@ -122,12 +118,7 @@ def dequantize(q: Any, scale: Any, zero_point: Any, *, axis: Optional[int] = Non
     a = np.asarray(q)
     if a.dtype.kind not in "iu":
         raise TypeError(f"q must be an integer array, got dtype {a.dtype}")
-    try:
-        out = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if out not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64, got {out}")
+    out = _args.dtype_choice(dtype, "dtype", (np.float32, np.float64))
     ax = _axis(axis, a.ndim)
     s, z = _params(scale, zero_point, a.ndim, ax, a.shape[ax] if ax is not None else 1, None,
                    None)

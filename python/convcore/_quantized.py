@@ -18,13 +18,7 @@ def _y_signed(y_zero_point: Any, x: Any, y_dtype: Any) -> bool:
             return np.dtype(x.dtype) == np.dtype(np.int8)
     else:
         dt = y_dtype
-    try:
-        dt = np.dtype(dt)
-    except TypeError:
-        raise TypeError(f"y_dtype must be uint8 or int8, got {y_dtype!r}") from None
-    if dt not in (np.dtype(np.int8), np.dtype(np.uint8)):
-        raise TypeError(f"y_dtype must be uint8 or int8, got {dt}")
-    return dt == np.dtype(np.int8)
+    return _args.dtype_choice(dt, "y_dtype", (np.uint8, np.int8)) == np.dtype(np.int8)
 
 
 def quantized_conv2d(x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
