@@ -1,7 +1,7 @@
 """convcore's CPU benchmark against the peers a user would pick, on real layer shapes.
 
     python -m bench [--quick] [--family NAME] [--threads N] [--repeat N] [--json FILE]
-    convcore bench ...            (the same, through the CLI)
+    convcore bench [--full] ...   (from an installed wheel too: it ships as convcore.bench)
 
 From Python: ``bench.run(progress=None, *, quick=False, family=None, threads=None, repeat=9,
 pause=0.05, min_block=0.1, budget=3.0, tiny=False, peers=None, measure_peak=True, seed=0,
@@ -84,6 +84,6 @@ summary{family: {peer: geomean_ratio, cases}}.
 
 Benchmarks are never asserted in tests (tests/test_bench.py checks only the structure).
 """
-from .runner import format_table, run, select_cases  # noqa: F401
+from .runner import format_table, missing_peers, run, select_cases  # noqa: F401
 
-__all__ = ["run", "format_table", "select_cases"]
+__all__ = ["run", "format_table", "select_cases", "missing_peers"]

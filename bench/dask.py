@@ -190,7 +190,7 @@ def memory(sizes: Dict[str, Any], threads: int, show: bool) -> dict:
                                                     dtype=np.float32)
         with dask.config.set(scheduler="threads", num_workers=threads):
             x.to_zarr(os.path.join(tmp, "in.zarr"))
-        code = ("import sys; from bench.dask import _memory_child; "
+        code = (f"import sys; from {__package__}.dask import _memory_child; "
                 f"_memory_child({tmp!r}, {n}, {chunk}, {threads}, {show})")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env=dict(os.environ), cwd=os.getcwd())

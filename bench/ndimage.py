@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 import convcore as cc
-from bench.runner import time_interleaved
+from .runner import time_interleaved
 from convcore import ndimage as cnd
 
 K5 = np.random.default_rng(5).standard_normal((5, 5))
@@ -136,7 +136,7 @@ def _same(ours: np.ndarray, ref: np.ndarray) -> str:
 
 
 def _cpu() -> str:
-    from bench.peak import cpu_model
+    from .peak import cpu_model
     return cpu_model()
 
 

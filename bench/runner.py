@@ -29,6 +29,18 @@ def _try_import(name: str) -> Any:
         return None
 
 
+# What to install for a peer that is missing (convcore bench prints it and goes on without it).
+PEER_INSTALL = {"torch": "pip install torch", "cv2": "pip install opencv-python-headless",
+                "ndimage": "pip install scipy"}
+
+
+def missing_peers(only: Optional[Sequence[str]] = None) -> List[str]:
+    """One line per peer that does not import (its columns are left out of the results)."""
+    module = {"torch": "torch", "cv2": "cv2", "ndimage": "scipy.ndimage"}
+    return [f"{name}: not installed, its columns are skipped ({PEER_INSTALL[name]})"
+            for name in (only or list(module)) if _try_import(module[name]) is None]
+
+
 class Peers:
     def __init__(self, threads: int, only: Optional[Sequence[str]] = None) -> None:
         want = set(only) if only else {"torch", "cv2", "ndimage"}

@@ -131,3 +131,33 @@ def test_run_with_two_passes():
         assert len(t["pass_medians_s"]) == 2 and t["median_s"] == min(t["pass_medians_s"])
         for name, p in c["peers"].items():
             assert p["ratio"] == c["timing"][name]["median_s"] / t["median_s"]
+
+
+def test_convcore_bench_command(tmp_path):
+    """`convcore bench` end to end: from outside any checkout when convcore.bench is installed
+    (the wheel), else from the checkout's root (a development tree: python/ on the path)."""
+    import importlib.util
+
+    import convcore
+
+    installed = importlib.util.find_spec("convcore.bench") is not None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(convcore.__file__).resolve().parents[1])]
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    js = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "convcore", "bench", "--tiny", "--family", "image filter",
+         "--threads", "1", "--json", str(js)],
+        cwd=str(tmp_path if installed else ROOT), env=env, capture_output=True, text=True,
+        timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(js.read_text())
+    assert res["cases"] and {c["family"] for c in res["cases"]} == {"image filter"}
+    for c in res["cases"]:  # the table prints every case
+        assert c["name"] in proc.stdout
+    for peer, module in (("torch", "torch"), ("cv2", "cv2"), ("ndimage", "scipy")):
+        if importlib.util.find_spec(module) is None:
+            assert f"{peer}: not installed" in proc.stderr
+        else:
+            assert f"{peer}: not installed" not in proc.stderr

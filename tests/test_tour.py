@@ -167,12 +167,15 @@ def test_bench_runs_bench_with_a_progress_bar(capsys, monkeypatch, tmp_path):
     def format_table(res):
         return "ratio table: " + ", ".join(c["name"] for c in res["cases"])
 
-    fake = types.SimpleNamespace(run=run, format_table=format_table)
-    monkeypatch.setitem(sys.modules, "bench", fake)
+    fake = types.SimpleNamespace(run=run, format_table=format_table,
+                                 missing_peers=lambda: ["torch: not installed, its columns are "
+                                                        "skipped (pip install torch)"])
+    monkeypatch.setitem(sys.modules, "convcore.bench", fake)
     rc, out = run_cli(capsys, "bench")
     assert rc == 0 and calls["quick"] is True
     assert "ratio table: conv1 7x7/2, dw" in out.out
     assert "2/2" in out.err and "mobilenet: dw" in out.err and "#" * 30 in out.err
+    assert "torch: not installed" in out.err
     js = tmp_path / "r.json"
     rc, out = run_cli(capsys, "bench", "--full", "--threads", "2", "--family", "resnet",
                       "--json", str(js))
@@ -181,12 +184,13 @@ def test_bench_runs_bench_with_a_progress_bar(capsys, monkeypatch, tmp_path):
     assert "conv1 7x7/2" in js.read_text()
 
 
-def test_bench_outside_a_checkout(capsys, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "bench", None)  # import bench -> ImportError
+def test_bench_neither_installed_nor_in_a_checkout(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "convcore.bench", None)  # import -> ImportError
+    monkeypatch.setitem(sys.modules, "bench", None)
     monkeypatch.chdir(tmp_path)
     rc, out = run_cli(capsys, "bench")
     assert rc == 2
-    assert "source checkout" in out.err and "python -m bench" in out.err
+    assert "not installed" in out.err and "python -m bench" in out.err
 
 
 def test_progress_bar_formats():
