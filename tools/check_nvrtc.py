@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "python") not in sys.path and (ROOT / "python" / "convcore").is_dir():
-    sys.path.insert(0, str(ROOT / "python"))
 
 
 def _candidates() -> List[str]:
@@ -154,4 +152,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
+    # As a script from a checkout, its python/ holds convcore. Only here: the tests load this
+    # file as a module, and a python/ without _core put on their sys.path was inherited by every
+    # process they spawned (Dask's LocalCluster workers then imported it and died: CI hung).
+    if str(ROOT / "python") not in sys.path and (ROOT / "python" / "convcore").is_dir():
+        sys.path.insert(0, str(ROOT / "python"))
     sys.exit(main())
