@@ -100,6 +100,7 @@ def _contenders(cc: Any, peers: Peers, case: Case, rng: np.random.Generator
             y = np.empty(shape, np.float32)
             out["convcore"] = dict(fn=lambda: cc.conv_transpose(x, w, out=y, **p), prealloc=True,
                                    api="convcore.conv_transpose")
+        _add_plan(cc, out, case.op, is_dw and dw is not None, x, w, p, y)
         if peers.torch is not None:
             torch = peers.torch
             F = torch.nn.functional
@@ -162,6 +163,22 @@ def _contenders(cc: Any, peers: Peers, case: Case, rng: np.random.Generator
 
         out["torch"] = dict(fn=tfn, prealloc=False, api="torch conv2d 1->1 channel")
     return out
+
+
+PLAN = "convcore plan"  # the contender made once per case: weights validated and packed once
+
+
+def _add_plan(cc: Any, out: Dict[str, Dict[str, Any]], op: str, depthwise: bool,
+              x: np.ndarray, w: np.ndarray, p: Dict[str, Any], y: np.ndarray) -> None:
+    """The case's layer as a plan (cc.conv_plan etc.), when this convcore has plans."""
+    name = "depthwise_conv2d_plan" if depthwise else op + "_plan"
+    make = getattr(cc, name, None)
+    if make is None:
+        return
+    q = {k: v for k, v in p.items() if not (depthwise and k == "groups")}
+    plan = make(w, **q)
+    y2 = np.empty_like(y)
+    out[PLAN] = dict(fn=lambda: plan(x, out=y2), prealloc=True, api=f"convcore.{name}")
 
 
 def _macs(cc: Any, case: Case) -> int:
@@ -378,6 +395,9 @@ def run_case(cc: Any, pe: Peers, case: Case, rng: np.random.Generator, *, repeat
     for n, c in cont.items():
         if n != "convcore":
             diffs[n] = float(np.max(np.abs(_as_numpy(c["fn"]()) - ref)) / scale)
+    if PLAN in cont and diffs[PLAN] != 0.0:  # a plan runs the same kernels on the same data
+        raise AssertionError(f"{case.name}: the plan differs from the plain call "
+                             f"(max rel diff {diffs[PLAN]:.3g})")
     times = time_interleaved({n: c["fn"] for n, c in cont.items()}, repeat, pause, min_block,
                              budget)
     res: Dict[str, Any] = {
@@ -387,8 +407,11 @@ def run_case(cc: Any, pe: Peers, case: Case, rng: np.random.Generator, *, repeat
         "convcore_out_preallocated": cont["convcore"]["prealloc"],
         "timing": times,
         "peers": {n: {"api": c["api"], "out_preallocated": c["prealloc"],
-                      "max_rel_diff": diffs[n]} for n, c in cont.items() if n != "convcore"},
+                      "max_rel_diff": diffs[n]} for n, c in cont.items()
+                  if n not in ("convcore", PLAN)},
     }
+    if PLAN in cont:
+        res["plan"] = {"api": cont[PLAN]["api"]}
     return _rates(res, peak_gflops)
 
 
@@ -398,9 +421,16 @@ def _rates(res: Dict[str, Any], peak_gflops: Optional[float]) -> Dict[str, Any]:
     res["convcore_ms"] = t_cc * 1e3
     res["gflops"] = 2.0 * macs / t_cc / 1e9
     res["peak_fraction"] = res["gflops"] / peak_gflops if peak_gflops else None
+    t_plan = res["timing"][PLAN]["median_s"] if "plan" in res else None
+    if t_plan:
+        res["plan"].update(ms=t_plan * 1e3, gflops=2.0 * macs / t_plan / 1e9,
+                           peak_fraction=2.0 * macs / t_plan / 1e9 / peak_gflops
+                           if peak_gflops else None, speedup=t_cc / t_plan)
     for n, p in res["peers"].items():
         tp = res["timing"][n]["median_s"]
         p.update(ms=tp * 1e3, ratio=tp / t_cc, gflops=2.0 * macs / tp / 1e9)
+        if t_plan:
+            p["ratio_plan"] = tp / t_plan
     return res
 
 
@@ -424,13 +454,28 @@ def merge_passes(a: Dict[str, Any], b: Dict[str, Any],
 
 
 def summarize(cases: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Per family and peer: geometric mean of peer_time / convcore_time, and case count."""
+    """Per family and peer: geometric mean of peer_time / convcore_time, and case count; with
+    plans, also of peer_time / plan_time (geomean_ratio_plan, over the cases that had one)."""
     acc: Dict[str, Dict[str, List[float]]] = {}
+    acc_plan: Dict[str, Dict[str, List[float]]] = {}
     for c in cases:
         for peer, p in c["peers"].items():
             acc.setdefault(c["family"], {}).setdefault(peer, []).append(p["ratio"])
-    return {fam: {peer: {"geomean_ratio": float(math.exp(np.mean(np.log(r)))), "cases": len(r)}
-                  for peer, r in d.items()} for fam, d in acc.items()}
+            if "ratio_plan" in p:
+                acc_plan.setdefault(c["family"], {}).setdefault(peer, []).append(p["ratio_plan"])
+
+    def gm(r: List[float]) -> float:
+        return float(math.exp(np.mean(np.log(r))))
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for fam, d in acc.items():
+        out[fam] = {}
+        for peer, r in d.items():
+            out[fam][peer] = {"geomean_ratio": gm(r), "cases": len(r)}
+            rp = acc_plan.get(fam, {}).get(peer)
+            if rp:
+                out[fam][peer].update(geomean_ratio_plan=gm(rp), plan_cases=len(rp))
+    return out
 
 
 def _jsonable(v: Any) -> Any:
@@ -459,8 +504,10 @@ def format_table(results: Dict[str, Any]) -> str:
     if pk:
         lines.append(f"FMA peak: {pk['gflops']:.1f} GFLOP/s on {pk['threads']} thread(s) "
                      f"[{pk['method']}]")
+    plans = any("plan" in c for c in results["cases"])
     hdr = (f"{'family':<18} {'case':<40} {'convcore ms':>11} {'peer':<8} {'peer ms':>9} "
-           f"{'peer/cc':>7} {'GFLOP/s':>8} {'%peak':>6}")
+           f"{'peer/cc':>7} {'GFLOP/s':>8} {'%peak':>6}"
+           + (f" {'plan ms':>8} {'peer/plan':>9}" if plans else ""))
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for c in results["cases"]:
@@ -474,8 +521,11 @@ def format_table(results: Dict[str, Any]) -> str:
             if p is None:
                 lines.append(f"{head} {'-':<8}")
                 continue
-            tail = f"{c['gflops']:>8.3g} {pf:>6}" if j == 0 else ""
-            lines.append(f"{head} {peer:<8} {p['ms']:>9.3f} {p['ratio']:>7.2f} {tail}")
+            tail = f"{c['gflops']:>8.3g} {pf:>6}" if j == 0 else f"{'':>8} {'':>6}"
+            if "plan" in c:
+                tail += (f" {c['plan']['ms']:>8.3f}" if j == 0 else f" {'':>8}")
+                tail += f" {p['ratio_plan']:>9.2f}"
+            lines.append(f"{head} {peer:<8} {p['ms']:>9.3f} {p['ratio']:>7.2f} {tail}".rstrip())
     degraded = [c for c in results["cases"] if c.get("machine_state", {}).get("degraded")]
     if degraded:
         lines.append(f"~ {len(degraded)} case(s) timed while a {s['threads']}-thread FMA probe "
@@ -485,6 +535,8 @@ def format_table(results: Dict[str, Any]) -> str:
     lines.append("geometric mean of peer_time / convcore_time (> 1: convcore faster)")
     for fam, d in results["summary"].items():
         parts = ", ".join(f"{peer} {v['geomean_ratio']:.2f}x ({v['cases']})"
+                          + (f" [plan {v['geomean_ratio_plan']:.2f}x]"
+                             if "geomean_ratio_plan" in v else "")
                           for peer, v in d.items())
         lines.append(f"  {fam:<18} {parts}")
     if "peak_end" in results:
