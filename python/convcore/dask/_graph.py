@@ -24,6 +24,7 @@ from itertools import product
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._plan import Block
+from ._threads import run_with_share
 
 # A chunk lends its partial pieces through a halo task when they add up to at most this
 # fraction of it; otherwise the blocks slice the chunk themselves.
@@ -58,8 +59,9 @@ class BlockTask:
     after the first ``n_sources`` are the constant and aligned arrays, passed on to ``fn``."""
 
     def __init__(self, fn: Callable, n_sources: int, parts: Sequence[tuple],
-                 shape: Tuple[int, ...], pads: tuple, extras: tuple, fill: Any):
+                 shape: Tuple[int, ...], pads: tuple, extras: tuple, fill: Any, n_blocks: int):
         self.fn, self.n_sources, self.parts = fn, n_sources, tuple(parts)
+        self.n_blocks = n_blocks
         self.shape, self.pads, self.extras, self.fill = shape, pads, extras, fill
 
     def _piece(self, args: tuple, part: tuple) -> Any:
@@ -95,7 +97,9 @@ class BlockTask:
 
     def __call__(self, *args: Any) -> Any:
         window = self.window(args[:self.n_sources])
-        return self.fn(window, self.pads, self.extras, *args[self.n_sources:])
+        # the op runs with this task's share of the cores (no oversubscription)
+        return run_with_share(self.n_blocks, self.fn, window, self.pads, self.extras,
+                              *args[self.n_sources:])
 
 
 def _offsets(chunks: Sequence[int]) -> List[int]:
@@ -184,7 +188,8 @@ def build(name: str, x: Any, plans: Sequence[Sequence[Block]], fn: Callable, met
         al_keys = [(arr.name,) + tuple(0 if aligned_axes and a in aligned_axes else j
                                        for a, j in enumerate(idx)) for arr in aligned]
         runner = BlockTask(fn, len(sources), parts, tuple(b.window for b in blocks),
-                           tuple(b.pad for b in blocks), tuple(b.extra for b in blocks), fill)
+                           tuple(b.pad for b in blocks), tuple(b.extra for b in blocks), fill,
+                           len(block_pieces))
         dsk[(name,) + idx] = (runner, *sources, *const_keys, *al_keys)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x, *aligned])
     chunks = tuple(tuple(b.size for b in p) for p in plans)

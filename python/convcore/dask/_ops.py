@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .. import _args, _backend, _core
 from . import _graph, _plan
 
@@ -350,7 +352,7 @@ def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: b
     """convolve / correlate (``a`` already in the result dtype, ``fillvalue`` cast to it, by
     convcore._filter): blocks run the in-memory "valid" call on windows padded by the
     assembly (fillvalue) or gathered from the opposite / mirrored edge (wrap, symm)."""
-    from .._filter import block_filter
+    from .._filter import _reverse_conj, block_filter
 
     # the geometry only: the fill value itself never reaches the spec (the assembly pads)
     spec = _core.filter_spec(a.shape, k.shape, mode, boundary, 0.0, convolve)
@@ -363,7 +365,15 @@ def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: b
     from dask.base import tokenize
 
     name = "convcore-filter-" + tokenize(a.name, k, mode, boundary, fillvalue, convolve)
-    return _graph.build(name, a, plans, _FilterBlock(block_filter, convolve), meta, consts=[k],
+    if a.dtype in (np.float32, np.float64) and isinstance(a._meta, np.ndarray):
+        # what the in-memory "valid" call runs for a float window, without its layers of
+        # argument and dtype handling per block: the correlation kernel, made once
+        kc = k if convolve else _reverse_conj(k)
+        block: Callable[..., Any] = _FloatFilterBlock()
+        const = np.ascontiguousarray(kc, dtype=a.dtype)
+    else:
+        block, const = _FilterBlock(block_filter, convolve), k
+    return _graph.build(name, a, plans, block, meta, consts=[const],
                         fill=fillvalue if data_mode == "zeros" else 0)
 
 
@@ -373,6 +383,14 @@ class _FilterBlock:
 
     def __call__(self, window: Any, pads: tuple, extras: tuple, k: Any) -> Any:
         return self.fn(window, k, self.convolve)
+
+
+class _FloatFilterBlock:
+    """A float32 / float64 NumPy window: the core's "valid" convolution with the correlation
+    kernel ``kc`` (already reversed for a correlation and cast to the window's dtype)."""
+
+    def __call__(self, window: Any, pads: tuple, extras: tuple, kc: Any) -> Any:
+        return _core.filter(window, kc, "valid", "fill", 0.0, True)
 
 
 OPS: Dict[str, Callable[..., Any]] = {
