@@ -328,3 +328,97 @@ def test_dask_package_doctests():
         for t in tests:
             runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def _halo_chunks(y):
+    """The input chunk indices that lend their partial pieces through a halo task in y's graph."""
+    return {k[1:] for k in dict(y.__dask_graph__()) if isinstance(k, tuple) and
+            isinstance(k[0], str) and k[0].endswith("-halo")}
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_halo_tasks_across_the_threshold(dtype):
+    """A chunk lends its partial pieces through a copy task when they are at most half of it
+    (HALO_FRACTION), else the blocks slice it: both paths, and chunks right at the threshold,
+    give the in-memory result bit for bit."""
+    from convcore.dask import _graph
+
+    assert _graph.HALO_FRACTION == 0.5
+    k = _rnd((5,), dtype, seed=1)  # halo 2 on each side: a chunk lends 2 + 2 = 4 samples
+    a = _rnd((40,), dtype)
+    for c, lends in ((7, False), (8, True), (9, True)):
+        chunks = (c,) * (40 // c) + ((40 % c,) if 40 % c else ())
+        for f in (cc.convolve, cc.correlate):
+            y = check(f, a, chunks, k, "same", exact=True)
+            inner = set(range(1, len(chunks) - 1))
+            got = {i for (i,) in _halo_chunks(y)}
+            assert (inner <= got) if lends else not (inner & got), (c, got)
+    # 2-D: a c x c chunk lends 4 strips h x c and 4 corners h x h (h = 3 for a 7 x 7 kernel)
+    k2 = _rnd((7, 7), dtype, seed=2)
+    for c in (12, 26, 27, 30):
+        lends = 4 * 3 * c + 4 * 9 <= c * c / 2  # an interior chunk: true from c = 27 on
+        a2 = _rnd((4 * c, 4 * c + 1), dtype)
+        y = check(cc.correlate, a2, (c, c), k2, "same", "fill", 0.25, exact=True)
+        inner = {(i, j) for i in (1, 2) for j in (1, 2)}
+        assert (inner <= _halo_chunks(y)) if lends else not (inner & _halo_chunks(y)), c
+        check(cc.convolve, a2, (c, (7, c, 3 * c - 6)), k2, "full", "symm", exact=True)
+        check(cc.correlate, a2, ((c, 3 * c), c), k2, "same", "wrap", exact=True)
+
+
+def test_halo_tasks_conv_modes_and_graph_shape():
+    """Convs over chunks large enough to lend their halos: every padding mode and stride,
+    3-D too; a block then depends on its own chunk and on its neighbours' halo tasks only,
+    never on a neighbour chunk (so a chunk is freed once its own block has run)."""
+    x = _rnd((2, 3, 40, 44), "f4")
+    w = _rnd((4, 3, 3, 5), "f4", seed=1)
+    for mode, s in itertools.product(("zeros", "reflect", "replicate", "circular"), (1, 2, 3)):
+        y = check(cc.conv2d, x, (1, 3, (16, 12, 12), (20, 24)), w, stride=s,
+                  padding=(1, 2), padding_mode=mode)
+        assert _halo_chunks(y)
+    xd = da.from_array(x, chunks=(1, 3, 20, 22))
+    y = cc.conv2d(xd, w, padding=(1, 2))
+    assert_eq(y, cc.conv2d(x, w, padding=(1, 2)), check_chunks=True, rtol=1e-5, atol=1e-5)
+    blocks = {k: t for k, t in dict(y.__dask_graph__()).items() if k[0] == y.name}
+    assert len(blocks) == 2 * 2 * 2
+    for key, task in blocks.items():
+        refs = [a for a in task[1:] if isinstance(a, tuple) and a and a[0] == xd.name]
+        assert refs == [(xd.name,) + key[1:]], (key, refs)
+    check(cc.conv3d, _rnd((1, 2, 18, 17, 16)), (1, 2, 9, (9, 8), 16),
+          _rnd((2, 2, 3, 3, 3), seed=2), padding=1, padding_mode="reflect")
+
+
+def test_task_thread_share():
+    """A block task runs its op with its share of the process's convcore threads: the
+    process count divided by the tasks the scheduler runs at once (at most the op's block
+    count); the process-wide setting itself is never changed."""
+    from convcore.dask import _threads
+
+    old = cc.get_num_threads()
+    try:
+        cc.set_num_threads(4)
+        assert _threads.task_threads(100) == 4  # the main thread: the sync scheduler
+        seen = []
+
+        def probe(b):
+            seen.append((_threads.task_threads(100), _threads.task_threads(1),
+                         _threads.run_with_share(100, cc.get_num_threads)))
+            return b
+
+        x = da.zeros(4, chunks=1).map_blocks(probe, dtype=float, meta=np.empty(0))
+        with dask.config.set(scheduler="threads", num_workers=2):
+            x.compute()
+        assert set(seen) == {(2, 4, 2)}, seen
+        with dask.config.set(scheduler="threads", num_workers=8):
+            seen.clear()
+            x.compute()
+        assert set(seen) == {(1, 4, 1)}, seen
+        assert cc.get_num_threads() == 4
+        # and a real run under the threaded scheduler still equals the in-memory call
+        a = _rnd((33, 30), "f4")
+        k = _rnd((5, 5), "f4", seed=1)
+        with dask.config.set(scheduler="threads", num_workers=2):
+            got = cc.correlate(da.from_array(a, chunks=(11, 15)), k, "same").compute()
+        np.testing.assert_array_equal(got, cc.correlate(a, k, "same"))
+        assert cc.get_num_threads() == 4
+    finally:
+        cc.set_num_threads(old)
