@@ -422,3 +422,40 @@ def test_task_thread_share():
         assert cc.get_num_threads() == 4
     finally:
         cc.set_num_threads(old)
+
+
+def test_group_aligned_channel_chunks():
+    """Channel chunks that hold whole groups stay chunked: output channel block j is the
+    output of chunk j's groups (each block runs those groups alone, with its own rows of w
+    and bias); a chunk boundary inside a group makes the channel axis one chunk."""
+    x = _rnd((2, 8, 9, 10))
+    w = _rnd((12, 2, 3, 3), seed=1)  # groups=4: 2 input and 3 output channels per group
+    b = _rnd(12, seed=2)
+    for ch, out in (((2, 4, 2), (3, 6, 3)), ((4, 4), (6, 6)), ((2,) * 4, (3,) * 4),
+                    ((3, 5), (12,)), ((1, 7), (12,))):
+        y = check(cc.conv2d, x, (1, ch, (4, 5), 10), w, b, groups=4, padding=1,
+                  padding_mode="reflect", activation="relu", stride=(2, 1))
+        assert y.chunks[1] == out, (ch, y.chunks)
+    xl = np.moveaxis(x, 1, 3).copy()
+    y = check(cc.conv2d, xl, (2, 9, (6, 4), (4, 2, 2)), w, b, groups=4, padding="same",
+              channels_last=True)
+    assert y.chunks[3] == (6, 3, 3)
+    # transposed: w (C_in, C_out / groups, k, k), sliced by input channels
+    wt = _rnd((8, 3, 3, 3), seed=3)
+    y = check(cc.conv_transpose2d, x, (1, (4, 4), 5, 10), wt, _rnd(6, seed=4), groups=2,
+              stride=2, padding=1, output_padding=1)
+    assert y.chunks[1] == (3, 3)
+    check(cc.conv_transpose2d, x, (1, (2, 6), 5, 10), wt, groups=2, stride=2)  # one chunk
+    # depthwise: every channel is a group, any chunking aligns (multiplier 2)
+    y = check(cc.depthwise_conv2d, x, (2, (3, 1, 4), (4, 5), 10), _rnd((16, 1, 3, 3), seed=5),
+              _rnd(16, seed=6), padding=1, stride=2)
+    assert y.chunks[1] == (6, 2, 8)
+    y = check(cc.pointwise_conv, x, (1, (4, 4), 9, 10), _rnd((8, 2), seed=7), _rnd(8, seed=8),
+              groups=4, activation="gelu")
+    assert y.chunks[1] == (4, 4)
+    # the weights of each channel block go into the graph once
+    xd = da.from_array(x.astype("f4"), chunks=(1, 2, 9, 10))
+    y = cc.conv2d(xd, w.astype("f4"), padding=1, groups=4)
+    holders = [v for v in dict(y.__dask_graph__()).values()
+               if isinstance(v, np.ndarray) and v.shape == (3, 2, 3, 3)]
+    assert len(holders) == 4

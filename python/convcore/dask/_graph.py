@@ -102,6 +102,14 @@ class BlockTask:
                               *args[self.n_sources:])
 
 
+class PerBlock:
+    """A constant that differs along the channel axis: ``items[j]`` for channel block j (a
+    grouped op's weight rows of the groups that block holds)."""
+
+    def __init__(self, items: Sequence[Any]):
+        self.items = list(items)
+
+
 def _offsets(chunks: Sequence[int]) -> List[int]:
     out = [0]
     for c in chunks:
@@ -111,23 +119,30 @@ def _offsets(chunks: Sequence[int]) -> List[int]:
 
 def build(name: str, x: Any, plans: Sequence[Sequence[Block]], fn: Callable, meta: Any,
           consts: Sequence[Any] = (), aligned: Sequence[Any] = (),
-          aligned_axes: Optional[Sequence[int]] = None, fill: Any = None) -> Any:
+          aligned_axes: Optional[Sequence[int]] = None, fill: Any = None,
+          channel_axis: Optional[int] = None) -> Any:
     """A dask array whose block ``idx`` is ``fn(window, pads, extras, *consts, *aligned_blocks)``.
 
     ``plans[axis]`` lists the output blocks of each axis of ``x``; ``window`` is the block's
     gathered input (padded with ``fill`` by the assembly when ``fill`` is not None, else the
-    pads are left to ``fn``); ``pads``/``extras`` the blocks' per-axis values. ``aligned``
+    pads are left to ``fn``); ``pads``/``extras`` the blocks' per-axis values. A ``PerBlock``
+    constant passes its item for the block's index along ``channel_axis``. ``aligned``
     arrays are chunked as the output (their axis ``aligned_axes`` one chunk) and passed
     block by block."""
     from dask.highlevelgraph import HighLevelGraph
     import dask.array as da
 
     dsk: Dict[Any, Any] = {}
-    const_keys = []
+    const_keys: List[Any] = []  # a key, or a list of keys by channel block
     for i, c in enumerate(consts):
-        key = (f"{name}-const", i)
-        dsk[key] = c
-        const_keys.append(key)
+        if isinstance(c, PerBlock):
+            const_keys.append([])
+            for j, item in enumerate(c.items):
+                dsk[(f"{name}-const", i, j)] = item
+                const_keys[-1].append((f"{name}-const", i, j))
+        else:
+            dsk[(f"{name}-const", i)] = c
+            const_keys.append((f"{name}-const", i))
     ndim = len(plans)
     csize = [list(map(int, c)) for c in x.chunks]
 
@@ -190,7 +205,8 @@ def build(name: str, x: Any, plans: Sequence[Sequence[Block]], fn: Callable, met
         runner = BlockTask(fn, len(sources), parts, tuple(b.window for b in blocks),
                            tuple(b.pad for b in blocks), tuple(b.extra for b in blocks), fill,
                            len(block_pieces))
-        dsk[(name,) + idx] = (runner, *sources, *const_keys, *al_keys)
+        consts_here = [k[idx[channel_axis]] if isinstance(k, list) else k for k in const_keys]
+        dsk[(name,) + idx] = (runner, *sources, *consts_here, *al_keys)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x, *aligned])
     chunks = tuple(tuple(b.size for b in p) for p in plans)
     return da.Array(graph, name, chunks=chunks, meta=meta)

@@ -63,17 +63,26 @@ def _meta(x: Any, ndim: int, dtype: Any) -> Any:
 def _run(window: Any, pads: tuple, extras: tuple, *consts: Any, op: str, template: list,
          x_index: int, const_pos: Sequence[int], opts_index: Optional[int], opts: Any,
          spatial: Sequence[int], transposed: bool, extents: Sequence[int],
-         strides: Sequence[int], aligned_pos: Sequence[int] = ()) -> Any:
-    """One block: the op's own call on the gathered window, with the block's local padding."""
+         strides: Sequence[int], aligned_pos: Sequence[int] = (),
+         channel: Optional[int] = None, groups_pos: Optional[int] = None) -> Any:
+    """One block: the op's own call on the gathered window, with the block's local padding
+    (and, on a channel block of whole groups, that block's group count)."""
     args = list(template)
     n_const = len(const_pos)
     for p, c in zip(const_pos, consts[:n_const]):
         args[p] = c
     for p, c in zip(aligned_pos, consts[n_const:]):
         args[p] = c
+    groups = None
+    if channel is not None and extras[channel]:
+        groups = extras[channel][1] - extras[channel][0]
+        if groups_pos is not None:
+            args[groups_pos] = groups
     if opts_index is not None:
         o = dict(opts)
         o["pad_same"] = False
+        if groups is not None and groups_pos is None:
+            o["groups"] = groups
         if transposed:
             lo, hi, op_ = [], [], []
             shape = list(window.shape)
@@ -113,26 +122,66 @@ def layout(ndim: int, channels_last: bool, batched: bool = True) -> Layout:
     return Layout(0, 1, list(range(2, ndim)))
 
 
+@dataclass
+class Groups:
+    """A grouped op's channel structure: ``groups`` groups of ``c_in // groups`` input and
+    ``c_out // groups`` output channels; which arguments hold per-output-channel rows (w,
+    bias) and which per-input-channel rows (a transposed conv's w); where the group count
+    goes (None: the options' ``groups``; an index: that positional argument; ``implied``:
+    nowhere, the op infers it, as depthwise_conv2d)."""
+    groups: int
+    c_in: int
+    c_out: int
+    out_rows: Sequence[int]
+    in_rows: Sequence[int] = ()
+    groups_pos: Optional[int] = None
+    implied: bool = False
+
+
+def _channel_plan(chunks: Sequence[int], g: Optional[Groups]) -> Optional[List[Any]]:
+    """Output channel blocks for input channel chunks that each hold whole groups (chunk j's
+    groups [g0, g1) give output channels [g0, g1) * c_out / groups; ``Block.extra`` =
+    (g0, g1)), or None when a chunk boundary splits a group."""
+    if g is None or g.groups <= 1 or len(chunks) <= 1:
+        return None
+    cin_g, cout_g = g.c_in // g.groups, g.c_out // g.groups
+    out, c0 = [], 0
+    for j, c in enumerate(chunks):
+        if c % cin_g or c0 % cin_g:
+            return None
+        g0, g1 = c0 // cin_g, (c0 + c) // cin_g
+        out.append(_plan.Block(g0 * cout_g, (g1 - g0) * cout_g, [_plan.Piece(j, 0, c)],
+                               extra=(g0, g1)))
+        c0 += c
+    return out
+
+
 def blocked(op: str, args: Sequence[Any], *, x_index: int = 0, lay: Layout,
             geometry: Optional[Sequence[Axis]], mode_id: int = 0,
             opts_index: Optional[int] = None, transposed: bool = False,
             whole_spatial: bool = False, aligned_index: Sequence[int] = (),
-            probe: Optional[Any] = None) -> Any:
-    """The generic blocked op: x's batch chunks map one to one, its channel axis is one chunk,
+            probe: Optional[Any] = None, groups: Optional[Groups] = None) -> Any:
+    """The generic blocked op: x's batch chunks map one to one, its channel axis is one chunk
+    (or, for a grouped op, chunks of whole groups: each block then runs those groups alone),
     each spatial axis is planned from ``geometry`` (None: the axis maps one to one, no halo)."""
     import dask.array as da
     from dask.base import tokenize
 
     x = args[x_index]
+    channel_plan = None
     if lay.channel is not None and len(x.chunks[lay.channel]) > 1:
-        # a conv mixes all channels of a group: the channel axis is one chunk (rechunked)
-        x = x.rechunk({lay.channel: -1})
+        channel_plan = _channel_plan(x.chunks[lay.channel], groups)
+        if channel_plan is None:
+            # an output channel reads every channel of its group: chunks that split a group
+            # (or an op that mixes all channels) make the channel axis one chunk
+            x = x.rechunk({lay.channel: -1})
     plans: List[Any] = [None] * x.ndim
     if lay.batch is not None:
         plans[lay.batch] = _plan.pass_through(x.chunks[lay.batch])
     if lay.channel is not None:
         c_out = probe.shape[lay.channel]
-        plans[lay.channel] = [_plan.Block(0, c_out, [_plan.Piece(0, 0, x.shape[lay.channel])])]
+        plans[lay.channel] = channel_plan or \
+            [_plan.Block(0, c_out, [_plan.Piece(0, 0, x.shape[lay.channel])])]
     mode = "zeros" if mode_id == 0 else ("reflect", "replicate", "circular", "symmetric")[mode_id - 1]
     for i, a in enumerate(lay.spatial):
         chunks = x.chunks[a]
@@ -172,18 +221,32 @@ def blocked(op: str, args: Sequence[Any], *, x_index: int = 0, lay: Layout,
     geo = geometry or []
     extents = [g.dilation * (g.k - 1) + 1 for g in geo]
     strides = [g.stride for g in geo]
+    split = channel_plan is not None and not groups.implied
     fn = _Partial(op=op, template=template, x_index=x_index, const_pos=const_pos,
                   opts_index=opts_index, opts=opts, spatial=lay.spatial, transposed=transposed,
-                  extents=extents, strides=strides, aligned_pos=aligned_pos)
-    consts = [args[i] for i in const_pos]
+                  extents=extents, strides=strides, aligned_pos=aligned_pos,
+                  channel=lay.channel if split else None,
+                  groups_pos=groups.groups_pos if split else None)
+    consts: List[Any] = [args[i] for i in const_pos]
+    if channel_plan is not None:
+        # each channel block gets its own groups' rows of w (and bias), in the graph once
+        cin_g, cout_g = groups.c_in // groups.groups, groups.c_out // groups.groups
+        for n, i in enumerate(const_pos):
+            per = cout_g if i in groups.out_rows else (cin_g if i in groups.in_rows else 0)
+            if per:
+                consts[n] = _graph.PerBlock([args[i][b.extra[0] * per:b.extra[1] * per]
+                                             for b in channel_plan])
     name = f"convcore-{op}-" + tokenize(x.name, op, [repr(t) for t in template], opts,
-                                        *consts, *[a.name for a in aligned], mode)
+                                        *[args[i] for i in const_pos],
+                                        *[a.name for a in aligned], mode,
+                                        x.chunks[lay.channel] if channel_plan else None)
     if aligned:
         out_chunks = tuple(tuple(b.size for b in p) for p in plans)
         aligned = [arr.rechunk(tuple(out_chunks[a] if a != lay.channel else -1
                                      for a in range(arr.ndim))) for arr in aligned]
     return _graph.build(name, x, plans, fn, meta, consts=consts, aligned=aligned,
-                        aligned_axes=[lay.channel] if lay.channel is not None else None)
+                        aligned_axes=[lay.channel] if lay.channel is not None else None,
+                        channel_axis=lay.channel)
 
 
 class _Partial:
@@ -226,7 +289,8 @@ def conv(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: str = "auto"
     spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias))
     return blocked("conv", args, lay=layout(x.ndim, opts.channels_last),
                    geometry=[Axis.of(spec, i) for i in range(spec.nd)],
-                   mode_id=spec.padding_mode_id, opts_index=4, probe=probe)
+                   mode_id=spec.padding_mode_id, opts_index=4, probe=probe,
+                   groups=Groups(spec.groups, spec.C_in, spec.C_out, out_rows=(1, 2)))
 
 
 def conv_transpose(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: str = "auto") -> Any:
@@ -239,7 +303,9 @@ def conv_transpose(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: st
     geo = [Axis(x.shape[a], probe.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
                 (spec.pad_lo[i], spec.pad_hi[i])) for i, a in enumerate(lay.spatial)]
     return blocked("conv_transpose", args, lay=lay, geometry=geo, opts_index=4, transposed=True,
-                   probe=probe)
+                   probe=probe, groups=Groups(opts.groups, x.shape[lay.channel],
+                                              probe.shape[lay.channel], out_rows=(2,),
+                                              in_rows=(1,)))
 
 
 def depthwise_conv2d(x: Any, w: Any, bias: Any, opts: Any) -> Any:
@@ -248,15 +314,19 @@ def depthwise_conv2d(x: Any, w: Any, bias: Any, opts: Any) -> Any:
     spec = _core.depthwise_spec(x.shape, w.shape, opts, _bias_len(bias))
     return blocked("depthwise_conv2d", args, lay=layout(x.ndim, opts.channels_last),
                    geometry=[Axis.of(spec, i) for i in range(2)],
-                   mode_id=spec.padding_mode_id, opts_index=3, probe=probe)
+                   mode_id=spec.padding_mode_id, opts_index=3, probe=probe,
+                   groups=Groups(spec.C_in, spec.C_in, spec.C_out, out_rows=(1, 2),
+                                 implied=True))
 
 
 def pointwise_conv(x: Any, w: Any, bias: Any, groups: int, channels_last: bool,
                    activation: Any) -> Any:
     args = [x, w, bias, groups, channels_last, activation]
     probe = _probe("pointwise_conv", args)
-    return blocked("pointwise_conv", args, lay=layout(x.ndim, channels_last), geometry=None,
-                   probe=probe)
+    lay = layout(x.ndim, channels_last)
+    return blocked("pointwise_conv", args, lay=lay, geometry=None, probe=probe,
+                   groups=Groups(groups, x.shape[lay.channel], probe.shape[lay.channel],
+                                 out_rows=(1, 2), groups_pos=3))
 
 
 def depthwise_separable_conv2d(x: Any, wd: Any, wp: Any, bd: Any, bp: Any, opts: Any,
