@@ -459,3 +459,48 @@ def test_group_aligned_channel_chunks():
     holders = [v for v in dict(y.__dask_graph__()).values()
                if isinstance(v, np.ndarray) and v.shape == (3, 2, 3, 3)]
     assert len(holders) == 4
+
+
+def test_deform_max_offset_halo():
+    """With max_offset the spatial chunks stay: each block reads its conv halo widened by the
+    bound, and equals the in-memory op (float rounding of the sample positions only), over
+    strides, dilations, paddings, bounds, channels_last and chunks smaller than the halo;
+    an offset beyond the bound is an error, in memory at the call, on Dask at compute."""
+    rng = np.random.default_rng(4)
+    for s, d, p, bound, cl in itertools.product((1, 2, 3), (1, 2), (0, 3), (0.5, 3.7),
+                                                (False, True)):
+        x = rng.standard_normal((2, 3, 17, 19))
+        w = rng.standard_normal((4, 3, 3, 3))
+        oh, ow = (17 + 2 * p - 2 * d - 1) // s + 1, (19 + 2 * p - 2 * d - 1) // s + 1
+        off = np.clip(rng.standard_normal((2, 18, oh, ow)) * bound, -bound, bound)
+        off[0, 0, 0, 0] = bound  # the bound itself is allowed
+        mask = rng.random((2, 9, oh, ow))
+        ch_x, ch_o, ch_m = (1, 3, (5, 1, 6, 5), (4, 9, 6)), (1, 18, (3, oh - 3), ow), \
+            (1, 9, oh, (ow - 4, 4))
+        if cl:
+            x, off, mask = (np.moveaxis(a, 1, 3).copy() for a in (x, off, mask))
+            ch_x, ch_o, ch_m = ((c[0], c[2], c[3], c[1]) for c in (ch_x, ch_o, ch_m))
+        kw = dict(stride=s, dilation=d, padding=p, channels_last=cl)
+        expected = cc.deform_conv2d(x, off, w, mask=mask, **kw)
+        y = cc.deform_conv2d(da.from_array(x, chunks=ch_x), da.from_array(off, chunks=ch_o), w,
+                             mask=da.from_array(mask, chunks=ch_m), max_offset=bound, **kw)
+        spatial = (1, 2) if cl else (2, 3)
+        assert len(y.chunks[spatial[0]]) > 1 and len(y.chunks[spatial[1]]) > 1
+        assert_eq(y, expected, check_chunks=True, rtol=1e-11, atol=1e-11)
+        np.testing.assert_array_equal(cc.deform_conv2d(x, off, w, mask=mask, max_offset=bound,
+                                                       **kw), expected)
+    x = rng.standard_normal((1, 2, 12, 12)).astype("f4")
+    w = rng.standard_normal((2, 2, 3, 3)).astype("f4")
+    off = np.zeros((1, 18, 10, 10), "f4")
+    off[0, 5, 7, 8] = -2.5
+    check(cc.deform_conv2d, x, (1, 2, (2, 1, 9), 12), off, w, max_offset=2.5)  # a NumPy offset
+    with pytest.raises(ValueError, match="max_offset=2.0"):
+        cc.deform_conv2d(x, off, w, max_offset=2)
+    lazy = cc.deform_conv2d(da.from_array(x, chunks=6), off, w, max_offset=2)
+    with pytest.raises(ValueError, match="beyond max_offset"):
+        lazy.compute()
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_offset"):
+            cc.deform_conv2d(x, off, w, max_offset=bad)
+    with pytest.raises(TypeError, match="max_offset"):
+        cc.deform_conv2d(x, off, w, max_offset="2")

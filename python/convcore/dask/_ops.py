@@ -395,10 +395,11 @@ def quantized_conv(x: Any, xs: Any, xz: Any, w: Any, ws: Any, wz: Any, ys: Any, 
 
 
 def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
-                  algorithm: str = "auto") -> Any:
-    """Spatial axes of x (and of offset, mask) are rechunked to one chunk: an offset may point
-    anywhere in the image, so no halo short of the whole image is exact. Batch chunks map one
-    to one."""
+                  algorithm: str = "auto", max_offset: Optional[float] = None) -> Any:
+    """Without ``max_offset`` the spatial axes of x (and of offset, mask) are rechunked to one
+    chunk: an offset may point anywhere in the image, so no halo short of the whole image is
+    exact. With it, they keep their chunks and each block reads a halo widened by the bound
+    (:func:`_deform_halo`). Batch chunks map one to one."""
     import dask.array as da
 
     # offset and mask are chunked with the output; NumPy / CuPy ones are wrapped as one chunk
@@ -407,6 +408,8 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
     args = [x, offset, w, bias, mask, opts, algorithm]
     probe = _probe("deform_conv2d", args, extra=(1, 4))
     lay = layout(x.ndim, opts.channels_last)
+    if max_offset is not None:
+        return _deform_halo(args, lay, probe, max_offset)
     x = x.rechunk({a: -1 for a in lay.spatial})
     args[0] = x
     offset = offset.rechunk({0: x.chunks[0]})
@@ -416,6 +419,106 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
     geo = [Axis(x.shape[a], probe.shape[a], 1, 1, 1, (0, 0)) for a in lay.spatial]
     return blocked("deform_conv2d", args, lay=lay, geometry=geo, whole_spatial=True,
                    aligned_index=(1, 4), probe=probe)
+
+
+def _deform_halo(args: List[Any], lay: Layout, probe: Any, bound: float) -> Any:
+    """deform_conv2d with offsets bounded by ``bound``: a spatial axis is planned as a conv
+    whose kernel reaches M = ceil(bound) inputs further on each side, plus one (the
+    bilinear sample's second neighbour), so a block's window holds every input its samples
+    can read; at the true edges the window stops at the image, whose outside reads as zero
+    as in memory."""
+    import math
+
+    from dask.base import tokenize
+
+    x, offset, w, bias, mask, opts, algorithm = args
+    if len(x.chunks[lay.channel]) > 1:
+        x = x.rechunk({lay.channel: -1})
+    spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias))
+    M = int(math.ceil(bound))
+    plans: List[Any] = [None] * x.ndim
+    plans[lay.batch] = _plan.pass_through(x.chunks[lay.batch])
+    plans[lay.channel] = [_plan.Block(0, probe.shape[lay.channel],
+                                      [_plan.Piece(0, 0, x.shape[lay.channel])])]
+    geo = []
+    for i, a in enumerate(lay.spatial):
+        n, k, s, d, p = (x.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
+                         spec.pad_lo[i])
+        reach = d * (k - 1) + 2 * M + 2  # every input a block's samples can touch
+        blocks = _plan.forward_axis(n, probe.shape[a], reach, s, 1, (p + M, 0), "zeros",
+                                    x.chunks[a], core_pads=False)
+        plans[a] = [_plan.Block(b.start, b.size, b.pieces, (0, 0),
+                                (b.start, min(max(b.start * s - p - M, 0), n)))
+                    for b in blocks]
+        geo.append((s, d * (k - 1) + 1, p))
+    out_chunks = tuple(tuple(b.size for b in pl) for pl in plans)
+    aligned = [a.rechunk(tuple(out_chunks[ax] if ax != lay.channel else -1
+                               for ax in range(a.ndim))) for a in (offset, mask) if a is not None]
+    consts = [c for c in (w, bias) if c is not None]
+    fn = _DeformBlock(opts_to_dict(opts), algorithm, lay.spatial, geo, bound,
+                      bias is not None, mask is not None)
+    name = "convcore-deform_conv2d-" + tokenize(x.name, *consts, opts_to_dict(opts), algorithm,
+                                                bound, *[a.name for a in aligned])
+    return _graph.build(name, x, plans, fn, _meta(x, probe.ndim, probe.dtype), consts=consts,
+                        aligned=aligned, aligned_axes=[lay.channel])
+
+
+class _DeformBlock:
+    """One block of a bounded deform_conv2d. Along each spatial axis the block's outputs
+    [a, a + size) read the window that starts at input r0; the op on the window keeps each
+    sample's integer position exact by computing q = ceil(delta / s) extra leading outputs
+    (delta = a*s - pad - r0) with padding q*s - delta >= 0 and cropping them: output q + j of
+    the window is output a + j of the image, tap for tap, offset for offset."""
+
+    def __init__(self, opts: Dict[str, Any], algorithm: str, spatial: Sequence[int],
+                 geo: Sequence[tuple], bound: float, has_bias: bool, has_mask: bool):
+        self.opts, self.algorithm, self.spatial = opts, algorithm, list(spatial)
+        self.geo, self.bound, self.has_bias, self.has_mask = list(geo), bound, has_bias, has_mask
+
+    def __call__(self, window: Any, pads: tuple, extras: tuple, *rest: Any) -> Any:
+        from .._deform import check_offset_bound
+
+        rest = list(rest)
+        w = rest.pop(0)
+        bias = rest.pop(0) if self.has_bias else None
+        offset = rest.pop(0)
+        mask = rest.pop(0) if self.has_mask else None
+        check_offset_bound(offset, self.bound)
+        xp = _graph.array_module(offset)
+        lo, hi, crop, shape = [], [], [], list(offset.shape)
+        wshape = list(window.shape)
+        for a, (s, ext, p) in zip(self.spatial, self.geo):
+            start, r0 = extras[a]
+            size, n = offset.shape[a], max(window.shape[a], 1)
+            delta = start * s - p - r0
+            q = max(0, -(-delta // s))
+            pad = q * s - delta
+            lo.append(pad)
+            hi.append(max(0, (q + size - 1) * s + ext - n - pad))
+            crop.append(slice(q, q + size))
+            shape[a] = (n + pad + hi[-1] - ext) // s + 1
+            wshape[a] = n
+        if any(window.shape[a] == 0 for a in self.spatial):
+            # no input inside the image reaches the block: every sample reads zero
+            window = _graph.array_module(window).zeros(tuple(wshape), dtype=window.dtype)
+        idx = [slice(None)] * offset.ndim
+        for a, c in zip(self.spatial, crop):
+            idx[a] = c
+        idx = tuple(idx)
+
+        def grown(v: Any) -> Any:
+            big = xp.zeros(tuple(shape[:1] + [v.shape[ax] if ax not in self.spatial else
+                                              shape[ax] for ax in range(1, v.ndim)]),
+                           dtype=v.dtype)
+            big[idx] = v
+            return big
+
+        o = dict(self.opts)
+        o.update(pad_lo=lo, pad_hi=hi, pad_same=False)
+        y = _backend.call("deform_conv2d", window, grown(offset), w, bias,
+                          None if mask is None else grown(mask), opts_from_dict(o),
+                          self.algorithm)
+        return y[idx]
 
 
 def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: bool) -> Any:
