@@ -8,9 +8,9 @@ neighbour smaller than the halo) straight from the chunk's key, and the thin par
 copies out of that chunk every partial piece any block needs from it. A chunk is then released
 as soon as its own block and its halo task have run, instead of staying in memory until every
 neighbour's block has (on a 16 x 16 grid of 4 MB chunks that keeps 103 of the 256 input chunks
-alive at once under Dask's static order, against 30 with halo tasks). A chunk whose partial
-pieces add up to more than half of it (chunks smaller than the halo) is sliced inside the
-block tasks instead: copying its halo would cost more than the chunk itself.
+alive at once under Dask's static order, against 55 with halo tasks). A chunk whose partial
+pieces add up to more than half of it (in 1-D: a chunk shorter than four halos) is sliced in the
+block tasks instead: copying its halo would cost about as much as keeping the chunk.
 
 Each block's task is flat: ``(Block runner, chunk/halo keys..., weight keys...)``; the
 geometry lives in the runner object (plain data, pickled by value), so Dask converts and
