@@ -412,6 +412,12 @@ def test_task_thread_share():
             seen.clear()
             x.compute()
         assert set(seen) == {(1, 4, 1)}, seen
+        seen.clear()
+        x.compute(scheduler="threads", num_workers=4)  # reaches the pool, not the config
+        assert set(seen) == {(1, 4, 1)}, seen
+        seen.clear()
+        x.compute(scheduler="threads", num_workers=1)
+        assert set(seen) == {(4, 4, 4)}, seen
         assert cc.get_num_threads() == 4
         # and a real run under the threaded scheduler still equals the in-memory call
         a = _rnd((33, 30), "f4")

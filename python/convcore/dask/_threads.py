@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import weakref
 from typing import Any, Callable
 
 from .. import _core
@@ -37,17 +38,33 @@ def concurrency() -> int:
         return 1
     import dask
 
+    n = _own_pool_size()
+    if n:
+        return max(1, int(n))
     if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):
         return 1
     n = dask.config.get("num_workers", None)
-    if not n:
-        pool = dask.config.get("pool", None)
-        n = getattr(pool, "_max_workers", None)
     if not n:
         from dask.system import CPU_COUNT
 
         n = CPU_COUNT
     return max(1, int(n))
+
+
+def _own_pool_size() -> Any:
+    """The size of the thread pool (the threaded scheduler's) this thread works for, or None.
+    ``num_workers`` given to ``compute`` reaches only the pool, not the configuration.
+    CPython starts a pool's worker with a weak reference to the pool as its first argument;
+    the pool adds the thread to its own set only after starting it, so a task can run before
+    that set holds its thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    me = threading.current_thread()
+    args = getattr(me, "_args", ())
+    pool = args[0]() if args and isinstance(args[0], weakref.ref) else None
+    if isinstance(pool, ThreadPoolExecutor):
+        return getattr(pool, "_max_workers", None)
+    return None
 
 
 def task_threads(n_blocks: int) -> int:
