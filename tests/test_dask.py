@@ -328,3 +328,185 @@ def test_dask_package_doctests():
         for t in tests:
             runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def _halo_chunks(y):
+    """The input chunk indices that lend their partial pieces through a halo task in y's graph."""
+    return {k[1:] for k in dict(y.__dask_graph__()) if isinstance(k, tuple) and
+            isinstance(k[0], str) and k[0].endswith("-halo")}
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_halo_tasks_across_the_threshold(dtype):
+    """A chunk lends its partial pieces through a copy task when they are at most half of it
+    (HALO_FRACTION), else the blocks slice it: both paths, and chunks right at the threshold,
+    give the in-memory result bit for bit."""
+    from convcore.dask import _graph
+
+    assert _graph.HALO_FRACTION == 0.5
+    k = _rnd((5,), dtype, seed=1)  # halo 2 on each side: a chunk lends 2 + 2 = 4 samples
+    a = _rnd((40,), dtype)
+    for c, lends in ((7, False), (8, True), (9, True)):
+        chunks = (c,) * (40 // c) + ((40 % c,) if 40 % c else ())
+        for f in (cc.convolve, cc.correlate):
+            y = check(f, a, chunks, k, "same", exact=True)
+            inner = set(range(1, len(chunks) - 1))
+            got = {i for (i,) in _halo_chunks(y)}
+            assert (inner <= got) if lends else not (inner & got), (c, got)
+    # 2-D: a c x c chunk lends 4 strips h x c and 4 corners h x h (h = 3 for a 7 x 7 kernel)
+    k2 = _rnd((7, 7), dtype, seed=2)
+    for c in (12, 26, 27, 30):
+        lends = 4 * 3 * c + 4 * 9 <= c * c / 2  # an interior chunk: true from c = 27 on
+        a2 = _rnd((4 * c, 4 * c + 1), dtype)
+        y = check(cc.correlate, a2, (c, c), k2, "same", "fill", 0.25, exact=True)
+        inner = {(i, j) for i in (1, 2) for j in (1, 2)}
+        assert (inner <= _halo_chunks(y)) if lends else not (inner & _halo_chunks(y)), c
+        check(cc.convolve, a2, (c, (7, c, 3 * c - 6)), k2, "full", "symm", exact=True)
+        check(cc.correlate, a2, ((c, 3 * c), c), k2, "same", "wrap", exact=True)
+
+
+def test_halo_tasks_conv_modes_and_graph_shape():
+    """Convs over chunks large enough to lend their halos: every padding mode and stride,
+    3-D too; a block then depends on its own chunk and on its neighbours' halo tasks only,
+    never on a neighbour chunk (so a chunk is freed once its own block has run)."""
+    x = _rnd((2, 3, 40, 44), "f4")
+    w = _rnd((4, 3, 3, 5), "f4", seed=1)
+    for mode, s in itertools.product(("zeros", "reflect", "replicate", "circular"), (1, 2, 3)):
+        y = check(cc.conv2d, x, (1, 3, (16, 12, 12), (20, 24)), w, stride=s,
+                  padding=(1, 2), padding_mode=mode)
+        assert _halo_chunks(y)
+    xd = da.from_array(x, chunks=(1, 3, 20, 22))
+    y = cc.conv2d(xd, w, padding=(1, 2))
+    assert_eq(y, cc.conv2d(x, w, padding=(1, 2)), check_chunks=True, rtol=1e-5, atol=1e-5)
+    blocks = {k: t for k, t in dict(y.__dask_graph__()).items() if k[0] == y.name}
+    assert len(blocks) == 2 * 2 * 2
+    for key, task in blocks.items():
+        refs = [a for a in task[1:] if isinstance(a, tuple) and a and a[0] == xd.name]
+        assert refs == [(xd.name,) + key[1:]], (key, refs)
+    check(cc.conv3d, _rnd((1, 2, 18, 17, 16)), (1, 2, 9, (9, 8), 16),
+          _rnd((2, 2, 3, 3, 3), seed=2), padding=1, padding_mode="reflect")
+
+
+def test_task_thread_share():
+    """A block task runs its op with its share of the process's convcore threads: the
+    process count divided by the tasks the scheduler runs at once (at most the op's block
+    count); the process-wide setting itself is never changed."""
+    from convcore.dask import _threads
+
+    old = cc.get_num_threads()
+    try:
+        cc.set_num_threads(4)
+        assert _threads.task_threads(100) == 4  # the main thread: the sync scheduler
+        seen = []
+
+        def probe(b):
+            seen.append((_threads.task_threads(100), _threads.task_threads(1),
+                         _threads.run_with_share(100, cc.get_num_threads)))
+            return b
+
+        x = da.zeros(4, chunks=1).map_blocks(probe, dtype=float, meta=np.empty(0))
+        with dask.config.set(scheduler="threads", num_workers=2):
+            x.compute()
+        assert set(seen) == {(2, 4, 2)}, seen
+        with dask.config.set(scheduler="threads", num_workers=8):
+            seen.clear()
+            x.compute()
+        assert set(seen) == {(1, 4, 1)}, seen
+        seen.clear()
+        x.compute(scheduler="threads", num_workers=4)  # reaches the pool, not the config
+        assert set(seen) == {(1, 4, 1)}, seen
+        seen.clear()
+        x.compute(scheduler="threads", num_workers=1)
+        assert set(seen) == {(4, 4, 4)}, seen
+        assert cc.get_num_threads() == 4
+        # and a real run under the threaded scheduler still equals the in-memory call
+        a = _rnd((33, 30), "f4")
+        k = _rnd((5, 5), "f4", seed=1)
+        with dask.config.set(scheduler="threads", num_workers=2):
+            got = cc.correlate(da.from_array(a, chunks=(11, 15)), k, "same").compute()
+        np.testing.assert_array_equal(got, cc.correlate(a, k, "same"))
+        assert cc.get_num_threads() == 4
+    finally:
+        cc.set_num_threads(old)
+
+
+def test_group_aligned_channel_chunks():
+    """Channel chunks that hold whole groups stay chunked: output channel block j is the
+    output of chunk j's groups (each block runs those groups alone, with its own rows of w
+    and bias); a chunk boundary inside a group makes the channel axis one chunk."""
+    x = _rnd((2, 8, 9, 10))
+    w = _rnd((12, 2, 3, 3), seed=1)  # groups=4: 2 input and 3 output channels per group
+    b = _rnd(12, seed=2)
+    for ch, out in (((2, 4, 2), (3, 6, 3)), ((4, 4), (6, 6)), ((2,) * 4, (3,) * 4),
+                    ((3, 5), (12,)), ((1, 7), (12,))):
+        y = check(cc.conv2d, x, (1, ch, (4, 5), 10), w, b, groups=4, padding=1,
+                  padding_mode="reflect", activation="relu", stride=(2, 1))
+        assert y.chunks[1] == out, (ch, y.chunks)
+    xl = np.moveaxis(x, 1, 3).copy()
+    y = check(cc.conv2d, xl, (2, 9, (6, 4), (4, 2, 2)), w, b, groups=4, padding="same",
+              channels_last=True)
+    assert y.chunks[3] == (6, 3, 3)
+    # transposed: w (C_in, C_out / groups, k, k), sliced by input channels
+    wt = _rnd((8, 3, 3, 3), seed=3)
+    y = check(cc.conv_transpose2d, x, (1, (4, 4), 5, 10), wt, _rnd(6, seed=4), groups=2,
+              stride=2, padding=1, output_padding=1)
+    assert y.chunks[1] == (3, 3)
+    check(cc.conv_transpose2d, x, (1, (2, 6), 5, 10), wt, groups=2, stride=2)  # one chunk
+    # depthwise: every channel is a group, any chunking aligns (multiplier 2)
+    y = check(cc.depthwise_conv2d, x, (2, (3, 1, 4), (4, 5), 10), _rnd((16, 1, 3, 3), seed=5),
+              _rnd(16, seed=6), padding=1, stride=2)
+    assert y.chunks[1] == (6, 2, 8)
+    y = check(cc.pointwise_conv, x, (1, (4, 4), 9, 10), _rnd((8, 2), seed=7), _rnd(8, seed=8),
+              groups=4, activation="gelu")
+    assert y.chunks[1] == (4, 4)
+    # the weights of each channel block go into the graph once
+    xd = da.from_array(x.astype("f4"), chunks=(1, 2, 9, 10))
+    y = cc.conv2d(xd, w.astype("f4"), padding=1, groups=4)
+    holders = [v for v in dict(y.__dask_graph__()).values()
+               if isinstance(v, np.ndarray) and v.shape == (3, 2, 3, 3)]
+    assert len(holders) == 4
+
+
+def test_deform_max_offset_halo():
+    """With max_offset the spatial chunks stay: each block reads its conv halo widened by the
+    bound, and equals the in-memory op (float rounding of the sample positions only), over
+    strides, dilations, paddings, bounds, channels_last and chunks smaller than the halo;
+    an offset beyond the bound is an error, in memory at the call, on Dask at compute."""
+    rng = np.random.default_rng(4)
+    for s, d, p, bound, cl in itertools.product((1, 2, 3), (1, 2), (0, 3), (0.5, 3.7),
+                                                (False, True)):
+        x = rng.standard_normal((2, 3, 17, 19))
+        w = rng.standard_normal((4, 3, 3, 3))
+        oh, ow = (17 + 2 * p - 2 * d - 1) // s + 1, (19 + 2 * p - 2 * d - 1) // s + 1
+        off = np.clip(rng.standard_normal((2, 18, oh, ow)) * bound, -bound, bound)
+        off[0, 0, 0, 0] = bound  # the bound itself is allowed
+        mask = rng.random((2, 9, oh, ow))
+        ch_x, ch_o, ch_m = (1, 3, (5, 1, 6, 5), (4, 9, 6)), (1, 18, (3, oh - 3), ow), \
+            (1, 9, oh, (ow - 4, 4))
+        if cl:
+            x, off, mask = (np.moveaxis(a, 1, 3).copy() for a in (x, off, mask))
+            ch_x, ch_o, ch_m = ((c[0], c[2], c[3], c[1]) for c in (ch_x, ch_o, ch_m))
+        kw = dict(stride=s, dilation=d, padding=p, channels_last=cl)
+        expected = cc.deform_conv2d(x, off, w, mask=mask, **kw)
+        y = cc.deform_conv2d(da.from_array(x, chunks=ch_x), da.from_array(off, chunks=ch_o), w,
+                             mask=da.from_array(mask, chunks=ch_m), max_offset=bound, **kw)
+        spatial = (1, 2) if cl else (2, 3)
+        assert len(y.chunks[spatial[0]]) > 1 and len(y.chunks[spatial[1]]) > 1
+        assert_eq(y, expected, check_chunks=True, rtol=1e-11, atol=1e-11)
+        np.testing.assert_array_equal(cc.deform_conv2d(x, off, w, mask=mask, max_offset=bound,
+                                                       **kw), expected)
+    x = rng.standard_normal((1, 2, 12, 12)).astype("f4")
+    w = rng.standard_normal((2, 2, 3, 3)).astype("f4")
+    off = np.zeros((1, 18, 10, 10), "f4")
+    off[0, 5, 7, 8] = -2.5
+    check(cc.deform_conv2d, x, (1, 2, (2, 1, 9), 12), off, w, max_offset=2.5)  # a NumPy offset
+    with pytest.raises(ValueError, match="max_offset=2.0"):
+        cc.deform_conv2d(x, off, w, max_offset=2)
+    lazy = cc.deform_conv2d(da.from_array(x, chunks=6), off, w, max_offset=2)
+    with pytest.raises(ValueError, match="beyond max_offset"):
+        lazy.compute()
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_offset"):
+            cc.deform_conv2d(x, off, w, max_offset=bad)
+    with pytest.raises(TypeError, match="max_offset"):
+        cc.deform_conv2d(x, off, w, max_offset="2")

@@ -36,6 +36,11 @@ if __name__ == "__main__":
         f = cc.correlate(da.from_array(a, chunks=(17, 20)), k, "same", "wrap")
         got_y, got_f = client.compute([y, f], sync=True)
         pids = set(client.run(os.getpid).values())
+        # each task's convcore thread count: its share of the cores, capped by the nanny's
+        # OMP_NUM_THREADS (1)
+        from convcore.dask._threads import task_threads
+        shares = client.gather([client.submit(task_threads, 100, pure=False) for _ in range(4)])
+    assert shares == [1] * 4, shares
     assert len(pids) == 2 and os.getpid() not in pids, pids  # two worker processes
     np.testing.assert_allclose(got_y, cc.conv2d(x, w, b, stride=2, padding="same",
                                                 padding_mode="reflect", activation="relu"),
@@ -113,3 +118,16 @@ def test_cupy_backed_dask_stays_cupy(fake_cupy):
                          for _ in range(grid.shape[1])] for _ in range(grid.shape[0])])
     np.testing.assert_allclose(got, cc.conv2d(x, w, padding=1, stride=(1, 2)), rtol=1e-4,
                                atol=1e-4)
+    # chunks large enough to lend their halos through halo tasks: those stay CuPy too
+    x2 = rng.standard_normal((1, 2, 24, 26)).astype("f4")
+    xd2 = da.from_array(cp.asarray(x2), chunks=(1, 2, 12, 13), asarray=False)
+    with dask.config.set(scheduler="sync"):
+        y2 = cc.conv2d(xd2, cp.asarray(w), padding=1)
+        assert any(str(k[0]).endswith("-halo") for k in dict(y2.__dask_graph__()))
+        grid = y2.to_delayed()
+        blocks = dask.compute(*grid.ravel())
+        assert all(type(b).__module__.startswith("cupy") for b in blocks)
+        it = iter(np.asarray(b) for b in blocks)
+        got2 = np.block([[[[next(it) for _ in range(grid.shape[3])] for _ in range(grid.shape[2])]
+                          for _ in range(grid.shape[1])] for _ in range(grid.shape[0])])
+    np.testing.assert_allclose(got2, cc.conv2d(x2, w, padding=1), rtol=1e-4, atol=1e-4)

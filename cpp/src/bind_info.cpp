@@ -34,6 +34,16 @@ CONVCORE_BINDING(info) {
     set_num_threads(static_cast<int>(v));
   });
   m.def("get_num_threads", [] { return get_num_threads(); });
+  // The calling thread's own count (0: the process-wide one) for the ops it runs next; returns
+  // the previous one (convcore.dask gives each task thread its share of the cores).
+  m.def(
+      "_set_thread_num_threads",
+      [](int n) { return set_thread_num_threads(n); },
+      py::arg("n"));
+  m.def("_process_num_threads", [] {
+    const int n = thread_setting().load();
+    return n > 0 ? n : max_threads();
+  });
 }
 
 }  // namespace py_bind

@@ -16,7 +16,8 @@ def _options(stride: Any, padding: Any, dilation: Any, channels_last: bool) -> A
 
 def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any = 1,
                   padding: Any = 0, dilation: Any = 1, mask: Any = None,
-                  channels_last: bool = False, algorithm: str = "auto") -> Any:
+                  channels_last: bool = False, algorithm: str = "auto",
+                  max_offset: Any = None) -> Any:
     """Deformable 2-D convolution, ``torchvision.ops.deform_conv2d`` semantics.
 
     x ``(N, C_in, H, W)``; offset ``(N, 2*offset_groups*kh*kw, H_out, W_out)``; w
@@ -47,6 +48,12 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any 
     on the GPU, see docs/cuda.md); all arrays share the dtype.
     ``algorithm="reference"`` runs the plain definition (slow; for testing).
 
+    ``max_offset``: a bound you give on every ``|dy|`` and ``|dx|`` (checked: an offset
+    beyond it is a ValueError, NaN offsets pass). On a Dask x it is what lets the spatial
+    chunks stay chunked: each output block then reads its conv halo plus
+    ``ceil(max_offset) + 1`` more inputs on each side. Without it an offset may point
+    anywhere, so the spatial axes of a Dask x (and offset, mask) are rechunked to one chunk.
+
     >>> import numpy as np, convcore as cc
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> w = np.ones((1, 1, 1, 1))
@@ -57,7 +64,25 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any 
     x, offset, w, bias, mask = _args.arrays(x=x, offset=offset, w=w, bias=bias, mask=mask)
     _args.spatial_rank(w, expect=2, op="deform_conv2d")
     opts = _options(stride, padding, dilation, channels_last)
-    return call("deform_conv2d", x, offset, w, bias, mask, opts, _args.algorithm(algorithm))
+    algo = _args.algorithm(algorithm)
+    if max_offset is None:
+        return call("deform_conv2d", x, offset, w, bias, mask, opts, algo)
+    bound = _args.real(max_offset, "max_offset")
+    if not (bound >= 0 and math.isfinite(bound)):
+        raise ValueError(f"max_offset must be a finite number >= 0, got {max_offset!r}")
+    if _args.is_dask(x) or _args.is_dask(offset):
+        return call("deform_conv2d", x, offset, w, bias, mask, opts, algo, max_offset=bound)
+    check_offset_bound(offset, bound)
+    return call("deform_conv2d", x, offset, w, bias, mask, opts, algo)
+
+
+def check_offset_bound(offset: Any, bound: float) -> None:
+    """ValueError when an offset exceeds the ``max_offset`` the caller gave (NaNs pass)."""
+    if getattr(offset, "size", 0):
+        worst = float(abs(offset).max())
+        if worst > bound:
+            raise ValueError(f"offset has a value of magnitude {worst} beyond max_offset="
+                             f"{bound}")
 
 
 @register("deform_conv2d")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .. import _args, _backend, _core
 from . import _graph, _plan
 
@@ -61,17 +63,26 @@ def _meta(x: Any, ndim: int, dtype: Any) -> Any:
 def _run(window: Any, pads: tuple, extras: tuple, *consts: Any, op: str, template: list,
          x_index: int, const_pos: Sequence[int], opts_index: Optional[int], opts: Any,
          spatial: Sequence[int], transposed: bool, extents: Sequence[int],
-         strides: Sequence[int], aligned_pos: Sequence[int] = ()) -> Any:
-    """One block: the op's own call on the gathered window, with the block's local padding."""
+         strides: Sequence[int], aligned_pos: Sequence[int] = (),
+         channel: Optional[int] = None, groups_pos: Optional[int] = None) -> Any:
+    """One block: the op's own call on the gathered window, with the block's local padding
+    (and, on a channel block of whole groups, that block's group count)."""
     args = list(template)
     n_const = len(const_pos)
     for p, c in zip(const_pos, consts[:n_const]):
         args[p] = c
     for p, c in zip(aligned_pos, consts[n_const:]):
         args[p] = c
+    groups = None
+    if channel is not None and extras[channel]:
+        groups = extras[channel][1] - extras[channel][0]
+        if groups_pos is not None:
+            args[groups_pos] = groups
     if opts_index is not None:
         o = dict(opts)
         o["pad_same"] = False
+        if groups is not None and groups_pos is None:
+            o["groups"] = groups
         if transposed:
             lo, hi, op_ = [], [], []
             shape = list(window.shape)
@@ -111,26 +122,66 @@ def layout(ndim: int, channels_last: bool, batched: bool = True) -> Layout:
     return Layout(0, 1, list(range(2, ndim)))
 
 
+@dataclass
+class Groups:
+    """A grouped op's channel structure: ``groups`` groups of ``c_in // groups`` input and
+    ``c_out // groups`` output channels; which arguments hold per-output-channel rows (w,
+    bias) and which per-input-channel rows (a transposed conv's w); where the group count
+    goes (None: the options' ``groups``; an index: that positional argument; ``implied``:
+    nowhere, the op infers it, as depthwise_conv2d)."""
+    groups: int
+    c_in: int
+    c_out: int
+    out_rows: Sequence[int]
+    in_rows: Sequence[int] = ()
+    groups_pos: Optional[int] = None
+    implied: bool = False
+
+
+def _channel_plan(chunks: Sequence[int], g: Optional[Groups]) -> Optional[List[Any]]:
+    """Output channel blocks for input channel chunks that each hold whole groups (chunk j's
+    groups [g0, g1) give output channels [g0, g1) * c_out / groups; ``Block.extra`` =
+    (g0, g1)), or None when a chunk boundary splits a group."""
+    if g is None or g.groups <= 1 or len(chunks) <= 1:
+        return None
+    cin_g, cout_g = g.c_in // g.groups, g.c_out // g.groups
+    out, c0 = [], 0
+    for j, c in enumerate(chunks):
+        if c % cin_g or c0 % cin_g:
+            return None
+        g0, g1 = c0 // cin_g, (c0 + c) // cin_g
+        out.append(_plan.Block(g0 * cout_g, (g1 - g0) * cout_g, [_plan.Piece(j, 0, c)],
+                               extra=(g0, g1)))
+        c0 += c
+    return out
+
+
 def blocked(op: str, args: Sequence[Any], *, x_index: int = 0, lay: Layout,
             geometry: Optional[Sequence[Axis]], mode_id: int = 0,
             opts_index: Optional[int] = None, transposed: bool = False,
             whole_spatial: bool = False, aligned_index: Sequence[int] = (),
-            probe: Optional[Any] = None) -> Any:
-    """The generic blocked op: x's batch chunks map one to one, its channel axis is one chunk,
+            probe: Optional[Any] = None, groups: Optional[Groups] = None) -> Any:
+    """The generic blocked op: x's batch chunks map one to one, its channel axis is one chunk
+    (or, for a grouped op, chunks of whole groups: each block then runs those groups alone),
     each spatial axis is planned from ``geometry`` (None: the axis maps one to one, no halo)."""
     import dask.array as da
     from dask.base import tokenize
 
     x = args[x_index]
+    channel_plan = None
     if lay.channel is not None and len(x.chunks[lay.channel]) > 1:
-        # a conv mixes all channels of a group: the channel axis is one chunk (rechunked)
-        x = x.rechunk({lay.channel: -1})
+        channel_plan = _channel_plan(x.chunks[lay.channel], groups)
+        if channel_plan is None:
+            # an output channel reads every channel of its group: chunks that split a group
+            # (or an op that mixes all channels) make the channel axis one chunk
+            x = x.rechunk({lay.channel: -1})
     plans: List[Any] = [None] * x.ndim
     if lay.batch is not None:
         plans[lay.batch] = _plan.pass_through(x.chunks[lay.batch])
     if lay.channel is not None:
         c_out = probe.shape[lay.channel]
-        plans[lay.channel] = [_plan.Block(0, c_out, [_plan.Piece(0, 0, x.shape[lay.channel])])]
+        plans[lay.channel] = channel_plan or \
+            [_plan.Block(0, c_out, [_plan.Piece(0, 0, x.shape[lay.channel])])]
     mode = "zeros" if mode_id == 0 else ("reflect", "replicate", "circular", "symmetric")[mode_id - 1]
     for i, a in enumerate(lay.spatial):
         chunks = x.chunks[a]
@@ -170,18 +221,32 @@ def blocked(op: str, args: Sequence[Any], *, x_index: int = 0, lay: Layout,
     geo = geometry or []
     extents = [g.dilation * (g.k - 1) + 1 for g in geo]
     strides = [g.stride for g in geo]
+    split = channel_plan is not None and not groups.implied
     fn = _Partial(op=op, template=template, x_index=x_index, const_pos=const_pos,
                   opts_index=opts_index, opts=opts, spatial=lay.spatial, transposed=transposed,
-                  extents=extents, strides=strides, aligned_pos=aligned_pos)
-    consts = [args[i] for i in const_pos]
+                  extents=extents, strides=strides, aligned_pos=aligned_pos,
+                  channel=lay.channel if split else None,
+                  groups_pos=groups.groups_pos if split else None)
+    consts: List[Any] = [args[i] for i in const_pos]
+    if channel_plan is not None:
+        # each channel block gets its own groups' rows of w (and bias), in the graph once
+        cin_g, cout_g = groups.c_in // groups.groups, groups.c_out // groups.groups
+        for n, i in enumerate(const_pos):
+            per = cout_g if i in groups.out_rows else (cin_g if i in groups.in_rows else 0)
+            if per:
+                consts[n] = _graph.PerBlock([args[i][b.extra[0] * per:b.extra[1] * per]
+                                             for b in channel_plan])
     name = f"convcore-{op}-" + tokenize(x.name, op, [repr(t) for t in template], opts,
-                                        *consts, *[a.name for a in aligned], mode)
+                                        *[args[i] for i in const_pos],
+                                        *[a.name for a in aligned], mode,
+                                        x.chunks[lay.channel] if channel_plan else None)
     if aligned:
         out_chunks = tuple(tuple(b.size for b in p) for p in plans)
         aligned = [arr.rechunk(tuple(out_chunks[a] if a != lay.channel else -1
                                      for a in range(arr.ndim))) for arr in aligned]
     return _graph.build(name, x, plans, fn, meta, consts=consts, aligned=aligned,
-                        aligned_axes=[lay.channel] if lay.channel is not None else None)
+                        aligned_axes=[lay.channel] if lay.channel is not None else None,
+                        channel_axis=lay.channel)
 
 
 class _Partial:
@@ -224,7 +289,8 @@ def conv(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: str = "auto"
     spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias))
     return blocked("conv", args, lay=layout(x.ndim, opts.channels_last),
                    geometry=[Axis.of(spec, i) for i in range(spec.nd)],
-                   mode_id=spec.padding_mode_id, opts_index=4, probe=probe)
+                   mode_id=spec.padding_mode_id, opts_index=4, probe=probe,
+                   groups=Groups(spec.groups, spec.C_in, spec.C_out, out_rows=(1, 2)))
 
 
 def conv_transpose(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: str = "auto") -> Any:
@@ -237,7 +303,9 @@ def conv_transpose(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: st
     geo = [Axis(x.shape[a], probe.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
                 (spec.pad_lo[i], spec.pad_hi[i])) for i, a in enumerate(lay.spatial)]
     return blocked("conv_transpose", args, lay=lay, geometry=geo, opts_index=4, transposed=True,
-                   probe=probe)
+                   probe=probe, groups=Groups(opts.groups, x.shape[lay.channel],
+                                              probe.shape[lay.channel], out_rows=(2,),
+                                              in_rows=(1,)))
 
 
 def depthwise_conv2d(x: Any, w: Any, bias: Any, opts: Any) -> Any:
@@ -246,15 +314,19 @@ def depthwise_conv2d(x: Any, w: Any, bias: Any, opts: Any) -> Any:
     spec = _core.depthwise_spec(x.shape, w.shape, opts, _bias_len(bias))
     return blocked("depthwise_conv2d", args, lay=layout(x.ndim, opts.channels_last),
                    geometry=[Axis.of(spec, i) for i in range(2)],
-                   mode_id=spec.padding_mode_id, opts_index=3, probe=probe)
+                   mode_id=spec.padding_mode_id, opts_index=3, probe=probe,
+                   groups=Groups(spec.C_in, spec.C_in, spec.C_out, out_rows=(1, 2),
+                                 implied=True))
 
 
 def pointwise_conv(x: Any, w: Any, bias: Any, groups: int, channels_last: bool,
                    activation: Any) -> Any:
     args = [x, w, bias, groups, channels_last, activation]
     probe = _probe("pointwise_conv", args)
-    return blocked("pointwise_conv", args, lay=layout(x.ndim, channels_last), geometry=None,
-                   probe=probe)
+    lay = layout(x.ndim, channels_last)
+    return blocked("pointwise_conv", args, lay=lay, geometry=None, probe=probe,
+                   groups=Groups(groups, x.shape[lay.channel], probe.shape[lay.channel],
+                                 out_rows=(1, 2), groups_pos=3))
 
 
 def depthwise_separable_conv2d(x: Any, wd: Any, wp: Any, bd: Any, bp: Any, opts: Any,
@@ -323,10 +395,11 @@ def quantized_conv(x: Any, xs: Any, xz: Any, w: Any, ws: Any, wz: Any, ys: Any, 
 
 
 def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
-                  algorithm: str = "auto") -> Any:
-    """Spatial axes of x (and of offset, mask) are rechunked to one chunk: an offset may point
-    anywhere in the image, so no halo short of the whole image is exact. Batch chunks map one
-    to one."""
+                  algorithm: str = "auto", max_offset: Optional[float] = None) -> Any:
+    """Without ``max_offset`` the spatial axes of x (and of offset, mask) are rechunked to one
+    chunk: an offset may point anywhere in the image, so no halo short of the whole image is
+    exact. With it, they keep their chunks and each block reads a halo widened by the bound
+    (:func:`_deform_halo`). Batch chunks map one to one."""
     import dask.array as da
 
     # offset and mask are chunked with the output; NumPy / CuPy ones are wrapped as one chunk
@@ -335,6 +408,8 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
     args = [x, offset, w, bias, mask, opts, algorithm]
     probe = _probe("deform_conv2d", args, extra=(1, 4))
     lay = layout(x.ndim, opts.channels_last)
+    if max_offset is not None:
+        return _deform_halo(args, lay, probe, max_offset)
     x = x.rechunk({a: -1 for a in lay.spatial})
     args[0] = x
     offset = offset.rechunk({0: x.chunks[0]})
@@ -346,11 +421,111 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any, mask: Any, opts: Any,
                    aligned_index=(1, 4), probe=probe)
 
 
+def _deform_halo(args: List[Any], lay: Layout, probe: Any, bound: float) -> Any:
+    """deform_conv2d with offsets bounded by ``bound``: a spatial axis is planned as a conv
+    whose kernel reaches M = ceil(bound) inputs further on each side, plus one (the
+    bilinear sample's second neighbour), so a block's window holds every input its samples
+    can read; at the true edges the window stops at the image, whose outside reads as zero
+    as in memory."""
+    import math
+
+    from dask.base import tokenize
+
+    x, offset, w, bias, mask, opts, algorithm = args
+    if len(x.chunks[lay.channel]) > 1:
+        x = x.rechunk({lay.channel: -1})
+    spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias))
+    M = int(math.ceil(bound))
+    plans: List[Any] = [None] * x.ndim
+    plans[lay.batch] = _plan.pass_through(x.chunks[lay.batch])
+    plans[lay.channel] = [_plan.Block(0, probe.shape[lay.channel],
+                                      [_plan.Piece(0, 0, x.shape[lay.channel])])]
+    geo = []
+    for i, a in enumerate(lay.spatial):
+        n, k, s, d, p = (x.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
+                         spec.pad_lo[i])
+        reach = d * (k - 1) + 2 * M + 2  # every input a block's samples can touch
+        blocks = _plan.forward_axis(n, probe.shape[a], reach, s, 1, (p + M, 0), "zeros",
+                                    x.chunks[a], core_pads=False)
+        plans[a] = [_plan.Block(b.start, b.size, b.pieces, (0, 0),
+                                (b.start, min(max(b.start * s - p - M, 0), n)))
+                    for b in blocks]
+        geo.append((s, d * (k - 1) + 1, p))
+    out_chunks = tuple(tuple(b.size for b in pl) for pl in plans)
+    aligned = [a.rechunk(tuple(out_chunks[ax] if ax != lay.channel else -1
+                               for ax in range(a.ndim))) for a in (offset, mask) if a is not None]
+    consts = [c for c in (w, bias) if c is not None]
+    fn = _DeformBlock(opts_to_dict(opts), algorithm, lay.spatial, geo, bound,
+                      bias is not None, mask is not None)
+    name = "convcore-deform_conv2d-" + tokenize(x.name, *consts, opts_to_dict(opts), algorithm,
+                                                bound, *[a.name for a in aligned])
+    return _graph.build(name, x, plans, fn, _meta(x, probe.ndim, probe.dtype), consts=consts,
+                        aligned=aligned, aligned_axes=[lay.channel])
+
+
+class _DeformBlock:
+    """One block of a bounded deform_conv2d. Along each spatial axis the block's outputs
+    [a, a + size) read the window that starts at input r0; the op on the window keeps each
+    sample's integer position exact by computing q = ceil(delta / s) extra leading outputs
+    (delta = a*s - pad - r0) with padding q*s - delta >= 0 and cropping them: output q + j of
+    the window is output a + j of the image, tap for tap, offset for offset."""
+
+    def __init__(self, opts: Dict[str, Any], algorithm: str, spatial: Sequence[int],
+                 geo: Sequence[tuple], bound: float, has_bias: bool, has_mask: bool):
+        self.opts, self.algorithm, self.spatial = opts, algorithm, list(spatial)
+        self.geo, self.bound, self.has_bias, self.has_mask = list(geo), bound, has_bias, has_mask
+
+    def __call__(self, window: Any, pads: tuple, extras: tuple, *rest: Any) -> Any:
+        from .._deform import check_offset_bound
+
+        rest = list(rest)
+        w = rest.pop(0)
+        bias = rest.pop(0) if self.has_bias else None
+        offset = rest.pop(0)
+        mask = rest.pop(0) if self.has_mask else None
+        check_offset_bound(offset, self.bound)
+        xp = _graph.array_module(offset)
+        lo, hi, crop, shape = [], [], [], list(offset.shape)
+        wshape = list(window.shape)
+        for a, (s, ext, p) in zip(self.spatial, self.geo):
+            start, r0 = extras[a]
+            size, n = offset.shape[a], max(window.shape[a], 1)
+            delta = start * s - p - r0
+            q = max(0, -(-delta // s))
+            pad = q * s - delta
+            lo.append(pad)
+            hi.append(max(0, (q + size - 1) * s + ext - n - pad))
+            crop.append(slice(q, q + size))
+            shape[a] = (n + pad + hi[-1] - ext) // s + 1
+            wshape[a] = n
+        if any(window.shape[a] == 0 for a in self.spatial):
+            # no input inside the image reaches the block: every sample reads zero
+            window = _graph.array_module(window).zeros(tuple(wshape), dtype=window.dtype)
+        idx = [slice(None)] * offset.ndim
+        for a, c in zip(self.spatial, crop):
+            idx[a] = c
+        idx = tuple(idx)
+
+        def grown(v: Any) -> Any:
+            big = xp.zeros(tuple(shape[:1] + [v.shape[ax] if ax not in self.spatial else
+                                              shape[ax] for ax in range(1, v.ndim)]),
+                           dtype=v.dtype)
+            big[idx] = v
+            return big
+
+        o = dict(self.opts)
+        o.update(pad_lo=lo, pad_hi=hi, pad_same=False)
+        y = _backend.call("deform_conv2d", window, grown(offset), w, bias,
+                          None if mask is None else grown(mask), opts_from_dict(o),
+                          self.algorithm)
+        return y[idx]
+
+
 def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: bool) -> Any:
     """convolve / correlate (``a`` already in the result dtype, ``fillvalue`` cast to it, by
     convcore._filter): blocks run the in-memory "valid" call on windows padded by the
     assembly (fillvalue) or gathered from the opposite / mirrored edge (wrap, symm)."""
-    from .._filter import block_filter
+    from .._filter import _reverse_conj, block_filter
 
     # the geometry only: the fill value itself never reaches the spec (the assembly pads)
     spec = _core.filter_spec(a.shape, k.shape, mode, boundary, 0.0, convolve)
@@ -363,7 +538,15 @@ def filter(a: Any, k: Any, mode: str, boundary: str, fillvalue: Any, convolve: b
     from dask.base import tokenize
 
     name = "convcore-filter-" + tokenize(a.name, k, mode, boundary, fillvalue, convolve)
-    return _graph.build(name, a, plans, _FilterBlock(block_filter, convolve), meta, consts=[k],
+    if a.dtype in (np.float32, np.float64) and isinstance(a._meta, np.ndarray):
+        # what the in-memory "valid" call runs for a float window, without its layers of
+        # argument and dtype handling per block: the correlation kernel, made once
+        kc = k if convolve else _reverse_conj(k)
+        block: Callable[..., Any] = _FloatFilterBlock()
+        const = np.ascontiguousarray(kc, dtype=a.dtype)
+    else:
+        block, const = _FilterBlock(block_filter, convolve), k
+    return _graph.build(name, a, plans, block, meta, consts=[const],
                         fill=fillvalue if data_mode == "zeros" else 0)
 
 
@@ -373,6 +556,14 @@ class _FilterBlock:
 
     def __call__(self, window: Any, pads: tuple, extras: tuple, k: Any) -> Any:
         return self.fn(window, k, self.convolve)
+
+
+class _FloatFilterBlock:
+    """A float32 / float64 NumPy window: the core's "valid" convolution with the correlation
+    kernel ``kc`` (already reversed for a correlation and cast to the window's dtype)."""
+
+    def __call__(self, window: Any, pads: tuple, extras: tuple, kc: Any) -> Any:
+        return _core.filter(window, kc, "valid", "fill", 0.0, True)
 
 
 OPS: Dict[str, Callable[..., Any]] = {

@@ -27,7 +27,17 @@ inline int max_threads() {
 #endif
 }
 
+// A count for the calling thread only (0: none), set by ThreadCountScope: a host that runs
+// several ops at once on its own threads (a Dask worker's task threads) gives each op its share
+// of the cores without touching the process-wide setting the other threads read.
+inline int& thread_local_setting() {
+  thread_local int n = 0;
+  return n;
+}
+
 inline int get_num_threads() {
+  const int t = thread_local_setting();
+  if (t > 0) return t;
   int n = thread_setting().load();
   return n > 0 ? n : max_threads();
 }
@@ -46,6 +56,15 @@ inline int max_num_threads() {
 inline void set_num_threads(int n) {
   const int hi = max_num_threads();
   thread_setting().store(n > 0 ? (n < hi ? n : hi) : 0);
+}
+
+// n threads for the ops the calling thread runs from now on (0: the process-wide count),
+// clamped as set_num_threads clamps; returns the thread's previous count.
+inline int set_thread_num_threads(int n) {
+  const int previous = thread_local_setting();
+  const int hi = max_num_threads();
+  thread_local_setting() = n > 0 ? (n < hi ? n : hi) : 0;
+  return previous;
 }
 
 inline bool has_openmp() {
