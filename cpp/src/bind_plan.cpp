@@ -1,0 +1,191 @@
+// Plans (ops/plan.hpp): convcore.Plan, a thin binding over ConvPlan<float/double>.
+//
+// The Python functions (python/convcore/_plan.py) normalise the arguments with _args and make
+// the plan; calling it takes a fast path for the common case (a C-contiguous, aligned,
+// native-order NumPy array of the plan's dtype): no argument normalisation, the spec from the
+// plan's per-shape cache, the GIL released around the kernels. Anything else (array-likes,
+// other layouts, CuPy or Dask arrays) goes through convcore._plan._call, which converts or
+// falls back to the plain op, and calls back here.
+#include "bind_util.hpp"
+
+#include <convcore/ops/plan.hpp>
+
+namespace convcore {
+namespace py_bind {
+
+namespace {
+
+PlanOp parse_plan_op(const std::string& s) {
+  if (s == "conv") return PlanOp::conv;
+  if (s == "conv_transpose") return PlanOp::conv_transpose;
+  if (s == "depthwise_conv2d") return PlanOp::depthwise;
+  fail_value("op must be 'conv', 'conv_transpose' or 'depthwise_conv2d', got '", s, "'");
+}
+
+class Plan {
+ public:
+  // meta: the keywords the plan was made with (for the fallback, repr and pickling).
+  Plan(const std::string& op, const py::array& w, const py::object& bias, const ConvOptions& o,
+       const std::string& algo, py::object meta)
+      : meta_(std::move(meta)) {
+    dt_ = common_dtype(w, "w", {{bias, "bias"}});
+    const index_t bl = optional_length(bias, "bias", " (C_out,)");
+    const PlanOp pop = parse_plan_op(op);
+    const Algorithm a = parse_algorithm(algo);
+    const Shape ws = shape_of(w);
+    auto make = [&](auto tag, auto& slot) {
+      using T = decltype(tag);
+      auto wc = contiguous<T>(w, "w");
+      optional_array<T> bc(bias, "bias");
+      slot.reset(new ConvPlan<T>(pop, ws, wc.data(), bc.data(), o, a, bl));
+    };
+    if (dt_ == DType::f32)
+      make(float{}, f32_);
+    else
+      make(double{}, f64_);
+    num_ = dt_ == DType::f32 ? py::dtype::of<float>().num() : py::dtype::of<double>().num();
+  }
+
+  // The fast path (see the file comment), else _plan._call.
+  py::object call(const py::object& x, const py::object& out) const {
+    if (py::isinstance<py::array>(x)) {
+      const py::array a = py::reinterpret_borrow<py::array>(x);
+      const py::dtype d = a.dtype();
+      const int need = py::array::c_style | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+      if (d.num() == num_ && (a.flags() & need) == need && d.byteorder() != foreign_order())
+        return dt_ == DType::f32 ? run<float>(*f32_, a, out) : run<double>(*f64_, a, out);
+    }
+    return py::module_::import("convcore._plan").attr("_call")(py::cast(this), x, out);
+  }
+
+  // x a NumPy array of any dtype or layout (the slow path converted it): the plan's checks
+  // name what is wrong.
+  py::object call_array(const py::array& x, const py::object& out) const {
+    const DType t = dtype_of(x, "x");
+    if (t != dt_)
+      fail_type("x has dtype ", dtype_name(x), " but the plan's weights are ",
+                dt_ == DType::f32 ? "float32" : "float64",
+                "; they must match (convcore never casts silently)");
+    return dt_ == DType::f32 ? run<float>(*f32_, x, out) : run<double>(*f64_, x, out);
+  }
+
+  // The byte-order character of a non-native dtype ('>' on a little-endian machine).
+  static char foreign_order() {
+    const unsigned short one = 1;
+    static const char c = *reinterpret_cast<const unsigned char*>(&one) == 1 ? '>' : '<';
+    return c;
+  }
+
+  std::string dtype() const { return dt_ == DType::f32 ? "float32" : "float64"; }
+  template <class F>
+  auto with(F&& f) const {
+    return dt_ == DType::f32 ? f(*f32_) : f(*f64_);
+  }
+  const py::object& meta() const { return meta_; }
+
+ private:
+  template <class T>
+  py::object run(const ConvPlan<T>& p, const py::array& x, const py::object& out) const {
+    auto xc = contiguous<T>(x, "x");
+    const ConvSpec s = p.spec(shape_of(xc));
+    auto y = output_array<T>(convcore::output_shape(s, p.op() == PlanOp::conv_transpose), out, {x});
+    const T* xp = xc.data();
+    T* yp = y.mutable_data();
+    {
+      NoGil nogil;
+      p.run_spec(s, xp, yp);
+    }
+    return std::move(y);
+  }
+
+  DType dt_;
+  int num_ = 0;  // the NumPy type number of dt_
+  std::unique_ptr<ConvPlan<float>> f32_;
+  std::unique_ptr<ConvPlan<double>> f64_;
+  py::object meta_;  // a read-only mapping
+};
+
+}  // namespace
+
+CONVCORE_BINDING(plan) {
+  py::class_<Plan>(m, "Plan",
+                   "A layer prepared once and run many times: made by convcore.conv_plan and its "
+                   "siblings (see their documentation).")
+      .def(py::init<const std::string&, const py::array&, const py::object&, const ConvOptions&,
+                    const std::string&, py::object>(),
+           py::arg("op"), py::arg("w"), py::arg("bias"), py::arg("options"), py::arg("algorithm"),
+           py::arg("meta"))
+      .def("__call__", &Plan::call, py::arg("x"), py::arg("out") = py::none(),
+           "y = the planned op on x (any batch size; any spatial size the options allow).")
+      .def("_call_array", &Plan::call_array, py::arg("x"), py::arg("out"))
+      // the rest in Python (convcore/_plan.py): it knows the keywords
+      .def("__repr__", [](const py::object& self) {
+        return py::module_::import("convcore._plan").attr("_repr")(self);
+      })
+      .def("__reduce__", [](const py::object& self) {
+        return py::module_::import("convcore._plan").attr("_reduce")(self);
+      })
+      .def_property_readonly("algorithm", [](const py::object& self) {
+        return py::module_::import("convcore._plan").attr("_algorithm")(self);
+      })
+      .def("algorithm_for", [](const py::object& self, const py::object& x) {
+        return py::module_::import("convcore._plan").attr("_algorithm_for")(self, x);
+      }, py::arg("x"), "The algorithm that runs for x (an array or a shape).")
+      .def_property_readonly("op", [](const Plan& p) {
+        return p.with([](const auto& c) { return std::string(plan_op_name(c.op())); });
+      })
+      .def_property_readonly("dtype", [](const Plan& p) { return py::dtype(p.dtype()); })
+      .def_property_readonly("ndim", [](const Plan& p) {
+        return p.with([](const auto& c) { return c.rank(); });
+      })
+      .def_property_readonly("in_channels", [](const Plan& p) {
+        return p.with([](const auto& c) { return c.in_channels(); });
+      })
+      .def_property_readonly("weight_shape", [](const Plan& p) {
+        return p.with([](const auto& c) { return py::tuple(py::cast(c.weight_shape())); });
+      })
+      .def_property_readonly("requested_algorithm", [](const Plan& p) {
+        return p.with([](const auto& c) { return std::string(algorithm_name(c.requested_algorithm())); });
+      })
+      .def_property_readonly("isa", [](const Plan& p) {
+        return p.with([](const auto& c) { return std::string(isa_name(c.level())); });
+      })
+      .def_property_readonly("workspace_bytes", [](const Plan& p) {
+        return p.with([](const auto& c) { return c.workspace_bytes(); });
+      })
+      .def_property_readonly("_meta", &Plan::meta)
+      .def("_weights", [](const Plan& p) {
+        return p.with([&](const auto& c) -> py::object {
+          using T = typename std::decay_t<decltype(c.weights())>::value_type;
+          const std::vector<T> v = c.weights();
+          py::array_t<T> a(to_ssize(c.weight_shape()));
+          std::copy(v.begin(), v.end(), a.mutable_data());
+          return std::move(a);
+        });
+      })
+      .def("_bias", [](const Plan& p) {
+        return p.with([&](const auto& c) -> py::object {
+          using T = typename std::decay_t<decltype(c.bias())>::value_type;
+          if (!c.has_bias()) return py::none();
+          py::array_t<T> a(static_cast<py::ssize_t>(c.bias().size()));
+          std::copy(c.bias().begin(), c.bias().end(), a.mutable_data());
+          return std::move(a);
+        });
+      })
+      .def("_algorithm_for", [](const Plan& p, const Shape& x_shape) {
+        return p.with([&](const auto& c) { return std::string(c.algorithm(x_shape)); });
+      }, py::arg("x_shape"))
+      .def("_output_shape", [](const Plan& p, const Shape& x_shape) {
+        return p.with([&](const auto& c) { return py::tuple(py::cast(c.output_shape(x_shape))); });
+      }, py::arg("x_shape"))
+      .def("_prepare", [](const Plan& p, const Shape& x_shape) {
+        p.with([&](const auto& c) {
+          NoGil nogil;
+          c.prepare(x_shape);
+          return 0;
+        });
+      }, py::arg("x_shape"));
+}
+
+}  // namespace py_bind
+}  // namespace convcore
