@@ -437,3 +437,31 @@ def test_dask_input_falls_back(rng):
     plan = cc.conv_plan(w, b, padding=1)
     y = plan(da.from_array(x, chunks=(2, 3, 10, 10)))
     np.testing.assert_allclose(np.asarray(y), plan(x), rtol=1e-6, atol=1e-6)
+
+
+def test_plan_bench_tiny_structure(tmp_path):
+    # bench/plan.py (plan against plain call): the structure only, tiny shapes, times meaningless
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    sys.path.insert(0, root)
+    try:
+        from bench import plan as plan_bench
+    except ImportError:
+        pytest.skip("bench/ is part of the source checkout")
+    finally:
+        sys.path.remove(root)
+    out = tmp_path / "plan.json"
+    assert plan_bench.main(["--tiny", "--family", "transposed", "--repeat", "3", "--pause", "0",
+                            "--min-block", "0.002", "--budget", "0.05", "--json",
+                            str(out)]) == 0
+    import json
+
+    res = json.loads(out.read_text())
+    assert set(res["overhead"]) == {"cc.conv2d(x, w)", "cc.conv(x, w)", "plan(x)",
+                                    "plan(x, out=y)"}
+    assert res["cases"] and all(c["op"] == "conv_transpose" for c in res["cases"])
+    for c in res["cases"]:
+        assert c["plain_ms"] > 0 and c["plan_ms"] > 0 and c["algorithm"]
+    assert set(res["summary"]) == {"transposed 4x4/2"}
