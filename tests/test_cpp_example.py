@@ -67,6 +67,8 @@ template void convcore::conv_forward<double>(const convcore::ConvSpec&, const do
     const double*, const double*, double*, convcore::Algorithm);
 template class convcore::ConvPlan<float>;
 template class convcore::ConvPlan<double>;
+template class convcore::PointwisePlan<float>;
+template class convcore::SeparablePlan<double>;
 int main() { return 0; }
 """
 

@@ -190,6 +190,56 @@ def test_depthwise_plan(rng, isa, threads, channels_last, xs, ws, kw):
                                                      **kw))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial", [(), (13,), (5, 7), (3, 4, 5), (300,)])
+@pytest.mark.parametrize("groups", [1, 2, 4])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pointwise_plan(rng, isa, threads, dtype, spatial, groups, channels_last):
+    # K over one KC block (260 channels per group), M not a multiple of MR; trailing 1s in w
+    for cin, cout in [(8, 12), (4 * 260, 4 * 9)]:
+        x = rng.standard_normal((2, cin) + spatial).astype(dtype)
+        ones = (1,) * len(spatial) if len(spatial) == 2 else ()  # PyTorch's (C_out, C_in, 1, 1)
+        w = rng.standard_normal((cout, cin // groups) + ones).astype(dtype)
+        b = rng.standard_normal(cout).astype(dtype)
+        xin = to_cl(x) if channels_last and spatial else x
+        cl = channels_last and bool(spatial)
+        kw = dict(groups=groups, channels_last=cl, activation="relu6")
+        want = cc.pointwise_conv(xin, w, b, **kw)
+        plan = cc.pointwise_conv_plan(w, b, **kw)
+        for _ in range(2):
+            assert same(plan(xin), want)
+        if not cl and x.size:
+            assert plan.workspace_bytes > w.nbytes + b.nbytes  # the packed panels
+        assert_close(from_cl(want) if cl else want,
+                     ref.pointwise_conv(x, w, b, groups=groups, activation="relu6"),
+                     cin // groups)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("xs,m,cout,kw", [
+    ((2, 16, 14, 15), 1, 24, dict(padding=1)),
+    ((1, 8, 9, 10), 2, 300, dict(stride=2, padding=1, mid_activation="relu6")),
+    ((1, 40, 20, 7), 1, 33, dict(padding=(2, 1), dilation=2, padding_mode="reflect")),
+    ((3, 5, 6, 6), 3, 7, dict(activation="relu")),
+])
+def test_depthwise_separable_plan(rng, isa, threads, channels_last, xs, m, cout, kw):
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(xs).astype(dtype)
+        wd = rng.standard_normal((xs[1] * m, 1, 3, 3)).astype(dtype)
+        wp = rng.standard_normal((cout, xs[1] * m)).astype(dtype)
+        bd = rng.standard_normal(xs[1] * m).astype(dtype)
+        bp = rng.standard_normal(cout).astype(dtype)
+        xin = to_cl(x) if channels_last else x
+        want = cc.depthwise_separable_conv2d(xin, wd, wp, bd, bp, channels_last=channels_last,
+                                             **kw)
+        plan = cc.depthwise_separable_conv2d_plan(wd, wp, bd, bp, channels_last=channels_last,
+                                                  **kw)
+        for _ in range(2):
+            assert same(plan(xin), want)
+        back = pickle.loads(pickle.dumps(plan))
+        assert same(back(xin), want)
+
+
 # ---- the engine sweeps' grids --------------------------------------------------------------
 
 def _grid_case(i, spec, algo, fn, plan_fn):
@@ -361,7 +411,8 @@ def test_callers_arrays_do_not_reach_the_plan(rng):
     assert same(x, xc)
     del w, b
     assert same(plan(x), want)
-    assert same(plan._weights(), wc) and same(plan._bias(), bc)  # as given, unflipped
+    arrays = plan._arrays()  # as given, unflipped
+    assert same(arrays["w"], wc) and same(arrays["bias"], bc)
 
 
 @pytest.mark.parametrize("make,xs", [
@@ -382,7 +433,8 @@ def test_pickle_round_trip(make, xs):
     assert repr(back) == repr(plan).replace(f"workspace_bytes={plan.workspace_bytes}",
                                             f"workspace_bytes={back.workspace_bytes}")
     assert same(back(x), y)
-    assert same(back._weights(), plan._weights())
+    for k, v in plan._arrays().items():
+        assert (v is None and back._arrays()[k] is None) or same(back._arrays()[k], v)
 
 
 def test_introspection(rng):

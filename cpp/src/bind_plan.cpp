@@ -22,28 +22,63 @@ PlanOp parse_plan_op(const std::string& s) {
   fail_value("op must be 'conv', 'conv_transpose' or 'depthwise_conv2d', got '", s, "'");
 }
 
+Activation activation_of(const py::object& a) {
+  return a.is_none() ? Activation::none : parse_activation(a.cast<std::string>());
+}
+
 class Plan {
  public:
-  // meta: the keywords the plan was made with (for the fallback, repr and pickling).
+  // conv, conv_transpose, depthwise_conv2d. meta: the keywords the plan was made with (for the
+  // fallback, repr and pickling), a read-only mapping.
   Plan(const std::string& op, const py::array& w, const py::object& bias, const ConvOptions& o,
        const std::string& algo, py::object meta)
       : meta_(std::move(meta)) {
-    dt_ = common_dtype(w, "w", {{bias, "bias"}});
+    set_dtype(common_dtype(w, "w", {{bias, "bias"}}));
     const index_t bl = optional_length(bias, "bias", " (C_out,)");
     const PlanOp pop = parse_plan_op(op);
     const Algorithm a = parse_algorithm(algo);
-    const Shape ws = shape_of(w);
-    auto make = [&](auto tag, auto& slot) {
+    make([&](auto tag) -> PlanBase<decltype(tag)>* {
       using T = decltype(tag);
       auto wc = contiguous<T>(w, "w");
       optional_array<T> bc(bias, "bias");
-      slot.reset(new ConvPlan<T>(pop, ws, wc.data(), bc.data(), o, a, bl));
-    };
-    if (dt_ == DType::f32)
-      make(float{}, f32_);
-    else
-      make(double{}, f64_);
-    num_ = dt_ == DType::f32 ? py::dtype::of<float>().num() : py::dtype::of<double>().num();
+      return new ConvPlan<T>(pop, shape_of(w), wc.data(), bc.data(), o, a, bl);
+    });
+  }
+
+  static Plan pointwise(const py::array& w, const py::object& bias, index_t groups,
+                        bool channels_last, const py::object& act, py::object meta) {
+    Plan p(std::move(meta));
+    p.set_dtype(common_dtype(w, "w", {{bias, "bias"}}));
+    const index_t bl = optional_length(bias, "bias", " (C_out,)");
+    const Activation a = activation_of(act);
+    p.make([&](auto tag) -> PlanBase<decltype(tag)>* {
+      using T = decltype(tag);
+      auto wc = contiguous<T>(w, "w");
+      optional_array<T> bc(bias, "bias");
+      return new PointwisePlan<T>(shape_of(w), wc.data(), bc.data(), groups, channels_last, a,
+                                  bl);
+    });
+    return p;
+  }
+
+  static Plan separable(const py::array& wd, const py::array& wp, const py::object& bd,
+                        const py::object& bp, const ConvOptions& o, const py::object& mid,
+                        py::object meta) {
+    Plan p(std::move(meta));
+    p.set_dtype(common_dtype(wd, "w_depthwise",
+                             {{wp, "w_pointwise"}, {bd, "b_depthwise"}, {bp, "b_pointwise"}}));
+    const index_t bdl = optional_length(bd, "b_depthwise", " (C*m,)");
+    const index_t bpl = optional_length(bp, "b_pointwise", " (C_out,)");
+    const Activation m = activation_of(mid);
+    p.make([&](auto tag) -> PlanBase<decltype(tag)>* {
+      using T = decltype(tag);
+      auto wdc = contiguous<T>(wd, "w_depthwise");
+      auto wpc = contiguous<T>(wp, "w_pointwise");
+      optional_array<T> bdc(bd, "b_depthwise"), bpc(bp, "b_pointwise");
+      return new SeparablePlan<T>(shape_of(wd), wdc.data(), shape_of(wp), wpc.data(), bdc.data(),
+                                  bpc.data(), o, m, bdl, bpl);
+    });
+    return p;
   }
 
   // The fast path (see the file comment), else _plan._call.
@@ -63,8 +98,7 @@ class Plan {
   py::object call_array(const py::array& x, const py::object& out) const {
     const DType t = dtype_of(x, "x");
     if (t != dt_)
-      fail_type("x has dtype ", dtype_name(x), " but the plan's weights are ",
-                dt_ == DType::f32 ? "float32" : "float64",
+      fail_type("x has dtype ", dtype_name(x), " but the plan's weights are ", dtype(),
                 "; they must match (convcore never casts silently)");
     return dt_ == DType::f32 ? run<float>(*f32_, x, out) : run<double>(*f64_, x, out);
   }
@@ -83,25 +117,58 @@ class Plan {
   }
   const py::object& meta() const { return meta_; }
 
+  // The arrays the plan was made from (copies, as given): name -> ndarray or None.
+  py::dict arrays() const {
+    py::dict d;
+    with([&](const auto& p) {
+      for (auto& a : p.arrays()) {
+        using T = typename std::decay_t<decltype(a.values)>::value_type;
+        if (!a.present) {
+          d[a.name] = py::none();
+          continue;
+        }
+        py::array_t<T> r(to_ssize(a.shape));
+        std::copy(a.values.begin(), a.values.end(), r.mutable_data());
+        d[a.name] = r;
+      }
+      return 0;
+    });
+    return d;
+  }
+
  private:
+  explicit Plan(py::object meta) : meta_(std::move(meta)) {}
+
+  void set_dtype(DType t) {
+    dt_ = t;
+    num_ = dt_ == DType::f32 ? py::dtype::of<float>().num() : py::dtype::of<double>().num();
+  }
+  template <class F>
+  void make(F&& f) {
+    if (dt_ == DType::f32)
+      f32_.reset(f(float{}));
+    else
+      f64_.reset(f(double{}));
+  }
+
   template <class T>
-  py::object run(const ConvPlan<T>& p, const py::array& x, const py::object& out) const {
+  py::object run(const PlanBase<T>& p, const py::array& x, const py::object& out) const {
     auto xc = contiguous<T>(x, "x");
-    const ConvSpec s = p.spec(shape_of(xc));
-    auto y = output_array<T>(convcore::output_shape(s, p.op() == PlanOp::conv_transpose), out, {x});
+    const Shape xs = shape_of(xc);
+    auto y = output_array<T>(p.output_shape(xs), out, {x});
     const T* xp = xc.data();
     T* yp = y.mutable_data();
     {
       NoGil nogil;
-      p.run_spec(s, xp, yp);
+      p.run(xp, yp, xs);
     }
     return std::move(y);
   }
 
-  DType dt_;
+  DType dt_ = DType::f32;
   int num_ = 0;  // the NumPy type number of dt_
-  std::unique_ptr<ConvPlan<float>> f32_;
-  std::unique_ptr<ConvPlan<double>> f64_;
+  std::unique_ptr<PlanBase<float>> f32_;
+  std::unique_ptr<PlanBase<double>> f64_;
   py::object meta_;  // a read-only mapping
 };
 
@@ -142,7 +209,7 @@ CONVCORE_BINDING(plan) {
         return p.with([](const auto& c) { return c.in_channels(); });
       })
       .def_property_readonly("weight_shape", [](const Plan& p) {
-        return p.with([](const auto& c) { return py::tuple(py::cast(c.weight_shape())); });
+        return p.with([](const auto& c) { return py::tuple(py::cast(c.arrays()[0].shape)); });
       })
       .def_property_readonly("requested_algorithm", [](const Plan& p) {
         return p.with([](const auto& c) { return std::string(algorithm_name(c.requested_algorithm())); });
@@ -154,24 +221,13 @@ CONVCORE_BINDING(plan) {
         return p.with([](const auto& c) { return c.workspace_bytes(); });
       })
       .def_property_readonly("_meta", &Plan::meta)
-      .def("_weights", [](const Plan& p) {
-        return p.with([&](const auto& c) -> py::object {
-          using T = typename std::decay_t<decltype(c.weights())>::value_type;
-          const std::vector<T> v = c.weights();
-          py::array_t<T> a(to_ssize(c.weight_shape()));
-          std::copy(v.begin(), v.end(), a.mutable_data());
-          return std::move(a);
-        });
-      })
-      .def("_bias", [](const Plan& p) {
-        return p.with([&](const auto& c) -> py::object {
-          using T = typename std::decay_t<decltype(c.bias())>::value_type;
-          if (!c.has_bias()) return py::none();
-          py::array_t<T> a(static_cast<py::ssize_t>(c.bias().size()));
-          std::copy(c.bias().begin(), c.bias().end(), a.mutable_data());
-          return std::move(a);
-        });
-      })
+      .def_static("_pointwise", &Plan::pointwise, py::arg("w"), py::arg("bias"),
+                  py::arg("groups"), py::arg("channels_last"), py::arg("activation"),
+                  py::arg("meta"))
+      .def_static("_separable", &Plan::separable, py::arg("w_depthwise"),
+                  py::arg("w_pointwise"), py::arg("b_depthwise"), py::arg("b_pointwise"),
+                  py::arg("options"), py::arg("mid_activation"), py::arg("meta"))
+      .def("_arrays", &Plan::arrays)
       .def("_algorithm_for", [](const Plan& p, const Shape& x_shape) {
         return p.with([&](const auto& c) { return std::string(c.algorithm(x_shape)); });
       }, py::arg("x_shape"))

@@ -1,7 +1,8 @@
 """Plans: a layer's weights validated and prepared once, the layer run many times.
 
-``conv_plan(w, bias, **keywords)`` (and ``conv_transpose_plan``, ``depthwise_conv2d_plan``)
-returns a :class:`convcore.Plan` (ops/plan.hpp through cpp/src/bind_plan.cpp). Calling it with
+``conv_plan(w, bias, **keywords)`` (and ``conv_transpose_plan``, ``depthwise_conv2d_plan``,
+``pointwise_conv_plan``, ``depthwise_separable_conv2d_plan``) returns a :class:`convcore.Plan`
+(ops/plan.hpp through cpp/src/bind_plan.cpp). Calling it with
 an ndarray of its dtype takes the binding's fast path; everything else comes here (``_call``).
 """
 from __future__ import annotations
@@ -36,23 +37,32 @@ def _shape(x: Any, name: str = "input_shape") -> tuple:
         raise TypeError(f"{name} must be an array or a tuple of ints, got {x!r}") from None
 
 
-def _weights(w: Any, bias: Any) -> list:
-    w, bias = _args.arrays(w=w, bias=bias)
-    if _args.is_cupy(w) or _args.is_dask(w):
-        raise TypeError("a plan's w must be a NumPy array (a plan runs on the CPU; called with a "
-                        "CuPy array it falls back to the plain op, copying w to the device)")
-    return [w, bias]
+def _weights(**named: Any) -> list:
+    out = _args.arrays(**named)
+    for (name, _), a in zip(named.items(), out):
+        if _args.is_cupy(a) or _args.is_dask(a):
+            raise TypeError(f"a plan's {name} must be a NumPy array (a plan runs on the CPU; "
+                            "called with a CuPy or Dask x it falls back to the plain op)")
+    return out
+
+
+def _meta(kwargs: dict, input_shape: Any) -> Any:
+    shape = None if input_shape is None else _shape(input_shape)
+    return types.MappingProxyType({"kwargs": types.MappingProxyType(
+        {k: _plain_value(v) for k, v in kwargs.items()}), "input_shape": shape})
+
+
+def _prepared(plan: Plan) -> Plan:
+    shape = plan._meta["input_shape"]
+    if shape is not None:
+        plan._prepare(list(shape))
+    return plan
 
 
 def _make(op: str, w: Any, bias: Any, opts: Any, algorithm: str, kwargs: dict,
           input_shape: Any) -> Plan:
-    shape = None if input_shape is None else _shape(input_shape)
-    meta = types.MappingProxyType({"kwargs": types.MappingProxyType(
-        {k: _plain_value(v) for k, v in kwargs.items()}), "input_shape": shape})
-    plan = _core.Plan(op, w, bias, opts, _args.algorithm(algorithm), meta)
-    if shape is not None:
-        plan._prepare(list(shape))
-    return plan
+    meta = _meta(kwargs, input_shape)
+    return _prepared(_core.Plan(op, w, bias, opts, _args.algorithm(algorithm), meta))
 
 
 def conv_plan(w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
@@ -90,7 +100,7 @@ def conv_plan(w: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0, di
     >>> plan.algorithm_for(x)
     'im2col'
     """
-    w, bias = _weights(w, bias)
+    w, bias = _weights(w=w, bias=bias)
     nd = _args.spatial_rank(w)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
               padding_mode=padding_mode, flip=flip, channels_last=channels_last,
@@ -113,7 +123,7 @@ def conv_transpose_plan(w: Any, bias: Any = None, *, stride: Any = 1, padding: A
     >>> plan(np.ones((1, 4, 8, 8), "f4")).shape
     (1, 2, 16, 16)
     """
-    w, bias = _weights(w, bias)
+    w, bias = _weights(w=w, bias=bias)
     nd = _args.spatial_rank(w)
     kw = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
               groups=groups, channels_last=channels_last, activation=activation)
@@ -139,22 +149,81 @@ def depthwise_conv2d_plan(w: Any, bias: Any = None, *, stride: Any = 1, padding:
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
-    w, bias = _weights(w, bias)
+    w, bias = _weights(w=w, bias=bias)
     kw = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode,
               channels_last=channels_last, activation=activation)
     opts = _args.conv_options(2, **kw)
     return _make("depthwise_conv2d", w, bias, opts, "auto", kw, input_shape)
 
 
+def pointwise_conv_plan(w: Any, bias: Any = None, *, groups: int = 1,
+                        channels_last: bool = False, activation: Optional[str] = None,
+                        input_shape: Any = None) -> Plan:
+    """A plan for :func:`pointwise_conv` (its keywords): ``plan(x)`` is
+    ``pointwise_conv(x, w, bias, **keywords)``, bit for bit; see :func:`conv_plan`.
+    Channels-first, the GEMM's packed weight panels are prepared once (channels-last the GEMM
+    reads x as its packed operand, and the plan saves the validation and call overhead). x
+    may have any number of spatial dimensions when w is 2-D.
+
+    >>> import numpy as np, convcore as cc
+    >>> plan = cc.pointwise_conv_plan(np.array([[1.0, 1.0], [1.0, -1.0]]))
+    >>> plan(np.arange(8.0).reshape(1, 2, 2, 2))[0, :, 0]
+    array([[ 4.,  6.],
+           [-4., -4.]])
+    """
+    w, bias = _weights(w=w, bias=bias)
+    kw = dict(groups=groups, channels_last=channels_last, activation=activation)
+    meta = _meta(kw, input_shape)
+    return _prepared(_core.Plan._pointwise(w, bias, _args._int(groups, "groups"),
+                                           bool(channels_last), _args.activation(activation),
+                                           meta))
+
+
+def depthwise_separable_conv2d_plan(w_depthwise: Any, w_pointwise: Any, b_depthwise: Any = None,
+                                    b_pointwise: Any = None, *, stride: Any = 1,
+                                    padding: Any = 0, dilation: Any = 1,
+                                    padding_mode: str = "zeros",
+                                    mid_activation: Optional[str] = None,
+                                    activation: Optional[str] = None, channels_last: bool = False,
+                                    input_shape: Any = None) -> Plan:
+    """A plan for :func:`depthwise_separable_conv2d` (its keywords): ``plan(x)`` is
+    ``depthwise_separable_conv2d(x, w_depthwise, w_pointwise, b_depthwise, b_pointwise,
+    **keywords)``, bit for bit; see :func:`conv_plan`. The depthwise weights are packed once
+    for the band kernel, and channels-first the pointwise weights into the GEMM's panels.
+
+    >>> import numpy as np, convcore as cc
+    >>> plan = cc.depthwise_separable_conv2d_plan(np.ones((3, 1, 3, 3), "f4"),
+    ...                                           np.ones((128, 3), "f4"))
+    >>> y = plan(np.ones((1, 3, 7, 7), "f4"))
+    >>> y.shape, float(y[0, 0, 0, 0])
+    ((1, 128, 5, 5), 27.0)
+    """
+    wd, wp, bd, bp = _weights(w_depthwise=w_depthwise, w_pointwise=w_pointwise,
+                              b_depthwise=b_depthwise, b_pointwise=b_pointwise)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode,
+              mid_activation=mid_activation, activation=activation, channels_last=channels_last)
+    opts = _args.conv_options(2, stride=stride, padding=padding, dilation=dilation,
+                              padding_mode=padding_mode, channels_last=channels_last,
+                              activation=activation)
+    meta = _meta(kw, input_shape)
+    return _prepared(_core.Plan._separable(wd, wp, bd, bp, opts,
+                                           _args.activation(mid_activation, "mid_activation"),
+                                           meta))
+
+
 _FACTORIES = {"conv": conv_plan, "conv_transpose": conv_transpose_plan,
-              "depthwise_conv2d": depthwise_conv2d_plan}
+              "depthwise_conv2d": depthwise_conv2d_plan, "pointwise_conv": pointwise_conv_plan,
+              "depthwise_separable_conv2d": depthwise_separable_conv2d_plan}
+_TAKES_OUT = {"conv", "conv_transpose"}
 
 
 def _op_function(op: str) -> Any:
     from . import _conv, _depthwise
 
     return {"conv": _conv.conv, "conv_transpose": _conv.conv_transpose,
-            "depthwise_conv2d": _depthwise.depthwise_conv2d}[op]
+            "depthwise_conv2d": _depthwise.depthwise_conv2d,
+            "pointwise_conv": _depthwise.pointwise_conv,
+            "depthwise_separable_conv2d": _depthwise.depthwise_separable_conv2d}[op]
 
 
 def _call(plan: Plan, x: Any, out: Any) -> Any:
@@ -169,28 +238,27 @@ def _call(plan: Plan, x: Any, out: Any) -> Any:
 
 def _fallback(plan: Plan, x: Any, out: Any) -> Any:
     """The plain op with the plan's weights and keywords (CuPy and Dask arrays)."""
-    w, bias = plan._weights(), plan._bias()
+    arrays = plan._arrays()
     if _args.is_cupy(x):
         import cupy
 
-        w = cupy.asarray(w)
-        bias = None if bias is None else cupy.asarray(bias)
+        arrays = {k: None if v is None else cupy.asarray(v) for k, v in arrays.items()}
     kw = dict(plan._meta["kwargs"])
     fn = _op_function(plan.op)
-    if plan.op == "depthwise_conv2d":
-        y = fn(x, w, bias, **kw)
-        if out is None:
-            return y
-        out[...] = y
-        return out
-    return fn(x, w, bias, out=out, **kw)
+    if plan.op in _TAKES_OUT:
+        return fn(x, **arrays, out=out, **kw)
+    y = fn(x, **arrays, **kw)
+    if out is None:
+        return y
+    out[...] = y
+    return out
 
 
 def _algorithm(plan: Plan) -> str:
     shape = plan._meta["input_shape"]
     if shape is not None:
         return plan._algorithm_for(list(shape))
-    return "auto" if plan.op == "depthwise_conv2d" else plan.requested_algorithm
+    return plan.requested_algorithm if plan.op in _TAKES_OUT else "auto"
 
 
 def _algorithm_for(plan: Plan, x: Any) -> str:
@@ -204,18 +272,19 @@ def _repr(plan: Plan) -> str:
             "output_padding": 0}
     opts = "".join(f", {k}={v!r}" for k, v in kw.items()
                    if k != "algorithm" and dflt.get(k, object()) != v)
-    b = plan._bias()
+    arrays = ", ".join(f"{k} {'None' if v is None else v.shape}"
+                       for k, v in plan._arrays().items())
     shape = plan._meta["input_shape"]
-    return (f"<convcore.Plan {plan.op}: w {plan.weight_shape} {plan.dtype}, "
-            f"bias {'None' if b is None else b.shape}{opts}; algorithm={plan.algorithm!r}"
+    return (f"<convcore.Plan {plan.op}: {plan.dtype}, {arrays}{opts}; "
+            f"algorithm={plan.algorithm!r}"
             f"{'' if shape is None else f' for x {shape}'}, isa={plan.isa!r}, "
             f"workspace_bytes={plan.workspace_bytes}>")
 
 
 def _reduce(plan: Plan) -> tuple:
-    return (_rebuild, (plan.op, plan._weights(), plan._bias(), dict(plan._meta["kwargs"]),
+    return (_rebuild, (plan.op, plan._arrays(), dict(plan._meta["kwargs"]),
                        plan._meta["input_shape"]))
 
 
-def _rebuild(op: str, w: Any, bias: Any, kwargs: dict, input_shape: Optional[Sequence[int]]) -> Plan:
-    return _FACTORIES[op](w, bias, input_shape=input_shape, **kwargs)
+def _rebuild(op: str, arrays: dict, kwargs: dict, input_shape: Optional[Sequence[int]]) -> Plan:
+    return _FACTORIES[op](**arrays, input_shape=input_shape, **kwargs)

@@ -56,6 +56,9 @@ struct GemmArgs {
   index_t rsb = 0, csb = 1;
   T* c = nullptr;  // C(i, j) = c[i * ldc + j]
   index_t ldc = 0;
+  // A already packed by gemm_engine::pack_a of the active level (a plan's), or null: packed
+  // on the call
+  const T* apack = nullptr;
   bool accumulate = false;      // C += A B instead of C = A B
   const T* bias_m = nullptr;    // added to row i (length M), or null
   const T* bias_n = nullptr;    // added to column j (length N), or null
@@ -461,8 +464,12 @@ struct gemm_engine {
 
   static void gemm(const GemmArgs<T>& g) {
     if (g.M <= 0 || g.N <= 0) return;
-    T* apack = scratch(0, packed_a_size(g.M, g.K));
-    pack_a(g.a, g.rsa, g.csa, g.M, g.K, apack);
+    const T* apack = g.apack;
+    if (!apack) {
+      T* buf = scratch(0, packed_a_size(g.M, g.K));
+      pack_a(g.a, g.rsa, g.csa, g.M, g.K, buf);
+      apack = buf;
+    }
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
     if (sp.mchunks > 1 && run_prepacked(apack, g.M, g.K, g.N, pb, g.c, g.ldc, Cols{}, g.accumulate,
