@@ -39,6 +39,25 @@ inline const char* pack_form_name(PackForm f) {
   }
 }
 
+// Whether a plan should keep a form of `bytes` bytes rather than let the engine make it on
+// each call. The GEMM, grouped and depthwise forms are about the size of w: reading them
+// instead of w saves the packing. Winograd's are 4x w: a run that read a form larger than the
+// last-level cache from memory was slower than transforming w on the fly (AVX-512 VM, 32 MiB
+// L3, 1 thread, plain / plan: 512->512 at 7x7 N=1, 36 MiB few-tile form, 0.44-0.46; ResNeXt
+// g=32 4096@7, 72 MiB, 0.67; 2048@14 N=8, 18 MiB, 0.93-0.96), so the A forms are kept up to
+// the budget run_with's own blocks use. The few-tile (B) forms serve a few tiles per value and
+// lose earlier: 0.6-5 MiB 1.14-1.65x, 9 MiB 0.77-0.95x at 256@14 N=1 (where the 9 MiB A form
+// gave 1.05-1.12x at N=8); they are kept up to half that budget.
+inline bool form_pays(PackForm f, index_t bytes) {
+  switch (f) {
+    case PackForm::winograd_a:
+    case PackForm::subpixel_a: return bytes <= kWinogradCacheBytes;
+    case PackForm::winograd_b:
+    case PackForm::subpixel_b: return bytes <= kWinogradCacheBytes / 2;
+    default: return true;
+  }
+}
+
 // What a form is made from. spec: the spec the engine will see (for the sub-pixel forms the
 // phase conv's, with taps, Y and ks as winograd_engine::run_subpixel takes them); w: the
 // weights as that engine reads them (unflipped).

@@ -42,6 +42,11 @@
 namespace convcore {
 namespace kernels {
 
+// Transformed weights (36 values per 3x3 kernel, 4x the weights) that stay in the last-level
+// cache between the transform and the GEMMs: run_with's blocks of output channels, and the
+// largest transformed form a plan keeps (prepack.hpp, form_pays).
+constexpr index_t kWinogradCacheBytes = index_t(12) * 1024 * 1024;
+
 template <class T, class ISA>
 struct winograd_engine {
   using G = gemm_engine<T, ISA>;
@@ -514,7 +519,7 @@ struct winograd_engine {
     // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
     // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
     // transformed whole are 38 MB: written to and re-read from memory, 2x slower).
-    const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * K);
+    const index_t wmax = kWinogradCacheBytes / index_t(sizeof(T)) / (36 * K);
     index_t nob = wmax >= O ? 1 : (O + wmax - 1) / (wmax > MR ? wmax : MR);
     const index_t even = G::round_up((O + nob - 1) / nob, MR);  // blocks of equal size
     const index_t OB = even < O ? even : O;

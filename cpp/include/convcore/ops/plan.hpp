@@ -170,7 +170,9 @@ class ShapeCache {
 
 // Prepared forms of a plan's weights per (kernel-table level, form), each made on first use by
 // the table's `prepare` and published once (an atomic pointer, under a mutex): readers never
-// lock once a form exists.
+// lock once a form exists. A form that does not pay (kernels::form_pays: Winograd's beyond the
+// last-level cache) is declined: null, so the engine makes it on the call as a plain call does
+// (the same values either way).
 template <class T>
 class FormStore {
  public:
@@ -178,12 +180,16 @@ class FormStore {
     const int l = static_cast<int>(kt.level), f = static_cast<int>(a.form);
     if (l < 0 || l >= kLevels || f < 0 || f >= kForms) return nullptr;
     std::atomic<const T*>& slot = ready_[l][f];
-    if (const T* r = slot.load(std::memory_order_acquire)) return r;
+    if (const T* r = slot.load(std::memory_order_acquire)) return r == declined() ? nullptr : r;
     std::lock_guard<std::mutex> g(mu_);
-    if (const T* r = slot.load(std::memory_order_relaxed)) return r;
+    if (const T* r = slot.load(std::memory_order_relaxed)) return r == declined() ? nullptr : r;
     const auto& fns = kt.fns(static_cast<T*>(nullptr));
     const index_t n = fns.prepare(a, nullptr);
-    checked_bytes(n, sizeof(T), "the plan's prepared weights");
+    const auto bytes = static_cast<index_t>(checked_bytes(n, sizeof(T), "the plan's prepared weights"));
+    if (!kernels::form_pays(a.form, bytes)) {
+      slot.store(declined(), std::memory_order_release);
+      return nullptr;
+    }
     AlignedArray<T> buf(n);
     fns.prepare(a, buf.get());
     const T* r = buf.get();
@@ -195,6 +201,9 @@ class FormStore {
   std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
+  // the mark of a declined form (never dereferenced)
+  const T* declined() const { return reinterpret_cast<const T*>(&bytes_); }
+
   static constexpr int kLevels = 4;
   static constexpr int kForms = static_cast<int>(kernels::PackForm::count);
   mutable std::mutex mu_;
