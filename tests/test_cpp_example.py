@@ -48,6 +48,7 @@ def test_cpp_example_matches_python(tmp_path):
     out = subprocess.run([str(build / "conv_example")], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert "output shape: (1, 8, 16, 16)" in out
+    assert "plan: same" in out, out  # ConvPlan<float> gives conv_forward's result exactly
     m = re.search(r"checksum: (\S+) (\S+)", out)
     assert m, out
     x, w, bias = example_inputs()
@@ -64,6 +65,10 @@ template void convcore::conv_forward<float>(const convcore::ConvSpec&, const flo
     const float*, const float*, float*, convcore::Algorithm);
 template void convcore::conv_forward<double>(const convcore::ConvSpec&, const double*,
     const double*, const double*, double*, convcore::Algorithm);
+template class convcore::ConvPlan<float>;
+template class convcore::ConvPlan<double>;
+template class convcore::PointwisePlan<float>;
+template class convcore::SeparablePlan<double>;
 int main() { return 0; }
 """
 

@@ -1,6 +1,7 @@
 // A 3x3 conv (3 -> 8 channels, padding 1, bias, fused ReLU) on std::vector buffers, with
-// convcore's header-only C++ API. Prints the output shape and checksums that
-// tests/test_cpp_example.py compares with convcore.conv2d on the same data.
+// convcore's header-only C++ API, as a call and as a plan (ops/plan.hpp). Prints the output
+// shape and checksums that tests/test_cpp_example.py compares with convcore.conv2d on the same
+// data.
 #include <convcore/convcore.hpp>
 
 #include <cstdio>
@@ -39,6 +40,15 @@ int main() {
                 static_cast<long long>(shape[1]), static_cast<long long>(shape[2]),
                 static_cast<long long>(shape[3]));
     std::printf("checksum: %.9e %.9e\n", sum, weighted);
+
+    // The same layer as a plan: validated and prepared once (weights copied and packed for
+    // the kernels), then run on any batch size; the result is conv_forward's, bit for bit.
+    const convcore::ConvPlan<float> plan(convcore::PlanOp::conv, w_shape, w.data(), bias.data(),
+                                         opt);
+    std::vector<float> yp(y.size());
+    plan.run(x.data(), yp.data(), x_shape);
+    std::printf("plan: %s (%s, %zu bytes)\n", yp == y ? "same" : "DIFFERENT",
+                plan.algorithm(x_shape), plan.workspace_bytes());
   } catch (const convcore::value_error& e) {
     std::fprintf(stderr, "bad input: %s\n", e.what());
     return 1;

@@ -18,6 +18,8 @@ from ._inception import inception
 from ._se import squeeze_excitation
 from ._conv_matrix import conv_matrix, transposed_overlap
 from ._quantized import quantized_conv2d
+from ._plan import (Plan, conv_plan, conv_transpose_plan, depthwise_conv2d_plan,
+                    depthwise_separable_conv2d_plan, pointwise_conv_plan)
 from ._qparams import choose_qparams, dequantize, quantize
 from . import kernels
 
@@ -37,6 +39,8 @@ __all__ = [
     "kernels",
     "quantized_conv2d", "quantize", "dequantize", "choose_qparams",
     "deform_conv2d",
+    "conv_plan", "conv_transpose_plan", "depthwise_conv2d_plan", "pointwise_conv_plan",
+    "depthwise_separable_conv2d_plan", "Plan",
     "depthwise_conv2d", "pointwise_conv", "depthwise_separable_conv2d",
     "spatially_separable_conv2d", "separate_kernel", "KernelFactors", "flattened_conv2d",
 ]

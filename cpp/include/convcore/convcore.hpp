@@ -39,6 +39,7 @@
 #include "ops/squeeze_excitation.hpp"
 #include "ops/quantized_conv.hpp"
 #include "ops/depthwise.hpp"
+#include "ops/plan.hpp"
 #include "ops/pointwise.hpp"
 #include "ops/depthwise_separable.hpp"
 #include "ops/spatially_separable.hpp"

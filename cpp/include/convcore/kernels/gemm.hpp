@@ -1,7 +1,10 @@
 // Packed GEMM: C = act(A B [+ C] + bias), register-blocked microkernel over cache-blocked,
 // packed panels (the BLIS/GotoBLAS scheme), for float and double at every SIMD level.
 //
-//   A (M x K) is packed once into MR-row panels per KC block; B (K x N) is packed per tile of
+//   A (M x K) is packed into MR-row panels over the whole reduction (panel-major: a panel's KC
+//   blocks follow each other, so a run of panels is a pointer offset, whatever the block
+//   sizes; a plan packs a conv's weights once and every engine reads them in place, see
+//   ops/plan.hpp); B (K x N) is packed per tile of
 //   columns (NC) and KC block into NR-column panels by a "B packer": a strided matrix for plain
 //   GEMM, or the input of a convolution (kernels/im2col.hpp) - im2col fused into the packing,
 //   so no im2col matrix is ever built. The microkernel keeps an MR x NR block of C in
@@ -53,6 +56,9 @@ struct GemmArgs {
   index_t rsb = 0, csb = 1;
   T* c = nullptr;  // C(i, j) = c[i * ldc + j]
   index_t ldc = 0;
+  // A already packed by gemm_engine::pack_a of the active level (a plan's), or null: packed
+  // on the call
+  const T* apack = nullptr;
   bool accumulate = false;      // C += A B instead of C = A B
   const T* bias_m = nullptr;    // added to row i (length M), or null
   const T* bias_n = nullptr;    // added to column j (length N), or null
@@ -182,10 +188,13 @@ struct gemm_engine {
       }
   }
 
-  // Packed A: for each KC block starting at k0 (length kl), the panels of MR rows follow each
-  // other at dst + k0 * Mp + panel * MR * kl; element (k, r) of a panel at k * MR + r. Rows past
-  // M are zero.
+  // Packed A: panel p (rows [p * MR, p * MR + MR)) at dst + p * MR * K, element (k, r) at
+  // k * MR + r; the KC block at k0 of a panel starts at k0 * MR. Rows past M are zero. Rows
+  // [i, ...) with i a multiple of MR are the packing of those rows alone, at dst + i * K.
   static index_t packed_a_size(index_t M, index_t K) { return round_up(M, MR) * (K > 0 ? K : 1); }
+  static const T* a_panel(const T* apack, index_t K, index_t i, index_t k0) {
+    return apack + (i / MR) * MR * K + k0 * MR;
+  }
 
   // Panels are independent: a large A (deep layers: 512 x 4608 weights) is packed by every
   // thread; inside a parallel region (one pack per group) parallel_for runs serially.
@@ -200,12 +209,8 @@ struct gemm_engine {
 
   static void pack_a_panel(const T* a, index_t rsa, index_t csa, index_t M, index_t K, index_t ip,
                            T* dst) {
-    const index_t Mp = round_up(M, MR);
     const index_t rows = M - ip * MR < MR ? M - ip * MR : MR;
-    for (index_t k0 = 0; k0 < K; k0 += KC) {
-      const index_t kl = K - k0 < KC ? K - k0 : KC;
-      pack_a_block(a + ip * MR * rsa + k0 * csa, rsa, csa, rows, kl, dst + k0 * Mp + ip * MR * kl);
-    }
+    pack_a_block(a + ip * MR * rsa, rsa, csa, rows, K, dst + ip * MR * K);
   }
 
   // One panel: rows [0, rows) x columns [0, kl) of A into d (element (k, r) at k * MR + r; rows
@@ -263,11 +268,12 @@ struct gemm_engine {
   // m0 is a multiple of MR; C(i, j) = c[i * ldc + cols.offset(j) - cols.offset(n0)]: c points
   // at column n0; bias_m/bias_n indexed by i/j.
   template <class PackB>
-  static void run_block(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+  // (M, the rows of A, is not needed: panels are addressed by row, gemm.hpp's packed layout)
+  static void run_block(const T* apack, index_t /*M*/, index_t K, index_t m0, index_t m1,
                         index_t n0, index_t n1, const PackB& packb, T* bbuf, T* c, index_t ldc,
                         const Cols& cols, bool accumulate, const T* bias_m, const T* bias_n,
                         Activation act) {
-    run_block_impl(apack, M, K, m0, m1, n0, n1,
+    run_block_impl(apack, K, m0, m1, n0, n1,
                    [&](index_t k0, index_t kl) -> const T* {
                      packb(k0, kl, n0, n1, bbuf);
                      return bbuf;
@@ -277,12 +283,12 @@ struct gemm_engine {
 
   // The same with B already packed for the whole reduction: the KC block at k0 of this tile
   // starts at bpre + k0 * round_up(n1 - n0, NR) (the layout of pack_b_full).
-  static void run_block_prepacked(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+  static void run_block_prepacked(const T* apack, index_t /*M*/, index_t K, index_t m0, index_t m1,
                                   index_t n0, index_t n1, const T* bpre, T* c, index_t ldc,
                                   const Cols& cols, bool accumulate, const T* bias_m,
                                   const T* bias_n, Activation act) {
     const index_t np = round_up(n1 - n0, NR);
-    run_block_impl(apack, M, K, m0, m1, n0, n1,
+    run_block_impl(apack, K, m0, m1, n0, n1,
                    [&](index_t k0, index_t) -> const T* { return bpre + k0 * np; }, c, ldc, cols,
                    accumulate, bias_m, bias_n, act);
   }
@@ -351,11 +357,10 @@ struct gemm_engine {
   }
 
   template <class GetB>
-  static void run_block_impl(const T* apack, index_t M, index_t K, index_t m0, index_t m1,
+  static void run_block_impl(const T* apack, index_t K, index_t m0, index_t m1,
                              index_t n0, index_t n1, const GetB& getb, T* c, index_t ldc,
                              const Cols& cl, bool accumulate, const T* bias_m, const T* bias_n,
                              Activation act) {
-    const index_t Mp = round_up(M, MR);
     const index_t base = cl.offset(n0);
     index_t k0 = 0;
     do {
@@ -371,8 +376,8 @@ struct gemm_engine {
           for (index_t i = mc0; i < mc1; i += MR) {
             st.bias_m = bias_m ? bias_m + i : nullptr;
             const index_t rows = mc1 - i < MR ? mc1 - i : MR;
-            micro_cols(kl, apack + k0 * Mp + (i / MR) * MR * kl, bp, c + i * ldc, ldc, cl, base,
-                       j, rows, cols, st);
+            micro_cols(kl, a_panel(apack, K, i, k0), bp, c + i * ldc, ldc, cl, base, j, rows,
+                       cols, st);
           }
         }
       }
@@ -459,8 +464,12 @@ struct gemm_engine {
 
   static void gemm(const GemmArgs<T>& g) {
     if (g.M <= 0 || g.N <= 0) return;
-    T* apack = scratch(0, packed_a_size(g.M, g.K));
-    pack_a(g.a, g.rsa, g.csa, g.M, g.K, apack);
+    const T* apack = g.apack;
+    if (!apack) {
+      T* buf = scratch(0, packed_a_size(g.M, g.K));
+      pack_a(g.a, g.rsa, g.csa, g.M, g.K, buf);
+      apack = buf;
+    }
     const Split sp = split(g.M, g.N, 1, get_num_threads());
     const matrix_b_packer pb{g.b, g.rsb, g.csb};
     if (sp.mchunks > 1 && run_prepacked(apack, g.M, g.K, g.N, pb, g.c, g.ldc, Cols{}, g.accumulate,

@@ -156,7 +156,8 @@ struct grouped_engine {
 #endif
 
   template <int PB, int NV>
-  static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  static void run_nv(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                     const T* pre) {
     constexpr int CB = NV * VW;
     const index_t G = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t H = s.in[1], Wd = s.in[2], KH = s.k[1], KW = s.k[2];
@@ -194,13 +195,18 @@ struct grouped_engine {
       // packed all at once, 64 channels per group went to L3 and back: 4.7 MB at 2048 @14,
       // ~1 of 6 ms), and keeps them for its next item, which is usually the same group's
       // next band (static schedule, band fastest).
-      T* wpk = scratch(0, gw);
-      static thread_local unsigned long long packed_call = 0;
-      static thread_local index_t packed_g = -1;
-      if (packed_call != call || packed_g != g) {
-        pack_group<CB>(w, g, opg, cpg, kk, wpk);
-        packed_call = call;
-        packed_g = g;
+      // (A plan packed every group once: pre, read in place.)
+      const T* wpk = pre ? pre + g * gw : nullptr;
+      if (!wpk) {
+        T* buf = scratch(0, gw);
+        static thread_local unsigned long long packed_call = 0;
+        static thread_local index_t packed_g = -1;
+        if (packed_call != call || packed_g != g) {
+          pack_group<CB>(w, g, opg, cpg, kk, buf);
+          packed_call = call;
+          packed_g = g;
+        }
+        wpk = buf;
       }
       T tmp[PB * CB];
       // fill the band buffer: [row][ci][column], zero-padded. Channels-first input is read one
@@ -302,12 +308,32 @@ struct grouped_engine {
     });
   }
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  // pre: every group's weights packed by pack() (a plan's), or null: packed on this call.
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                  const T* pre = nullptr) {
     if (s.N == 0 || s.C_out == 0 || s.out_size() == 0) return;
     if (s.cout_per_group() > VW)
-      run_nv<PB2, 2>(s, x, w, bias, y);
+      run_nv<PB2, 2>(s, x, w, bias, y, pre);
     else
-      run_nv<PB1, 1>(s, x, w, bias, y);
+      run_nv<PB1, 1>(s, x, w, bias, y, pre);
+  }
+
+  // The packed weights of every group, group after group (run_nv's per-group layout).
+  static index_t block_channels(const ConvSpec& s) { return s.cout_per_group() > VW ? 2 * VW : VW; }
+  static index_t packed_size(const ConvSpec& s) {
+    const index_t CB = block_channels(s), nco = (s.cout_per_group() + CB - 1) / CB;
+    return checked_mul(checked_mul(s.groups, nco, "packed grouped weights"),
+                       s.k[1] * s.k[2] * s.cin_per_group() * CB, "packed grouped weights");
+  }
+  static void pack(const ConvSpec& s, const T* w, T* dst) {
+    const index_t opg = s.cout_per_group(), cpg = s.cin_per_group(), kk = s.k[1] * s.k[2];
+    const index_t gw = packed_size(s) / s.groups;
+    parallel_for(s.groups, [&](index_t g) {
+      if (block_channels(s) == 2 * VW)
+        pack_group<2 * VW>(w, g, opg, cpg, kk, dst + g * gw);
+      else
+        pack_group<VW>(w, g, opg, cpg, kk, dst + g * gw);
+    });
   }
 };
 

@@ -176,8 +176,28 @@ struct conv_gemm_engine {
     }
   };
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y);
-  static void run_packed(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  // pre: the weights packed by pack() (a plan's, ops/plan.hpp), or null: packed on this call.
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                  const T* pre = nullptr);
+
+  // The weights as every path of this engine reads them: per group, the C_out/groups x K
+  // matrix packed into MR-row panels (gemm.hpp), packed_size(s) elements in all.
+  static index_t packed_size(const ConvSpec& s) {
+    return checked_mul(s.groups, G::packed_a_size(s.cout_per_group(),
+                                                  s.cin_per_group() * s.k_size()),
+                       "packed weights");
+  }
+  static void pack(const ConvSpec& s, const T* w, T* dst) {
+    const index_t opg = s.cout_per_group(), K = s.cin_per_group() * s.k_size();
+    const index_t asz = G::packed_a_size(opg, K);
+    if (s.groups == 1)
+      G::pack_a(w, K, 1, opg, K, dst);  // parallel over panels
+    else
+      parallel_for(s.groups, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, dst + g * asz); });
+  }
+
+  static void run_packed(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                         const T* pre) {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t K = cpg * s.k_size(), P = s.out_size();
     if (s.N == 0 || s.C_out == 0 || P == 0) return;
@@ -219,25 +239,28 @@ struct conv_gemm_engine {
     auto out = [&](index_t blk, index_t g) {
       return cl ? y + blk * NB * P * s.C_out + g * opg : y + (blk * NB * s.C_out + g * opg) * P;
     };
+    const index_t asz = G::packed_a_size(opg, K);
     if (sp.mchunks > 1 && G::prepack_fits(K, Q)) {
       // few pixels, many channels (N=1 deep layers): gather the im2col once and share it
       // between the output-channel chunks, the weights packed panel by panel as they are used
-      // (gemm.hpp, run_prepacked and run_block_raw_a); it declines (nothing written) only
-      // when B does not fit, which prepack_fits has ruled out for every block and group alike
+      // (gemm.hpp, run_prepacked and run_block_raw_a) unless a plan packed them already; it
+      // declines (nothing written) only when B does not fit, which prepack_fits has ruled out
+      // for every block and group alike
       bool done = true;
       for (index_t blk = 0; blk < blocks && done; ++blk)
         for (index_t g = 0; g < G_ && done; ++g)
-          done = G::run_prepacked(nullptr, opg, K, Q, packer(blk, g), out(blk, g), ldc, cols,
-                                  false, bias ? bias + g * opg : nullptr, nullptr, s.act,
+          done = G::run_prepacked(pre ? pre + g * asz : nullptr, opg, K, Q, packer(blk, g),
+                                  out(blk, g), ldc, cols, false,
+                                  bias ? bias + g * opg : nullptr, nullptr, s.act,
                                   w + g * opg * K, K);
       if (done) return;
     }
-    const index_t asz = G::packed_a_size(opg, K);
-    T* apack = G::scratch(0, checked_mul(asz, G_, "packed weights"));
-    if (G_ == 1)
-      G::pack_a(w, K, 1, opg, K, apack);  // parallel over panels
-    else
-      parallel_for(G_, [&](index_t g) { G::pack_a(w + g * opg * K, K, 1, opg, K, apack + g * asz); });
+    const T* apack = pre;
+    if (!apack) {
+      T* buf = G::scratch(0, packed_size(s));
+      pack(s, w, buf);
+      apack = buf;
+    }
     const index_t kb = K < G::KC ? (K > 0 ? K : 1) : G::KC;
     const index_t per_block = G_ * sp.ntiles * sp.mchunks;
     parallel_for_dynamic(blocks * per_block, [&](index_t item) {
@@ -269,7 +292,23 @@ struct conv_transpose_gemm_engine {
   using G = gemm_engine<T, ISA>;
   static constexpr int NR = G::NR;
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  // The weights as run() reads them: per group, W_g^T (C_in/groups x kernel size rows, a
+  // row per (channel, tap), C_out/groups columns) packed into MR-row panels (gemm.hpp).
+  static index_t packed_size(const ConvSpec& s) {
+    return checked_mul(s.groups, G::packed_a_size(s.cin_per_group() * s.k_size(),
+                                                  s.cout_per_group()),
+                       "packed weights");
+  }
+  static void pack(const ConvSpec& s, const T* w, T* dst) {
+    const index_t cpg = s.cin_per_group(), opg = s.cout_per_group(), Mt = cpg * s.k_size();
+    const index_t asz = G::packed_a_size(Mt, opg);
+    for (index_t g = 0; g < s.groups; ++g)
+      G::pack_a(w + g * opg * Mt, 1, Mt, Mt, opg, dst + g * asz);
+  }
+
+  // pre: the weights packed by pack() (a plan's), or null: each item packs its chunk's.
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                  const T* pre = nullptr) {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t ks = s.k_size(), P = s.out_size(), Y = s.in_size();
     if (s.N == 0 || s.C_in == 0 || Y == 0) return;
@@ -286,6 +325,20 @@ struct conv_transpose_gemm_engine {
     if (cc < 1) cc = 1;
     if (cc > cpg) cc = cpg;
     while (cc > 1 && blocks * G_ * ((cpg + cc - 1) / cc) < want) cc = (cc + 1) / 2;
+    // Pre-packed weights are read in place: a chunk must start on a panel boundary (its first
+    // row c0 x ks a multiple of MR). The chunks only split the work, each owning whole output
+    // channels, so the result does not depend on them.
+    if (pre && cc < cpg) {
+      index_t a = ks, b = G::MR;
+      while (b != 0) {  // a = gcd(ks, MR)
+        const index_t r = a % b;
+        a = b;
+        b = r;
+      }
+      const index_t u = G::MR / a;  // channels per panel boundary
+      cc = cc < u ? u : cc / u * u;
+      if (cc > cpg) cc = cpg;
+    }
     const index_t chunks = (cpg + cc - 1) / cc;
     parallel_for_dynamic(blocks * G_ * chunks, [&](index_t item) {
       const index_t blk = item / (G_ * chunks), g = (item / chunks) % G_, ch = item % chunks;
@@ -298,8 +351,12 @@ struct conv_transpose_gemm_engine {
           for (index_t i = 0; i < Y; ++i) yc[i] = b;
         }
       if (P > 0 && opg > 0) {
-        T* apack = G::scratch(2, G::packed_a_size(Mc, opg));
-        G::pack_a(w + (g * opg * cpg + c0) * ks, 1, cpg * ks, Mc, opg, apack);
+        const T* apack = pre ? pre + g * G::packed_a_size(cpg * ks, opg) + c0 * ks * opg : nullptr;
+        if (!apack) {
+          T* buf = G::scratch(2, G::packed_a_size(Mc, opg));
+          G::pack_a(w + (g * opg * cpg + c0) * ks, 1, cpg * ks, Mc, opg, buf);
+          apack = buf;
+        }
         const index_t kb = opg < G::KC ? opg : G::KC;
         T* bbuf = G::scratch(1, kb * nc);
         T* cols = G::scratch(3, Mc * nc);
@@ -400,7 +457,8 @@ struct conv_rows_engine {
     G::store(acc0, acc1, c, ldc, 1, rows, cols, st);
   }
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  // pre: conv_gemm_engine::pack's weights (the same panels), or null: packed here.
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y, const T* pre) {
     const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     const index_t ks = s.k_size(), K = cpg * ks, OH = s.out[1], OW = s.out[2];
     const index_t H = s.in[1], Win = s.in[2], P = OH * OW;
@@ -429,17 +487,12 @@ struct conv_rows_engine {
     const index_t nrb = (OH + rb - 1) / rb, ncw = (OW + cw - 1) / cw;
     const index_t Rmax = (rb - 1) * s.stride[1] + kext + 1;
     // weights: per group, MR-row panels over all of K, (k, r) at panel * MR * K + k * MR + r
-    T* apack = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
-    parallel_for(G_, [&](index_t g) {
-      for (index_t ip = 0; ip < Mp / MR; ++ip) {
-        T* d = apack + (g * Mp + ip * MR) * K;
-        for (index_t k = 0; k < K; ++k)
-          for (index_t r = 0; r < MR; ++r) {
-            const index_t m = ip * MR + r;
-            d[k * MR + r] = m < opg ? w[(g * opg + m) * K + k] : T(0);
-          }
-      }
-    });
+    const T* apack = pre;
+    if (!apack) {
+      T* buf = G::scratch(0, checked_mul(G_ * Mp, K, "packed weights"));
+      conv_gemm_engine<T, ISA>::pack(s, w, buf);
+      apack = buf;
+    }
     parallel_for_dynamic(s.N * G_ * nrb * ncw, [&](index_t item) {
       const index_t cwi = item % ncw;
       item /= ncw;
@@ -496,11 +549,12 @@ struct conv_rows_engine {
 };
 
 template <class T, class ISA>
-void conv_gemm_engine<T, ISA>::run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+void conv_gemm_engine<T, ISA>::run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                                   const T* pre) {
   if (conv_rows_engine<T, ISA>::applicable(s))
-    conv_rows_engine<T, ISA>::run(s, x, w, bias, y);
+    conv_rows_engine<T, ISA>::run(s, x, w, bias, y, pre);
   else
-    run_packed(s, x, w, bias, y);
+    run_packed(s, x, w, bias, y, pre);
 }
 
 }  // namespace kernels

@@ -15,6 +15,7 @@
 #include "im2col.hpp"
 #include "ndimage_f32.hpp"
 #include "ndimage_lines.hpp"
+#include "prepack.hpp"
 #include "quantized_gemm.hpp"
 #include "stem.hpp"
 #include "winograd.hpp"
@@ -22,23 +23,25 @@
 namespace convcore {
 namespace kernels {
 
+// The engines that reorder or transform their weights take them ready-made as a last argument
+// (prepared by `prepare`, prepack.hpp: a plan's), or null to prepare them on the call.
 template <class T>
 struct EngineFns {
   void (*gemm)(const GemmArgs<T>&);
   // zero padding, kernel unflipped, channels-first
-  void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*conv_gemm)(const ConvSpec&, const T*, const T*, const T*, T*, const T*);
   // single-channel sliding-window correlation (convolve / correlate): filter2d.hpp
   void (*filter)(const Filter2DGeom&, const T*, const T*, const T*, const T*, T*, T);
   // transposed conv of the spec (x: N x C_out x out, y: N x C_in x in), channels-first
-  void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*conv_transpose_gemm)(const ConvSpec&, const T*, const T*, const T*, T*, const T*);
   // 3x3 stride 1 in H and W (winograd_applicable), zero padding, channels-first
-  void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*winograd)(const ConvSpec&, const T*, const T*, const T*, T*, const T*);
   // a transposed conv's sub-pixel phase conv (subpixel.hpp): f, x, the transposed conv's w,
   // its tap table, y channels, kernel size, bias, z
   void (*winograd_subpixel)(const ConvSpec&, const T*, const T*, const index_t*, index_t,
-                            index_t, const T*, T*);
+                            index_t, const T*, T*, const T*);
   // 1-D/2-D grouped conv, small channel counts per group (grouped_applicable): grouped.hpp
-  void (*grouped)(const ConvSpec&, const T*, const T*, const T*, T*);
+  void (*grouped)(const ConvSpec&, const T*, const T*, const T*, T*, const T*);
   // depthwise (depthwise.hpp): channels-first planes (w as given), and channels-last (w packed
   // by depthwise_pack_weights)
   void (*depthwise_planar)(const ConvSpec&, const T*, const T*, const T*, T*);
@@ -49,6 +52,10 @@ struct EngineFns {
   void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, T*);
   // direct conv over few input channels (stem_applicable): stem.hpp
   void (*stem)(const ConvSpec&, const T*, const T*, const T*, T*);
+  // a form of the weights for the engines above (prepack.hpp): size in elements (dst null),
+  // or written to dst; and whether the Winograd engine takes its few-tile form for a spec
+  index_t (*prepare)(const PrepareArgs<T>&, T*);
+  bool (*winograd_few)(const ConvSpec&);
 };
 
 // convcore.ndimage's double arithmetic (ndimage_lines.hpp)
@@ -85,13 +92,15 @@ const KernelTable* kernel_table_for() {
        &winograd_engine<float, ISA>::run, &winograd_engine<float, ISA>::run_subpixel,
        &grouped_engine<float, ISA>::run,
        &depthwise_planar_engine<float, ISA>::run, &depthwise_nhwc<float, ISA>,
-       &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>, &stem_engine<float, ISA>::run},
+       &depthwise_bands<float, ISA>, &deform_tiled<float, ISA>, &stem_engine<float, ISA>::run,
+       &prepack_engine<float, ISA>::prepare, &prepack_engine<float, ISA>::winograd_few},
       {&gemm_engine<double, ISA>::gemm, &conv_gemm_engine<double, ISA>::run,
        &filter2d_engine<double, ISA>::run, &conv_transpose_gemm_engine<double, ISA>::run,
        &winograd_engine<double, ISA>::run, &winograd_engine<double, ISA>::run_subpixel,
        &grouped_engine<double, ISA>::run,
        &depthwise_planar_engine<double, ISA>::run, &depthwise_nhwc<double, ISA>,
-       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run},
+       &depthwise_bands<double, ISA>, &deform_tiled<double, ISA>, &stem_engine<double, ISA>::run,
+       &prepack_engine<double, ISA>::prepare, &prepack_engine<double, ISA>::winograd_few},
       {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step,

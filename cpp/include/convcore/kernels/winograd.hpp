@@ -42,6 +42,11 @@
 namespace convcore {
 namespace kernels {
 
+// Transformed weights (36 values per 3x3 kernel, 4x the weights) that stay in the last-level
+// cache between the transform and the GEMMs: run_with's blocks of output channels, and the
+// largest transformed form a plan keeps (prepack.hpp, form_pays).
+constexpr index_t kWinogradCacheBytes = index_t(12) * 1024 * 1024;
+
 template <class T, class ISA>
 struct winograd_engine {
   using G = gemm_engine<T, ISA>;
@@ -268,14 +273,63 @@ struct winograd_engine {
   template <class Src>
   static void transform_weights(const Src& w, index_t C, index_t kd, index_t o0, index_t ob,
                                 T* upack, index_t asz) {
-    const index_t Mp = G::round_up(ob, MR), K = kd * C;
+    const index_t K = kd * C;
     parallel_for_dynamic((ob + MR - 1) / MR, [&](index_t ip) {
       const index_t rows = ob - ip * MR < MR ? ob - ip * MR : MR;
-      transform_group<MR>(w, C, kd, o0 + ip * MR, rows, 0, K, [&](index_t k) {
-        const index_t k0 = k / G::KC * G::KC, kl = K - k0 < G::KC ? K - k0 : G::KC;
-        return upack + k0 * Mp + ip * MR * kl + (k - k0) * MR;
-      }, asz);
+      transform_group<MR>(w, C, kd, o0 + ip * MR, rows, 0, K,
+                          [&](index_t k) { return upack + ip * MR * K + k * MR; }, asz);
     });
+  }
+
+  // ---- Weights transformed once (a plan's, ops/plan.hpp), read in place by the runs below.
+  // A form (every run but run_few): per transform point xi, at xi * a_stride(s), the packed-A
+  // layout of the C_out x (kd x C_in/groups) matrix, group after group (each group's rows
+  // rounded up to MR). A block of output channels starting on a panel boundary is a pointer
+  // offset into it, so the runs use the blocks they would have transformed themselves.
+  // B form (run_few): per group and NR-wide column group of its output channels, the 36 B
+  // panels (C_in/groups x NR each) that run_few transforms block by block.
+  // The values are those the runs compute (the same transform, panel width and order), so a
+  // plan's results are the plain call's, bit for bit.
+  static index_t a_group(const ConvSpec& s) {
+    return G::packed_a_size(s.cout_per_group(), s.k[0] * s.cin_per_group());
+  }
+  static index_t a_stride(const ConvSpec& s) {
+    return apart(checked_mul(s.groups, a_group(s), "winograd weights"));
+  }
+  static index_t b_groups(const ConvSpec& s) { return (s.cout_per_group() + G::NR - 1) / G::NR; }
+  static index_t b_panels(const ConvSpec& s) { return s.cin_per_group() * G::NR; }
+
+  // Whether run() takes run_few for this spec (its weights in the B form).
+  static bool few_form(const ConvSpec& s) {
+    return s.planar() && s.C_in > 0 &&
+           few_tiles(checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles"));
+  }
+
+  // The A or B form of the weights read through w (dense_weights, subpixel_weights): its size
+  // in elements with dst null, else written to dst.
+  template <class Src>
+  static index_t prepare(const ConvSpec& s, const Src& w, bool b_form, T* dst) {
+    const index_t G_ = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
+    const index_t kd = s.k[0];
+    if (!b_form) {
+      const index_t us = a_stride(s), ag = a_group(s);
+      if (dst)
+        for (index_t g = 0; g < G_; ++g)
+          transform_weights(w, cpg, kd, g * opg, opg, dst + g * ag, us);
+      return checked_mul(36, us, "winograd weights");
+    }
+    const index_t npg = b_groups(s), bp = b_panels(s);
+    const index_t n = checked_mul(checked_mul(G_ * npg, 36, "winograd weights"), bp,
+                                  "winograd weights");
+    if (dst)
+      parallel_for_dynamic(G_ * npg, [&](index_t item) {
+        const index_t gi = item / npg, o0 = gi * opg + item % npg * G::NR;
+        const index_t cols = gi * opg + opg - o0 < G::NR ? gi * opg + opg - o0 : G::NR;
+        T* d = dst + item * 36 * bp;
+        transform_group<G::NR>(w, cpg, 1, o0, cols, 0, cpg,
+                               [&](index_t k) { return d + k * G::NR; }, bp);
+      });
+    return n;
   }
 
   // B of the 3-D GEMMs: row k = tap * C + c, column j = output tile (od0 + j / rw, r0 + j %
@@ -387,12 +441,14 @@ struct winograd_engine {
     return G::round_up(n, line) + line;
   }
 
-  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
-    if (s.groups > 1 &&
-        !few_tiles(checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles")))
-      run_grouped(s, x, w, bias, y);
+  // pre: the weights prepared by prepare() (the B form when few_form(s), else the A form), or
+  // null: transformed on this call.
+  static void run(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                  const T* pre = nullptr) {
+    if (s.groups > 1 && !few_form(s))
+      run_grouped(s, x, w, bias, y, pre);
     else
-      run_with(s, x, dense_weights{w, s.cin_per_group() * s.k[0] * 9}, bias, y);
+      run_with(s, x, dense_weights{w, s.cin_per_group() * s.k[0] * 9}, bias, y, pre);
   }
 
   // Grouped 2-D convs (ResNeXt: 16..64 channels per group). Each work item is one group's
@@ -402,7 +458,8 @@ struct winograd_engine {
   // output transform, all in that worker's cache. A group's weights are transformed once per
   // item: enough items for the threads come from the groups first, then from splitting the
   // chunks. Per worker: the block's U (under 4 MiB), V and M of a chunk (under 16 MiB).
-  static void run_grouped(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  static void run_grouped(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                          const T* pre) {
     const index_t g = s.groups, cpg = s.cin_per_group(), opg = s.cout_per_group();
     if (s.N == 0 || opg == 0 || s.out_size() == 0) return;
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
@@ -423,13 +480,18 @@ struct winograd_engine {
       const index_t b = item / parts, ch0 = (item % parts) * per;
       const index_t gi = b / nob, o0 = gi * opg + (b % nob) * OB;
       const index_t ob = gi * opg + opg - o0 < OB ? gi * opg + opg - o0 : OB;
-      T* up = scratch(0, 36 * asz);
       T* Vb = scratch(1, 36 * vs);
       T* Mb = scratch(2, 36 * ms);
-      transform_weights(wsrc, cpg, 1, o0, ob, up, asz);  // (serial inside the item)
+      const T* up = pre ? pre + gi * a_group(s) + (o0 - gi * opg) * Kc : nullptr;
+      if (!up) {
+        T* u = scratch(0, 36 * asz);
+        transform_weights(wsrc, cpg, 1, o0, ob, u, asz);  // (serial inside the item)
+        up = u;
+      }
+      const index_t us = pre ? a_stride(s) : asz;
       for (index_t ch = ch0; ch < ch0 + per && ch < nchunks; ++ch) {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
-        one_worker_chunk(s, x, gi * cpg, gi * cpg + cpg, up, asz, o0, ob, t0, nt, tw, Vb, vs, Mb,
+        one_worker_chunk(s, x, gi * cpg, gi * cpg + cpg, up, us, o0, ob, t0, nt, tw, Vb, vs, Mb,
                          ms, bias, y);
       }
     });
@@ -438,38 +500,43 @@ struct winograd_engine {
   // The phase conv f of a transposed conv's sub-pixel form (kernels/subpixel.hpp), its
   // weights read from the transposed conv's w (C x Y x ks) through the tap table `at`.
   static void run_subpixel(const ConvSpec& f, const T* x, const T* w, const index_t* at,
-                           index_t Y, index_t ks, const T* bias, T* z) {
-    run_with(f, x, subpixel_weights{w, Y, ks, f.k[0], at}, bias, z);
+                           index_t Y, index_t ks, const T* bias, T* z, const T* pre = nullptr) {
+    run_with(f, x, subpixel_weights{w, Y, ks, f.k[0], at}, bias, z, pre);
   }
 
   template <class Src>
-  static void run_with(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y) {
+  static void run_with(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y,
+                       const T* pre) {
     const index_t C = s.C_in, O = s.C_out, KD = s.k[0];
     if (s.N == 0 || O == 0 || s.out_size() == 0) return;
     // 2-D (or 3-D reading exactly one input slice at depth 0)
     const bool flat = s.planar();
-    if (flat && C > 0) {
-      const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
-      if (few_tiles(ntiles)) {
-        run_few(s, x, w, bias, y, ntiles);
-        return;
-      }
+    if (few_form(s)) {
+      run_few(s, x, w, bias, y, s.N * winograd_tiles_per_slice(s), pre);
+      return;
     }
     const index_t Cc = C > 0 ? C : 1, K = KD * Cc;
     // Output channels in blocks whose transformed weights (36 per kernel) stay under 12 MiB,
     // so they are still in the last-level cache when the GEMMs read them (512 x 512 weights
     // transformed whole are 38 MB: written to and re-read from memory, 2x slower).
-    const index_t wmax = index_t(12) * 1024 * 1024 / index_t(sizeof(T)) / (36 * K);
+    const index_t wmax = kWinogradCacheBytes / index_t(sizeof(T)) / (36 * K);
     index_t nob = wmax >= O ? 1 : (O + wmax - 1) / (wmax > MR ? wmax : MR);
     const index_t even = G::round_up((O + nob - 1) / nob, MR);  // blocks of equal size
     const index_t OB = even < O ? even : O;
     nob = (O + OB - 1) / OB;
-    const index_t asz = apart(G::packed_a_size(OB, KD * C));
-    T* upack = scratch(0, checked_mul(36, asz, "winograd weights"));
+    // The transformed weights of the block of output channels at o0: the plan's (pre), or
+    // transformed into upack (once for all when there is one block).
+    const index_t asz = pre ? a_stride(s) : apart(G::packed_a_size(OB, KD * C));
+    T* upack = pre ? nullptr : scratch(0, checked_mul(36, asz, "winograd weights"));
+    const auto block = [&](index_t o0, index_t ob) -> const T* {
+      if (pre) return pre + o0 * K;
+      transform_weights(w, C, KD, o0, ob, upack, asz);
+      return upack;
+    };
     // V and M of a chunk of tiles together at most 16 MiB
     const index_t budget = index_t(16) * 1024 * 1024 / index_t(sizeof(T)) / 36;
     if (flat) {
-      run_2d(s, x, w, bias, y, upack, asz, OB, nob, budget);
+      run_2d(s, x, bias, y, block, asz, OB, nob, budget);
       return;
     }
     // 3-D: a chunk is whole output slices (or part of one) of one image; its V holds the
@@ -492,7 +559,7 @@ struct winograd_engine {
     const index_t vs = apart(Cc * nv), ms = apart(OB * nm);
     T* Vb = scratch(1, checked_mul(36, vs, "winograd input tiles"));
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));
-    if (nob == 1) transform_weights(w, C, KD, 0, O, upack, asz);
+    const T* u1 = nob == 1 ? block(0, O) : nullptr;
     for (index_t n = 0; n < s.N; ++n)
       for (index_t od0 = 0; od0 < OD; od0 += odc) {
         const index_t od1 = od0 + odc < OD ? od0 + odc : OD;
@@ -511,8 +578,7 @@ struct winograd_engine {
           const depth_b_packer pk{nullptr, nv, Cc, cw, od0, id_lo, D, sd, dd, pd};
           for (index_t o0 = 0; o0 < O; o0 += OB) {
             const index_t ob = O - o0 < OB ? O - o0 : OB;
-            if (nob > 1) transform_weights(w, C, KD, o0, ob, upack, asz);
-            products(upack, asz, ob, KD * C, nt, nm, Mb, ms, [&](index_t xi) {
+            products(nob == 1 ? u1 : block(o0, ob), asz, ob, KD * C, nt, nm, Mb, ms, [&](index_t xi) {
               depth_b_packer p = pk;
               p.v = Vb + xi * vs;
               return p;
@@ -536,7 +602,7 @@ struct winograd_engine {
 
   template <class Src>
   static void run_few(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y,
-                      index_t ntiles) {
+                      index_t ntiles, const T* pre) {
     constexpr int NR = int(G::NR);
     constexpr index_t KB = 64;  // input channels per transformed block (divides KC)
     // groups: V^T of each group is its own packed A (Tp x cpg, KC blocks within the group),
@@ -572,14 +638,19 @@ struct winograd_engine {
       // bp[xi][k][lane], the 36 panels one line further apart than 8 KiB (stores that fell
       // in one L1 set)
       constexpr index_t BS = KB * NR + 64 / sizeof(T);
-      T* bp = scratch(0, 36 * BS);
+      T* bp = pre ? nullptr : scratch(0, 36 * BS);
       const index_t gi = item / npg, o0 = gi * opg + item % npg * NR;
       const index_t cols = gi * opg + opg - o0 < NR ? gi * opg + opg - o0 : NR;
       const T* Vg = Va + gi * cpg * Tp;
+      // the 36 B panels of this block of input channels: the plan's, or transformed here
+      const T* ub = pre ? pre + item * 36 * b_panels(s) : bp;
+      const index_t ubs = pre ? b_panels(s) : BS;
       for (index_t k0 = 0; k0 < cpg; k0 += KB) {
         const index_t kb = cpg - k0 < KB ? cpg - k0 : KB;
-        transform_group<NR>(w, cpg, 1, o0, cols, k0, k0 + kb,
-                            [&](index_t k) { return bp + (k - k0) * NR; }, BS);
+        if (!pre)
+          transform_group<NR>(w, cpg, 1, o0, cols, k0, k0 + kb,
+                              [&](index_t k) { return bp + (k - k0) * NR; }, BS);
+        const T* ubk = pre ? ub + k0 * NR : bp;
         const index_t K0 = k0 / G::KC * G::KC, kl = cpg - K0 < G::KC ? cpg - K0 : G::KC;
         const typename G::Store st{k0 == 0, false, nullptr, nullptr, Activation::none};
         for (int xi = 0; xi < 36; ++xi)
@@ -588,9 +659,9 @@ struct winograd_engine {
             T* c = Mb + xi * ms + i * O + o0;
             const index_t rows = ntiles - i < MR ? ntiles - i : MR;
             if (rows <= MR / 2)
-              G::template micro<MR / 2>(kb, a, bp + xi * BS, c, O, 1, rows, cols, st);
+              G::template micro<MR / 2>(kb, a, ubk + xi * ubs, c, O, 1, rows, cols, st);
             else
-              G::micro(kb, a, bp + xi * BS, c, O, 1, rows, cols, st);
+              G::micro(kb, a, ubk + xi * ubs, c, O, 1, rows, cols, st);
           }
       }
     });
@@ -689,8 +760,9 @@ struct winograd_engine {
     output_channels(s, o0, 0, ob, t0, nt, tw, Mb, ms, bias, y);
   }
 
-  template <class Src>
-  static void run_2d(const ConvSpec& s, const T* x, const Src& w, const T* bias, T* y, T* upack,
+  // block(o0, ob): the transformed weights of output channels [o0, o0 + ob) (run_with).
+  template <class Block>
+  static void run_2d(const ConvSpec& s, const T* x, const T* bias, T* y, const Block& block,
                      index_t asz, index_t OB, index_t nob, index_t budget) {
     const index_t C = s.C_in, O = s.C_out, Cc = C > 0 ? C : 1;
     const index_t ntiles = checked_mul(s.N, winograd_tiles_per_slice(s), "winograd tiles");
@@ -705,7 +777,7 @@ struct winograd_engine {
     const index_t tw = 64, nchunks = (ntiles + tw - 1) / tw;
     if (nob == 1 && nchunks >= 3 * index_t(get_num_threads())) {
       const index_t vs = apart(Cc * tw), ms = apart(O * tw);
-      transform_weights(w, C, 1, 0, O, upack, asz);
+      const T* upack = block(0, O);
       parallel_for_dynamic(nchunks, [&](index_t ch) {
         const index_t t0 = ch * tw, nt = ntiles - t0 < tw ? ntiles - t0 : tw;
         T* Vb = scratch(1, 36 * vs);
@@ -721,7 +793,7 @@ struct winograd_engine {
     const index_t vs = apart(Cc * ts), ms = apart(OB * ts);
     T* Vb = scratch(1, checked_mul(36, vs, "winograd input tiles"));
     T* Mb = scratch(2, checked_mul(36, ms, "winograd products"));
-    if (nob == 1) transform_weights(w, C, 1, 0, O, upack, asz);
+    const T* u1 = nob == 1 ? block(0, O) : nullptr;
     for (index_t t0 = 0; t0 < ntiles; t0 += ts) {
       const index_t nt = ntiles - t0 < ts ? ntiles - t0 : ts;
       if (C > 0)
@@ -730,8 +802,7 @@ struct winograd_engine {
         });
       for (index_t o0 = 0; o0 < O; o0 += OB) {
         const index_t ob = O - o0 < OB ? O - o0 : OB;
-        if (nob > 1) transform_weights(w, C, 1, o0, ob, upack, asz);
-        products(upack, asz, ob, C, nt, ts, Mb, ms, [&](index_t xi) {
+        products(nob == 1 ? u1 : block(o0, ob), asz, ob, C, nt, ts, Mb, ms, [&](index_t xi) {
           return typename G::matrix_b_packer{Vb + xi * vs, ts, 1};
         });
         output_transform(s, o0, ob, t0, nt, ts, Mb, ms, bias, y);

@@ -21,6 +21,32 @@
 
 namespace convcore {
 
+namespace detail {
+// Where an op's kernels get their weights. A plain call: the user's w, and every other form
+// the kernels read (flipped, packed into panels, Winograd-transformed) made on the call. A
+// plan (ops/plan.hpp): the plan's own copy of w, already flipped, and each form made once on
+// first use (per kernel table) through `get`. Either way the same kernels run in the same
+// order on the same values, so a plan's result is the plain call's, bit for bit.
+template <class T>
+struct WeightForms {
+  const T* w = nullptr;
+  bool flipped = false;  // w is already flipped (a plan of a flip=True conv)
+  const void* plan = nullptr;
+  const T* (*get)(const void*, const kernels::KernelTable&, const kernels::PrepareArgs<T>&) =
+      nullptr;
+  // The form a.form of the weights for the kernel a.spec describes, or null: the engine
+  // makes it on the call.
+  const T* form(const kernels::KernelTable& kt, const kernels::PrepareArgs<T>& a) const {
+    return get ? get(plan, kt, a) : nullptr;
+  }
+};
+
+// ops/depthwise.hpp (included at the end of this header).
+template <class T>
+void depthwise_run(const ConvSpec& s, const T* x, const WeightForms<T>& wf, const T* bias, T* y,
+                   const kernels::KernelTable& kt);
+}  // namespace detail
+
 // ops/depthwise.hpp (included at the end of this header).
 template <class T>
 void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y);
@@ -68,24 +94,40 @@ inline void check_conv_algorithm(Algorithm algo, const ConvSpec& k) {
                "slice, no depth padding before it)");
 }
 
-// Runs a validated spec (from make_conv_spec) on contiguous buffers in the spec's layout.
+// The kernel spec and algorithm conv_forward runs a spec with (unless "auto" takes the
+// depthwise kernels, conv_is_depthwise): the reference reads padding modes in place; the other
+// kernels take zero padding, so a padding mode is resolved by a padded copy of x first, and
+// they are chosen and checked against the spec after that copy.
+struct ConvRoute {
+  bool pad_copy;
+  ConvSpec ks;
+  Algorithm algo;
+};
+inline ConvRoute conv_route(const ConvSpec& s, Algorithm algo) {
+  const bool pad_copy = algo != Algorithm::reference && !s.zero_padding() && !s.unpadded();
+  ConvRoute r{pad_copy, pad_copy ? padded_copy_spec(s) : s, algo};
+  if (algo == Algorithm::automatic) r.algo = choose_conv_algorithm(r.ks);
+  return r;
+}
+
+namespace detail {
+// conv_forward, with the weights from wf and the kernels from kt.
 template <class T>
-void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T* y,
-                  Algorithm algo = Algorithm::automatic) {
+void conv_run(const ConvSpec& spec, const T* x, const WeightForms<T>& wf, const T* bias, T* y,
+              Algorithm algo, const kernels::KernelTable& kt) {
   ConvSpec s = spec;
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
-  std::vector<T> xt, yt, xp, wf;
+  const T* w = wf.w;
+  std::vector<T> xt, yt, xp, wflip;
   if (algo == Algorithm::automatic && conv_is_depthwise(s)) {
-    depthwise_forward(s, x, w, bias, y);
+    depthwise_run(s, x, wf, bias, y, kt);
     return;
   }
-  // The reference reads padding modes in place; the other kernels take zero padding, so a
-  // padding mode is resolved by a padded copy of x first, and they are chosen and checked
-  // against the spec after that copy.
-  const bool pad_copy = algo != Algorithm::reference && !s.zero_padding() && !s.unpadded();
-  ConvSpec ks = pad_copy ? padded_copy_spec(s) : s;
-  if (algo == Algorithm::automatic) algo = choose_conv_algorithm(ks);
+  const ConvRoute route = conv_route(s, algo);
+  const bool pad_copy = route.pad_copy;
+  ConvSpec ks = route.ks;
+  algo = route.algo;
   check_conv_algorithm(algo, ks);
   // The GEMM engine reads and writes channels-last itself; the other kernels, and the padded
   // copy of the non-zero padding modes, work on channels-first planes.
@@ -100,7 +142,9 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
   }
   T* yc = transpose_layout ? yt.data() : y;
   if (algo == Algorithm::reference) {
-    kernels::conv_reference(s, x, w, bias, yc);
+    ConvSpec r = s;
+    if (wf.flipped) r.flip = false;  // (the same products, in the same order)
+    kernels::conv_reference(r, x, w, bias, yc);
   } else {
     if (pad_copy) {
       xp = detail::workspace<T>(checked_mul(s.N * s.C_in, ks.in_size(), "padded x"),
@@ -111,24 +155,37 @@ void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T
     }
     s = ks;
     if (s.flip) {
-      wf = detail::workspace<T>(s.C_out * s.cin_per_group() * s.k_size(), "flipped w");
-      kernels::flip_kernels(w, wf.data(), s.C_out * s.cin_per_group(), s.k_size());
-      w = wf.data();
+      if (!wf.flipped) {
+        wflip = detail::workspace<T>(s.C_out * s.cin_per_group() * s.k_size(), "flipped w");
+        kernels::flip_kernels(w, wflip.data(), s.C_out * s.cin_per_group(), s.k_size());
+        w = wflip.data();
+      }
       s.flip = false;
     }
-    const auto& fns = active_kernels().fns(static_cast<T*>(nullptr));
+    const auto& fns = kt.fns(static_cast<T*>(nullptr));
+    using kernels::PackForm;
+    const auto form = [&](PackForm f) { return wf.form(kt, {f, &s, w}); };
     if (algo == Algorithm::im2col)
-      fns.conv_gemm(s, x, w, bias, yc);
+      fns.conv_gemm(s, x, w, bias, yc, form(PackForm::gemm));
     else if (algo == Algorithm::grouped)
-      fns.grouped(s, x, w, bias, yc);
+      fns.grouped(s, x, w, bias, yc, form(PackForm::grouped));
     else if (algo == Algorithm::winograd)
-      fns.winograd(s, x, w, bias, yc);
+      fns.winograd(s, x, w, bias, yc,
+                   form(fns.winograd_few(s) ? PackForm::winograd_b : PackForm::winograd_a));
     else if (kernels::stem_applicable(s))
       fns.stem(s, x, w, bias, yc);
     else
       kernels::conv_direct(s, x, w, bias, yc);
   }
   if (transpose_layout) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
+}
+}  // namespace detail
+
+// Runs a validated spec (from make_conv_spec) on contiguous buffers in the spec's layout.
+template <class T>
+void conv_forward(const ConvSpec& spec, const T* x, const T* w, const T* bias, T* y,
+                  Algorithm algo = Algorithm::automatic) {
+  detail::conv_run(spec, x, detail::WeightForms<T>{w}, bias, y, algo, active_kernels());
 }
 
 }  // namespace convcore

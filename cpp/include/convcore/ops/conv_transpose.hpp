@@ -19,7 +19,9 @@ struct subpixel_workspace {};  // owner of the sub-pixel form's scratch slots
 
 // The sub-pixel form (algorithm="winograd"): validated here, run on the Winograd engine.
 template <class T>
-void conv_transpose_subpixel(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+void conv_transpose_subpixel(const ConvSpec& s, const T* x, const WeightForms<T>& wf,
+                             const T* bias, T* y, const kernels::KernelTable& kt) {
+  const T* w = wf.w;
   const kernels::SubpixelPlan p = kernels::subpixel_plan(s);
   if (!p.ok || !kernels::winograd_applicable(p.phase))
     fail_value("algorithm='winograd' for conv_transpose needs groups 1, dilation 1, padding "
@@ -42,21 +44,24 @@ void conv_transpose_subpixel(const ConvSpec& s, const T* x, const T* w, const T*
   const index_t nb = per < 1 ? 1 : per > s.N ? s.N : per;
   T* z = thread_scratch<T, subpixel_workspace, 1>::get(0, nb * zn);
   const index_t xn = s.C_out * s.out_size();
+  const auto& fns = kt.fns(static_cast<T*>(nullptr));
   for (index_t n0 = 0; n0 < s.N; n0 += nb) {
     ConvSpec fc = f;
     fc.N = s.N - n0 < nb ? s.N - n0 : nb;
-    active_kernels().fns(static_cast<T*>(nullptr)).winograd_subpixel(
-        fc, x + n0 * xn, w, at.data(), s.C_in, s.k_size(), bias ? bp.data() : nullptr, z);
+    using kernels::PackForm;
+    const T* pre = wf.form(kt, {fns.winograd_few(fc) ? PackForm::subpixel_b : PackForm::subpixel_a,
+                                &fc, w, at.data(), s.C_in, s.k_size()});
+    fns.winograd_subpixel(fc, x + n0 * xn, w, at.data(), s.C_in, s.k_size(),
+                          bias ? bp.data() : nullptr, z, pre);
     kernels::subpixel_shuffle(p, s, z, n0, n0 + fc.N, y);
   }
 }
-}  // namespace detail
 
-// Runs a validated spec (from make_conv_transpose_spec): x has (N, C_out, out...) of the spec,
-// y gets (N, C_in, in...), in the spec's layout.
+// conv_transpose_forward with the weights from wf (conv.hpp) and the kernels from kt.
 template <class T>
-void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
-                            Algorithm algo = Algorithm::automatic) {
+void conv_transpose_run(const ConvSpec& s, const T* x, const WeightForms<T>& wf, const T* bias,
+                        T* y, Algorithm algo, const kernels::KernelTable& kt) {
+  const T* w = wf.w;
   const index_t out_elems = s.N * s.C_in * s.in_size();
   if (out_elems == 0) return;
   std::vector<T> xt, yt;
@@ -72,14 +77,24 @@ void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* 
     fail_value("algorithm='grouped' is not available for conv_transpose (use 'auto', 'direct', "
                "'im2col', 'reference' or 'winograd')");
   if (algo == Algorithm::winograd)
-    detail::conv_transpose_subpixel(s, x, w, bias, yc);
+    conv_transpose_subpixel(s, x, wf, bias, yc, kt);
   else if (algo == Algorithm::reference)
     kernels::conv_transpose_reference(s, x, w, bias, yc);
   else if (algo == Algorithm::im2col)
-    active_kernels().fns(static_cast<T*>(nullptr)).conv_transpose_gemm(s, x, w, bias, yc);
+    kt.fns(static_cast<T*>(nullptr))
+        .conv_transpose_gemm(s, x, w, bias, yc, wf.form(kt, {kernels::PackForm::transpose_gemm, &s, w}));
   else
     kernels::conv_transpose_direct(s, x, w, bias, yc);
   if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_in, s.in_size());
+}
+}  // namespace detail
+
+// Runs a validated spec (from make_conv_transpose_spec): x has (N, C_out, out...) of the spec,
+// y gets (N, C_in, in...), in the spec's layout.
+template <class T>
+void conv_transpose_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y,
+                            Algorithm algo = Algorithm::automatic) {
+  detail::conv_transpose_run(s, x, detail::WeightForms<T>{w}, bias, y, algo, active_kernels());
 }
 
 }  // namespace convcore

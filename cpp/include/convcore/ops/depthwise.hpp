@@ -65,20 +65,27 @@ inline bool depthwise_span_dwarfs_input(const ConvSpec& s) {
   return false;
 }
 
-// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
+namespace detail {
+// depthwise_forward with the weights from wf (conv.hpp) and the kernels from kt.
 template <class T>
-void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+void depthwise_run(const ConvSpec& s, const T* x, const WeightForms<T>& wf, const T* bias, T* y,
+                   const kernels::KernelTable& kt) {
   const index_t out_elems = s.N * s.C_out * s.out_size();
   if (out_elems == 0) return;
+  const T* w = wf.w;
   if (depthwise_span_dwarfs_input(s)) {
-    conv_forward(s, x, w, bias, y, Algorithm::direct);
+    conv_run(s, x, wf, bias, y, Algorithm::direct, kt);
     return;
   }
-  // Packed weights only for the channels-last kernels (the planar engine reads w as given).
-  auto packed = [&] {
-    std::vector<T> wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
+  const auto& fns = kt.fns(static_cast<T*>(nullptr));
+  // Packed weights only for the channels-last kernels (the planar engine reads w as given):
+  // a plan's, or packed here into wt.
+  std::vector<T> wt;
+  auto packed = [&]() -> const T* {
+    if (const T* p = wf.form(kt, {kernels::PackForm::depthwise, &s, w})) return p;
+    wt = detail::workspace<T>(s.C_out * s.k_size(), "packed depthwise weights");
     kernels::depthwise_pack_weights(s, w, wt.data());
-    return wt;
+    return wt.data();
   };
   if (s.channels_last && s.C_in < kernels::kDepthwisePlanarMaxChannels) {
     // So few channels leave the channels-last vector mostly empty: go through the planar
@@ -89,23 +96,27 @@ void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias,
         detail::workspace<T>(s.N * s.C_in * s.in_size(), "channels-first copy of x");
     kernels::to_channels_first(x, xt.data(), s.N, s.in_size(), s.C_in);
     std::vector<T> yt = detail::workspace<T>(out_elems, "channels-first output");
-    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(p, xt.data(), w, bias,
-                                                                     yt.data());
+    fns.depthwise_planar(p, xt.data(), w, bias, yt.data());
     kernels::to_channels_last(yt.data(), y, s.N, s.C_out, s.out_size());
     return;
   }
   if (s.channels_last) {
-    const std::vector<T> wt = packed();
-    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_nhwc(s, x, wt.data(), bias, y);
+    fns.depthwise_nhwc(s, x, packed(), bias, y);
     return;
   }
   if (kernels::depthwise_planar_wins(s, sizeof(T))) {
-    active_kernels().fns(static_cast<T*>(nullptr)).depthwise_planar(s, x, w, bias, y);
+    fns.depthwise_planar(s, x, w, bias, y);
     return;
   }
   // Channels-first with short rows: bands gathered channels-last (kernels/depthwise.hpp).
-  const std::vector<T> wt = packed();
-  active_kernels().fns(static_cast<T*>(nullptr)).depthwise_bands(s, x, wt.data(), bias, y);
+  fns.depthwise_bands(s, x, packed(), bias, y);
+}
+}  // namespace detail
+
+// Runs a spec from make_depthwise_spec on contiguous buffers in the spec's layout.
+template <class T>
+void depthwise_forward(const ConvSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  detail::depthwise_run(s, x, detail::WeightForms<T>{w}, bias, y, active_kernels());
 }
 
 }  // namespace convcore

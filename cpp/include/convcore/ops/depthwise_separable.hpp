@@ -55,15 +55,26 @@ inline index_t separable_band_rows(const ConvSpec& dw, index_t elem) {
   return r > dw.out[1] ? dw.out[1] : r;
 }
 
+namespace detail {
+// depthwise_separable_forward with the kernels of kt and the weights a plan prepared: wt_pre
+// the depthwise weights packed by depthwise_pack_weights, ap_pre the pointwise weights as the
+// channels-first GEMM's A (pointwise_weight_spec(C*m, C_out, 1)'s PackForm::gemm form); null:
+// made on the call.
 template <class T>
-void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, const T* wd,
-                                 const T* wp, const T* bd, const T* bp, T* y) {
+void depthwise_separable_run(const DepthwiseSeparableSpec& s, const T* x, const T* wd,
+                             const T* wt_pre, const T* wp, const T* ap_pre, const T* bd,
+                             const T* bp, T* y, const kernels::KernelTable& kt) {
   const ConvSpec& d = s.dw;
   const index_t OH = d.out[1], OW = d.out[2], Cm = d.C_out, Co = s.C_out, P = OH * OW;
   const index_t H = d.in[1], W = d.in[2], C = d.C_in, kh = d.k[1];
   if (d.N * Co * P == 0) return;
-  std::vector<T> wt = detail::workspace<T>(Cm * d.k_size(), "packed depthwise weights");
-  kernels::depthwise_pack_weights(d, wd, wt.data());
+  std::vector<T> wtv;
+  const T* wt = wt_pre;
+  if (!wt) {
+    wtv = detail::workspace<T>(Cm * d.k_size(), "packed depthwise weights");
+    kernels::depthwise_pack_weights(d, wd, wtv.data());
+    wt = wtv.data();
+  }
   const kernels::DepthwiseTables tb = kernels::depthwise_tables(d);
   const index_t rb = separable_band_rows(d, sizeof(T));
   const index_t nrb = (OH + rb - 1) / rb;
@@ -77,11 +88,12 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
     const index_t np = (r1 - r0) * OW;  // pixels in this band
     auto mid = kernels::scratch<T>(band);
     if (d.channels_last) {
-      kernels::depthwise_rows(d, tb.rows.data() + r0 * kh, tb.cols.data(), x + n * xsz, wt.data(),
+      kernels::depthwise_rows(d, tb.rows.data() + r0 * kh, tb.cols.data(), x + n * xsz, wt,
                               bd, r1 - r0, mid.get());
       // (np x Cm) @ wp^T (Cm x Co): rows of y are pixels.
       pointwise_gemm(np, Co, Cm, mid.get(), Cm, 1, wp, 1, Cm, y + (n * P + r0 * OW) * Co, Co,
-                     static_cast<const T*>(nullptr), bp, s.act);
+                     static_cast<const T*>(nullptr), bp, s.act, static_cast<const T*>(nullptr),
+                     &kt);
       return;
     }
     // Channels-first x: gather this band's input rows as channels-last rows (no copy of x).
@@ -90,13 +102,21 @@ void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, co
     auto xin = kernels::scratch<T>((r1 - r0) * kh * W * C);
     kernels::depthwise_gather_rows(d, tb, x + n * xsz, r0, r1 - r0, slot_of.data(), local.data(),
                                    xin.get());
-    kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.get(), wt.data(), bd, r1 - r0,
+    kernels::depthwise_rows(d, local.data(), tb.cols.data(), xin.get(), wt, bd, r1 - r0,
                             mid.get());
     xin.reset();
     // y[n] (Co x P), columns of this band: wp (Co x Cm) @ mid^T (Cm x np), mid^T by strides.
     pointwise_gemm(Co, np, Cm, wp, Cm, 1, mid.get(), 1, Cm, y + n * Co * P + r0 * OW, P, bp,
-                   static_cast<const T*>(nullptr), s.act);
+                   static_cast<const T*>(nullptr), s.act, ap_pre, &kt);
   });
+}
+}  // namespace detail
+
+template <class T>
+void depthwise_separable_forward(const DepthwiseSeparableSpec& s, const T* x, const T* wd,
+                                 const T* wp, const T* bd, const T* bp, T* y) {
+  detail::depthwise_separable_run(s, x, wd, static_cast<const T*>(nullptr), wp,
+                                  static_cast<const T*>(nullptr), bd, bp, y, active_kernels());
 }
 
 }  // namespace convcore

@@ -81,11 +81,15 @@ inline Shape output_shape(const PointwiseSpec& s) {
 // The one matrix product of the pointwise family: C = act(A B + bias), A(i, k) = a[i * rsa +
 // k * csa], B(k, j) = b[k * rsb + j * csb], C(i, j) = c[i * ldc + j]; bias_m per row, bias_n per
 // column (either may be null). Parallel inside unless called from a parallel region.
+// apack: A packed for the active level (a plan's), or null. kt: the kernel table (default:
+// the active one).
 template <class T>
 void pointwise_gemm(index_t M, index_t N, index_t K, const T* a, index_t rsa, index_t csa,
                     const T* b, index_t rsb, index_t csb, T* c, index_t ldc, const T* bias_m,
-                    const T* bias_n, Activation act) {
+                    const T* bias_n, Activation act, const T* apack = nullptr,
+                    const kernels::KernelTable* kt = nullptr) {
   kernels::GemmArgs<T> g;
+  g.apack = apack;
   g.M = M;
   g.N = N;
   g.K = K;
@@ -100,24 +104,45 @@ void pointwise_gemm(index_t M, index_t N, index_t K, const T* a, index_t rsa, in
   g.bias_m = bias_m;
   g.bias_n = bias_n;
   g.act = act;
-  active_kernels().fns(static_cast<T*>(nullptr)).gemm(g);
+  (kt ? *kt : active_kernels()).fns(static_cast<T*>(nullptr)).gemm(g);
 }
 
 // Pixels per GEMM call of the channels-last pointwise conv.
 constexpr index_t kPwChunk = 1024;
 
+// The 1x1 conv spec whose GEMM weights (conv_gemm_engine::pack, PackForm::gemm) are the
+// channels-first pointwise GEMM's A, group by group: a plan prepares them once.
+inline ConvSpec pointwise_weight_spec(index_t C_in, index_t C_out, index_t groups) {
+  ConvSpec s;
+  s.C_in = C_in;
+  s.C_out = C_out;
+  s.groups = groups;
+  return s;
+}
+
+namespace detail {
+// pointwise_forward with the kernels of kt and, channels-first, the weights packed by a plan
+// (apack: pointwise_weight_spec's PackForm::gemm form of w, or null).
 template <class T>
-void pointwise_forward(const PointwiseSpec& s, const T* x, const T* w, const T* bias, T* y) {
+void pointwise_run(const PointwiseSpec& s, const T* x, const T* w, const T* apack,
+                   const T* bias, T* y, const kernels::KernelTable& kt) {
   if (s.N * s.C_out * s.P == 0) return;
   const index_t cpg = s.C_in / s.groups, opg = s.C_out / s.groups;
   if (!s.channels_last) {
+    // (the form holds the groups one after the other, each in the level's MR-row panels)
+    const ConvSpec ws = pointwise_weight_spec(s.C_in, s.C_out, s.groups);
+    const index_t gsz =
+        apack ? kt.fns(static_cast<T*>(nullptr)).prepare({kernels::PackForm::gemm, &ws, w}, nullptr) /
+                    s.groups
+              : 0;
     // Per image and group: y_g (opg x P) = w_g (opg x cpg) @ x_g (cpg x P).
     for (index_t n = 0; n < s.N; ++n)
       for (index_t g = 0; g < s.groups; ++g)
         pointwise_gemm(opg, s.P, cpg, w + g * opg * cpg, cpg, 1, x + (n * s.C_in + g * cpg) * s.P,
                        s.P, 1, y + (n * s.C_out + g * opg) * s.P, s.P,
                        bias ? bias + g * opg : static_cast<const T*>(nullptr),
-                       static_cast<const T*>(nullptr), s.act);
+                       static_cast<const T*>(nullptr), s.act,
+                       apack ? apack + g * gsz : nullptr, &kt);
     return;
   }
   // Channels-last, rows are pixels: y[:, g] (NP x opg) = x[:, g] (NP x cpg) @ w_g^T, with w_g^T
@@ -130,8 +155,15 @@ void pointwise_forward(const PointwiseSpec& s, const T* x, const T* w, const T* 
     const index_t nr = R - r0 < kPwChunk ? R - r0 : kPwChunk;
     pointwise_gemm(nr, opg, cpg, x + r0 * s.C_in + g * cpg, s.C_in, 1, w + g * opg * cpg, 1, cpg,
                    y + r0 * s.C_out + g * opg, s.C_out, static_cast<const T*>(nullptr),
-                   bias ? bias + g * opg : static_cast<const T*>(nullptr), s.act);
+                   bias ? bias + g * opg : static_cast<const T*>(nullptr), s.act,
+                   static_cast<const T*>(nullptr), &kt);
   });
+}
+}  // namespace detail
+
+template <class T>
+void pointwise_forward(const PointwiseSpec& s, const T* x, const T* w, const T* bias, T* y) {
+  detail::pointwise_run(s, x, w, static_cast<const T*>(nullptr), bias, y, active_kernels());
 }
 
 }  // namespace convcore
