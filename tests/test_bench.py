@@ -44,6 +44,10 @@ def test_quick_tiny_json_structure(tmp_path):
         assert c["macs"] > 0
         assert c["convcore_ms"] > 0 and math.isfinite(c["gflops"]) and c["gflops"] > 0
         assert c["timing"]["convcore"]["samples"] >= 3
+        if c["op"] in ("conv", "conv_transpose"):  # the layer as a plan too, timed beside
+            assert c["plan"]["ms"] > 0 and c["plan"]["speedup"] > 0
+            for p in c["peers"].values():
+                assert p["ratio_plan"] == pytest.approx(p["ms"] / c["plan"]["ms"], rel=1e-9)
         st = c["machine_state"]  # the FMA probes around the case (no waiting: --max-wait 0)
         assert st["fma_gflops_before"] > 0 and st["fma_gflops_after"] > 0
         assert st["waited_s"] >= 0 and isinstance(st["degraded"], bool)
