@@ -1,24 +1,34 @@
 // The INT8 depthwise engine (groups = C_in = C_out, 1-D or 2-D): channels-last, vectorised
-// across channels, CB channels per block (32 on AVX-512, 16 on AVX2).
+// across channels.
 //
-//   acc[c] = bias[c] - x_zp * sum_t w'[c, t] + sum_t x[p_t, c] * w'[c, t],  w' = w - w_zp[c]
-// over all taps t (modulo 2^32, like the direct kernel). A tap in the padding reads a row of
-// x_zp values, so it adds x_zp * w' - x_zp * w' = 0, exactly the real 0 padding; the first two
-// terms are one int32 per channel (corr), computed when packing. x (as int16, [-128, 255]) and
-// w' (int16, [-255, 255]) go through vpmaddwd two taps at a time: x of taps t and t + 1
-// interleaved as int16 pairs (vpunpck{l,h}wd) times the pair (w'[c, t], w'[c, t + 1]); a pair
-// sum is at most 2 * 255^2 in magnitude: no saturation. The unpacks interleave within 128-bit
-// lanes, so the two accumulators hold the block's channels in the order `perm` below (the
-// packed weights and corrections follow it), put back in order before the store, which is the
-// GEMM engine's fused requantisation (quantized_micro.hpp). An odd last tap pairs with the
-// padding row and weight 0. Channels past the last whole block: AVX-512 masks the loads and
-// stores; AVX2 runs them through the scalar loop below (the same integers, requantize()).
+//   acc[c] = bias[c] - zx * sum_t ws[c, t] + sum_t xu[p_t, c] * ws[c, t]      (mod 2^32)
+// over all taps t, where (x - x_zp)(w - w_zp) = (xu - zx)(ws - zw) as in the GEMM engine
+// (quantized_pack.hpp): the int16 kernels take xu = x, zx = x_zp, ws = w - w_zp (zw = 0); the
+// VNNI kernel xu = x (+128 when int8), ws = w (-128 when uint8), zx = x_zp (+128), when every
+// zw is 0. A tap in the padding reads xu = zx, adding zx * ws - zx * ws = 0: exactly the real
+// 0 padding, so every output runs every tap, and the first two terms are one int32 per channel
+// (corr), computed when packing.
+//
+// Each worker builds, per input row it needs (a small per-worker cache of rows), a "tap row":
+// for every padded column pc and channel c the KQ values xu[pc + i * dil, c], i < KQ, side by
+// side in one 32-bit lane (KQ = 2 int16 for vpmaddwd, KQ = 4 bytes for vpdpbusd), from a
+// padded copy of the row (zx outside the input). An output pixel then takes, per kernel row
+// and group of KQ column taps, one vector load of its tap row and one multiply-accumulate with
+// the packed weights (KQ taps of one channel per lane, 0 past the kernel): 3 vpdpbusd or 6
+// vpmaddwd per vector of outputs for a 3x3 kernel, against 9 products and their shuffles per
+// tap without the rows. vpmaddwd's operands are xu in [-128, 255] and ws in [-255, 255]: its
+// pair sums (at most 2 * 255^2) cannot saturate; vpdpbusd does not saturate.
+//
+// The tap rows are built with in-lane unpacks (vpunpck{l,h}{bw,wd}), so a block of CB channels
+// sits in its NACC accumulators in the order q8_dw_perm below: the weights, corrections and
+// multipliers are packed in that order, and the requantised bytes are put back in channel
+// order before the store (the GEMM engine's fused requantisation, quantized_micro.hpp). The
+// rows and weights are padded to whole blocks (weight 0, never stored).
 #pragma once
 #include <cstdint>
 #include <cstring>
 
 #include "../core/parallel.hpp"
-#include "../core/requantize.hpp"
 #include "../core/scratch.hpp"
 #include "quantized_args.hpp"
 #include "quantized_micro.hpp"
@@ -32,21 +42,23 @@ inline bool q8_depthwise_applicable(const ConvSpec& s) {
   return s.groups == s.C_in && s.C_out == s.C_in && s.groups > 1 && s.planar();
 }
 
-// Lane j of accumulator h (0: the vpunpcklwd one, 1: vpunpckhwd) of a block holds channel
-// perm(j, h) of it: 128-bit lane j / 4 holds channels 8 * (j / 4) + 4 * h + j % 4.
-inline constexpr int q8_dw_perm(int j, int h) { return 8 * (j / 4) + 4 * h + j % 4; }
+// Channel (within its block) of lane j of accumulator h: each 128-bit lane of an unpacked
+// vector holds 4 channels, lane j / 4 of the vectors covering channels 4 * NACC * (j / 4) on.
+template <int NACC>
+constexpr int q8_dw_perm(int h, int j) { return 4 * NACC * (j / 4) + 4 * h + j % 4; }
 
-// Packed layout: per block b of CB channels and pair q of taps, the two accumulators' weight
-// vectors (CB / 2 lanes of two int16 each); then corr (per block, in accumulator order), then
-// mult (in channel order).
+// The packed form: per block b of CB channels, kernel row t1, group q of KQ column taps and
+// accumulator h, one vector of lanes (KQ weights each); then corr and mult per block in
+// accumulator order.
 template <class V>
 struct q8_dw_layout {
-  index_t nblk, npairs;
+  index_t nblk, K1, nq;
   std::size_t wbytes, cbytes, mbytes;
   explicit q8_dw_layout(const ConvSpec& s) {
     nblk = (s.C_in + V::CB - 1) / V::CB;
-    npairs = (s.k_size() + 1) / 2;
-    wbytes = q8_align64(static_cast<std::size_t>(nblk * npairs * V::CB * 2) * 2);
+    K1 = s.k[1];
+    nq = (s.k[2] + V::KQ - 1) / V::KQ;
+    wbytes = q8_align64(static_cast<std::size_t>(nblk * K1 * nq * V::CB) * 4);
     cbytes = q8_align64(static_cast<std::size_t>(nblk * V::CB) * 4);
     mbytes = q8_align64(static_cast<std::size_t>(nblk * V::CB) * 8);
   }
@@ -63,43 +75,48 @@ void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p);
 
 template <class V>
 void q8_depthwise_pack(const QConvArgs& a, void* mem, Q8Packed* p) {
-  constexpr int CB = V::CB, H = CB / 2;
+  constexpr int CB = V::CB, KQ = V::KQ, NACC = V::NACC, LANES = CB / NACC;
+  using W = typename V::W;  // int8_t (vnni) or int16_t
+  constexpr bool vnni = sizeof(W) == 1;
   const ConvSpec& s = *a.s;
   const q8_dw_layout<V> D(s);
-  const index_t C = s.C_in, taps = s.k_size();
+  const index_t C = s.C_in, taps = s.k_size(), K2 = s.k[2];
   auto* bytes = static_cast<unsigned char*>(mem);
-  auto* wp = reinterpret_cast<std::int16_t*>(bytes);
+  auto* wp = reinterpret_cast<W*>(bytes);
   auto* corr = reinterpret_cast<std::uint32_t*>(bytes + D.wbytes);
   auto* mult = reinterpret_cast<double*>(bytes + D.wbytes + D.cbytes);
   const auto* w8 = static_cast<const std::uint8_t*>(a.w);
-  const bool ws = a.w_signed;
-  // w'[c, t], 0 past the channels and taps
-  auto wv = [&](index_t c, index_t t) -> std::int32_t {
-    if (c >= C || t >= taps) return 0;
-    const std::uint8_t raw = w8[c * taps + t];
-    return (ws ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw) - a.w_zp[c];
+  const bool wsg = a.w_signed;
+  const std::int32_t zx = a.x_zp + (vnni && a.x_signed ? 128 : 0);
+  // ws[c, t1, t2], 0 past the channels and the kernel
+  auto wv = [&](index_t c, index_t t1, index_t t2) -> std::int32_t {
+    if (c >= C || t2 >= K2) return 0;
+    const std::uint8_t raw = w8[c * taps + t1 * K2 + t2];
+    if (vnni) return static_cast<std::int8_t>(static_cast<std::uint8_t>(raw ^ (wsg ? 0 : 0x80)));
+    return (wsg ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw) - a.w_zp[c];
   };
   for (index_t b = 0; b < D.nblk; ++b) {
-    for (index_t q = 0; q < D.npairs; ++q)
-      for (int h = 0; h < 2; ++h)
-        for (int j = 0; j < H; ++j) {
-          const index_t c = b * CB + q8_dw_perm(j, h);
-          std::int16_t* d = wp + ((b * D.npairs + q) * 2 + h) * CB + 2 * j;
-          d[0] = static_cast<std::int16_t>(wv(c, 2 * q));
-          d[1] = static_cast<std::int16_t>(wv(c, 2 * q + 1));
-        }
-    for (int h = 0; h < 2; ++h)
-      for (int j = 0; j < H; ++j) {
-        const index_t c = b * CB + q8_dw_perm(j, h);
+    for (index_t t1 = 0; t1 < D.K1; ++t1)
+      for (index_t q = 0; q < D.nq; ++q)
+        for (int h = 0; h < NACC; ++h)
+          for (int j = 0; j < LANES; ++j) {
+            const index_t c = b * CB + q8_dw_perm<NACC>(h, j);
+            W* d = wp + (((b * D.K1 + t1) * D.nq + q) * NACC + h) * LANES * KQ + j * KQ;
+            for (int i = 0; i < KQ; ++i) d[i] = static_cast<W>(wv(c, t1, q * KQ + i));
+          }
+    for (int h = 0; h < NACC; ++h)
+      for (int j = 0; j < LANES; ++j) {
+        const index_t c = b * CB + q8_dw_perm<NACC>(h, j);
+        const index_t slot = b * CB + h * LANES + j;
         std::uint32_t sum = 0;
-        for (index_t t = 0; t < taps; ++t) sum += static_cast<std::uint32_t>(wv(c, t));
-        corr[b * CB + h * H + j] =
-            c < C ? static_cast<std::uint32_t>(a.bias ? a.bias[c] : 0) -
-                        static_cast<std::uint32_t>(a.x_zp) * sum
-                  : 0u;
+        for (index_t t1 = 0; t1 < D.K1; ++t1)
+          for (index_t t2 = 0; t2 < K2; ++t2) sum += static_cast<std::uint32_t>(wv(c, t1, t2));
+        corr[slot] = c < C ? static_cast<std::uint32_t>(a.bias ? a.bias[c] : 0) -
+                                 static_cast<std::uint32_t>(zx) * sum
+                           : 0u;
+        mult[slot] = c < C ? a.mult[c] : 0.0;
       }
   }
-  for (index_t c = 0; c < D.nblk * CB; ++c) mult[c] = c < C ? a.mult[c] : 0.0;
   p->panel = wp;
   p->corr = corr;
   p->mult = mult;
@@ -107,171 +124,246 @@ void q8_depthwise_pack(const QConvArgs& a, void* mem, Q8Packed* p) {
   p->path = V::name();
 }
 
-template <class ISA>
+template <class V>
 struct q8_dw_tag {};  // owner of the depthwise engine's scratch
 
 template <class V>
 void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p) {
-  using ISA = typename V::isa;
-  constexpr int CB = V::CB;
+  constexpr int CB = V::CB, KQ = V::KQ;
+  using W = typename V::W;
+  constexpr bool vnni = sizeof(W) == 1;
   const ConvSpec& s = *a.s;
   const q8_dw_layout<V> D(s);
-  const index_t C = s.C_in, taps = s.k[1] * s.k[2], K2 = s.k[2];
+  const index_t C = s.C_in, CP = D.nblk * CB, K1 = D.K1, nq = D.nq;
   const index_t OH = s.out[1], OW = s.out[2], IH = s.in[1], IW = s.in[2];
-  const index_t full = V::masked ? D.nblk : C / CB;  // blocks run by the vector code
-  // the padding row: x_zp's byte for every channel, with a block of slack
-  std::uint8_t* padrow = thread_scratch<std::uint8_t, q8_dw_tag<ISA>, 1>::get(0, C + CB);
-  std::memset(padrow, static_cast<std::uint8_t>(a.x_zp), static_cast<std::size_t>(C + CB));
+  const index_t S1 = s.stride[1], S2 = s.stride[2], D1 = s.dil[1], D2 = s.dil[2];
+  const index_t P1 = s.pad_lo[1], P2 = s.pad_lo[2];
+  // tap-row positions (quad / pair starts) and the padded source row's width
+  const index_t PQ = (OW - 1) * S2 + (nq - 1) * KQ * D2 + 1;
+  const index_t PX = PQ + (KQ - 1) * D2;
+  const std::size_t row_bytes = static_cast<std::size_t>(PQ * CP) * 4;
+  const index_t R = (K1 - 1) * D1 + 1;  // rows one output row reads, at most
+  // xu of the padding: x_zp's byte (flipped like x under vnni)
+  const std::uint8_t zbyte =
+      static_cast<std::uint8_t>(static_cast<std::uint8_t>(a.x_zp) ^ (vnni && a.x_signed ? 0x80 : 0));
+  const bool xs = a.x_signed;
+  // the tap row of an input row outside the image: built once, read by every worker
+  const index_t cap = (static_cast<index_t>(row_bytes) + 63) / 64 * 64;
+  unsigned char* padq = thread_scratch<unsigned char, q8_dw_tag<V>, 3>::get(0, cap + PX * CP);
+  {
+    std::uint8_t* src = padq + cap;
+    std::memset(src, zbyte, static_cast<std::size_t>(PX * CP));
+    V::build_row(src, CP, PQ, D2, xs, padq);
+  }
   const auto* x8 = static_cast<const std::uint8_t*>(a.x);
   auto* y8 = static_cast<std::uint8_t*>(a.y);
-  const auto* wp = static_cast<const std::int16_t*>(p.panel);
+  const W* wp = static_cast<const W*>(p.panel);
   Q8Store base{};
-  base.ldy = 0;
   base.hi = static_cast<double>(a.y_hi - a.y_zp);
   base.lo = a.y_lo - a.y_zp;
   base.zp = a.y_zp;
   base.y_signed = a.y_signed;
   base.mr = 1;
-  const index_t K1 = s.k[1], S1 = s.stride[1], S2 = s.stride[2], D1 = s.dil[1], D2 = s.dil[2];
-  const index_t P1 = s.pad_lo[1], P2 = s.pad_lo[2];
-  // the output columns whose windows lie inside the input: [ow_lo, ow_hi)
-  index_t ow_lo = 0, ow_hi = 0;
-  {
-    ow_lo = P2 > 0 ? (P2 + S2 - 1) / S2 : 0;
-    const index_t last = IW - 1 - (K2 - 1) * D2 + P2;  // ow * S2 <= last
-    ow_hi = last >= 0 ? last / S2 + 1 : 0;
-    if (ow_hi > OW) ow_hi = OW;
-    if (ow_lo > ow_hi) ow_lo = ow_hi;
-  }
-  const bool xs = a.x_signed;
-  parallel_for(s.N * OH, [&](index_t item) {
-    const index_t n = item / OH, oh = item % OH;
-    // per tap (rounded up to pairs): the input pixel, or the padding row
-    const std::uint8_t** tp =
-        thread_scratch<const std::uint8_t*, q8_dw_tag<ISA>, 1>::get(0, 2 * D.npairs);
-    for (index_t t = taps; t < 2 * D.npairs; ++t) tp[t] = padrow;
-    // the input row of each kernel row (null: padding)
-    const std::uint8_t* rows[64];
-    const std::uint8_t** rowp = K1 <= 64 ? rows
-        : thread_scratch<const std::uint8_t*, q8_dw_tag<ISA>, 2>::get(0, K1);
-    bool rows_inside = true;
-    for (index_t t1 = 0; t1 < K1; ++t1) {
-      const index_t ih = oh * S1 - P1 + t1 * D1;
-      rowp[t1] = ih >= 0 && ih < IH ? x8 + (n * IH + ih) * IW * C : nullptr;
-      rows_inside = rows_inside && rowp[t1];
-    }
+  // bands of output rows: the cached rows are reused down the band
+  const index_t want = 4 * static_cast<index_t>(get_num_threads());
+  index_t bands = (want + s.N - 1) / s.N;
+  if (bands > OH) bands = OH;
+  if (bands < 1) bands = 1;
+  const index_t band = (OH + bands - 1) / bands;
+  bands = (OH + band - 1) / band;
+  parallel_for(s.N * bands, [&](index_t item) {
+    const index_t n = item / bands, oh0 = (item % bands) * band;
+    const index_t oh1 = oh0 + band < OH ? oh0 + band : OH;
+    // R cached tap rows (slot ih mod R), then the padded source row
+    unsigned char* cache = thread_scratch<unsigned char, q8_dw_tag<V>, 3>::get(1, R * cap + PX * CP);
+    std::uint8_t* src = cache + R * cap;
+    index_t* held = thread_scratch<index_t, q8_dw_tag<V>, 1>::get(0, R);
+    for (index_t r = 0; r < R; ++r) held[r] = -1;
+    const unsigned char** rows = thread_scratch<const unsigned char*, q8_dw_tag<V>, 1>::get(0, K1);
+    // padded source row's constant parts: zx left and right of the input
+    std::memset(src, zbyte, static_cast<std::size_t>(PX * CP));
+    const index_t q0 = P2 < PX ? P2 : PX, q1 = P2 + IW < PX ? P2 + IW : PX;
     Q8Store st = base;
-    for (index_t ow = 0; ow < OW; ++ow) {
-      const index_t iw0 = ow * S2 - P2;
-      if (rows_inside && ow >= ow_lo && ow < ow_hi) {
-        for (index_t t1 = 0, t = 0; t1 < K1; ++t1)
-          for (index_t t2 = 0; t2 < K2; ++t2, ++t) tp[t] = rowp[t1] + (iw0 + t2 * D2) * C;
-      } else {
-        for (index_t t1 = 0, t = 0; t1 < K1; ++t1)
-          for (index_t t2 = 0; t2 < K2; ++t2, ++t) {
-            const index_t iw = iw0 + t2 * D2;
-            tp[t] = rowp[t1] && iw >= 0 && iw < IW ? rowp[t1] + iw * C : padrow;
-          }
-      }
-      std::uint8_t* yp = y8 + ((n * OH + oh) * OW + ow) * C;
-      for (index_t b = 0; b < full; ++b) {
-        const index_t c0 = b * CB;
-        st.corr = p.corr + c0;
-        st.mult = p.mult + c0;
-        st.y = yp + c0;
-        st.nvalid = static_cast<int>(C - c0 < CB ? C - c0 : CB);
-        if (xs)
-          V::template block<true>(tp, c0, D.npairs, wp + b * D.npairs * 2 * CB, st);
-        else
-          V::template block<false>(tp, c0, D.npairs, wp + b * D.npairs * 2 * CB, st);
-      }
-      for (index_t c = full * CB; c < C; ++c) {  // AVX2's tail: scalar, the same integers
-        const index_t b = c / CB, r = c % CB;
-        const int h = static_cast<int>((r % 8) / 4), j = static_cast<int>((r / 8) * 4 + r % 4);
-        std::uint32_t acc = p.corr[b * CB + h * (CB / 2) + j];  // inverse of q8_dw_perm
-        for (index_t t = 0; t < taps; ++t) {
-          const std::uint8_t raw = tp[t][c];  // the padding row holds x_zp
-          const std::int32_t xv = xs ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw;
-          const std::int16_t wv = wp[((b * D.npairs + t / 2) * 2 + h) * CB + 2 * j + (t % 2)];
-          acc += static_cast<std::uint32_t>(xv * wv);
+    for (index_t oh = oh0; oh < oh1; ++oh) {
+      for (index_t t1 = 0; t1 < K1; ++t1) {
+        const index_t ih = oh * S1 - P1 + t1 * D1;
+        if (ih < 0 || ih >= IH) {
+          rows[t1] = padq;
+          continue;
         }
-        yp[c] = static_cast<std::uint8_t>(
-            requantize(static_cast<std::int32_t>(acc), p.mult[c], a.y_zp, a.y_lo, a.y_hi));
+        const index_t slot = ih % R;
+        unsigned char* q = cache + slot * cap;
+        if (held[slot] != ih) {
+          const std::uint8_t* xr = x8 + (n * IH + ih) * IW * C;
+          for (index_t pc = q0; pc < q1; ++pc) {
+            std::uint8_t* d = src + pc * CP;
+            const std::uint8_t* sp = xr + (pc - P2) * C;
+            if (vnni && xs)
+              for (index_t c = 0; c < C; ++c) d[c] = static_cast<std::uint8_t>(sp[c] ^ 0x80u);
+            else
+              std::memcpy(d, sp, static_cast<std::size_t>(C));
+          }
+          V::build_row(src, CP, PQ, D2, xs, q);
+          held[slot] = ih;
+        }
+        rows[t1] = q;
+      }
+      std::uint8_t* yrow = y8 + (n * OH + oh) * OW * C;
+      for (index_t ow = 0; ow < OW; ++ow) {
+        const index_t off = ow * S2 * CP * 4;
+        for (index_t b = 0; b < D.nblk; ++b) {
+          const index_t c0 = b * CB;
+          st.corr = p.corr + c0;
+          st.mult = p.mult + c0;
+          st.y = yrow + ow * C + c0;
+          st.nvalid = static_cast<int>(C - c0 < CB ? C - c0 : CB);
+          V::pixel(rows, K1, nq, off + c0 * 4, KQ * D2 * CP * 4,
+                   wp + b * K1 * nq * CB * KQ, st);
+        }
       }
     }
   });
 }
 
 #if defined(CONVCORE_SIMD_AVX2)
+// int16 pairs and vpmaddwd on 256-bit vectors: 16 channels per block, two accumulators (lanes:
+// channels 0-3 and 8-11, then 4-7 and 12-15). The AVX-512 level without VNNI runs it too
+// (vpmaddwd on 512-bit vectors is no faster per product on the CPUs measured).
 template <class ISA>
-struct q8_dw_avx2 {
+struct q8_dw_madd {
   using isa = ISA;
-  static constexpr int CB = 16;
-  static constexpr bool masked = false;
-  static const char* name() { return "avx2_depthwise"; }
-  template <bool XS>
-  static __m256i load(const std::uint8_t* p) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return XS ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
+  using W = std::int16_t;
+  static constexpr int CB = 16, KQ = 2, NACC = 2;
+  static const char* name() {
+    return ISA::level == IsaLevel::avx2 ? "avx2_depthwise" : "avx512bw_depthwise";
   }
-  // One pixel's block of 16 channels from c0: taps in pairs, then the fused store.
-  template <bool XS>
-  static void block(const std::uint8_t* const* tp, index_t c0, index_t npairs, const std::int16_t* w, const Q8Store& st) {
+  // src: PQ + D2 positions of CP bytes; out: per position and channel the pair
+  // (x[pc], x[pc + D2]) as int16, by blocks of 16 channels in accumulator order
+  static void build_row(const std::uint8_t* src, index_t CP, index_t PQ, index_t D2, bool xs,
+                        unsigned char* out) {
+    auto* o = reinterpret_cast<__m256i*>(out);
+    for (index_t pc = 0; pc < PQ; ++pc) {
+      const std::uint8_t* a = src + pc * CP;
+      const std::uint8_t* b = src + (pc + D2) * CP;
+      for (index_t c = 0; c < CP; c += 16, o += 2) {
+        const __m128i ba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + c));
+        const __m128i bb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + c));
+        const __m256i va = xs ? _mm256_cvtepi8_epi16(ba) : _mm256_cvtepu8_epi16(ba);
+        const __m256i vb = xs ? _mm256_cvtepi8_epi16(bb) : _mm256_cvtepu8_epi16(bb);
+        _mm256_storeu_si256(o, _mm256_unpacklo_epi16(va, vb));
+        _mm256_storeu_si256(o + 1, _mm256_unpackhi_epi16(va, vb));
+      }
+    }
+  }
+  // One output pixel's block: rows[t1] + off is its first pair of kernel row t1, qstep the
+  // bytes to the next group of 2 column taps; w the block's weights.
+  static void pixel(const unsigned char* const* rows, index_t K1, index_t nq, index_t off,
+                    index_t qstep, const W* w, const Q8Store& st) {
     __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr));
     __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 8));
-    for (index_t q = 0; q < npairs; ++q, w += 2 * CB) {
-      const __m256i xa = load<XS>(tp[2 * q] + c0), xb = load<XS>(tp[2 * q + 1] + c0);
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, xb),
-                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w))));
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, xb),
-                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + CB))));
+    for (index_t t1 = 0; t1 < K1; ++t1) {
+      const unsigned char* r = rows[t1] + off;
+      for (index_t q = 0; q < nq; ++q, r += qstep, w += 32) {
+        const auto* v = reinterpret_cast<const __m256i*>(r);
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_loadu_si256(v),
+                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w))));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_loadu_si256(v + 1),
+                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16))));
+      }
     }
-    // lo holds channels 0-3, 8-11; hi 4-7, 12-15
-    q8_store8_avx2<ISA>(_mm256_permute2x128_si256(lo, hi, 0x20), st.mult, st, st.y, 8);
-    q8_store8_avx2<ISA>(_mm256_permute2x128_si256(lo, hi, 0x31), st.mult + 8, st, st.y + 8, 8);
+    // lo: channels 0-3, 8-11; hi: 4-7, 12-15 (mult in the same order); the bytes
+    // [0-3, 8-11, 4-7, 12-15] back in channel order, in registers (two 8-byte stores read
+    // back as one 16-byte load stall the store forwarding)
+    const __m128i v = _mm_shuffle_epi32(_mm_unpacklo_epi64(q8_requant8_avx2<ISA>(lo, st.mult, st),
+                                                           q8_requant8_avx2<ISA>(hi, st.mult + 8, st)),
+                                        _MM_SHUFFLE(3, 1, 2, 0));
+    if (st.nvalid >= 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(st.y), v);
+    } else {
+      alignas(16) std::uint8_t b[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(b), v);
+      std::memcpy(st.y, b, static_cast<std::size_t>(st.nvalid));
+    }
   }
 };
 #endif
 
 #if defined(CONVCORE_SIMD_AVX512)
+// vpdpbusd on 256-bit vectors: 32 channels per block, four accumulators (lanes: channels
+// 4h..4h+3 and 16+4h..16+4h+3).
 template <class ISA>
-struct q8_dw_avx512 {
+struct q8_dw_vnni {
   using isa = ISA;
-  static constexpr int CB = 32;
-  static constexpr bool masked = true;
-  static const char* name() { return "avx512bw_depthwise"; }
-  template <bool XS>
-  static void block(const std::uint8_t* const* tp, index_t c0, index_t npairs, const std::int16_t* w, const Q8Store& st) {
-    // a partial block (the last one) loads only its channels (the padding row has slack)
-    const __mmask32 m = st.nvalid >= 32 ? __mmask32(0xFFFFFFFFu)
-                                        : static_cast<__mmask32>((1u << st.nvalid) - 1u);
-    __m512i lo = _mm512_loadu_si512(st.corr), hi = _mm512_loadu_si512(st.corr + 16);
-    for (index_t q = 0; q < npairs; ++q, w += 2 * CB) {
-      const std::uint8_t *pa = tp[2 * q] + c0, *pb = tp[2 * q + 1] + c0;
-      __m256i ba, bb;
-      if (st.nvalid >= 32) {
-        ba = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa));
-        bb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb));
-      } else {
-        ba = _mm256_maskz_loadu_epi8(m, pa);
-        bb = _mm256_maskz_loadu_epi8(m, pb);
+  using W = std::int8_t;
+  static constexpr int CB = 32, KQ = 4, NACC = 4;
+  static const char* name() { return "avx512_vnni_depthwise"; }
+  // out: per position and channel the quad (x[pc + i * D2], i < 4), by blocks of 32 channels
+  // in accumulator order
+  static void build_row(const std::uint8_t* src, index_t CP, index_t PQ, index_t D2, bool,
+                        unsigned char* out) {
+    auto* o = reinterpret_cast<__m256i*>(out);
+    for (index_t pc = 0; pc < PQ; ++pc) {
+      const std::uint8_t* p0 = src + pc * CP;
+      for (index_t c = 0; c < CP; c += 32, o += 4) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + c));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + D2 * CP + c));
+        const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + 2 * D2 * CP + c));
+        const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + 3 * D2 * CP + c));
+        const __m256i ablo = _mm256_unpacklo_epi8(a, b), abhi = _mm256_unpackhi_epi8(a, b);
+        const __m256i eflo = _mm256_unpacklo_epi8(e, f), efhi = _mm256_unpackhi_epi8(e, f);
+        _mm256_storeu_si256(o, _mm256_unpacklo_epi16(ablo, eflo));
+        _mm256_storeu_si256(o + 1, _mm256_unpackhi_epi16(ablo, eflo));
+        _mm256_storeu_si256(o + 2, _mm256_unpacklo_epi16(abhi, efhi));
+        _mm256_storeu_si256(o + 3, _mm256_unpackhi_epi16(abhi, efhi));
       }
-      const __m512i xa = XS ? _mm512_cvtepi8_epi16(ba) : _mm512_cvtepu8_epi16(ba);
-      const __m512i xb = XS ? _mm512_cvtepi8_epi16(bb) : _mm512_cvtepu8_epi16(bb);
-      lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb),
-                                                  _mm512_loadu_si512(w)));
-      hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb),
-                                                  _mm512_loadu_si512(w + CB)));
     }
-    // lo holds channels 0-3, 8-11, 16-19, 24-27 (128-bit lanes); hi 4-7, 12-15, ...
-    const __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    const __m512i i1 =
-        _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    const __mmask16 m0 = static_cast<__mmask16>(m), m1 = static_cast<__mmask16>(m >> 16);
-    q8_store16_avx512<ISA>(_mm512_permutex2var_epi32(lo, i0, hi), st.mult, st, st.y, m0);
-    if (m1) q8_store16_avx512<ISA>(_mm512_permutex2var_epi32(lo, i1, hi), st.mult + 16, st, st.y + 16, m1);
   }
+  static void pixel(const unsigned char* const* rows, index_t K1, index_t nq, index_t off,
+                    index_t qstep, const W* w, const Q8Store& st);
 };
+
+template <class ISA>
+CONVCORE_TARGET_VNNI void q8_dw_vnni_pixel(const unsigned char* const* rows, index_t K1,
+                                           index_t nq, index_t off, index_t qstep,
+                                           const std::int8_t* w, const Q8Store& st) {
+  __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr));
+  __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 8));
+  __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 16));
+  __m256i c3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 24));
+  for (index_t t1 = 0; t1 < K1; ++t1) {
+    const unsigned char* r = rows[t1] + off;
+    for (index_t q = 0; q < nq; ++q, r += qstep, w += 128) {
+      const auto* v = reinterpret_cast<const __m256i*>(r);
+      const auto* wv = reinterpret_cast<const __m256i*>(w);
+      c0 = _mm256_dpbusd_epi32(c0, _mm256_loadu_si256(v), _mm256_loadu_si256(wv));
+      c1 = _mm256_dpbusd_epi32(c1, _mm256_loadu_si256(v + 1), _mm256_loadu_si256(wv + 1));
+      c2 = _mm256_dpbusd_epi32(c2, _mm256_loadu_si256(v + 2), _mm256_loadu_si256(wv + 2));
+      c3 = _mm256_dpbusd_epi32(c3, _mm256_loadu_si256(v + 3), _mm256_loadu_si256(wv + 3));
+    }
+  }
+  // requantise each accumulator (8 lanes: dwords of 4 channels 4h.., 16+4h..), then the
+  // dwords back in channel order: out dword m = 4k + h comes from accumulator h's dword k
+  const __m512d hi = _mm512_set1_pd(st.hi);
+  const __m256i lo = _mm256_set1_epi32(st.lo), zp = _mm256_set1_epi32(st.zp);
+  auto rq = [&](__m256i acc, const double* m) -> __m128i {
+    const __m512d v = _mm512_min_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(acc), _mm512_loadu_pd(m)), hi);
+    const __m256i i = _mm512_cvt_roundpd_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_cvtepi32_epi8(_mm256_add_epi32(_mm256_max_epi32(i, lo), zp));
+  };
+  const __m128i b01 = _mm_unpacklo_epi64(rq(c0, st.mult), rq(c1, st.mult + 8));
+  const __m128i b23 = _mm_unpacklo_epi64(rq(c2, st.mult + 16), rq(c3, st.mult + 24));
+  const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(b01), b23, 1);
+  const __m256i out = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  const __mmask32 m = st.nvalid >= 32 ? __mmask32(0xFFFFFFFFu)
+                                      : static_cast<__mmask32>((1u << st.nvalid) - 1u);
+  _mm256_mask_storeu_epi8(st.y, m, out);
+}
+
+template <class ISA>
+void q8_dw_vnni<ISA>::pixel(const unsigned char* const* rows, index_t K1, index_t nq,
+                            index_t off, index_t qstep, const W* w, const Q8Store& st) {
+  q8_dw_vnni_pixel<ISA>(rows, K1, nq, off, qstep, w, st);
+}
 #endif
 
 }  // namespace kernels

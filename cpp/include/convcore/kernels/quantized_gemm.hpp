@@ -129,7 +129,7 @@ struct q8_traits_avx2 : q8_madd_avx2<ISA> {
 template <>
 struct q8_engine<isa::avx2> {
   using G = q8_traits_avx2<isa::avx2>;
-  using D = q8_dw_avx2<isa::avx2>;
+  using D = q8_dw_madd<isa::avx2>;
   static std::size_t bytes(const QConvArgs& a, Q8Kind k) {
     return k == Q8Kind::depthwise ? q8_depthwise_bytes<D>(a) : q8_gemm_bytes<G>(a);
   }
@@ -159,25 +159,32 @@ template <>
 struct q8_engine<isa::avx512> {
   using V = q8_traits_vnni<isa::avx512>;
   using M = q8_traits_madd512<isa::avx512>;
-  using D = q8_dw_avx512<isa::avx512>;
+  using DV = q8_dw_vnni<isa::avx512>;
+  using DM = q8_dw_madd<isa::avx512>;
   static bool use_vnni(const QConvArgs* a) {
     return cpu_features().avx512_vnni && int8_engine() != Int8Engine::no_vnni &&
            (!a || q8_vnni_weights<isa::avx512>(*a));
   }
   static std::size_t bytes(const QConvArgs& a, Q8Kind k) {
-    if (k == Q8Kind::depthwise) return q8_depthwise_bytes<D>(a);
+    if (k == Q8Kind::depthwise)
+      return use_vnni(&a) ? q8_depthwise_bytes<DV>(a) : q8_depthwise_bytes<DM>(a);
     return use_vnni(&a) ? q8_gemm_bytes<V>(a) : q8_gemm_bytes<M>(a);
   }
   static void pack(const QConvArgs& a, Q8Kind k, void* mem, Q8Packed* p) {
-    if (k == Q8Kind::depthwise)
-      q8_depthwise_pack<D>(a, mem, p);
-    else if (use_vnni(&a))
+    const bool v = use_vnni(&a);
+    if (k == Q8Kind::depthwise) {
+      if (v)
+        q8_depthwise_pack<DV>(a, mem, p);
+      else
+        q8_depthwise_pack<DM>(a, mem, p);
+    } else if (v) {
       q8_gemm_pack<V>(a, mem, p);
-    else
+    } else {
       q8_gemm_pack<M>(a, mem, p);
+    }
   }
   static const char* path(const QConvArgs* a) {
-    if (a && q8_depthwise_applicable(*a->s)) return D::name();
+    if (a && q8_depthwise_applicable(*a->s)) return use_vnni(a) ? DV::name() : DM::name();
     return use_vnni(a) ? V::name() : M::name();
   }
   static constexpr QuantFns fns() { return {&bytes, &pack, &path}; }

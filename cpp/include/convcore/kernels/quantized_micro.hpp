@@ -52,10 +52,9 @@ struct Q8Store {
 };
 
 #if defined(CONVCORE_SIMD_AVX2)
-// 8 accumulators to 8 requantised bytes at p (n of them).
+// 8 accumulators to 8 requantised bytes (the low half of the result).
 template <class ISA>
-inline void q8_store8_avx2(__m256i acc, const double* mult, const Q8Store& st, std::uint8_t* p,
-                           int n) {
+inline __m128i q8_requant8_avx2(__m256i acc, const double* mult, const Q8Store& st) {
   const __m256d hi = _mm256_set1_pd(st.hi);
   __m256d a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(acc));
   __m256d b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(acc, 1));
@@ -68,7 +67,14 @@ inline void q8_store8_avx2(__m256i acc, const double* mult, const Q8Store& st, s
   // integers in float64 below 2^31 (or below -2^31: INT_MIN): the conversion is exact
   const __m128i w16 = _mm_adds_epi16(_mm_packs_epi32(_mm256_cvtpd_epi32(a), _mm256_cvtpd_epi32(b)),
                                      _mm_set1_epi16(static_cast<std::int16_t>(st.zp)));
-  const __m128i b8 = st.y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+  return st.y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+}
+
+// 8 accumulators to 8 requantised bytes at p (n of them).
+template <class ISA>
+inline void q8_store8_avx2(__m256i acc, const double* mult, const Q8Store& st, std::uint8_t* p,
+                           int n) {
+  const __m128i b8 = q8_requant8_avx2<ISA>(acc, mult, st);
   if (n >= 8) {
     _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b8);
   } else if (n > 0) {
