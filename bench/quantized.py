@@ -2,7 +2,7 @@
 PyTorch's quantized conv2d, and against convcore's own float32 conv on the same layer.
 
     python -m bench.quantized [--threads 2] [--levels avx2,avx512] [--quick] [--json FILE]
-                              [--repeat 7] [--budget 2.0]
+                              [--repeat 7] [--budget 2.0] [--only TEXT] [--batches 1,8]
 
 Cases: ResNet-50 3x3 and 1x1 layers and MobileNetV2 depthwise 3x3 layers, N = 1 and 8. Data:
 uint8 x over the full range (zero point 128), int8 w in [-127, 127] (zero point 0, per-tensor
@@ -216,6 +216,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--budget", type=float, default=2.0, help="seconds per case and level")
     ap.add_argument("--quick", action="store_true", help="two tiny cases (a smoke test)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--only", default=None, help="layers whose name contains this text")
+    ap.add_argument("--batches", default="1,8", help="batch sizes, comma-separated")
     ap.add_argument("--ort-spinning", action="store_true",
                     help="let ONNX Runtime's threads spin after a run (its default; off here: "
                          "see the docstring)")
@@ -236,6 +238,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rng = np.random.default_rng(0)
     cases = []
     layers = QUICK if args.quick else LAYERS
+    if args.only:
+        layers = [l for l in layers if args.only in l[1]]
     repeat, budget = (3, 0.05) if args.quick else (args.repeat, args.budget)
     print(f"{_peak.cpu_model()}, threads={args.threads}, peers: {sorted(peers) or 'none'}")
     for path, p in peaks.items():
@@ -249,7 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(hdr)
     try:
         for layer in layers:
-            for N in ((1,) if args.quick else (1, 8)):
+            for N in ((1,) if args.quick else tuple(int(v) for v in args.batches.split(","))):
                 c = _case(layer, N, args.threads, levels, peers, repeat, budget, rng,
                           args.ort_spinning)
                 for r in c["levels"]:

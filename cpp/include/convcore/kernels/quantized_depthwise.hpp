@@ -171,7 +171,7 @@ void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p) {
   if (bands < 1) bands = 1;
   const index_t band = (OH + bands - 1) / bands;
   bands = (OH + band - 1) / band;
-  parallel_for(s.N * bands, [&](index_t item) {
+  parallel_for_dynamic(s.N * bands, [&](index_t item) {
     const index_t n = item / bands, oh0 = (item % bands) * band;
     const index_t oh1 = oh0 + band < OH ? oh0 + band : OH;
     // R cached tap rows (slot ih mod R), then the padded source row

@@ -60,8 +60,10 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
   // blocks of equal size (a multiple of MR): no short last block left to one thread
   index_t mb_size = (M + nmb - 1) / nmb;
   mb_size = (mb_size + K::MR - 1) / K::MR * K::MR;
-  // Too few pixel blocks for the threads: split the column panels too
-  const index_t want = 2 * static_cast<index_t>(get_num_threads());
+  // Too few pixel blocks for the threads: split the column panels too. Items are taken
+  // dynamically (a few per thread): on a shared machine a thread that is descheduled for a
+  // while does not hold up the whole call with its fixed half.
+  const index_t want = 4 * static_cast<index_t>(get_num_threads());
   index_t nocc = 1;
   if (s.groups * nmb < want) {
     nocc = (want + s.groups * nmb - 1) / (s.groups * nmb);
@@ -76,7 +78,7 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
   auto* y8 = static_cast<std::uint8_t*>(a.y);
   const B* panel = static_cast<const B*>(p.panel);
   const index_t kpt = L.cpg_pad / K::KU;
-  parallel_for(s.groups * nmb * nocc, [&](index_t item) {
+  parallel_for_dynamic(s.groups * nmb * nocc, [&](index_t item) {
     const index_t occ = item % nocc, mb = (item / nocc) % nmb, g = item / (nocc * nmb);
     const index_t m0 = mb * mb_size, m1 = m0 + mb_size < M ? m0 + mb_size : M;
     if (m0 >= m1) return;
