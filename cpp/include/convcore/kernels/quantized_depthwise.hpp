@@ -127,6 +127,18 @@ void q8_depthwise_pack(const QConvArgs& a, void* mem, Q8Packed* p) {
 template <class V>
 struct q8_dw_tag {};  // owner of the depthwise engine's scratch
 
+// One output row of the depthwise engine: tap rows (per kernel row, the first position's
+// lanes), the byte steps to the next output pixel and to the next group of KQ column taps,
+// and the packed weights, corrections and multipliers of all blocks.
+struct Q8DwRow {
+  const unsigned char* const* rows;
+  index_t K1, nq, OW, ostep, qstep, C, nblk;
+  const void* w;
+  const std::uint32_t* corr;
+  const double* mult;
+  std::uint8_t* y;
+};
+
 template <class V>
 void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p) {
   constexpr int CB = V::CB, KQ = V::KQ;
@@ -183,7 +195,6 @@ void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p) {
     // padded source row's constant parts: zx left and right of the input
     std::memset(src, zbyte, static_cast<std::size_t>(PX * CP));
     const index_t q0 = P2 < PX ? P2 : PX, q1 = P2 + IW < PX ? P2 + IW : PX;
-    Q8Store st = base;
     for (index_t oh = oh0; oh < oh1; ++oh) {
       for (index_t t1 = 0; t1 < K1; ++t1) {
         const index_t ih = oh * S1 - P1 + t1 * D1;
@@ -208,19 +219,20 @@ void q8_depthwise_run(const QConvArgs& a, const Q8Packed& p) {
         }
         rows[t1] = q;
       }
-      std::uint8_t* yrow = y8 + (n * OH + oh) * OW * C;
-      for (index_t ow = 0; ow < OW; ++ow) {
-        const index_t off = ow * S2 * CP * 4;
-        for (index_t b = 0; b < D.nblk; ++b) {
-          const index_t c0 = b * CB;
-          st.corr = p.corr + c0;
-          st.mult = p.mult + c0;
-          st.y = yrow + ow * C + c0;
-          st.nvalid = static_cast<int>(C - c0 < CB ? C - c0 : CB);
-          V::pixel(rows, K1, nq, off + c0 * 4, KQ * D2 * CP * 4,
-                   wp + b * K1 * nq * CB * KQ, st);
-        }
-      }
+      Q8DwRow rw;
+      rw.rows = rows;
+      rw.K1 = K1;
+      rw.nq = nq;
+      rw.OW = OW;
+      rw.ostep = S2 * CP * 4;
+      rw.qstep = KQ * D2 * CP * 4;
+      rw.C = C;
+      rw.nblk = D.nblk;
+      rw.w = wp;
+      rw.corr = p.corr;
+      rw.mult = p.mult;
+      rw.y = y8 + (n * OH + oh) * OW * C;
+      V::row(rw, base);
     }
   });
 }
@@ -255,34 +267,42 @@ struct q8_dw_madd {
       }
     }
   }
-  // One output pixel's block: rows[t1] + off is its first pair of kernel row t1, qstep the
-  // bytes to the next group of 2 column taps; w the block's weights.
-  static void pixel(const unsigned char* const* rows, index_t K1, index_t nq, index_t off,
-                    index_t qstep, const W* w, const Q8Store& st) {
-    __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr));
-    __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 8));
-    for (index_t t1 = 0; t1 < K1; ++t1) {
-      const unsigned char* r = rows[t1] + off;
-      for (index_t q = 0; q < nq; ++q, r += qstep, w += 32) {
-        const auto* v = reinterpret_cast<const __m256i*>(r);
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_loadu_si256(v),
-                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w))));
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_loadu_si256(v + 1),
-                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16))));
+  static void row(const Q8DwRow& rw, const Q8Store& st) {
+    const auto* wall = static_cast<const W*>(rw.w);
+    for (index_t ow = 0; ow < rw.OW; ++ow) {
+      std::uint8_t* y = rw.y + ow * rw.C;
+      for (index_t b = 0; b < rw.nblk; ++b) {
+        const index_t c0 = b * CB, off = ow * rw.ostep + c0 * 4;
+        const W* w = wall + b * rw.K1 * rw.nq * CB * KQ;
+        const std::uint32_t* corr = rw.corr + c0;
+        const double* mult = rw.mult + c0;
+        __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr));
+        __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + 8));
+        for (index_t t1 = 0; t1 < rw.K1; ++t1) {
+          const unsigned char* r = rw.rows[t1] + off;
+          for (index_t q = 0; q < rw.nq; ++q, r += rw.qstep, w += 32) {
+            const auto* v = reinterpret_cast<const __m256i*>(r);
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_loadu_si256(v),
+                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w))));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_loadu_si256(v + 1),
+                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16))));
+          }
+        }
+        // lo: channels 0-3, 8-11; hi: 4-7, 12-15 (mult in the same order); the bytes
+        // [0-3, 8-11, 4-7, 12-15] back in channel order, in registers (two 8-byte stores
+        // read back as one 16-byte load stall the store forwarding)
+        const __m128i v = _mm_shuffle_epi32(_mm_unpacklo_epi64(q8_requant8_avx2<ISA>(lo, mult, st),
+                                                               q8_requant8_avx2<ISA>(hi, mult + 8, st)),
+                                            _MM_SHUFFLE(3, 1, 2, 0));
+        const index_t nvalid = rw.C - c0;
+        if (nvalid >= 16) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(y + c0), v);
+        } else {
+          alignas(16) std::uint8_t bytes[16];
+          _mm_store_si128(reinterpret_cast<__m128i*>(bytes), v);
+          std::memcpy(y + c0, bytes, static_cast<std::size_t>(nvalid));
+        }
       }
-    }
-    // lo: channels 0-3, 8-11; hi: 4-7, 12-15 (mult in the same order); the bytes
-    // [0-3, 8-11, 4-7, 12-15] back in channel order, in registers (two 8-byte stores read
-    // back as one 16-byte load stall the store forwarding)
-    const __m128i v = _mm_shuffle_epi32(_mm_unpacklo_epi64(q8_requant8_avx2<ISA>(lo, st.mult, st),
-                                                           q8_requant8_avx2<ISA>(hi, st.mult + 8, st)),
-                                        _MM_SHUFFLE(3, 1, 2, 0));
-    if (st.nvalid >= 16) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(st.y), v);
-    } else {
-      alignas(16) std::uint8_t b[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(b), v);
-      std::memcpy(st.y, b, static_cast<std::size_t>(st.nvalid));
     }
   }
 };
@@ -318,51 +338,63 @@ struct q8_dw_vnni {
       }
     }
   }
-  static void pixel(const unsigned char* const* rows, index_t K1, index_t nq, index_t off,
-                    index_t qstep, const W* w, const Q8Store& st);
+  static void row(const Q8DwRow& rw, const Q8Store& st);
 };
 
 template <class ISA>
-CONVCORE_TARGET_VNNI void q8_dw_vnni_pixel(const unsigned char* const* rows, index_t K1,
-                                           index_t nq, index_t off, index_t qstep,
-                                           const std::int8_t* w, const Q8Store& st) {
-  __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr));
-  __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 8));
-  __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 16));
-  __m256i c3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st.corr + 24));
-  for (index_t t1 = 0; t1 < K1; ++t1) {
-    const unsigned char* r = rows[t1] + off;
-    for (index_t q = 0; q < nq; ++q, r += qstep, w += 128) {
-      const auto* v = reinterpret_cast<const __m256i*>(r);
-      const auto* wv = reinterpret_cast<const __m256i*>(w);
-      c0 = _mm256_dpbusd_epi32(c0, _mm256_loadu_si256(v), _mm256_loadu_si256(wv));
-      c1 = _mm256_dpbusd_epi32(c1, _mm256_loadu_si256(v + 1), _mm256_loadu_si256(wv + 1));
-      c2 = _mm256_dpbusd_epi32(c2, _mm256_loadu_si256(v + 2), _mm256_loadu_si256(wv + 2));
-      c3 = _mm256_dpbusd_epi32(c3, _mm256_loadu_si256(v + 3), _mm256_loadu_si256(wv + 3));
-    }
-  }
-  // requantise each accumulator (8 lanes: dwords of 4 channels 4h.., 16+4h..), then the
-  // dwords back in channel order: out dword m = 4k + h comes from accumulator h's dword k
+CONVCORE_TARGET_VNNI void q8_dw_vnni_row(const Q8DwRow& rw, const Q8Store& st) {
   const __m512d hi = _mm512_set1_pd(st.hi);
   const __m256i lo = _mm256_set1_epi32(st.lo), zp = _mm256_set1_epi32(st.zp);
-  auto rq = [&](__m256i acc, const double* m) -> __m128i {
-    const __m512d v = _mm512_min_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(acc), _mm512_loadu_pd(m)), hi);
-    const __m256i i = _mm512_cvt_roundpd_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    return _mm256_cvtepi32_epi8(_mm256_add_epi32(_mm256_max_epi32(i, lo), zp));
-  };
-  const __m128i b01 = _mm_unpacklo_epi64(rq(c0, st.mult), rq(c1, st.mult + 8));
-  const __m128i b23 = _mm_unpacklo_epi64(rq(c2, st.mult + 16), rq(c3, st.mult + 24));
-  const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(b01), b23, 1);
-  const __m256i out = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-  const __mmask32 m = st.nvalid >= 32 ? __mmask32(0xFFFFFFFFu)
-                                      : static_cast<__mmask32>((1u << st.nvalid) - 1u);
-  _mm256_mask_storeu_epi8(st.y, m, out);
+  // out dword m = 4k + h (channels 4m..4m+3) comes from accumulator h's dword k
+  const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const auto* wall = static_cast<const std::int8_t*>(rw.w);
+  for (index_t ow = 0; ow < rw.OW; ++ow) {
+    std::uint8_t* y = rw.y + ow * rw.C;
+    for (index_t b = 0; b < rw.nblk; ++b) {
+      const index_t c0 = b * 32, off = ow * rw.ostep + c0 * 4;
+      const std::int8_t* w = wall + b * rw.K1 * rw.nq * 128;
+      const std::uint32_t* corr = rw.corr + c0;
+      const double* mult = rw.mult + c0;
+      __m256i c0v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr));
+      __m256i c1v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + 8));
+      __m256i c2v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + 16));
+      __m256i c3v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + 24));
+      for (index_t t1 = 0; t1 < rw.K1; ++t1) {
+        const unsigned char* r = rw.rows[t1] + off;
+        for (index_t q = 0; q < rw.nq; ++q, r += rw.qstep, w += 128) {
+          const auto* v = reinterpret_cast<const __m256i*>(r);
+          const auto* wv = reinterpret_cast<const __m256i*>(w);
+          c0v = _mm256_dpbusd_epi32(c0v, _mm256_loadu_si256(v), _mm256_loadu_si256(wv));
+          c1v = _mm256_dpbusd_epi32(c1v, _mm256_loadu_si256(v + 1), _mm256_loadu_si256(wv + 1));
+          c2v = _mm256_dpbusd_epi32(c2v, _mm256_loadu_si256(v + 2), _mm256_loadu_si256(wv + 2));
+          c3v = _mm256_dpbusd_epi32(c3v, _mm256_loadu_si256(v + 3), _mm256_loadu_si256(wv + 3));
+        }
+      }
+      // requantise each accumulator (8 lanes: dwords of channels 4h.., 16+4h..)
+#define CONVCORE_Q8_RQ(acc, m)                                                                   \
+  _mm256_cvtepi32_epi8(_mm256_add_epi32(                                                         \
+      _mm256_max_epi32(_mm512_cvt_roundpd_epi32(                                                 \
+                           _mm512_min_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(acc), _mm512_loadu_pd(m)), hi), \
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),                        \
+                       lo),                                                                      \
+      zp))
+      const __m128i b01 = _mm_unpacklo_epi64(CONVCORE_Q8_RQ(c0v, mult), CONVCORE_Q8_RQ(c1v, mult + 8));
+      const __m128i b23 = _mm_unpacklo_epi64(CONVCORE_Q8_RQ(c2v, mult + 16), CONVCORE_Q8_RQ(c3v, mult + 24));
+#undef CONVCORE_Q8_RQ
+      const __m256i out = _mm256_permutevar8x32_epi32(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(b01), b23, 1), order);
+      const index_t nvalid = rw.C - c0;
+      if (nvalid >= 32)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c0), out);
+      else
+        _mm256_mask_storeu_epi8(y + c0, static_cast<__mmask32>((1u << nvalid) - 1u), out);
+    }
+  }
 }
 
 template <class ISA>
-void q8_dw_vnni<ISA>::pixel(const unsigned char* const* rows, index_t K1, index_t nq,
-                            index_t off, index_t qstep, const W* w, const Q8Store& st) {
-  q8_dw_vnni_pixel<ISA>(rows, K1, nq, off, qstep, w, st);
+void q8_dw_vnni<ISA>::row(const Q8DwRow& rw, const Q8Store& st) {
+  q8_dw_vnni_row<ISA>(rw, st);
 }
 #endif
 
