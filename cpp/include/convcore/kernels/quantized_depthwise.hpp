@@ -88,34 +88,30 @@ void q8_depthwise_pack(const QConvArgs& a, void* mem, Q8Packed* p) {
   const auto* w8 = static_cast<const std::uint8_t*>(a.w);
   const bool wsg = a.w_signed;
   const std::int32_t zx = a.x_zp + (vnni && a.x_signed ? 128 : 0);
-  // ws[c, t1, t2], 0 past the channels and the kernel
-  auto wv = [&](index_t c, index_t t1, index_t t2) -> std::int32_t {
-    if (c >= C || t2 >= K2) return 0;
-    const std::uint8_t raw = w8[c * taps + t1 * K2 + t2];
-    if (vnni) return static_cast<std::int8_t>(static_cast<std::uint8_t>(raw ^ (wsg ? 0 : 0x80)));
-    return (wsg ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw) - a.w_zp[c];
-  };
-  for (index_t b = 0; b < D.nblk; ++b) {
+  // per channel: its slot (block b, accumulator h, lane j) and its taps in groups of KQ;
+  // the padding channels and taps keep the zeros
+  std::memset(wp, 0, D.wbytes + D.cbytes + D.mbytes);
+  for (index_t c = 0; c < C; ++c) {
+    const index_t b = c / CB, r = c % CB;
+    const int h = static_cast<int>((r % (4 * NACC)) / 4);
+    const int j = static_cast<int>(4 * (r / (4 * NACC)) + r % 4);  // q8_dw_perm(h, j) == r
+    const std::uint8_t* src = w8 + c * taps;
+    const std::int32_t zp = a.w_zp[c];
+    const std::uint8_t flip = wsg ? 0 : 0x80;
+    std::uint32_t sum = 0;
     for (index_t t1 = 0; t1 < D.K1; ++t1)
-      for (index_t q = 0; q < D.nq; ++q)
-        for (int h = 0; h < NACC; ++h)
-          for (int j = 0; j < LANES; ++j) {
-            const index_t c = b * CB + q8_dw_perm<NACC>(h, j);
-            W* d = wp + (((b * D.K1 + t1) * D.nq + q) * NACC + h) * LANES * KQ + j * KQ;
-            for (int i = 0; i < KQ; ++i) d[i] = static_cast<W>(wv(c, t1, q * KQ + i));
-          }
-    for (int h = 0; h < NACC; ++h)
-      for (int j = 0; j < LANES; ++j) {
-        const index_t c = b * CB + q8_dw_perm<NACC>(h, j);
-        const index_t slot = b * CB + h * LANES + j;
-        std::uint32_t sum = 0;
-        for (index_t t1 = 0; t1 < D.K1; ++t1)
-          for (index_t t2 = 0; t2 < K2; ++t2) sum += static_cast<std::uint32_t>(wv(c, t1, t2));
-        corr[slot] = c < C ? static_cast<std::uint32_t>(a.bias ? a.bias[c] : 0) -
-                                 static_cast<std::uint32_t>(zx) * sum
-                           : 0u;
-        mult[slot] = c < C ? a.mult[c] : 0.0;
+      for (index_t t2 = 0; t2 < K2; ++t2) {
+        const std::uint8_t raw = src[t1 * K2 + t2];
+        const std::int32_t v =
+            vnni ? static_cast<std::int8_t>(static_cast<std::uint8_t>(raw ^ flip))
+                 : (wsg ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw)) : raw) - zp;
+        sum += static_cast<std::uint32_t>(v);
+        wp[(((b * D.K1 + t1) * D.nq + t2 / KQ) * NACC + h) * LANES * KQ + j * KQ + t2 % KQ] =
+            static_cast<W>(v);
       }
+    const index_t slot = b * CB + h * LANES + j;
+    corr[slot] = static_cast<std::uint32_t>(a.bias ? a.bias[c] : 0) - static_cast<std::uint32_t>(zx) * sum;
+    mult[slot] = a.mult[c];
   }
   p->panel = wp;
   p->corr = corr;
