@@ -85,12 +85,28 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
     const index_t ob0 = occ * L.nob / nocc, ob1 = (occ + 1) * L.nob / nocc;
     // each pixel's row: its window's first position in the source image, plus the group
     index_t* roff = thread_scratch<index_t, K, 1>::get(0, m1 - m0);
-    const index_t osz = s.out_size(), o12 = s.out[1] * s.out[2], O2 = s.out[2];
-    for (index_t m = m0; m < m1; ++m) {
-      const index_t n = m / osz, r = m % osz;
-      const index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
-      roff[m - m0] = (((n * src.P0 + o0 * s.stride[0]) * src.P1 + o1 * s.stride[1]) * src.P2 +
-                      o2 * s.stride[2]) * src.Cs + g * L.cpg;
+    {
+      // (n, o0, o1, o2) of m0 by division, then counted up (divisions per pixel cost as
+      // much as a short reduction)
+      const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2];
+      const index_t osz = O0 * O1 * O2, o12 = O1 * O2;
+      index_t n = m0 / osz, r = m0 % osz;
+      index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
+      const index_t st0 = s.stride[0], st1 = s.stride[1], st2 = s.stride[2];
+      for (index_t m = m0; m < m1; ++m) {
+        roff[m - m0] = (((n * src.P0 + o0 * st0) * src.P1 + o1 * st1) * src.P2 + o2 * st2) * src.Cs +
+                       g * L.cpg;
+        if (++o2 == O2) {
+          o2 = 0;
+          if (++o1 == O1) {
+            o1 = 0;
+            if (++o0 == O0) {
+              o0 = 0;
+              ++n;
+            }
+          }
+        }
+      }
     }
     Q8Store st = base;
     for (index_t ob = ob0; ob < ob1; ++ob) {
