@@ -3,6 +3,7 @@ PyTorch's quantized conv2d, and against convcore's own float32 conv on the same 
 
     python -m bench.quantized [--threads 2] [--levels avx2,avx512] [--quick] [--json FILE]
                               [--repeat 7] [--budget 2.0] [--only TEXT] [--batches 1,8]
+                              [--cpu-time]
 
 Cases: ResNet-50 3x3 and 1x1 layers and MobileNetV2 depthwise 3x3 layers, N = 1 and 8. Data:
 uint8 x over the full range (zero point 128), int8 w in [-127, 127] (zero point 0, per-tensor
@@ -29,7 +30,11 @@ median of rounds). Printed per case and level: milliseconds, the ratios peer / c
 plain call and the packed run), convcore's packed INT8 GOPS (2 x multiply-accumulates / time)
 and its fraction of the level's integer peak
 (bench.peak.measure_int8: the multiply-accumulate instruction of that level's INT8 path, on
-``threads`` threads). Also the largest difference in LSB between each peer and convcore
+``threads`` threads). ``--cpu-time`` (for a shared machine, where other processes take the
+cores in turns): one thread everywhere, each contender's time the minimum over interleaved calls
+of the calling thread's CPU time (``time.thread_time``: the ORT session and PyTorch run their
+single-threaded work on the calling thread too), and the single-thread peaks measured the same
+way. Also the largest difference in LSB between each peer and convcore
 (convcore is exact; int16 pair sums saturate on such full-range data in ONNX Runtime's AVX2
 path and in PyTorch's x86 depthwise kernel). Never run by the tests except ``--quick``
 (structure only).
@@ -41,6 +46,7 @@ import json
 import math
 import platform
 import sys
+import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional
 
@@ -129,9 +135,69 @@ def _peers(threads: int) -> Dict[str, Any]:
     return out
 
 
+def _cpu_rate(loop: Callable[[int], Any], per_iter: float) -> float:
+    """Operations per second of loop(iters) in the calling thread's CPU time, best of 4."""
+    iters = 1 << 16
+    while True:
+        t0 = time.thread_time()
+        loop(iters)
+        dt = time.thread_time() - t0
+        if dt > 0.05:
+            break
+        iters *= 4
+    best = 0.0
+    for _ in range(4):
+        t0 = time.thread_time()
+        loop(iters)
+        best = max(best, iters * per_iter / max(time.thread_time() - t0, 1e-9))
+    return best
+
+
+def _peaks_cpu(kinds: List[str]) -> Any:
+    """--cpu-time: the single-thread integer and FMA peaks of bench.peak's loops, in thread CPU
+    time (the wall-time rates of bench.peak count the time other processes take)."""
+    ints: Dict[str, Any] = {}
+    for kind in kinds:
+        dll = _peak._compile_int8(kind)
+        if dll is None:
+            ints[kind] = None
+            continue
+        label, _, _, macs = _peak.INT8_KINDS[kind]
+        g = _cpu_rate(dll.int8_loop, _peak._ACCUMULATORS * macs * 2) / 1e9
+        ints[kind] = {"gops": g, "per_thread": g, "threads": 1,
+                      "method": f"{label} loop ({_peak._ACCUMULATORS} accumulators), C, "
+                                "thread CPU time"}
+    fma = None
+    comp = _peak._compile()
+    if comp is not None:
+        dll, label, vbytes = comp
+        g = _cpu_rate(dll.fma_loop, _peak._ACCUMULATORS * (vbytes // 4) * 2) / 1e9
+        fma = {"gflops": g, "per_thread": g, "threads": 1,
+               "method": f"{label} loop ({vbytes * 8}-bit vectors), C, thread CPU time"}
+    return ints, fma
+
+
+def _time_cpu(fns: Dict[str, Callable[[], Any]], budget: float) -> Dict[str, Dict[str, Any]]:
+    """Minimum thread CPU time per call of each fn (one thread), calls interleaved for
+    ``budget`` seconds of wall time (at least 5 rounds): time the machine gives to other
+    processes is not counted. Returned as time_interleaved's {'median_s': ...} (the minimum)."""
+    for f in fns.values():
+        f()
+    ts: Dict[str, List[float]] = {n: [] for n in fns}
+    t_end = time.perf_counter() + budget
+    rounds = 0
+    while rounds < 5 or time.perf_counter() < t_end:
+        for n, f in fns.items():
+            t0 = time.thread_time()
+            f()
+            ts[n].append(time.thread_time() - t0)
+        rounds += 1
+    return {n: {"median_s": min(v), "calls": len(v)} for n, v in ts.items()}
+
+
 def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, Any],
-          repeat: int, budget: float, rng: np.random.Generator, spin: bool = False
-          ) -> Dict[str, Any]:
+          repeat: int, budget: float, rng: np.random.Generator, spin: bool = False,
+          cpu_time: bool = False) -> Dict[str, Any]:
     family, name, C, O, H, k, stride, groups = layer
     pad = k // 2
     x = rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)
@@ -192,7 +258,10 @@ def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, 
         q["cc_int8_packed"] = lambda: pk.run(xl)
         q["cc_int8_nchw"] = lambda: cc.quantized_conv2d(x, xs, xz, w, ws, 0, ys, yz, b, **kw)
         q["cc_f32"] = lambda: cc.conv(xf, wf, **kw)
-        t = time_interleaved(q, repeat=repeat, pause=0.02, min_block=0.05, budget=budget)
+        if cpu_time:
+            t = _time_cpu(q, budget)
+        else:
+            t = time_interleaved(q, repeat=repeat, pause=0.02, min_block=0.05, budget=budget)
         ms = {n: v["median_s"] * 1e3 for n, v in t.items()}
         plain, packed_ms = ms["cc_int8_nhwc"], ms["cc_int8_packed"]
         peer_ms = [ms[p] for p in ("ort", "torch") if p in ms]
@@ -218,22 +287,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--only", default=None, help="layers whose name contains this text")
     ap.add_argument("--batches", default="1,8", help="batch sizes, comma-separated")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="one thread, minima of per-call thread CPU time (a shared machine)")
     ap.add_argument("--ort-spinning", action="store_true",
                     help="let ONNX Runtime's threads spin after a run (its default; off here: "
                          "see the docstring)")
     args = ap.parse_args(argv)
+    if args.cpu_time:
+        args.threads = 1
     cc.set_num_threads(args.threads)
     supported = _core.simd_info()["supported"]
     levels = [l for l in args.levels.split(",") if l in supported] or [_core.simd_info()["level"]]
     old = _core.simd_info()["level"]
-    peaks: Dict[str, Any] = {}
+    kinds: List[str] = []
     for level in levels:
         _core._set_isa(level)
         path = _core.simd_info()["int8"]
-        for kind in {path, "avx2_madd"} if level != "scalar" else {path}:
-            if kind not in peaks and kind in _peak.INT8_KINDS:
-                peaks[kind] = None if args.quick else _peak.measure_int8(args.threads, kind)
-    fma = None if args.quick else _peak.measure(args.threads)
+        for kind in ([path, "avx2_madd"] if level != "scalar" else [path]):
+            if kind not in kinds and kind in _peak.INT8_KINDS:
+                kinds.append(kind)
+    peaks: Dict[str, Any] = {k: None for k in kinds}
+    fma = None
+    if args.cpu_time and not args.quick:
+        peaks, fma = _peaks_cpu(kinds)
+    elif not args.quick:
+        peaks = {k: _peak.measure_int8(args.threads, k) for k in kinds}
+        fma = _peak.measure(args.threads)
     peers = _peers(args.threads)
     rng = np.random.default_rng(0)
     cases = []
@@ -255,7 +334,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for layer in layers:
             for N in ((1,) if args.quick else tuple(int(v) for v in args.batches.split(","))):
                 c = _case(layer, N, args.threads, levels, peers, repeat, budget, rng,
-                          args.ort_spinning)
+                          args.ort_spinning, args.cpu_time)
                 for r in c["levels"]:
                     p = peaks.get(_peak_kind(r["int8_path"]))
                     r["peak_fraction"] = r["gops"] / p["gops"] if p else None
@@ -275,6 +354,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         _core._set_isa(old)
     res = dict(machine=dict(cpu=_peak.cpu_model(), platform=platform.platform()),
+               timing="thread CPU time, minimum (--cpu-time)" if args.cpu_time
+               else "wall time, median of interleaved blocks",
                threads=args.threads, levels=levels, int8_peak=peaks, fma_peak=fma,
                peers={k: v for c in cases[:1] for k, v in c["apis"].items()}, cases=cases)
     if args.json:
