@@ -85,7 +85,13 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
     const index_t ob0 = occ * L.nob / nocc, ob1 = (occ + 1) * L.nob / nocc;
     // each pixel's row: its window's first position in the source image, plus the group
     index_t* roff = thread_scratch<index_t, K, 1>::get(0, m1 - m0);
-    {
+    const A* xbase = src.base;
+    if (src.per_item) {
+      A* rows = thread_scratch<A, K, 1>::get(0, (m1 - m0) * L.cpg_pad);
+      q8_pixel_rows<ISA>(a, L.cpg, L.cpg_pad, g, m0, m1, rows);
+      for (index_t m = m0; m < m1; ++m) roff[m - m0] = (m - m0) * L.cpg_pad;
+      xbase = rows;
+    } else {
       // (n, o0, o1, o2) of m0 by division, then counted up (divisions per pixel cost as
       // much as a short reduction)
       const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2];
@@ -121,7 +127,7 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
         const index_t mr = m1 - mm < K::MR ? m1 - mm : K::MR;
         const A* r[K::MR];
         for (int i = 0; i < K::MR; ++i)  // rows past the end repeat the last one
-          r[i] = src.base + roff[mm - m0 + (i < mr ? i : mr - 1)];
+          r[i] = xbase + roff[mm - m0 + (i < mr ? i : mr - 1)];
         st.y = y8 + mm * s.C_out + oc0;
         st.mr = static_cast<int>(mr);
         K::tile(r, toff, L.taps, kpt, bp, st);

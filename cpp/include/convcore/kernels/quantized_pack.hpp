@@ -19,8 +19,9 @@
 // implicit GEMM): output pixel m's values at tap t are the cpg channels at
 // row(m) + toff[t] of the source image, channels-last. The source is x itself where its
 // values are the microkernel's operands and no padding is read (vnni, uint8 x, unpadded,
-// cpg a multiple of 4); otherwise a padded channels-last copy holding the operands, the
-// padding filled with the encoded real 0 (x_zp under vnni, 0 under madd). Where cpg is not a
+// cpg a multiple of 4); for other 1x1 kernels each work item converts its pixels' rows; for
+// the rest a padded channels-last copy holds the operands, the padding filled with the
+// encoded real 0 (x_zp under vnni, 0 under madd). Where cpg is not a
 // multiple of KU the last K step of a tap reads up to KU - 1 values past the group (the next
 // group's, the next pixel's, or the copy's slack): their weights are 0, so they add nothing.
 #pragma once
@@ -181,6 +182,10 @@ template <class A>
 struct Q8Source {
   const A* base = nullptr;
   index_t P0 = 1, P1 = 1, P2 = 1, Cs = 0;
+  // 1x1 kernels that need their values converted: no image, each work item converts its
+  // pixels' rows (q8_pixel_rows) into L1/L2 instead; a copy of all of x would be written and
+  // read back through memory (12.8 MB as int16 for 256 channels at 56x56, N = 8)
+  bool per_item = false;
 };
 
 template <class ISA>
@@ -199,6 +204,10 @@ Q8Source<A> q8_source(const QConvArgs& a, index_t cpg) {
     src.P0 = s.in[0];
     src.P1 = s.in[1];
     src.P2 = s.in[2];
+    return src;
+  }
+  if (s.k_size() == 1) {
+    src.per_item = true;
     return src;
   }
   // the extent each dimension's windows read, from the first pad position on
@@ -249,6 +258,53 @@ Q8Source<A> q8_source(const QConvArgs& a, index_t cpg) {
   });
   src.base = buf;
   return src;
+}
+
+// Rows of pixels [m0, m1) of group g for a 1x1 kernel (Q8Source::per_item): row i of dst
+// (cpg_pad values) holds pixel m0 + i's input channels as the microkernel's operands (the
+// padding's encoded real 0 where the pixel reads padding), the K step's pad values 0.
+template <class ISA, class A>
+void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, index_t m0,
+                   index_t m1, A* dst) {
+  constexpr bool vnni = std::is_same<A, std::uint8_t>::value;
+  const ConvSpec& s = *a.s;
+  const auto* x8 = static_cast<const std::uint8_t*>(a.x);
+  const bool xs = a.x_signed;
+  const std::int32_t x_zp = a.x_zp;
+  const std::uint8_t flip = xs ? 0x80u : 0u;
+  const A pad = vnni ? static_cast<A>(static_cast<std::uint8_t>(x_zp) ^ flip) : A(0);
+  const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2], I0 = s.in[0], I1 = s.in[1],
+                I2 = s.in[2], C = s.C_in;
+  const index_t osz = O0 * O1 * O2, o12 = O1 * O2;
+  index_t n = m0 / osz, r = m0 % osz;
+  index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
+  for (index_t m = m0; m < m1; ++m, dst += cpg_pad) {
+    const index_t i0 = o0 * s.stride[0] - s.pad_lo[0], i1 = o1 * s.stride[1] - s.pad_lo[1],
+                  i2 = o2 * s.stride[2] - s.pad_lo[2];
+    if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1 || i2 < 0 || i2 >= I2) {
+      for (index_t c = 0; c < cpg; ++c) dst[c] = pad;
+    } else {
+      const std::uint8_t* sp = x8 + (((n * I0 + i0) * I1 + i1) * I2 + i2) * C + g * cpg;
+      if (vnni) {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(sp[c] ^ flip);
+      } else if (xs) {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(static_cast<std::int8_t>(sp[c]) - x_zp);
+      } else {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(sp[c] - x_zp);
+      }
+    }
+    for (index_t c = cpg; c < cpg_pad; ++c) dst[c] = A(0);
+    if (++o2 == O2) {
+      o2 = 0;
+      if (++o1 == O1) {
+        o1 = 0;
+        if (++o0 == O0) {
+          o0 = 0;
+          ++n;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace kernels
