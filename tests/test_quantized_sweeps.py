@@ -8,7 +8,7 @@ GEMM engine (kernels/quantized_gemm.hpp): output pixels across the 6/8-row tiles
 output channels across the 16/32-wide panels; channels per group across the 2/4-value K
 steps, where a tap's last step reads past its group (into the next group, the next pixel or
 the padded copy's slack: weight 0) and x is read directly (uint8, unpadded, C_in/groups a
-multiple of 4, VNNI) or through the padded copy. Depthwise engine
+multiple of 4, VNNI), through the padded copy, or (1x1) through rows converted per item. Depthwise engine
 (kernels/quantized_depthwise.hpp): channels across the 16/32-channel blocks (tails masked or
 stored through a buffer), kernel widths across the 2/4-tap groups of a tap row, kernel
 heights, strides, dilations and paddings across the row cache and the padding rows, output
@@ -128,6 +128,10 @@ def test_sweep_gemm_channels_per_group_k_steps(path, threads):
                     xz = int(np.iinfo(xdt).min) + 3
                     sw.run(f"cpg={cpg} g={g} {kw} {xdt.__name__}", x, w, None, xz, 0, 5, U8,
                            channels_last=True, groups=g, oracle=cpg % 5 == 0, **kw)
+                    # 1x1: x read directly (VNNI, uint8, unpadded) or rows converted per item
+                    w1 = _rand(r, (8 * g, cpg, 1, 1), I8)
+                    sw.run(f"cpg={cpg} g={g} {kw} {xdt.__name__} 1x1", x, w1, None, xz, 0, 5, U8,
+                           channels_last=True, groups=g, **kw)
                     # per-channel weight zero points: the int16 kernels at the AVX-512 level
                     wz = r.integers(-128, 128, 8 * g)
                     sw.run(f"cpg={cpg} g={g} {kw} {xdt.__name__} wz", x, w, None, xz, wz, -5, I8,
