@@ -217,8 +217,9 @@ def test_levels_random_configurations(path, one_thread):
                  channels_last=bool(r.random() < 0.5), **kw)
 
 
-DW_EXPECT = {"scalar": "scalar_direct", "avx2": "avx2_depthwise", "avx512": "avx512bw_depthwise",
-             "neon": "scalar_direct"}
+DW_EXPECT = {("scalar", "auto"): "scalar_direct", ("avx2", "auto"): "avx2_depthwise",
+             ("avx512", "auto"): "avx512_vnni_depthwise" if HAS_VNNI else "avx512bw_depthwise",
+             ("avx512", "no_vnni"): "avx512bw_depthwise", ("neon", "auto"): "scalar_direct"}
 
 
 @pytest.mark.parametrize("C", [2, 7, 8, 9, 15, 16, 17, 33, 144])
@@ -227,8 +228,7 @@ def test_levels_depthwise_channel_blocks(rng, path, C, threads):
     x = _rand(rng, (2, C, 9, 8), U8)
     w = _rand(rng, (C, 1, 3, 3), I8)
     b = rng.integers(-3000, 3000, C).astype(np.int32)
-    if path[1] == "auto":
-        assert _path_of(x, w, 0, groups=C, padding=1) == DW_EXPECT[path[0]]
+    assert _path_of(x, w, 0, groups=C, padding=1) == DW_EXPECT[path]
     ws = rng.uniform(0.5, 1.5, C) * 0.01
     _run(x, w, b, 128, 0, 128, U8, ws, ys=0.2, groups=C, padding=1, channels_last=True)
     _run(x, w, b, 128, 0, 128, U8, ws, ys=0.2, groups=C, padding=1)

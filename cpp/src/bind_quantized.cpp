@@ -42,6 +42,28 @@ py::array run_y(const ConvSpec& s, const py::array& x, const py::array& w, const
                     : run<TX, TW, std::uint8_t>(s, x, w, bias, q);
 }
 
+// Weights packed once (ops/quantized_conv.hpp, quantized_conv_pack) with what a run needs to
+// validate its x exactly as quantized_conv does.
+struct PackedQuantizedConv {
+  QuantizedConvWeights pw;
+  Shape w_shape;
+  ConvOptions opt;
+  index_t bias_len = -1;
+};
+
+template <class TX, class TY>
+py::array run_packed(const PackedQuantizedConv& p, const ConvSpec& s, const py::array& x) {
+  auto xc = contiguous<TX>(x, "x");
+  py::array_t<TY> y(to_ssize(output_shape(s, false)));
+  const TX* xp = xc.data();
+  TY* yp = y.mutable_data();
+  {
+    NoGil nogil;
+    quantized_conv_run(p.pw, s, xp, yp);
+  }
+  return std::move(y);
+}
+
 // The parameters and the validated spec of a quantized_conv call, from array facts (shapes,
 // whether x / w are int8 rather than uint8, the bias length, -1 for none). Shared by the CPU
 // binding and quantized_conv_spec (the CUDA path), so both raise the same errors.
@@ -92,9 +114,76 @@ py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_
                     : run_y<std::uint8_t, std::uint8_t>(s, x, w, bias, q);
 }
 
+template <class TW>
+PackedQuantizedConv pack_as(const ConvSpec& s, const py::array& w, const py::object& bias,
+                            const QuantParams& q) {
+  auto wc = contiguous<TW>(w, "w");
+  carray<std::int32_t> bc;
+  if (!bias.is_none()) bc = contiguous<std::int32_t>(bias, "bias");
+  const TW* wp = wc.data();
+  const std::int32_t* bp = bias.is_none() ? nullptr : bc.data();
+  PackedQuantizedConv p;
+  {
+    NoGil nogil;
+    p.pw = quantized_conv_pack(s, wp, bp, q);
+  }
+  return p;
+}
+
+// quantized_conv's arguments but x's: x_shape stands for x (its dtype in x_signed).
+PackedQuantizedConv quantized_pack_binding(const Shape& x_shape, bool x_signed, double x_scale,
+                                           std::int64_t x_zp, const py::array& w,
+                                           const std::vector<double>& w_scale,
+                                           const std::vector<std::int64_t>& w_zp, double y_scale,
+                                           std::int64_t y_zp, bool y_signed,
+                                           const py::object& bias, const ConvOptions& opt) {
+  QuantParams q;
+  const bool ws = int8_kind(w, "w");
+  index_t bias_len = -1;
+  if (!bias.is_none()) {
+    py::array b = as_array(bias, "bias");
+    if (!holds<std::int32_t>(b.dtype()))
+      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
+    bias_len = optional_length(bias, "bias", " (C_out,)");
+  }
+  ConvSpec s = quantized_spec(x_shape, x_signed, x_scale, x_zp, shape_of(w), ws, w_scale, w_zp,
+                              y_scale, y_zp, y_signed, bias_len, opt, &q);
+  PackedQuantizedConv p = ws ? pack_as<std::int8_t>(s, w, bias, q) : pack_as<std::uint8_t>(s, w, bias, q);
+  p.w_shape = shape_of(w);
+  p.opt = opt;
+  p.bias_len = bias_len;
+  return p;
+}
+
+py::array quantized_run_binding(const PackedQuantizedConv& p, const py::array& x) {
+  const QuantParams& q = p.pw.q;
+  const bool xs = int8_kind(x, "x");
+  if (xs != q.x_signed)
+    fail_type("x must be ", q.x_signed ? "int8" : "uint8", " (as when the weights were packed), got ",
+              dtype_name(x));
+  std::vector<std::int64_t> wzp(q.w_zp.begin(), q.w_zp.end());
+  QuantParams q2;
+  ConvSpec s = quantized_spec(shape_of(x), xs, q.x_scale, q.x_zp, p.w_shape, q.w_signed, q.w_scale,
+                              wzp, q.y_scale, q.y_zp, q.y_signed, p.bias_len, p.opt, &q2);
+  if (xs)
+    return q.y_signed ? run_packed<std::int8_t, std::int8_t>(p, s, x)
+                      : run_packed<std::int8_t, std::uint8_t>(p, s, x);
+  return q.y_signed ? run_packed<std::uint8_t, std::int8_t>(p, s, x)
+                    : run_packed<std::uint8_t, std::uint8_t>(p, s, x);
+}
+
 }  // namespace
 
 CONVCORE_BINDING(quantized) {
+  // Weights packed once for many runs (ops/quantized_conv.hpp): private, for the benchmarks,
+  // the tests and a plan layer; run(x) gives quantized_conv's result for x bit for bit.
+  py::class_<PackedQuantizedConv>(m, "_QuantizedConvWeights")
+      .def("run", &quantized_run_binding, py::arg("x"))
+      .def_property_readonly("path", [](const PackedQuantizedConv& p) { return std::string(p.pw.path()); });
+  m.def("_quantized_conv_pack", &quantized_pack_binding, py::arg("x_shape"), py::arg("x_signed"),
+        py::arg("x_scale"), py::arg("x_zero_point"), py::arg("w"), py::arg("w_scale"),
+        py::arg("w_zero_point"), py::arg("y_scale"), py::arg("y_zero_point"),
+        py::arg("y_signed"), py::arg("bias"), py::arg("options"));
   m.def("quantized_conv", &quantized_conv_binding, py::arg("x"), py::arg("x_scale"),
         py::arg("x_zero_point"), py::arg("w"), py::arg("w_scale"), py::arg("w_zero_point"),
         py::arg("y_scale"), py::arg("y_zero_point"), py::arg("y_signed"), py::arg("bias"),

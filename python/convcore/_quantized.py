@@ -64,6 +64,40 @@ def quantized_conv2d(x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: A
                 _args.quant_scalar(y_zero_point, "y_zero_point", "int"), signed, bias, opts)
 
 
+def _quantized_conv2d_packed(x_shape: Any, x_dtype: Any, x_scale: Any, x_zero_point: Any, w: Any,
+                             w_scale: Any, w_zero_point: Any, y_scale: Any, y_zero_point: Any,
+                             bias: Any = None, *, stride: Any = 1, padding: Any = 0,
+                             dilation: Any = 1, groups: int = 1, channels_last: bool = False,
+                             y_dtype: Any = None) -> Any:
+    """Private: quantized_conv2d's weights packed once (the C++ quantized_conv_pack), for x of
+    ``x_shape``'s channels and ``x_dtype`` (uint8 / int8); ``.run(x)`` is
+    ``quantized_conv2d(x, ...)`` bit for bit, for any N and spatial size; ``.path`` names the
+    kernels. For the benchmarks and tests (and a plan layer); arguments as quantized_conv2d.
+
+    >>> import numpy as np, convcore as cc
+    >>> from convcore._quantized import _quantized_conv2d_packed
+    >>> w = np.full((1, 1, 3, 3), 2, np.int8)
+    >>> p = _quantized_conv2d_packed((1, 1, 3, 3), np.uint8, 0.5, 128, w, 0.25, 0, 0.1, np.uint8(10))
+    >>> p.run(np.full((1, 1, 3, 3), 130, np.uint8))
+    array([[[[55]]]], dtype=uint8)
+    """
+    w, bias = _args.arrays(w=w, bias=bias)
+    _args.spatial_rank(w, expect=2, op="quantized_conv2d")
+    xdt = _args.dtype_choice(x_dtype, "x_dtype", (np.uint8, np.int8))
+    signed = _y_signed(y_zero_point, np.empty(0, xdt), y_dtype)
+    opts = _args.conv_options(2, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, channels_last=channels_last)
+    from . import _core
+    return _core._quantized_conv_pack(
+        [int(v) for v in x_shape], xdt == np.dtype(np.int8),
+        _args.quant_scalar(x_scale, "x_scale", "float"),
+        _args.quant_scalar(x_zero_point, "x_zero_point", "int"), w,
+        _args.quant_values(w_scale, "w_scale", "float"),
+        _args.quant_values(w_zero_point, "w_zero_point", "int"),
+        _args.quant_scalar(y_scale, "y_scale", "float"),
+        _args.quant_scalar(y_zero_point, "y_zero_point", "int"), signed, bias, opts)
+
+
 @arithmetic.register("quantized_conv2d")
 def _quantized_cost(x_shape: Any, x_scale: Any, x_zero_point: Any, w_shape: Any, w_scale: Any,
                     w_zero_point: Any, y_scale: Any, y_zero_point: Any, bias_shape: Any = None,

@@ -1,5 +1,5 @@
 // Packing for the INT8 GEMM engine (quantized_gemm.hpp): the reduction layout, the weight
-// panels with their precomputed corrections, and the im2col rows of channels-last x.
+// panels with their precomputed corrections, and the source image the microkernels read.
 //
 // Two operand encodings, both exact (docs/architecture.md, "The INT8 engine"):
 //  - madd (AVX2, AVX-512BW): x - x_zp and w - w_zp as int16 (each in [-255, 255]); vpmaddwd
@@ -15,8 +15,15 @@
 // results are identical even where an accumulator wraps (a reduction beyond 33025 products).
 //
 // The reduction index is k = tap * cpg_pad + c, cpg_pad = C_in/groups rounded up to the
-// microkernel's K step (KU products per lane): a pixel's row is one run of cpg channels per
-// tap, copied from channels-last x. The pad channels hold weight 0, so they add nothing.
+// microkernel's K step (KU products per lane). The microkernels read x without im2col (an
+// implicit GEMM): output pixel m's values at tap t are the cpg channels at
+// row(m) + toff[t] of the source image, channels-last. The source is x itself where its
+// values are the microkernel's operands and no padding is read (vnni, uint8 x, unpadded,
+// cpg a multiple of 4); for other 1x1 kernels each work item converts its pixels' rows; for
+// the rest a padded channels-last copy holds the operands, the padding filled with the
+// encoded real 0 (x_zp under vnni, 0 under madd). Where cpg is not a
+// multiple of KU the last K step of a tap reads up to KU - 1 values past the group (the next
+// group's, the next pixel's, or the copy's slack): their weights are 0, so they add nothing.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -35,11 +42,6 @@ namespace kernels {
 template <class ISA>
 struct q8_engine_tag {};  // owner of the packing scratch of a level
 
-struct Q8Layout {
-  index_t cpg = 0, opg = 0, taps = 0, cpg_pad = 0, Kp = 0, ksteps = 0, nob = 0;
-  int MR = 0, NR = 0, KU = 0;
-};
-
 template <class ISA>
 Q8Layout q8_layout(const ConvSpec& s, int MR, int NR, int KU) {
   Q8Layout L;
@@ -56,10 +58,15 @@ Q8Layout q8_layout(const ConvSpec& s, int MR, int NR, int KU) {
   return L;
 }
 
-// Elements of the packed weights (all groups, NR-wide column blocks, K padded).
-template <class ISA>
-index_t q8_panel_elems(const ConvSpec& s, const Q8Layout& L) {
-  return s.groups * L.nob * L.Kp * L.NR;
+// Rounds a byte count up to 64 (the packed arrays are 64-byte aligned, one after another).
+inline constexpr std::size_t q8_align64(std::size_t b) { return (b + 63) / 64 * 64; }
+
+// Bytes of the packed weights of layout L with B values: panels, then corr, then mult.
+template <class ISA, class B>
+std::size_t q8_panel_bytes(const ConvSpec& s, const Q8Layout& L) {
+  const auto cols = static_cast<std::size_t>(s.groups * L.nob * L.NR);
+  return q8_align64(cols * static_cast<std::size_t>(L.Kp) * sizeof(B)) +
+         q8_align64(cols * sizeof(std::uint32_t)) + q8_align64(cols * sizeof(double));
 }
 
 // True when the vnni encoding applies: every shifted weight zero point zw is 0.
@@ -71,23 +78,47 @@ bool q8_vnni_weights(const QConvArgs& a) {
   return true;
 }
 
-// Packs w into `panel` as ((g, ob, kstep), NR columns, KU) and writes, per padded column, the
-// int32 added to the accumulator (`corr`, modulo 2^32) and the multiplier. B is int8_t (vnni)
-// or int16_t (madd). The weights are packed on every call, which is on the hot path of layers
-// with few pixels: per panel, each filter is first converted into its tap-major row (one
-// sequential pass, the sum taken alongside), then the rows are interleaved KU values at a time.
+// dst[t * cpg_pad + c] = f(src[c * taps + t]): one filter in tap-major order. Reads strided,
+// writes sequential runs (3x3 and 1x1 with the stride a constant, which the compiler
+// vectorises: on the hot path of layers packed per call).
+template <class ISA, class B, class F>
+inline void q8_tap_major(const std::uint8_t* src, index_t cpg, index_t taps, index_t cpg_pad,
+                         B* dst, F f) {
+  if (taps == 9) {
+    for (index_t t = 0; t < 9; ++t)
+      for (index_t c = 0; c < cpg; ++c) dst[t * cpg_pad + c] = f(src[c * 9 + t]);
+  } else if (taps == 1) {
+    for (index_t c = 0; c < cpg; ++c) dst[c] = f(src[c]);
+  } else {
+    for (index_t t = 0; t < taps; ++t)
+      for (index_t c = 0; c < cpg; ++c) dst[t * cpg_pad + c] = f(src[c * taps + t]);
+  }
+}
+
+// Packs w into mem as panels ((g, ob), tap, K step, NR columns, KU values), then per padded
+// column the int32 added to the accumulator (`corr`, modulo 2^32) and the multiplier; fills
+// p's pointers and layout. B is int8_t (vnni) or int16_t (madd). Per panel each filter is
+// first converted into its tap-major row (per tap a run of cpg_pad values), then the rows are
+// interleaved as 32-bit words (KU values), NR words per K step: a transpose of 32-bit words.
 template <class ISA, class B, int NR, int KU>
-void q8_pack_weights(const QConvArgs& a, const Q8Layout& L, B* panel, std::uint32_t* corr,
-                     double* mult) {
+void q8_pack_weights(const QConvArgs& a, const Q8Layout& L, void* mem, Q8Packed* p) {
+  static_assert(sizeof(B) * KU == 4, "a K step of one column is one 32-bit word");
   constexpr bool vnni = std::is_same<B, std::int8_t>::value;
   const ConvSpec& s = *a.s;
+  const index_t cols = s.groups * L.nob * NR;
+  auto* bytes = static_cast<unsigned char*>(mem);
+  B* panel = reinterpret_cast<B*>(bytes);
+  bytes += q8_align64(static_cast<std::size_t>(cols * L.Kp) * sizeof(B));
+  auto* corr = reinterpret_cast<std::uint32_t*>(bytes);
+  bytes += q8_align64(static_cast<std::size_t>(cols) * sizeof(std::uint32_t));
+  auto* mult = reinterpret_cast<double*>(bytes);
   const std::int32_t zx = a.x_zp + (a.x_signed ? 128 : 0);
   const auto* w8 = static_cast<const std::uint8_t*>(a.w);
   parallel_for(s.groups * L.nob, [&](index_t item) {
     // locals, not the captured references: the byte stores below may alias anything, and
     // the compiler would reload every captured value after each of them
     const index_t per = L.cpg * L.taps, Kp = L.Kp, taps = L.taps, cpg = L.cpg,
-                  cpg_pad = L.cpg_pad;
+                  cpg_pad = L.cpg_pad, kw = Kp / KU;
     const bool w_signed = a.w_signed;
     const index_t g = item / L.nob, ob = item % L.nob;
     const index_t ocs = g * L.opg + ob * NR;
@@ -97,85 +128,179 @@ void q8_pack_weights(const QConvArgs& a, const Q8Layout& L, B* panel, std::uint3
       B* rt = rowt + j * Kp;
       const index_t col = item * NR + j;
       if (j >= nv) {  // padding column: weight 0, never stored
-        for (index_t k = 0; k < Kp; ++k) rt[k] = B(0);
+        std::memset(rt, 0, static_cast<std::size_t>(Kp) * sizeof(B));
         corr[col] = 0;
         mult[col] = 0.0;
         continue;
       }
       const index_t oc = ocs + j;
       const std::uint8_t* src = w8 + oc * per;
-      // vnni: int8 w as is, uint8 w - 128 (zw = 0 checked by the caller); madd: w - w_zp
-      const std::uint8_t flip = w_signed ? 0 : 0x80;
-      const std::int32_t zp = a.w_zp[oc];
       std::uint32_t sum = 0;
-      for (index_t c = 0; c < cpg; ++c)
-        for (index_t t = 0; t < taps; ++t) {
-          const std::uint8_t raw = src[c * taps + t];
-          std::int32_t v;
-          if (vnni)
-            v = static_cast<std::int8_t>(static_cast<std::uint8_t>(raw ^ flip));
-          else
-            v = (w_signed ? static_cast<std::int32_t>(static_cast<std::int8_t>(raw))
-                          : static_cast<std::int32_t>(raw)) - zp;
-          sum += static_cast<std::uint32_t>(v);
-          rt[t * cpg_pad + c] = static_cast<B>(v);
-        }
+      if (vnni) {
+        // int8 w as is, uint8 w - 128 (zw = 0 checked by the caller): flip the top bit
+        const std::uint8_t flip = w_signed ? 0 : 0x80;
+        for (index_t i = 0; i < per; ++i)
+          sum += static_cast<std::uint32_t>(static_cast<std::int32_t>(
+              static_cast<std::int8_t>(static_cast<std::uint8_t>(src[i] ^ flip))));
+        q8_tap_major<ISA>(src, cpg, taps, cpg_pad, rt, [flip](std::uint8_t v) {
+          return static_cast<B>(static_cast<std::uint8_t>(v ^ flip));
+        });
+      } else {
+        const std::int32_t zp = a.w_zp[oc];
+        if (w_signed)
+          q8_tap_major<ISA>(src, cpg, taps, cpg_pad, rt, [zp](std::uint8_t v) {
+            return static_cast<B>(static_cast<std::int8_t>(v) - zp);
+          });
+        else
+          q8_tap_major<ISA>(src, cpg, taps, cpg_pad, rt,
+                            [zp](std::uint8_t v) { return static_cast<B>(v - zp); });
+      }
       for (index_t t = 0; t < taps; ++t)
         for (index_t c = cpg; c < cpg_pad; ++c) rt[t * cpg_pad + c] = B(0);
       corr[col] = static_cast<std::uint32_t>(a.bias ? a.bias[oc] : 0) -
                   (vnni ? static_cast<std::uint32_t>(zx) * sum : 0u);
       mult[col] = a.mult[oc];
     }
-    B* dst = panel + item * Kp * NR;
-    for (index_t k = 0; k < Kp; k += KU, dst += NR * KU)
-      for (int j = 0; j < NR; ++j) std::memcpy(dst + j * KU, rowt + j * Kp + k, KU * sizeof(B));
+    // interleave: word k of column j goes to dst[k * NR + j]
+    auto* dst = reinterpret_cast<std::uint32_t*>(panel + item * Kp * NR);
+    const auto* rw = reinterpret_cast<const std::uint32_t*>(rowt);
+    for (index_t k0 = 0; k0 < kw; k0 += 16) {
+      const index_t k1 = k0 + 16 < kw ? k0 + 16 : kw;
+      for (int j = 0; j < NR; ++j)
+        for (index_t k = k0; k < k1; ++k) dst[k * NR + j] = rw[j * kw + k];
+    }
   });
+  p->L = L;
+  p->panel = panel;
+  p->corr = corr;
+  p->mult = mult;
 }
 
-// Row r of `dst` (stride L.Kp) = the im2col row of output pixel m0 + r of group g, for m in
-// [m0, m1) over the flattened (n, out0, out1, out2). A is uint8_t (vnni) or int16_t (madd).
+// The image the microkernels read (see the top of this file): element c of padded position
+// (n, p0, p1, p2) at base[(((n * P0 + p0) * P1 + p1) * P2 + p2) * Cs + c].
+template <class A>
+struct Q8Source {
+  const A* base = nullptr;
+  index_t P0 = 1, P1 = 1, P2 = 1, Cs = 0;
+  // 1x1 kernels that need their values converted: no image, each work item converts its
+  // pixels' rows (q8_pixel_rows) into L1/L2 instead; a copy of all of x would be written and
+  // read back through memory (12.8 MB as int16 for 256 channels at 56x56, N = 8)
+  bool per_item = false;
+};
+
+template <class ISA>
+struct q8_source_tag {};  // owner of the padded copy's scratch
+
+// The source image of a run, on the calling thread's scratch when copied. A is uint8_t
+// (vnni) or int16_t (madd); KU the K step.
+template <class ISA, class A, int KU>
+Q8Source<A> q8_source(const QConvArgs& a, index_t cpg) {
+  constexpr bool vnni = std::is_same<A, std::uint8_t>::value;
+  const ConvSpec& s = *a.s;
+  Q8Source<A> src;
+  src.Cs = s.C_in;
+  if (vnni && !a.x_signed && cpg % KU == 0 && s.unpadded()) {
+    src.base = static_cast<const A*>(a.x);
+    src.P0 = s.in[0];
+    src.P1 = s.in[1];
+    src.P2 = s.in[2];
+    return src;
+  }
+  if (s.k_size() == 1) {
+    src.per_item = true;
+    return src;
+  }
+  // the extent each dimension's windows read, from the first pad position on
+  index_t P[3];
+  for (int d = 0; d < 3; ++d) P[d] = (s.out[d] - 1) * s.stride[d] + (s.k[d] - 1) * s.dil[d] + 1;
+  src.P0 = P[0];
+  src.P1 = P[1];
+  src.P2 = P[2];
+  const index_t C = s.C_in, rows = s.N * P[0] * P[1];
+  const index_t total = rows * P[2] * C;
+  // KU values of slack: the last K step of the last pixel may read past it (weight 0 there)
+  A* buf = thread_scratch<A, q8_source_tag<ISA>, 1>::get(0, total + 64);
+  std::memset(buf + total, 0, 64 * sizeof(A));
+  const auto* x8 = static_cast<const std::uint8_t*>(a.x);
+  const bool xs = a.x_signed;
+  const std::int32_t x_zp = a.x_zp;
+  const std::uint8_t flip = xs ? 0x80u : 0u;
+  // the padding's value: the real 0, x_zp (shifted like x under vnni, zero under madd)
+  const A pad = vnni ? static_cast<A>(static_cast<std::uint8_t>(x_zp) ^ flip) : A(0);
+  const index_t I0 = s.in[0], I1 = s.in[1], I2 = s.in[2], P0 = P[0], P1 = P[1], P2 = P[2];
+  const index_t L0 = s.pad_lo[0], L1 = s.pad_lo[1], L2 = s.pad_lo[2];
+  // the run of p2 inside the input
+  const index_t q0 = L2 < P2 ? L2 : P2, q1 = L2 + I2 < P2 ? L2 + I2 : P2;
+  parallel_for(rows, [&](index_t row) {
+    const index_t n = row / (P0 * P1), p0 = (row / P1) % P0, p1 = row % P1;
+    const index_t i0 = p0 - L0, i1 = p1 - L1;
+    A* d = buf + row * P2 * C;
+    if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1 || q1 <= q0) {
+      for (index_t i = 0; i < P2 * C; ++i) d[i] = pad;
+      return;
+    }
+    for (index_t i = 0; i < q0 * C; ++i) d[i] = pad;
+    for (index_t i = q1 * C; i < P2 * C; ++i) d[i] = pad;
+    const std::uint8_t* sp = x8 + (((n * I0 + i0) * I1 + i1) * I2 + (q0 - L2)) * C;
+    A* dp = d + q0 * C;
+    const index_t cnt = (q1 - q0) * C;
+    if (vnni) {
+      if (flip)
+        for (index_t i = 0; i < cnt; ++i) dp[i] = static_cast<A>(sp[i] ^ 0x80u);
+      else
+        std::memcpy(dp, sp, static_cast<std::size_t>(cnt));
+    } else if (xs) {
+      for (index_t i = 0; i < cnt; ++i)
+        dp[i] = static_cast<A>(static_cast<std::int8_t>(sp[i]) - x_zp);
+    } else {
+      for (index_t i = 0; i < cnt; ++i) dp[i] = static_cast<A>(sp[i] - x_zp);
+    }
+  });
+  src.base = buf;
+  return src;
+}
+
+// Rows of pixels [m0, m1) of group g for a 1x1 kernel (Q8Source::per_item): row i of dst
+// (cpg_pad values) holds pixel m0 + i's input channels as the microkernel's operands (the
+// padding's encoded real 0 where the pixel reads padding), the K step's pad values 0.
 template <class ISA, class A>
-void q8_pack_rows(const QConvArgs& a, const Q8Layout& L, index_t g, index_t m0, index_t m1,
-                  A* dst) {
+void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, index_t m0,
+                   index_t m1, A* dst) {
   constexpr bool vnni = std::is_same<A, std::uint8_t>::value;
   const ConvSpec& s = *a.s;
   const auto* x8 = static_cast<const std::uint8_t*>(a.x);
-  const std::uint8_t flip = a.x_signed ? 0x80u : 0u;
-  // the padding's value: the real 0, x_zp (shifted like x under vnni, zero under madd)
-  const A pad = vnni ? static_cast<A>(static_cast<std::uint8_t>(a.x_zp) ^ flip) : A(0);
-  // locals (the byte stores may alias anything): geometry copied out of the spec
-  const index_t osz = s.out_size(), o12 = s.out[1] * s.out[2], O2 = s.out[2];
-  const index_t cpg = L.cpg, cpg_pad = L.cpg_pad, Kp = L.Kp, C_in = s.C_in;
-  const index_t K0 = s.k[0], K1 = s.k[1], K2 = s.k[2], I0 = s.in[0], I1 = s.in[1], I2 = s.in[2];
-  const index_t S0 = s.stride[0], S1 = s.stride[1], S2 = s.stride[2];
-  const index_t D0 = s.dil[0], D1 = s.dil[1], D2 = s.dil[2];
-  const index_t P0 = s.pad_lo[0], P1 = s.pad_lo[1], P2 = s.pad_lo[2];
-  const bool x_signed = a.x_signed;
+  const bool xs = a.x_signed;
   const std::int32_t x_zp = a.x_zp;
-  for (index_t m = m0; m < m1; ++m, dst += Kp) {
-    const index_t n = m / osz, r = m % osz;
-    const index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
-    A* d = dst;
-    for (index_t t0 = 0; t0 < K0; ++t0) {
-      const index_t i0 = o0 * S0 - P0 + t0 * D0;
-      for (index_t t1 = 0; t1 < K1; ++t1) {
-        const index_t i1 = o1 * S1 - P1 + t1 * D1;
-        for (index_t t2 = 0; t2 < K2; ++t2, d += cpg_pad) {
-          const index_t i2 = o2 * S2 - P2 + t2 * D2;
-          if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1 || i2 < 0 || i2 >= I2) {
-            for (index_t c = 0; c < cpg; ++c) d[c] = pad;
-          } else {
-            const std::uint8_t* src = x8 + (((n * I0 + i0) * I1 + i1) * I2 + i2) * C_in + g * cpg;
-            if (vnni) {
-              for (index_t c = 0; c < cpg; ++c) d[c] = static_cast<A>(src[c] ^ flip);
-            } else if (x_signed) {
-              for (index_t c = 0; c < cpg; ++c)
-                d[c] = static_cast<A>(static_cast<std::int8_t>(src[c]) - x_zp);
-            } else {
-              for (index_t c = 0; c < cpg; ++c) d[c] = static_cast<A>(src[c] - x_zp);
-            }
-          }
-          for (index_t c = cpg; c < cpg_pad; ++c) d[c] = A(0);  // weight 0 there
+  const std::uint8_t flip = xs ? 0x80u : 0u;
+  const A pad = vnni ? static_cast<A>(static_cast<std::uint8_t>(x_zp) ^ flip) : A(0);
+  const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2], I0 = s.in[0], I1 = s.in[1],
+                I2 = s.in[2], C = s.C_in;
+  const index_t osz = O0 * O1 * O2, o12 = O1 * O2;
+  index_t n = m0 / osz, r = m0 % osz;
+  index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
+  for (index_t m = m0; m < m1; ++m, dst += cpg_pad) {
+    const index_t i0 = o0 * s.stride[0] - s.pad_lo[0], i1 = o1 * s.stride[1] - s.pad_lo[1],
+                  i2 = o2 * s.stride[2] - s.pad_lo[2];
+    if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1 || i2 < 0 || i2 >= I2) {
+      for (index_t c = 0; c < cpg; ++c) dst[c] = pad;
+    } else {
+      const std::uint8_t* sp = x8 + (((n * I0 + i0) * I1 + i1) * I2 + i2) * C + g * cpg;
+      if (vnni) {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(sp[c] ^ flip);
+      } else if (xs) {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(static_cast<std::int8_t>(sp[c]) - x_zp);
+      } else {
+        for (index_t c = 0; c < cpg; ++c) dst[c] = static_cast<A>(sp[c] - x_zp);
+      }
+    }
+    for (index_t c = cpg; c < cpg_pad; ++c) dst[c] = A(0);
+    if (++o2 == O2) {
+      o2 = 0;
+      if (++o1 == O1) {
+        o1 = 0;
+        if (++o0 == O0) {
+          o0 = 0;
+          ++n;
         }
       }
     }

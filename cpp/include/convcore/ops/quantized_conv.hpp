@@ -11,15 +11,30 @@
 // (kernels/quantized.hpp; channels-first). Both give identical results (exact int32 arithmetic,
 // one requantisation: core/requantize.hpp).
 //
-// Workspace: GEMM engine: the packed weights (at most 4x w + 64 Ki elements), one block
-// of im2col rows per thread, channels-last copies of x and y when channels-first. Direct: w
-// minus its zero point as int16 (the size of w), channels-first copies when channels_last.
+// Pack once, run many times: quantized_conv_pack(s, w, bias, q) prepares everything that
+// depends on the weights (the engine's packed panels, the per-channel bias and zero-point
+// corrections and requantisation multipliers) into a QuantizedConvWeights; quantized_conv_run(
+// pw, s, x, y) runs it on any x of the same channels and geometry (N and the spatial size may
+// vary). quantized_conv_forward is the two in one call, the packed form in thread scratch.
+//
+// Workspace: GEMM engine: the packed weights (at most 4x w + 64 Ki elements, 2x that for the
+// int16 kernels), one padded channels-last copy of x (int16 for the int16 kernels; none for
+// unpadded uint8 x under VNNI), channels-last copies of x and y when channels-first. Direct:
+// w minus its zero point as int16 (the size of w), channels-first copies when channels_last.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <stdlib.h>  // posix_memalign
 #include <vector>
+#if defined(_MSC_VER)
+#include <malloc.h>
+#endif
 
 #include "../kernels/layout.hpp"
+#include "../core/scratch.hpp"
 #include "../kernels/quantized.hpp"
 #include "conv.hpp"
 
@@ -87,85 +102,167 @@ inline bool q8_gemm_preferred(const ConvSpec& s) {
   return padded <= 4 * s.C_out * cpg * s.k_size() + 65536;
 }
 
-// The GEMM or depthwise engine on channels-last copies (when x is channels-first) of x and y.
-template <class TX, class TW, class TY>
-void quantized_conv_engine(void (*engine)(const kernels::QConvArgs&), const ConvSpec& s, const TX* x, const TW* w,
-                         const std::int32_t* bias, const QuantParams& q, const double* mult,
-                         TY* y) {
-  std::vector<std::int32_t> wzp(static_cast<std::size_t>(s.C_out));
-  for (index_t o = 0; o < s.C_out; ++o) wzp[o] = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
-  std::vector<TX> xt;
-  std::vector<TY> yt;
-  if (!s.channels_last) {
-    xt = workspace<TX>(s.N * s.C_in * s.in_size(), "channels-last copy of x");
-    kernels::to_channels_last(x, xt.data(), s.N, s.C_in, s.in_size());
-    x = xt.data();
-    yt = workspace<TY>(s.N * s.C_out * s.out_size(), "channels-last output");
-  }
+struct q8_ops_tag {};  // owner of the packed weights' scratch of a single call
+
+// 64-byte aligned memory (the kernels read the packed panels with vector loads).
+inline void* aligned_bytes(std::size_t bytes) {
+  void* m = nullptr;
+#if defined(_MSC_VER)
+  m = _aligned_malloc(bytes, 64);
+#else
+  if (posix_memalign(&m, 64, bytes) != 0) m = nullptr;
+#endif
+  if (!m) throw std::bad_alloc();
+  return m;
+}
+inline void aligned_free(void* m) {
+#if defined(_MSC_VER)
+  _aligned_free(m);
+#else
+  std::free(m);
+#endif
+}
+
+// The kernel arguments of q's conv: the weight side (for packing) and the y side.
+inline kernels::QConvArgs q8_args(const ConvSpec& s, const QuantParams& q, const void* w,
+                                  const std::int32_t* wzp, const std::int32_t* bias,
+                                  const double* mult) {
   kernels::QConvArgs a;
   a.s = &s;
-  a.x = x;
   a.x_signed = q.x_signed;
   a.x_zp = q.x_zp;
   a.w = w;
   a.w_signed = q.w_signed;
-  a.w_zp = wzp.data();
+  a.w_zp = wzp;
   a.bias = bias;
   a.mult = mult;
-  a.y = s.channels_last ? y : yt.data();
   a.y_signed = q.y_signed;
   a.y_zp = q.y_zp;
   a.y_lo = q.y_signed ? -128 : 0;
   a.y_hi = q.y_signed ? 127 : 255;
-  engine(a);
-  if (!s.channels_last) kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
+  return a;
 }
 }  // namespace detail
 
-// Which INT8 kernels quantized_conv runs for this spec and these weight zero points (the
-// names of kernels/quantized_gemm.hpp, or "scalar_direct").
-inline const char* quantized_conv_path(const ConvSpec& s, bool w_signed,
-                                       const std::vector<std::int32_t>& w_zp) {
-  const kernels::QuantFns& qf = active_kernels().q8;
-  const bool dw = qf.depthwise && kernels::q8_depthwise_applicable(s);
-  if (kernels::int8_engine() == kernels::Int8Engine::direct ||
-      (!dw && !(qf.gemm && detail::q8_gemm_preferred(s))))
-    return "scalar_direct";
-  std::vector<std::int32_t> zp(static_cast<std::size_t>(s.C_out));
-  for (index_t o = 0; o < s.C_out; ++o) zp[o] = w_zp.size() == 1 ? w_zp[0] : w_zp[o];
-  kernels::QConvArgs a;
-  a.s = &s;
-  a.w_signed = w_signed;
-  a.w_zp = zp.data();
-  return qf.path(&a);
-}
+// A quantized conv's weights prepared once (quantized_conv_pack) for any number of
+// quantized_conv_run calls: the INT8 engine's packed panels with the per-channel corrections
+// (bias and zero-point terms) and requantisation multipliers, or, where the direct kernel runs,
+// w - w_zp, the bias and the multipliers. Made by the active level's kernels, and run by the
+// same kernels even if the active level changes afterwards. Owns its memory: the caller's w
+// and bias may change or go away after packing. Immutable; runs may overlap in threads.
+struct QuantizedConvWeights {
+  ConvSpec spec;               // the spec packed for (run takes any N and spatial size)
+  QuantParams q;
+  kernels::Q8Packed packed;    // packed.run null: the direct kernel (wq, bias, mult)
+  std::shared_ptr<void> mem;   // packed's storage, when owned
+  std::vector<std::int16_t> wq;
+  std::vector<std::int32_t> bias;
+  bool has_bias = false;
+  std::vector<double> mult;
+  // The kernels that run ("avx512_vnni", "avx2_madd", "avx512bw_depthwise", "scalar_direct"...).
+  const char* path() const { return packed.run ? packed.path : "scalar_direct"; }
+};
 
-template <class TX, class TW, class TY>
-void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const std::int32_t* bias,
-                            const QuantParams& q, TY* y) {
-  const index_t out_elems = s.N * s.C_out * s.out_size();
-  if (out_elems == 0) return;
-  std::vector<double> mult(static_cast<std::size_t>(s.C_out));
+namespace detail {
+// Fills pw for (s, w, bias, q). own: the packed form in memory pw keeps; else in the calling
+// thread's scratch (a single call: valid until the thread's next pack).
+template <class TW>
+void quantized_conv_prepare(const ConvSpec& s, const TW* w, const std::int32_t* bias,
+                            const QuantParams& q, bool own, QuantizedConvWeights* pw) {
+  QuantizedConvWeights& p = *pw;
+  p.spec = s;
+  p.q = q;
+  p.mult.resize(static_cast<std::size_t>(s.C_out));
   for (index_t o = 0; o < s.C_out; ++o)
-    mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
-                                 q.y_scale);
+    p.mult[o] = requant_multiplier(q.x_scale, q.w_scale.size() == 1 ? q.w_scale[0] : q.w_scale[o],
+                                   q.y_scale);
   const kernels::QuantFns& qf = active_kernels().q8;
   if (kernels::int8_engine() != kernels::Int8Engine::direct) {
-    if (qf.depthwise && kernels::q8_depthwise_applicable(s)) {
-      detail::quantized_conv_engine(qf.depthwise, s, x, w, bias, q, mult.data(), y);
-      return;
+    std::vector<std::int32_t> wzp(static_cast<std::size_t>(s.C_out));
+    for (index_t o = 0; o < s.C_out; ++o) wzp[o] = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
+    const kernels::QConvArgs a = q8_args(s, q, w, wzp.data(), bias, p.mult.data());
+    kernels::Q8Kind kind = kernels::Q8Kind::gemm;
+    std::size_t bytes = 0;
+    if (kernels::q8_depthwise_applicable(s)) {
+      kind = kernels::Q8Kind::depthwise;
+      bytes = qf.packed_bytes(a, kind);
+    } else if (q8_gemm_preferred(s)) {
+      bytes = qf.packed_bytes(a, kind);
     }
-    if (qf.gemm && detail::q8_gemm_preferred(s)) {
-      detail::quantized_conv_engine(qf.gemm, s, x, w, bias, q, mult.data(), y);
+    if (bytes > 0) {
+      void* mem;
+      if (own) {
+        checked_bytes(static_cast<index_t>(bytes), 1, "packed INT8 weights");
+        mem = aligned_bytes(bytes);
+        p.mem.reset(mem, [](void* m) { aligned_free(m); });
+      } else {
+        mem = thread_scratch<unsigned char, q8_ops_tag, 1>::get(0, static_cast<index_t>(bytes));
+      }
+      qf.pack(a, kind, mem, &p.packed);
       return;
     }
   }
   const index_t per_filter = s.cin_per_group() * s.k_size();
-  std::vector<std::int16_t> wq = detail::workspace<std::int16_t>(s.C_out * per_filter, "w - w_zp");
+  p.wq = workspace<std::int16_t>(s.C_out * per_filter, "w - w_zp");
   for (index_t o = 0; o < s.C_out; ++o) {
     const std::int32_t zp = q.w_zp.size() == 1 ? q.w_zp[0] : q.w_zp[o];
     for (index_t i = 0; i < per_filter; ++i)
-      wq[o * per_filter + i] = static_cast<std::int16_t>(static_cast<std::int32_t>(w[o * per_filter + i]) - zp);
+      p.wq[o * per_filter + i] =
+          static_cast<std::int16_t>(static_cast<std::int32_t>(w[o * per_filter + i]) - zp);
+  }
+  p.has_bias = bias != nullptr;
+  if (bias) p.bias.assign(bias, bias + s.C_out);
+}
+
+inline void check_packed_spec(const ConvSpec& p, const ConvSpec& s) {
+  bool same = p.nd == s.nd && p.C_in == s.C_in && p.C_out == s.C_out && p.groups == s.groups;
+  for (int d = 0; d < kMaxSpatial; ++d)
+    same = same && p.k[d] == s.k[d] && p.stride[d] == s.stride[d] && p.dil[d] == s.dil[d] &&
+           p.pad_lo[d] == s.pad_lo[d];
+  if (!same || kernels::q8_depthwise_applicable(p) != kernels::q8_depthwise_applicable(s))
+    fail_value("the spec does not match the packed weights' (channels, groups, kernel, stride, "
+               "dilation and padding must be the same)");
+}
+}  // namespace detail
+
+// Packs w (C_out, C_in/groups, *k; TW uint8_t or int8_t as q.w_signed says), the int32 bias
+// (C_out values, or null) and q's multipliers for the active level's INT8 kernels; s and q as
+// make_quantized_conv_spec validated them.
+//
+//   QuantizedConvWeights pw = quantized_conv_pack(s, w, bias, q);
+//   quantized_conv_run(pw, s, x, y);   // as quantized_conv_forward(s, x, w, bias, q, y)
+template <class TW>
+QuantizedConvWeights quantized_conv_pack(const ConvSpec& s, const TW* w, const std::int32_t* bias,
+                                         const QuantParams& q) {
+  QuantizedConvWeights p;
+  detail::quantized_conv_prepare(s, w, bias, q, true, &p);
+  return p;
+}
+
+// The conv of x with packed weights: what quantized_conv_forward(s, x, w, bias, q, y) gives, bit
+// for bit. s may differ from the packing spec in N and the spatial sizes (and the layout) only;
+// TX and TY must be what p.q says (x_signed, y_signed).
+template <class TX, class TY>
+void quantized_conv_run(const QuantizedConvWeights& p, const ConvSpec& s, const TX* x, TY* y) {
+  detail::check_packed_spec(p.spec, s);
+  const QuantParams& q = p.q;
+  const index_t out_elems = s.N * s.C_out * s.out_size();
+  if (out_elems == 0) return;
+  if (p.packed.run) {
+    std::vector<TX> xt;
+    std::vector<TY> yt;
+    if (!s.channels_last) {
+      xt = detail::workspace<TX>(s.N * s.C_in * s.in_size(), "channels-last copy of x");
+      kernels::to_channels_last(x, xt.data(), s.N, s.C_in, s.in_size());
+      x = xt.data();
+      yt = detail::workspace<TY>(out_elems, "channels-last output");
+    }
+    kernels::QConvArgs a = detail::q8_args(s, q, nullptr, nullptr, nullptr, nullptr);
+    a.x = x;
+    a.y = s.channels_last ? static_cast<void*>(y) : static_cast<void*>(yt.data());
+    p.packed.run(a, p.packed);
+    if (!s.channels_last) kernels::to_channels_first(yt.data(), y, s.N, s.out_size(), s.C_out);
+    return;
   }
   const std::int32_t lo = q.y_signed ? -128 : 0, hi = q.y_signed ? 127 : 255;
   std::vector<TX> xt;
@@ -177,8 +274,38 @@ void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const s
     yt = detail::workspace<TY>(out_elems, "channels-first output");
   }
   TY* yc = s.channels_last ? yt.data() : y;
-  kernels::conv_quantized(s, x, q.x_zp, wq.data(), bias, mult.data(), q.y_zp, lo, hi, yc);
+  kernels::conv_quantized(s, x, q.x_zp, p.wq.data(), p.has_bias ? p.bias.data() : nullptr,
+                          p.mult.data(), q.y_zp, lo, hi, yc);
   if (s.channels_last) kernels::to_channels_last(yc, y, s.N, s.C_out, s.out_size());
+}
+
+// Which INT8 kernels quantized_conv runs for this spec and these weight zero points (the
+// names of kernels/quantized_gemm.hpp, or "scalar_direct").
+inline const char* quantized_conv_path(const ConvSpec& s, bool w_signed,
+                                       const std::vector<std::int32_t>& w_zp) {
+  const kernels::QuantFns& qf = active_kernels().q8;
+  std::vector<std::int32_t> zp(static_cast<std::size_t>(s.C_out));
+  for (index_t o = 0; o < s.C_out; ++o) zp[o] = w_zp.size() == 1 ? w_zp[0] : w_zp[o];
+  kernels::QConvArgs a;
+  a.s = &s;
+  a.w_signed = w_signed;
+  a.w_zp = zp.data();
+  const bool dw = kernels::q8_depthwise_applicable(s);
+  if (kernels::int8_engine() == kernels::Int8Engine::direct ||
+      (!dw && !detail::q8_gemm_preferred(s)) ||
+      qf.packed_bytes(a, dw ? kernels::Q8Kind::depthwise : kernels::Q8Kind::gemm) == 0)
+    return "scalar_direct";
+  return qf.path(&a);
+}
+
+// quantized_conv: pack (into the calling thread's scratch) and run.
+template <class TX, class TW, class TY>
+void quantized_conv_forward(const ConvSpec& s, const TX* x, const TW* w, const std::int32_t* bias,
+                            const QuantParams& q, TY* y) {
+  if (s.N * s.C_out * s.out_size() == 0) return;
+  QuantizedConvWeights p;
+  detail::quantized_conv_prepare(s, w, bias, q, false, &p);
+  quantized_conv_run(p, s, x, y);
 }
 
 }  // namespace convcore
