@@ -156,20 +156,21 @@ struct ndimage_engine {
     !defined(CONVCORE_SIMD_GENERIC)
   typedef double V __attribute__((vector_size(kVec * 8), aligned(8), may_alias));
 
-  template <int Pairing>
+  // NA vectors of outputs from x: NA = kAcc in the body, 1 in the tail
+  template <int Pairing, int NA = kAcc>
   static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
                     double* y) {
     CONVCORE_NO_CONTRACT
-    V acc[kAcc];
+    V acc[NA];
     {
       const double* s = p[0] + x;
-      for (int v = 0; v < kAcc; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
+      for (int v = 0; v < NA; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
     }
     if (Pairing == 0) {
       for (index_t t = 1; t < ntaps; ++t) {
         const double wt = w[t];
         const double* s = p[t] + x;
-        for (int v = 0; v < kAcc; ++v) {
+        for (int v = 0; v < NA; ++v) {
           V prod = *reinterpret_cast<const V*>(s + v * kVec) * wt;
           acc[v] += prod;
         }
@@ -179,7 +180,7 @@ struct ndimage_engine {
         const double wt = w[i];
         const double* a = p[t] + x;
         const double* b = p[t + 1] + x;
-        for (int v = 0; v < kAcc; ++v) {
+        for (int v = 0; v < NA; ++v) {
           V l = *reinterpret_cast<const V*>(a + v * kVec);
           V r = *reinterpret_cast<const V*>(b + v * kVec);
           V s = Pairing > 0 ? l + r : l - r;
@@ -187,21 +188,25 @@ struct ndimage_engine {
         }
       }
     }
-    for (int v = 0; v < kAcc; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
+    for (int v = 0; v < NA; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
   }
 #else
-  template <int Pairing>
+  template <int Pairing, int NA = kAcc>
   static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
                     double* y) {
-    for (index_t i = 0; i < C; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
+    for (index_t i = 0; i < NA * kVec; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
   }
 #endif
 
+  // Body in chunks of C outputs, then single vectors; the last partial vector is recomputed
+  // as the vector ending at n (the same values again: y never aliases the taps' rows).
   template <int Pairing>
   static void lincomb_t(const double* const* p, const double* w, index_t ntaps, index_t n,
                         double* y) {
     index_t x = 0;
     for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
+    for (; x + kVec <= n; x += kVec) chunk<Pairing, 1>(p, w, ntaps, x, y);
+    if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
     for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
   }
 

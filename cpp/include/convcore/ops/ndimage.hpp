@@ -20,6 +20,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/checked.hpp"
@@ -221,6 +222,81 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
   body(ext.get(), r0, r1, c0, cw, o);
 }
 
+// The float32 path of correlate1d: no conversions, so nothing is buffered but what the
+// boundary needs. Along the last axis a line's interior (outputs whose taps all fall inside
+// the line) combines the input line in place straight into the output, and only the K - 1
+// outputs at the ends read a small extended copy; in place (in == out) the whole line is
+// copied first. Along other axes each output row of a column strip combines input rows in
+// place (the constant row where mode "constant" reads beyond the edge): the strip's K rows
+// stay in L1/L2 while the next output rows reuse them.
+inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& v,
+                                   const TapOrder& ord, index_t K, index_t lo, const Boundary& b) {
+  const std::vector<float> ow(ord.w.begin(), ord.w.end());
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const auto lincomb = active_kernels().nd.lincomb_f32;
+  const float cv = static_cast<float>(b.cval);
+  if (v.inner == 1) {
+    const index_t n = v.n;
+    // interior outputs [xa, xb): taps x + t - lo within [0, n)
+    const index_t xa = std::min(lo, n), xb = std::max(xa, n - (K - 1 - lo));
+    const bool inplace = in == out;
+    // lines per item: about 64 KiB of output
+    const index_t per = std::max<index_t>(1, std::min<index_t>(v.outer, 16384 / std::max<index_t>(n, 1)));
+    const index_t nitems = (v.outer + per - 1) / per;
+    parallel_for_dynamic(nitems, [&](index_t item) {
+      std::vector<const float*> ptr(static_cast<std::size_t>(nt));
+      // the extended line: whole (in place) or the two ends (K - 1 + K - 1 outputs at most)
+      const index_t elen = inplace ? n + K - 1 : std::max<index_t>(xa + K - 1, n - xb + K - 1);
+      Buffer<float> ext = buffer<float>(elen, "ndimage line buffer");
+      auto run = [&](const float* base, index_t len, float* y) {
+        for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = base + ord.tap[static_cast<std::size_t>(i)];
+        lincomb(ptr.data(), ow.data(), nt, ord.pairing, len, y);
+      };
+      const index_t l1 = std::min(v.outer, (item + 1) * per);
+      for (index_t l = item * per; l < l1; ++l) {
+        const float* line = in + l * n;
+        float* o = out + l * n;
+        if (inplace) {
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, -lo, n + K - 1, b, ext.get());
+          run(ext.get(), n, o);
+          continue;
+        }
+        if (xb > xa) run(line + xa - lo, xb - xa, o + xa);
+        if (xa > 0) {  // outputs [0, xa) read extended [-lo, xa + K - 1 - lo)
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, -lo, xa + K - 1, b, ext.get());
+          run(ext.get(), xa, o);
+        }
+        if (xb < n) {  // outputs [xb, n)
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, xb - lo, n - xb + K - 1, b, ext.get());
+          run(ext.get(), n - xb, o + xb);
+        }
+      }
+    });
+    return;
+  }
+  // Strips narrow enough that the K rows a strip's output row reads stay in L1 (at least
+  // 128 columns: the kernels' 8 accumulators of 16 floats), bands of 256 output rows.
+  const index_t S = std::min<index_t>(v.inner, std::max<index_t>(128, std::min<index_t>(512, 6144 / K / 128 * 128)));
+  const index_t nstrip = (v.inner + S - 1) / S;
+  const index_t band = std::min<index_t>(v.n, 256), nband = (v.n + band - 1) / band;
+  const std::vector<float> crow(static_cast<std::size_t>(S), cv);
+  parallel_for_dynamic(v.outer * nband * nstrip, [&](index_t item) {
+    const index_t st = item % nstrip, rest = item / nstrip;
+    const index_t bd = rest % nband, o = rest / nband;
+    const index_t r0 = bd * band, r1 = std::min(v.n, r0 + band);
+    const index_t c0 = st * S, cw = std::min(S, v.inner - c0);
+    std::vector<const float*> ptr(static_cast<std::size_t>(nt));
+    const float* plane = in + o * v.n * v.inner + c0;
+    for (index_t r = r0; r < r1; ++r) {
+      for (index_t i = 0; i < nt; ++i) {
+        const index_t s = source(r + ord.tap[static_cast<std::size_t>(i)] - lo, v.n, b);
+        ptr[static_cast<std::size_t>(i)] = s < 0 ? crow.data() : plane + s * v.inner;
+      }
+      lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, out + (o * v.n + r) * v.inner + c0);
+    }
+  });
+}
+
 // correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
 // same type) only along the last axis.
 // A: the arithmetic's type (double: SciPy's, to the bit; float: the float32 path).
@@ -238,6 +314,12 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
   const auto lincomb = lincomb_for(static_cast<A*>(nullptr));
+  if (std::is_same<A, float>::value) {
+    // float32 into float32 needs no conversion: the taps read the input in place and the
+    // combination goes straight into the output (two copies fewer per element)
+    return correlate1d_direct_f32(static_cast<const float*>(in_), static_cast<float*>(out_), v,
+                                  ord, K, lo, b);
+  }
   parallel_for_dynamic(p.items(), [&](index_t item) {
     std::vector<const A*> ptr(static_cast<std::size_t>(nt));
     Buffer<A> ext, y;
@@ -274,62 +356,133 @@ inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Sh
     correlate1d_as<double>(in, tin, out, tout, shape, axis, w, K, b, origin);
 }
 
-// The float32 path's fused 2-D separable filter: correlate1d along axis -2 (weights wv), then
-// along axis -1 (wh), of float32 in into float32 out (not in place), in one sweep: each output
-// row is the vertical combination of input rows (read in place) into a band buffer, extended
-// by the horizontal boundary rule as the second pass would extend the first's result, then
-// the horizontal combination straight into the output. One read and one write of the image instead of two of each.
-// Same roundings as the two float32 passes (the intermediate is float32 in both).
-inline void separable2d_f32(const float* in, float* out, const Shape& shape, const double* wv,
-                            index_t Kv, const Boundary& bv, index_t ov, const double* wh,
-                            index_t Kh, const Boundary& bh, index_t oh) {
+// One 1-D pass of a fused separable filter (float32): SciPy's tap order, the float weights,
+// the window offset lo = K / 2 + origin and the boundary.
+struct SepPass {
+  TapOrder ord;
+  std::vector<float> w;
+  index_t K = 1, lo = 0;
+  Boundary b;
+  index_t nt() const { return static_cast<index_t>(ord.tap.size()); }
+  index_t tap(index_t i) const { return ord.tap[static_cast<std::size_t>(i)]; }
+};
+
+inline SepPass sep_pass(const double* w, index_t K, const Boundary& b, index_t origin) {
+  SepPass p;
+  p.ord = correlate1d_order(w, K);
+  p.w.assign(p.ord.w.begin(), p.ord.w.end());
+  p.K = K;
+  p.lo = K / 2 + origin;
+  p.b = b;
+  return p;
+}
+
+// The float32 path's fused separable filter: correlate1d along axis -3 (depth, optional),
+// then -2 (pv), then -1 (ph), of float32 in into float32 out (not in place), in one sweep.
+// Same roundings as the separate float32 passes (every intermediate is float32 in both).
+//
+// An item is a band of B output rows of one plane (2-D) or of a slab of consecutive planes
+// (3-D). 2-D: each output row is the vertical combination of input rows read in place,
+// computed strip by strip (S columns, so the strip's B + Kv - 1 input rows stay in L1 while
+// the band's rows reuse them) into a band buffer, which is extended by the horizontal
+// boundary rule as the second pass would extend the first's result and combined
+// horizontally straight into the output. 3-D: first the depth combination of every input
+// row the band's vertical taps read (their plane's rows at the Kd planes around it, read in
+// place) into a plane buffer, sized to stay in L2; the Kd input planes of a step are mostly
+// the previous step's, so consecutive planes of a slab read the volume from memory about
+// once. One read and one write of the image, no scratch arrays, instead of a read and a
+// write per pass.
+inline void separable_f32(const float* in, float* out, const Shape& shape, const SepPass* pd,
+                          const SepPass& pv, const SepPass& ph) {
   const int nd = static_cast<int>(shape.size());
   index_t total = 1;
   for (index_t d : shape) total *= d;
   if (total == 0) return;
-  const index_t H = shape[nd - 2], W = shape[nd - 1], outer = total / (H * W);
-  const TapOrder tv = correlate1d_order(wv, Kv), th = correlate1d_order(wh, Kh);
-  const std::vector<float> fv(tv.w.begin(), tv.w.end()), fh(th.w.begin(), th.w.end());
-  const index_t ntv = static_cast<index_t>(tv.tap.size()), nth = static_cast<index_t>(th.tap.size());
-  const index_t lov = Kv / 2 + ov, loh = Kh / 2 + oh;
-  const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(bv.cval));
-  const float hc = static_cast<float>(bh.cval);
+  const index_t H = shape[nd - 2], W = shape[nd - 1], D = pd ? shape[nd - 3] : 1;
+  const index_t outer = total / (D * H * W);
+  const index_t ntv = pv.nt(), nth = ph.nt(), ntd = pd ? pd->nt() : 0;
+  const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(pv.b.cval));
+  const std::vector<float> drow(static_cast<std::size_t>(W), static_cast<float>(pd ? pd->b.cval : 0.0));
+  const float hc = static_cast<float>(ph.b.cval);
   const auto lincomb = active_kernels().nd.lincomb_f32;
-  // An item: a band of B output rows. The vertical pass runs strip by strip (S columns), so
-  // the B + Kv - 1 input rows of a strip stay in L1 while the band's rows reuse them; its
-  // results (B rows, in L2) then go through the horizontal pass one row at a time.
-  const index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
-  const index_t S = 256, L = W + Kh - 1;
+  // 2-D: bands of 32 rows (L1 reuse of the strip); 3-D: as many rows as keep the plane
+  // buffer (band + Kv - 1 rows) near 512 KiB, the whole plane where it fits.
+  index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
+  if (pd) B = std::max<index_t>(8, std::min<index_t>(H, 131072 / W - (pv.K - 1)));
+  B = std::min(B, H);
+  const index_t S = 256, L = W + ph.K - 1;
   const index_t nband = (H + B - 1) / B;
-  parallel_for_dynamic(outer * nband, [&](index_t item) {
-    const index_t o = item / nband, r0 = (item % nband) * B, r1 = std::min(H, r0 + B);
-    const float* plane = in + o * H * W;
+  // slabs of consecutive planes: a few items per thread
+  const index_t nt = get_num_threads();
+  const index_t nslab = std::min<index_t>(D, std::max<index_t>(1, 4 * nt / std::max<index_t>(1, outer * nband)));
+  const index_t slab = (D + nslab - 1) / nslab;
+  parallel_for_dynamic(outer * nband * nslab, [&](index_t item) {
+    const index_t sl = item % nslab, rest = item / nslab;
+    const index_t bd = rest % nband, o = rest / nband;
+    const index_t r0 = bd * B, r1 = std::min(H, r0 + B);
+    const index_t z0 = sl * slab, z1 = std::min(D, z0 + slab);
+    if (z0 >= z1) return;
     Buffer<float> mid = buffer<float>(checked_mul(B, L, "ndimage row buffer"), "ndimage row buffer");
-    std::vector<const float*> pv(static_cast<std::size_t>(ntv)), ph(static_cast<std::size_t>(nth));
-    std::vector<const float*> rows(static_cast<std::size_t>((r1 - r0) * ntv));
+    std::vector<const float*> pvp(static_cast<std::size_t>(ntv)), php(static_cast<std::size_t>(nth)),
+        pdp(static_cast<std::size_t>(std::max<index_t>(ntd, 1))), qd(pdp.size());
+    // the source row of each (output row, vertical tap); -1: the constant row
+    std::vector<index_t> src(static_cast<std::size_t>((r1 - r0) * ntv));
     for (index_t r = r0; r < r1; ++r)
-      for (index_t i = 0; i < ntv; ++i) {
-        const index_t s = source(r + tv.tap[static_cast<std::size_t>(i)] - lov, H, bv);
-        rows[static_cast<std::size_t>((r - r0) * ntv + i)] = s < 0 ? crow.data() : plane + s * W;
-      }
-    for (index_t c0 = 0; c0 < W; c0 += S) {
-      const index_t cw = std::min(S, W - c0);
-      for (index_t r = r0; r < r1; ++r) {
-        for (index_t i = 0; i < ntv; ++i)
-          pv[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
-        lincomb(pv.data(), fv.data(), ntv, tv.pairing, cw, mid.get() + (r - r0) * L + loh + c0);
-      }
+      for (index_t i = 0; i < ntv; ++i)
+        src[static_cast<std::size_t>((r - r0) * ntv + i)] = source(r + pv.tap(i) - pv.lo, H, pv.b);
+    // 3-D: the distinct source rows, each a row of the plane buffer
+    std::vector<index_t> used, slot;
+    Buffer<float> plane_buf;
+    if (pd) {
+      slot.assign(static_cast<std::size_t>(H), -1);
+      for (index_t s : src)
+        if (s >= 0 && slot[static_cast<std::size_t>(s)] < 0) {
+          slot[static_cast<std::size_t>(s)] = static_cast<index_t>(used.size());
+          used.push_back(s);
+        }
+      plane_buf = buffer<float>(checked_mul(std::max<index_t>(1, static_cast<index_t>(used.size())), W,
+                                            "ndimage plane buffer"), "ndimage plane buffer");
     }
-    for (index_t r = r0; r < r1; ++r) {
-      float* ext = mid.get() + (r - r0) * L;
-      const float* m = ext + loh;
-      for (index_t j = 0; j < Kh - 1; ++j) {  // the columns beyond the edges
-        const index_t c = j < loh ? j - loh : W + (j - loh);
-        const index_t s = source(c, W, bh);
-        ext[j < loh ? j : W + j] = s < 0 ? hc : m[s];
+    std::vector<const float*> rows(src.size());
+    for (index_t z = z0; z < z1; ++z) {
+      const float* plane = in + (o * D + z) * H * W;
+      if (pd) {
+        for (index_t i = 0; i < ntd; ++i) {
+          const index_t zs = source(z + pd->tap(i) - pd->lo, D, pd->b);
+          pdp[static_cast<std::size_t>(i)] = zs < 0 ? nullptr : in + (o * D + zs) * H * W;
+        }
+        for (std::size_t k = 0; k < used.size(); ++k) {
+          for (index_t i = 0; i < ntd; ++i) {
+            const float* pl = pdp[static_cast<std::size_t>(i)];
+            qd[static_cast<std::size_t>(i)] = pl ? pl + used[k] * W : drow.data();
+          }
+          lincomb(qd.data(), pd->w.data(), ntd, pd->ord.pairing, W, plane_buf.get() + static_cast<index_t>(k) * W);
+        }
       }
-      for (index_t i = 0; i < nth; ++i) ph[static_cast<std::size_t>(i)] = ext + th.tap[static_cast<std::size_t>(i)];
-      lincomb(ph.data(), fh.data(), nth, th.pairing, W, out + (o * H + r) * W);
+      for (std::size_t j = 0; j < src.size(); ++j) {
+        const index_t s = src[j];
+        rows[j] = s < 0 ? crow.data()
+                        : pd ? plane_buf.get() + slot[static_cast<std::size_t>(s)] * W : plane + s * W;
+      }
+      for (index_t c0 = 0; c0 < W; c0 += S) {
+        const index_t cw = std::min(S, W - c0);
+        for (index_t r = r0; r < r1; ++r) {
+          for (index_t i = 0; i < ntv; ++i)
+            pvp[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
+          lincomb(pvp.data(), pv.w.data(), ntv, pv.ord.pairing, cw, mid.get() + (r - r0) * L + ph.lo + c0);
+        }
+      }
+      for (index_t r = r0; r < r1; ++r) {
+        float* ext = mid.get() + (r - r0) * L;
+        const float* m = ext + ph.lo;
+        for (index_t j = 0; j < ph.K - 1; ++j) {  // the columns beyond the edges
+          const index_t c = j < ph.lo ? j - ph.lo : W + (j - ph.lo);
+          const index_t s = source(c, W, ph.b);
+          ext[j < ph.lo ? j : W + j] = s < 0 ? hc : m[s];
+        }
+        for (index_t i = 0; i < nth; ++i) php[static_cast<std::size_t>(i)] = ext + ph.tap(i);
+        lincomb(php.data(), ph.w.data(), nth, ph.ord.pairing, W, out + ((o * D + z) * H + r) * W);
+      }
     }
   });
 }
