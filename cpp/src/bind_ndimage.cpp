@@ -156,6 +156,39 @@ void separable_binding(const py::array& input, const py::array& wd, const py::ar
   ndimage::separable_f32(ip, op, a.shape, three ? &pd : nullptr, pv, ph);
 }
 
+// One of generic_gradient_magnitude's / generic_laplace's NumPy steps (ndimage::combine) on
+// output, with x the next derivative (None for ops 3 and 4) and lut (None: no square root;
+// for floats any array: the root is computed).
+void combine_binding(py::array output, const py::object& x, int op, const py::object& lut) {
+  const Elem t = elem_of(output, "output");
+  if (t != Elem::u8 && t != Elem::u16 && t != Elem::f32 && t != Elem::f64)
+    fail_type("output must be uint8, uint16, float32 or float64, got ", dtype_name(output));
+  check_layout(output, "output");
+  if (!output.writeable()) fail_value("output must be writeable");
+  if (op < 0 || op > 4) fail_value("op must be 0 to 4, got ", op);
+  py::array xa, la;
+  if (op <= 2) {
+    xa = py::array::ensure(x);
+    if (!xa.ptr() || elem_of(xa, "x") != t || shape_of(xa) != shape_of(output))
+      fail_value("x must be an array of output's dtype and shape");
+    check_layout(xa, "x");
+  }
+  if (!lut.is_none()) {
+    la = py::array::ensure(lut);
+    const index_t want = t == Elem::u8 ? 256 : t == Elem::u16 ? 65536 : -1;
+    if (!la.ptr() || (want > 0 && (elem_of(la, "lut") != t || la.ndim() != 1 || la.shape(0) != want)))
+      fail_value("lut must be a table of output's dtype over every value");
+    check_layout(la, "lut");
+  }
+  index_t n = 1;
+  for (index_t d : shape_of(output)) n *= d;
+  void* op_ = output.mutable_data();
+  const void* xp = op <= 2 ? xa.data() : nullptr;
+  const void* lp = lut.is_none() ? nullptr : la.data();
+  NoGil nogil;
+  ndimage::combine(t, op_, xp, n, op, lp);
+}
+
 }  // namespace
 
 CONVCORE_BINDING(ndimage) {
@@ -168,6 +201,9 @@ CONVCORE_BINDING(ndimage) {
   m.def("_ndimage_correlate", &correlate_binding, py::arg("input"), py::arg("weights"),
         py::arg("output"), py::arg("mode"), py::arg("cval"), py::arg("origins"),
         "scipy.ndimage.correlate into output (private: convcore.ndimage's primitive).");
+  m.def("_ndimage_combine", &combine_binding, py::arg("output"), py::arg("x"), py::arg("op"),
+        py::arg("lut"),
+        "a NumPy step of generic_gradient_magnitude / generic_laplace in place (private).");
   m.def("_ndimage_separable", &separable_binding, py::arg("input"), py::arg("weights_d"),
         py::arg("weights_v"), py::arg("weights_h"), py::arg("output"), py::arg("modes"),
         py::arg("cval"), py::arg("origins"),

@@ -242,3 +242,40 @@ def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.
         step[1](src, dst[k])
         src = dst[k]
     return output
+
+
+# NumPy's square root of every uint8 / uint16 value, cast back (what np.sqrt(out, out,
+# casting="unsafe") gives: computed in float16 / float32), by dtype
+_SQRT_LUT: dict = {}
+
+
+def combine_ok(output: np.ndarray) -> bool:
+    """Whether the compiled gradient-magnitude / Laplace steps take this output."""
+    return (output.dtype in (np.uint8, np.uint16, np.float32, np.float64)
+            and output.dtype.isnative and output.flags.c_contiguous and output.flags.writeable)
+
+
+def combine(output: np.ndarray, x: Any, op: int, root: bool = False) -> bool:
+    """One of generic_gradient_magnitude's / generic_laplace's NumPy steps in place on output
+    (op 0: output += x; 1: output = output**2 + x**2; 2: output += x**2; 3: output **= 2;
+    4: none), then with root output = sqrt(output) as np.sqrt(..., casting="unsafe") gives;
+    compiled and threaded. False (nothing done) where NumPy must do it: other dtypes or
+    layouts, or an x that is not an array of output's dtype and shape apart from output."""
+    if not combine_ok(output):
+        return False
+    if op <= 2 and not (isinstance(x, np.ndarray) and x.dtype == output.dtype
+                        and x.shape == output.shape and x.flags.c_contiguous
+                        and not np.shares_memory(x, output)):
+        return False
+    lut = None
+    if root:
+        lut = _SQRT_LUT.get(output.dtype.char)
+        if lut is None:
+            if output.dtype.kind == "u":
+                lut = np.arange(1 << (8 * output.dtype.itemsize), dtype=output.dtype)
+                np.sqrt(lut, lut, casting="unsafe")
+            else:
+                lut = np.zeros(1, output.dtype)  # floats: the root is computed
+            _SQRT_LUT[output.dtype.char] = lut
+    _core._ndimage_combine(output, x if op <= 2 else None, op, lut)
+    return True

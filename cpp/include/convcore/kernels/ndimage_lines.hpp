@@ -17,14 +17,16 @@
 // accumulate / divide / running_step: NI_UniformFilter1D's running sum, one sum per column.
 // load / store: the conversions between the arrays' types and double, at the level's width.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/simd.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
+#pragma GCC optimize("fp-contract=off", "no-math-errno")
 #endif
 
 namespace convcore {
@@ -252,6 +254,49 @@ struct ndimage_engine {
       }
     }
   }
+  // NumPy's in-place steps of generic_gradient_magnitude and generic_laplace in the output's
+  // type t (u8, u16: wrapping around; f32, f64: IEEE, no contraction), on n values of o and
+  // x: op 0: o += x; 1: o = o * o + x * x; 2: o += x * x; 3: o = o * o; 4: none (x unused
+  // by 3 and 4). Then, with lut, o = sqrt(o): for floats the correctly rounded root (lut
+  // only says to take it), for u8 / u16 lut[o], the table of NumPy's own square root of each
+  // value cast back (NumPy takes it in float16 / float32, then casts).
+  template <class T, class W>
+  static void combine_as(T* o, const T* x, index_t n, int op, const T* lut) {
+    CONVCORE_NO_CONTRACT
+    for (index_t i = 0; i < n; ++i) {
+      const W a = static_cast<W>(o[i]);
+      W r = a;
+      if (op == 0) r = static_cast<W>(a + static_cast<W>(x[i]));
+      else if (op == 1) r = static_cast<W>(static_cast<W>(a * a) + static_cast<W>(static_cast<W>(x[i]) * static_cast<W>(x[i])));
+      else if (op == 2) r = static_cast<W>(a + static_cast<W>(static_cast<W>(x[i]) * static_cast<W>(x[i])));
+      else if (op == 3) r = static_cast<W>(a * a);
+      o[i] = static_cast<T>(r);
+    }
+    if (!lut) return;
+    if constexpr (std::is_floating_point<T>::value) {
+      for (index_t i = 0; i < n; ++i) o[i] = std::sqrt(o[i]);
+    } else {
+      for (index_t i = 0; i < n; ++i) o[i] = lut[o[i]];
+    }
+  }
+  static void combine(Elem t, void* o, const void* x, index_t n, int op, const void* lut) {
+    switch (t) {
+      case Elem::u8:
+        return combine_as<std::uint8_t, std::uint32_t>(static_cast<std::uint8_t*>(o), static_cast<const std::uint8_t*>(x), n, op,
+                                                       static_cast<const std::uint8_t*>(lut));
+      case Elem::u16:
+        return combine_as<std::uint16_t, std::uint32_t>(static_cast<std::uint16_t*>(o), static_cast<const std::uint16_t*>(x), n, op,
+                                                        static_cast<const std::uint16_t*>(lut));
+      case Elem::f32:
+        return combine_as<float, float>(static_cast<float*>(o), static_cast<const float*>(x), n, op,
+                                        static_cast<const float*>(lut));
+      case Elem::f64:
+        return combine_as<double, double>(static_cast<double*>(o), static_cast<const double*>(x), n, op,
+                                          static_cast<const double*>(lut));
+      default: return;  // not taken: the op checks the type
+    }
+  }
+
   static void accumulate(double* acc, const double* row, index_t width) {
     for (index_t c = 0; c < width; ++c) acc[c] += row[c];
   }

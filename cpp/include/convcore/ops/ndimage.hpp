@@ -41,20 +41,31 @@ using kernels::elem_size;
 inline void load(Elem t, const void* p, index_t n, double* dst) {
   active_kernels().nd.load(t, p, n, dst);
 }
-inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
+inline void store(Elem t, const double* s, index_t n, void* p, bool point = false, index_t = 1) {
   active_kernels().nd.store(t, s, n, p, point);
 }
 // The float32 path (float32 in and out, computed in float32: ndimage_f32.hpp): no conversion.
 inline void load(Elem, const void* p, index_t n, float* dst) {
   std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
 }
-inline void store(Elem, const float* s, index_t n, void* p, bool = false) {
+inline void store(Elem, const float* s, index_t n, void* p, bool = false, index_t = 1) {
   std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(float));
+}
+// The exact integer path (small-integer input, integer weights: ndimage_int.hpp): int32 sums,
+// stored with SciPy's casts; div: the uniform filter's divisor (1: none).
+inline void load(Elem t, const void* p, index_t n, std::int32_t* dst) {
+  active_kernels().nd.load_i32(t, p, n, dst);
+}
+inline void store(Elem t, const std::int32_t* s, index_t n, void* p, bool = false, index_t div = 1) {
+  active_kernels().nd.store_i32(t, s, n, p, static_cast<std::int32_t>(div));
 }
 using LincombF64 = void (*)(const double* const*, const double*, index_t, int, index_t, double*);
 using LincombF32 = void (*)(const float* const*, const float*, index_t, int, index_t, float*);
 inline LincombF64 lincomb_for(double*) { return active_kernels().nd.lincomb; }
 inline LincombF32 lincomb_for(float*) { return active_kernels().nd.lincomb_f32; }
+using LincombI32 = void (*)(const std::int32_t* const*, const std::int32_t*, index_t, int, index_t,
+                            std::int32_t*);
+inline LincombI32 lincomb_for(std::int32_t*) { return active_kernels().nd.lincomb_i32; }
 
 // float32 in, float32 out: computed in float32 (SciPy's results up to rounding); every other
 // pair of types in double, SciPy's results to the bit.
@@ -78,6 +89,31 @@ inline Boundary parse_mode(const std::string& s, double cval) {
     fail_value("mode must be 'reflect', 'constant', 'nearest', 'mirror', 'wrap', "
                "'grid-constant', 'grid-mirror' or 'grid-wrap', got '", s, "'");
   return b;
+}
+
+// The exact integer path: a bool, 8- or 16-bit integer input, integer weights (the n at w,
+// every one counted) and, for mode "constant", an integer cval, with every partial sum of
+// the filter bounded by max|value| * sum|weights| < 2^31. Then each of SciPy's double
+// operations is exact and its result the exact integer sum (kernels/ndimage_int.hpp).
+inline bool int_path(Elem tin, const double* w, index_t n, const Boundary& b) {
+  double m;
+  switch (tin) {
+    case Elem::b1: case Elem::u8: m = 255.0; break;  // bool: any byte value SciPy reads
+    case Elem::i8: m = 128.0; break;
+    case Elem::u16: m = 65535.0; break;
+    case Elem::i16: m = 32768.0; break;
+    default: return false;
+  }
+  if (b.mode == PadMode::zeros) {
+    if (!(b.cval == std::floor(b.cval) && std::fabs(b.cval) <= 2147483647.0)) return false;
+    m = std::max(m, std::fabs(b.cval));
+  }
+  double sw = 0.0;
+  for (index_t k = 0; k < n; ++k) {
+    if (!(w[k] == std::floor(w[k]))) return false;  // NaN and infinities fail too
+    sw += std::fabs(w[k]);
+  }
+  return m * sw <= 2147483647.0;
 }
 
 // Input index of extended coordinate i in [0, n), or -1 where the constant is read.
@@ -239,7 +275,9 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
     const index_t n = v.n;
     // interior outputs [xa, xb): taps x + t - lo within [0, n)
     const index_t xa = std::min(lo, n), xb = std::max(xa, n - (K - 1 - lo));
-    const bool inplace = in == out;
+    // in place, and short lines (the three calls per line would cost more than one copy of
+    // the line, in L1): the whole extended line is copied first
+    const bool inplace = in == out || n <= 2048;
     // lines per item: about 64 KiB of output
     const index_t per = std::max<index_t>(1, std::min<index_t>(v.outer, 16384 / std::max<index_t>(n, 1)));
     const index_t nitems = (v.outer + per - 1) / per;
@@ -300,9 +338,11 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
 // correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
 // same type) only along the last axis.
 // A: the arithmetic's type (double: SciPy's, to the bit; float: the float32 path).
+// A = int32: the exact integer path (int_path), div: the uniform filter's divisor.
 template <class A>
 void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
-                    int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+                    int axis, const double* w, index_t K, const Boundary& b, index_t origin,
+                    index_t div = 1) {
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
   const index_t lo = K / 2 + origin;
@@ -314,7 +354,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
   const auto lincomb = lincomb_for(static_cast<A*>(nullptr));
-  if (std::is_same<A, float>::value) {
+  if constexpr (std::is_same<A, float>::value) {
     // float32 into float32 needs no conversion: the taps read the input in place and the
     // combination goes straight into the output (two copies fewer per element)
     return correlate1d_direct_f32(static_cast<const float*>(in_), static_cast<float*>(out_), v,
@@ -331,7 +371,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
       load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
       for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.get() + ord.tap[static_cast<std::size_t>(i)];
       lincomb(ptr.data(), ow.data(), nt, ord.pairing, len, y.get());
-      store(tout, y.get(), len, out + (line * v.n + x0) * oes);
+      store(tout, y.get(), len, out + (line * v.n + x0) * oes, false, div);
       return;
     }
     y = buffer<A>(p.S, "ndimage row buffer");
@@ -342,7 +382,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
                      ptr[static_cast<std::size_t>(i)] =
                          rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
                    lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, y.get());
-                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes, false, div);
                  }
                });
   });
@@ -352,6 +392,8 @@ inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Sh
                         int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
   if (float32_path(tin, tout))
     correlate1d_as<float>(in, tin, out, tout, shape, axis, w, K, b, origin);
+  else if (int_path(tin, w, K, b))
+    correlate1d_as<std::int32_t>(in, tin, out, tout, shape, axis, w, K, b, origin);
   else
     correlate1d_as<double>(in, tin, out, tout, shape, axis, w, K, b, origin);
 }
@@ -499,6 +541,15 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
     // double: no drift along the line, and the vector kernel of the other float32 filters.
     const std::vector<double> w(static_cast<std::size_t>(size), 1.0 / static_cast<double>(size));
     return correlate1d_as<float>(in_, tin, out_, tout, shape, axis, w.data(), size, b, origin);
+  }
+  if (size <= 32) {
+    // integer input: the running sum is exact, so SciPy's result is the exact window sum
+    // divided in double by size; up to 32 taps summed in int32 lanes beat a running sum
+    // in double (and its transposes along the last axis)
+    const std::vector<double> ones(static_cast<std::size_t>(size), 1.0);
+    if (int_path(tin, ones.data(), size, b))
+      return correlate1d_as<std::int32_t>(in_, tin, out_, tout, shape, axis, ones.data(), size, b,
+                                          origin, size);
   }
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
@@ -684,10 +735,27 @@ void correlate_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape&
 inline void correlate(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
                       const double* w, const Shape& kshape, const Boundary& b,
                       const std::vector<index_t>& origins) {
+  index_t nw = 1;
+  for (index_t k : kshape) nw *= k;
   if (float32_path(tin, tout))
     correlate_as<float>(in, tin, out, tout, shape, w, kshape, b, origins);
+  else if (int_path(tin, w, nw, b))
+    correlate_as<std::int32_t>(in, tin, out, tout, shape, w, kshape, b, origins);
   else
     correlate_as<double>(in, tin, out, tout, shape, w, kshape, b, origins);
+}
+
+// generic_gradient_magnitude's and generic_laplace's NumPy steps on out (n values of type t:
+// u8, u16, f32 or f64) and x (the next derivative, same type; unused by ops 3 and 4), as
+// NumPy does them in place, threaded: see ndimage_engine::combine.
+inline void combine(Elem t, void* out, const void* x, index_t n, int op, const void* lut) {
+  const index_t es = elem_size(t), blk = 65536;
+  const auto fn = active_kernels().nd.combine;
+  parallel_for((n + blk - 1) / blk, [&](index_t i) {
+    const index_t a = i * blk, m = std::min(blk, n - a);
+    fn(t, static_cast<char*>(out) + a * es, x ? static_cast<const char*>(x) + a * es : nullptr, m,
+       op, lut);
+  });
 }
 
 }  // namespace ndimage
