@@ -312,17 +312,24 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
     });
     return;
   }
-  // Strips narrow enough that the K rows a strip's output row reads stay in L1 (at least
-  // 128 columns: the kernels' 8 accumulators of 16 floats), bands of 256 output rows.
-  const index_t S = std::min<index_t>(v.inner, std::max<index_t>(128, std::min<index_t>(512, 6144 / K / 128 * 128)));
-  const index_t nstrip = (v.inner + S - 1) / S;
+  // Column strips of up to 1024 (the K rows an output row reads stay in L2 while the next
+  // rows reuse them; long runs per row for the prefetchers), bands of 256 output rows. The
+  // first strip ends where the rows' 64-byte lines begin (when every row starts at the same
+  // offset in its line): the other strips' vector loads then never straddle two lines.
+  const index_t S = std::min<index_t>(v.inner, 1024);
+  index_t head = 0;
+  if ((v.inner * static_cast<index_t>(sizeof(float))) % 64 == 0)
+    head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
+  if (head >= v.inner) head = 0;
+  const index_t nstrip = (head > 0) + (v.inner - head + S - 1) / S;
   const index_t band = std::min<index_t>(v.n, 256), nband = (v.n + band - 1) / band;
   const std::vector<float> crow(static_cast<std::size_t>(S), cv);
   parallel_for_dynamic(v.outer * nband * nstrip, [&](index_t item) {
     const index_t st = item % nstrip, rest = item / nstrip;
     const index_t bd = rest % nband, o = rest / nband;
     const index_t r0 = bd * band, r1 = std::min(v.n, r0 + band);
-    const index_t c0 = st * S, cw = std::min(S, v.inner - c0);
+    const index_t c0 = head == 0 ? st * S : st == 0 ? 0 : head + (st - 1) * S;
+    const index_t cw = head > 0 && st == 0 ? head : std::min(S, v.inner - c0);
     std::vector<const float*> ptr(static_cast<std::size_t>(nt));
     const float* plane = in + o * v.n * v.inner + c0;
     for (index_t r = r0; r < r1; ++r) {
@@ -453,6 +460,12 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
   if (pd) B = std::max<index_t>(8, std::min<index_t>(H, 131072 / W - (pv.K - 1)));
   B = std::min(B, H);
   const index_t S = 256, L = W + ph.K - 1;
+  // a first strip up to where the input rows' 64-byte lines begin (see correlate1d_direct_f32;
+  // 3-D: the plane buffer's rows are aligned as the allocator aligns them)
+  index_t head = 0;
+  if (!pd && (W * static_cast<index_t>(sizeof(float))) % 64 == 0)
+    head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
+  if (head >= W) head = 0;
   const index_t nband = (H + B - 1) / B;
   // slabs of consecutive planes: a few items per thread
   const index_t nt = get_num_threads();
@@ -506,13 +519,14 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
         rows[j] = s < 0 ? crow.data()
                         : pd ? plane_buf.get() + slot[static_cast<std::size_t>(s)] * W : plane + s * W;
       }
-      for (index_t c0 = 0; c0 < W; c0 += S) {
-        const index_t cw = std::min(S, W - c0);
+      for (index_t c0 = 0; c0 < W;) {
+        const index_t cw = c0 == 0 && head > 0 ? head : std::min(S, W - c0);
         for (index_t r = r0; r < r1; ++r) {
           for (index_t i = 0; i < ntv; ++i)
             pvp[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
           lincomb(pvp.data(), pv.w.data(), ntv, pv.ord.pairing, cw, mid.get() + (r - r0) * L + ph.lo + c0);
         }
+        c0 += cw;
       }
       for (index_t r = r0; r < r1; ++r) {
         float* ext = mid.get() + (r - r0) * L;
