@@ -70,6 +70,10 @@ struct NdimageFns {
                       std::int32_t*);
   // the gradient magnitude's and Laplace's NumPy steps (ndimage_lines.hpp)
   void (*combine)(Elem, void*, const void*, index_t, int, const void*);
+  // the certified float32 path of 8-bit images (ndimage_lines.hpp)
+  void (*load_f32)(Elem, const void*, index_t, float*);
+  index_t (*certify)(const float*, const float* const*, const double*, index_t, int, index_t,
+                     float, std::int32_t*);
 };
 
 struct KernelTable {
@@ -105,7 +109,8 @@ const KernelTable* kernel_table_for() {
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step,
        &ndimage_f32_engine<ISA>::lincomb, &ndimage_int_engine<ISA>::load,
        &ndimage_int_engine<ISA>::store, &ndimage_int_engine<ISA>::lincomb,
-       &ndimage_engine<ISA>::combine},
+       &ndimage_engine<ISA>::combine, &ndimage_engine<ISA>::load_f32,
+       &ndimage_engine<ISA>::certify},
       q8_engine<ISA>::fns()};
   return &t;
 }

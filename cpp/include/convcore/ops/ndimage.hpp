@@ -45,8 +45,11 @@ inline void store(Elem t, const double* s, index_t n, void* p, bool point = fals
   active_kernels().nd.store(t, s, n, p, point);
 }
 // The float32 path (float32 in and out, computed in float32: ndimage_f32.hpp): no conversion.
-inline void load(Elem, const void* p, index_t n, float* dst) {
-  std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
+inline void load(Elem t, const void* p, index_t n, float* dst) {
+  if (t == Elem::f32)
+    std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
+  else  // the certified path's small integers, exact in float
+    active_kernels().nd.load_f32(t, p, n, dst);
 }
 inline void store(Elem, const float* s, index_t n, void* p, bool = false, index_t = 1) {
   std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(float));
@@ -114,6 +117,35 @@ inline bool int_path(Elem tin, const double* w, index_t n, const Boundary& b) {
     sw += std::fabs(w[k]);
   }
   return m * sw <= 2147483647.0;
+}
+
+// The certified float32 path (correlate1d_cert): a bool or 8-bit input into an integer
+// output with weights not all integers (else int_path), sums bounded by 2^20 and, for mode
+// "constant", a cval exact in float32. Returns the error bound e of the float32 result (0:
+// not taken).
+inline float cert_path(Elem tin, Elem tout, const double* w, index_t K, index_t ntaps,
+                       const Boundary& b) {
+  double m;
+  switch (tin) {
+    case Elem::b1: case Elem::u8: m = 255.0; break;
+    case Elem::i8: m = 128.0; break;
+    default: return 0.0f;
+  }
+  if (tout == Elem::f32 || tout == Elem::f64) return 0.0f;
+  if (b.mode == PadMode::zeros) {
+    if (!(std::fabs(b.cval) <= 1048576.0) || static_cast<double>(static_cast<float>(b.cval)) != b.cval)
+      return 0.0f;
+    m = std::max(m, std::fabs(b.cval));
+  }
+  double sw = 0.0;
+  for (index_t k = 0; k < K; ++k) sw += std::fabs(w[k]);
+  if (!(m * sw <= 1048576.0)) return 0.0f;  // NaN and infinite weights fail too
+  // |float32 result - SciPy's double| <= (rounding steps + weights' rounding) * 2^-24 * bound:
+  // at most 2 roundings per tap (a multiply and an add where there is no FMA), 1 for the
+  // weights, and a margin for rounding f -+ e itself and for SciPy's own double roundings
+  const double e = static_cast<double>(2 * ntaps + 8) * std::ldexp(m * sw, -24);
+  if (!(e < 0.25)) return 0.0f;  // the test needs e well below 1/2 (and is useless near it)
+  return static_cast<float>(e) > 0.0f ? static_cast<float>(e) : std::ldexp(1.0f, -126);
 }
 
 // Input index of extended coordinate i in [0, n), or -1 where the constant is read.
@@ -395,8 +427,101 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
   });
 }
 
+// correlate1d of an 8-bit image into an integer output (cert_path, error bound e): rows in
+// float32 (the input values, exact), the combination in float32 with the float32 kernels
+// (twice the lanes of double), and each result certified to truncate as SciPy's double
+// does, or recomputed in double (ndimage_engine::certify). SciPy's results to the bit.
+// Where most results need the double (flat regions, where the exact result is an integer),
+// an item copies its rows to double and runs the double kernels for the next rows, then
+// tries float32 again.
+inline void correlate1d_cert(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                             int axis, const double* w, index_t K, const Boundary& b,
+                             index_t origin, float e) {
+  const AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = K / 2 + origin;
+  const TapOrder ord = correlate1d_order(w, K);
+  const std::vector<float> wf(ord.w.begin(), ord.w.end());
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const PassPlan p = plan_pass(v, K, lo, in_ == out_);
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const kernels::NdimageFns& k = active_kernels().nd;
+  constexpr index_t kRetry = 64;  // rows in double before float32 is tried again
+  // line items: whole segments, several per item (about 16K outputs), so that a switch to
+  // double lasts across lines
+  const index_t per = v.inner == 1 ? std::max<index_t>(1, 16384 / p.seg) : 1;
+  const index_t units = p.items(), nitems = (units + per - 1) / per;
+  parallel_for_dynamic(nitems, [&](index_t item) {
+    std::vector<const double*> pd(static_cast<std::size_t>(nt));
+    std::vector<const float*> pf(static_cast<std::size_t>(nt));
+    Buffer<float> ext, yf;
+    Buffer<double> extd, yd;
+    Buffer<std::int32_t> yi;
+    index_t in_double = 0;  // rows left in double
+    // the n outputs from rows (nrows x ld floats at base, taps at offsets off[i]) into dst
+    auto combine = [&](const float* base, index_t nrows, index_t ld, const index_t* off, index_t n,
+                       void* dst, bool& have_double) {
+      if (in_double > 0) {
+        --in_double;
+        if (!have_double) {  // the rows in double: exact copies
+          for (index_t i = 0; i < nrows * ld; ++i) extd[i] = static_cast<double>(base[i]);
+          have_double = true;
+        }
+        for (index_t i = 0; i < nt; ++i) pd[static_cast<std::size_t>(i)] = extd.get() + off[i];
+        k.lincomb(pd.data(), ord.w.data(), nt, ord.pairing, n, yd.get());
+        k.store(tout, yd.get(), n, dst, false);
+        return;
+      }
+      for (index_t i = 0; i < nt; ++i) pf[static_cast<std::size_t>(i)] = base + off[i];
+      k.lincomb_f32(pf.data(), wf.data(), nt, ord.pairing, n, yf.get());
+      const index_t redone = k.certify(yf.get(), pf.data(), ord.w.data(), nt, ord.pairing, n, e, yi.get());
+      k.store_i32(tout, yi.get(), n, dst, 1);
+      if (4 * redone > n) in_double = kRetry;  // over a quarter recomputed
+    };
+    std::vector<index_t> off(static_cast<std::size_t>(nt));
+    if (v.inner == 1) {
+      const index_t len0 = std::min(p.seg, v.n);
+      ext = buffer<float>(len0 + K - 1, "ndimage line buffer");
+      extd = buffer<double>(len0 + K - 1, "ndimage line buffer");
+      yf = buffer<float>(len0, "ndimage line buffer");
+      yd = buffer<double>(len0, "ndimage line buffer");
+      yi = buffer<std::int32_t>(len0, "ndimage line buffer");
+      for (index_t i = 0; i < nt; ++i) off[static_cast<std::size_t>(i)] = ord.tap[static_cast<std::size_t>(i)];
+      for (index_t u = item * per; u < std::min(units, (item + 1) * per); ++u) {
+        const index_t line = u / p.nseg, x0 = (u % p.nseg) * p.seg;
+        const index_t len = std::min(p.seg, v.n - x0);
+        load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
+        bool have_double = false;
+        combine(ext.get(), 1, len + K - 1, off.data(), len, out + (line * v.n + x0) * oes, have_double);
+      }
+      return;
+    }
+    yf = buffer<float>(p.S, "ndimage row buffer");
+    yd = buffer<double>(p.S, "ndimage row buffer");
+    yi = buffer<std::int32_t>(p.S, "ndimage row buffer");
+    strip_item(p, tin, in, b, item, ext,
+               [&](const float* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
+                 const index_t nrows = r1 - r0 + K - 1;
+                 if (!extd) extd = buffer<double>((p.band + K - 1) * p.S, "ndimage row buffer");
+                 bool have_double = false;
+                 for (index_t r = r0; r < r1; ++r) {
+                   for (index_t i = 0; i < nt; ++i)
+                     off[static_cast<std::size_t>(i)] = (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
+                   combine(rows, nrows, p.S, off.data(), cw, out + ((o * v.n + r) * v.inner + c0) * oes,
+                           have_double);
+                 }
+               });
+  });
+}
+
 inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
                         int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+  if (!float32_path(tin, tout) && !int_path(tin, w, K, b)) {
+    const float e = cert_path(tin, tout, w, K, correlate1d_order(w, K).tap.size(), b);
+    if (e > 0.0f) return correlate1d_cert(in, tin, out, tout, shape, axis, w, K, b, origin, e);
+  }
   if (float32_path(tin, tout))
     correlate1d_as<float>(in, tin, out, tout, shape, axis, w, K, b, origin);
   else if (int_path(tin, w, K, b))
