@@ -125,24 +125,68 @@ void correlate_binding(const py::array& input, const py::array& weights, const p
   ndimage::correlate(ip, a.tin, op, a.tout, a.shape, w.data(), ks, b, origins);
 }
 
-void separable2d_binding(const py::array& input, const py::array& wv, const py::array& wh,
-                         const py::array& output, const std::string& mode_v,
-                         const std::string& mode_h, double cval, index_t origin_v,
-                         index_t origin_h) {
+// correlate1d along the last two or three axes of float32 input into float32 output, fused
+// (weights_d empty: two axes).
+void separable_binding(const py::array& input, const py::array& wd, const py::array& wv,
+                       const py::array& wh, const py::array& output,
+                       const std::vector<std::string>& modes, double cval,
+                       const std::vector<index_t>& origins) {
   Arrays a = arrays(input, output);
   if (a.tin != Elem::f32 || a.tout != Elem::f32) fail_type("input and output must be float32");
-  if (input.ndim() < 2) fail_value("input must have at least two dimensions");
-  auto v = contiguous<double>(wv, "weights"), h = contiguous<double>(wh, "weights");
-  if (v.ndim() != 1 || v.shape(0) < 1 || h.ndim() != 1 || h.shape(0) < 1)
+  auto d = contiguous<double>(wd, "weights"), v = contiguous<double>(wv, "weights"),
+       h = contiguous<double>(wh, "weights");
+  const bool three = d.size() > 0;
+  if (input.ndim() < (three ? 3 : 2))
+    fail_value("input must have at least ", three ? 3 : 2, " dimensions");
+  if (d.ndim() != 1 || v.ndim() != 1 || v.shape(0) < 1 || h.ndim() != 1 || h.shape(0) < 1)
     fail_value("weights must be non-empty 1-D arrays");
-  check_origin(origin_v, v.shape(0));
-  check_origin(origin_h, h.shape(0));
-  const ndimage::Boundary bv = ndimage::parse_mode(mode_v, cval), bh = ndimage::parse_mode(mode_h, cval);
+  if (modes.size() != 3 || origins.size() != 3) fail_value("modes and origins must have 3 entries");
+  if (three) check_origin(origins[0], d.shape(0));
+  check_origin(origins[1], v.shape(0));
+  check_origin(origins[2], h.shape(0));
+  const ndimage::Boundary bd = ndimage::parse_mode(modes[0], cval), bv = ndimage::parse_mode(modes[1], cval),
+                          bh = ndimage::parse_mode(modes[2], cval);
+  ndimage::SepPass pd;
+  if (three) pd = ndimage::sep_pass(d.data(), d.shape(0), bd, origins[0]);
+  const ndimage::SepPass pv = ndimage::sep_pass(v.data(), v.shape(0), bv, origins[1]);
+  const ndimage::SepPass ph = ndimage::sep_pass(h.data(), h.shape(0), bh, origins[2]);
   const float* ip = static_cast<const float*>(a.in.data());
   float* op = static_cast<float*>(a.out.mutable_data());
   NoGil nogil;
-  ndimage::separable2d_f32(ip, op, a.shape, v.data(), v.shape(0), bv, origin_v, h.data(),
-                           h.shape(0), bh, origin_h);
+  ndimage::separable_f32(ip, op, a.shape, three ? &pd : nullptr, pv, ph);
+}
+
+// One of generic_gradient_magnitude's / generic_laplace's NumPy steps (ndimage::combine) on
+// output, with x the next derivative (None for ops 3 and 4) and lut (None: no square root;
+// for floats any array: the root is computed).
+void combine_binding(py::array output, const py::object& x, int op, const py::object& lut) {
+  const Elem t = elem_of(output, "output");
+  if (t != Elem::u8 && t != Elem::u16 && t != Elem::f32 && t != Elem::f64)
+    fail_type("output must be uint8, uint16, float32 or float64, got ", dtype_name(output));
+  check_layout(output, "output");
+  if (!output.writeable()) fail_value("output must be writeable");
+  if (op < 0 || op > 4) fail_value("op must be 0 to 4, got ", op);
+  py::array xa, la;
+  if (op <= 2) {
+    xa = py::array::ensure(x);
+    if (!xa.ptr() || elem_of(xa, "x") != t || shape_of(xa) != shape_of(output))
+      fail_value("x must be an array of output's dtype and shape");
+    check_layout(xa, "x");
+  }
+  if (!lut.is_none()) {
+    la = py::array::ensure(lut);
+    const index_t want = t == Elem::u8 ? 256 : t == Elem::u16 ? 65536 : -1;
+    if (!la.ptr() || (want > 0 && (elem_of(la, "lut") != t || la.ndim() != 1 || la.shape(0) != want)))
+      fail_value("lut must be a table of output's dtype over every value");
+    check_layout(la, "lut");
+  }
+  index_t n = 1;
+  for (index_t d : shape_of(output)) n *= d;
+  void* op_ = output.mutable_data();
+  const void* xp = op <= 2 ? xa.data() : nullptr;
+  const void* lp = lut.is_none() ? nullptr : la.data();
+  NoGil nogil;
+  ndimage::combine(t, op_, xp, n, op, lp);
 }
 
 }  // namespace
@@ -157,10 +201,14 @@ CONVCORE_BINDING(ndimage) {
   m.def("_ndimage_correlate", &correlate_binding, py::arg("input"), py::arg("weights"),
         py::arg("output"), py::arg("mode"), py::arg("cval"), py::arg("origins"),
         "scipy.ndimage.correlate into output (private: convcore.ndimage's primitive).");
-  m.def("_ndimage_separable2d", &separable2d_binding, py::arg("input"), py::arg("weights_v"),
-        py::arg("weights_h"), py::arg("output"), py::arg("mode_v"), py::arg("mode_h"),
-        py::arg("cval"), py::arg("origin_v"), py::arg("origin_h"),
-        "correlate1d along axis -2 then -1, float32, fused (private: convcore.ndimage's primitive).");
+  m.def("_ndimage_combine", &combine_binding, py::arg("output"), py::arg("x"), py::arg("op"),
+        py::arg("lut"),
+        "a NumPy step of generic_gradient_magnitude / generic_laplace in place (private).");
+  m.def("_ndimage_separable", &separable_binding, py::arg("input"), py::arg("weights_d"),
+        py::arg("weights_v"), py::arg("weights_h"), py::arg("output"), py::arg("modes"),
+        py::arg("cval"), py::arg("origins"),
+        "correlate1d along axes -3 (weights_d, optional: empty), -2 and -1, float32, fused "
+        "(private: convcore.ndimage's primitive).");
 }
 
 }  // namespace py_bind

@@ -85,8 +85,10 @@ def generic_laplace(input: Any, derivative2: Callable[..., Any], output: Any = N
     modes = S.normalize_sequence(mode, len(axes))
     derivative2(input, axes[0], output, modes[0], cval, *extra_arguments, **extra_keywords)
     for i in range(1, len(axes)):
-        output += derivative2(input, axes[i], output.dtype, modes[i], cval, *extra_arguments,
-                              **extra_keywords)
+        tmp = derivative2(input, axes[i], output.dtype, modes[i], cval, *extra_arguments,
+                          **extra_keywords)
+        if not S.combine(output, tmp, 0):
+            output += tmp
     return output
 
 
@@ -187,14 +189,28 @@ def generic_gradient_magnitude(input: Any, derivative: Callable[..., Any], outpu
         return output
     modes = S.normalize_sequence(mode, len(axes))
     derivative(input, axes[0], output, modes[0], cval, *extra_arguments, **extra_keywords)
-    np.multiply(output, output, output)
+    # SciPy squares output here; the compiled steps square it together with the next
+    # derivative (one sweep instead of three NumPy passes), which only an in-place call
+    # (output is input: the next derivative reads the squares) could see
+    deferred = S.combine_ok(output) and not np.shares_memory(input, output)
+    if not deferred:
+        np.multiply(output, output, output)
+    rooted = False
     for i in range(1, len(axes)):
         tmp = derivative(input, axes[i], output.dtype, modes[i], cval, *extra_arguments,
                          **extra_keywords)
-        np.multiply(tmp, tmp, tmp)
-        output += tmp
-    # unsafe casting: integer outputs take the square root as SciPy does
-    np.sqrt(output, output, casting="unsafe")
+        last = i == len(axes) - 1
+        if S.combine(output, tmp, 1 if deferred else 2, root=last):
+            rooted = last
+        else:
+            if deferred:
+                np.multiply(output, output, output)
+            np.multiply(tmp, tmp, tmp)
+            output += tmp
+        deferred = False
+    if not rooted and not S.combine(output, None, 3 if deferred else 4, root=True):
+        # unsafe casting: integer outputs take the square root as SciPy does
+        np.sqrt(output, output, casting="unsafe")
     return output
 
 

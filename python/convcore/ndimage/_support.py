@@ -170,12 +170,13 @@ def correlate_into(input: np.ndarray, weights: np.ndarray, output: np.ndarray, m
     return run(input, output, call)
 
 
-def _fused_pair(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> Any:
-    """Indices (v, h) of the passes along axes -2 and -1 when they can run as one fused
-    float32 sweep (float32 C-ordered native input and output, both passes plain
-    correlations: a step's third item (weights, mode, cval, origin)); else None. In float32
-    the passes commute up to rounding where each axis is extended from the image itself, so
-    the pair runs last whatever its place among the steps."""
+def _fused_group(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> Any:
+    """Indices of the passes along the last three axes (or the last two, where no pass runs
+    along axis -3 or the array is 2-D) when they can run as one fused float32 sweep (float32
+    C-ordered native input and output, the passes plain correlations: a step's third item
+    (weights, mode, cval, origin)); else None. In float32 the passes commute up to rounding
+    where each axis is extended from the image itself, so the group runs last whatever its
+    place among the steps."""
     nd = output.ndim
     f32 = np.dtype(np.float32)
     if nd < 2 or input.dtype != f32 or output.dtype != f32 or input.shape != output.shape:
@@ -187,14 +188,16 @@ def _fused_pair(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -
         return None
     if np.shares_memory(input, output):
         return None
-    v, h = at[nd - 2], at[nd - 1]
+    group = tuple(at[a] for a in range(nd - 3, nd) if a in at and a >= 0)
     # "constant" extends each pass's result by cval, which a pass along another axis would
-    # not have produced: with it, the passes commute only where SciPy runs the pair last,
-    # vertical first
-    if (v, h) != (len(steps) - 2, len(steps) - 1) and any(
+    # not have produced: with it, the passes commute only where SciPy runs the group last,
+    # in axis order
+    if group != tuple(range(len(steps) - len(group), len(steps))) and any(
             "constant" in str(s[2][1]) for s in steps if len(s) > 2):
+        if len(group) == 3 and (at[nd - 2], at[nd - 1]) == (len(steps) - 2, len(steps) - 1):
+            return group[1:]
         return None
-    return v, h
+    return group
 
 
 def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.ndarray:
@@ -206,14 +209,16 @@ def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.
     if not steps:
         output[...] = input
         return output
-    pair = _fused_pair(input, output, steps)
-    if pair is not None:
-        rest = [s[:2] for k, s in enumerate(steps) if k not in pair]
+    group = _fused_group(input, output, steps)
+    if group is not None:
+        rest = [s[:2] for k, s in enumerate(steps) if k not in group]
         src = passes(input, np.empty_like(output), rest) if rest else input
-        (wv, mv, cv, ov), (wh, mh, _, oh) = steps[pair[0]][2], steps[pair[1]][2]
-        _core._ndimage_separable2d(src, np.asarray(wv, np.float64), np.asarray(wh, np.float64),
-                                   output, check_mode(mv), check_mode(mh), real_cval(cv),
-                                   int(ov), int(oh))
+        specs = [steps[k][2] for k in group]
+        if len(specs) == 2:
+            specs.insert(0, (np.zeros(0), "reflect", specs[0][2], 0))
+        _core._ndimage_separable(src, *(np.asarray(w, np.float64) for w, _, _, _ in specs),
+                                 output, [check_mode(m) for _, m, _, _ in specs],
+                                 real_cval(specs[1][2]), [int(o) for _, _, _, o in specs])
         return output
     last = output.ndim - 1
     in_place_ok = output.flags.c_contiguous and output.dtype.isnative and \
@@ -237,3 +242,40 @@ def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.
         step[1](src, dst[k])
         src = dst[k]
     return output
+
+
+# NumPy's square root of every uint8 / uint16 value, cast back (what np.sqrt(out, out,
+# casting="unsafe") gives: computed in float16 / float32), by dtype
+_SQRT_LUT: dict = {}
+
+
+def combine_ok(output: np.ndarray) -> bool:
+    """Whether the compiled gradient-magnitude / Laplace steps take this output."""
+    return (output.dtype in (np.uint8, np.uint16, np.float32, np.float64)
+            and output.dtype.isnative and output.flags.c_contiguous and output.flags.writeable)
+
+
+def combine(output: np.ndarray, x: Any, op: int, root: bool = False) -> bool:
+    """One of generic_gradient_magnitude's / generic_laplace's NumPy steps in place on output
+    (op 0: output += x; 1: output = output**2 + x**2; 2: output += x**2; 3: output **= 2;
+    4: none), then with root output = sqrt(output) as np.sqrt(..., casting="unsafe") gives;
+    compiled and threaded. False (nothing done) where NumPy must do it: other dtypes or
+    layouts, or an x that is not an array of output's dtype and shape apart from output."""
+    if not combine_ok(output):
+        return False
+    if op <= 2 and not (isinstance(x, np.ndarray) and x.dtype == output.dtype
+                        and x.shape == output.shape and x.flags.c_contiguous
+                        and not np.shares_memory(x, output)):
+        return False
+    lut = None
+    if root:
+        lut = _SQRT_LUT.get(output.dtype.char)
+        if lut is None:
+            if output.dtype.kind == "u":
+                lut = np.arange(1 << (8 * output.dtype.itemsize), dtype=output.dtype)
+                np.sqrt(lut, lut, casting="unsafe")
+            else:
+                lut = np.zeros(1, output.dtype)  # floats: the root is computed
+            _SQRT_LUT[output.dtype.char] = lut
+    _core._ndimage_combine(output, x if op <= 2 else None, op, lut)
+    return True

@@ -37,19 +37,20 @@ struct ndimage_f32_engine {
     return acc;
   }
 
-  template <int Pairing>
+  // NA vectors of outputs from x: NA = kAcc in the body, 1 in the tail
+  template <int Pairing, int NA = kAcc>
   static void chunk(const float* const* p, const float* w, index_t ntaps, index_t x, float* y) {
-    V acc[kAcc];
+    V acc[NA];
     {
       const V w0 = V::broadcast(w[0]);
       const float* s = p[0] + x;
-      for (int v = 0; v < kAcc; ++v) acc[v] = V::load(s + v * kVec) * w0;
+      for (int v = 0; v < NA; ++v) acc[v] = V::load(s + v * kVec) * w0;
     }
     if (Pairing == 0) {
       for (index_t t = 1; t < ntaps; ++t) {
         const V wt = V::broadcast(w[t]);
         const float* s = p[t] + x;
-        for (int v = 0; v < kAcc; ++v) acc[v] = fma(V::load(s + v * kVec), wt, acc[v]);
+        for (int v = 0; v < NA; ++v) acc[v] = fma(V::load(s + v * kVec), wt, acc[v]);
       }
     } else {
       // l - r as fma(r, -1, l): exact negation, one rounding, as l - r
@@ -58,20 +59,24 @@ struct ndimage_f32_engine {
         const V wt = V::broadcast(w[i]);
         const float* a = p[t] + x;
         const float* b = p[t + 1] + x;
-        for (int v = 0; v < kAcc; ++v) {
+        for (int v = 0; v < NA; ++v) {
           const V s = Pairing > 0 ? V::load(a + v * kVec) + V::load(b + v * kVec)
                                   : fma(V::load(b + v * kVec), sg, V::load(a + v * kVec));
           acc[v] = fma(s, wt, acc[v]);
         }
       }
     }
-    for (int v = 0; v < kAcc; ++v) acc[v].store(y + x + v * kVec);
+    for (int v = 0; v < NA; ++v) acc[v].store(y + x + v * kVec);
   }
 
+  // Body in chunks of C outputs, then single vectors; the last partial vector is recomputed
+  // as the vector ending at n (the same values again: y never aliases the taps' rows).
   template <int Pairing>
   static void lincomb_t(const float* const* p, const float* w, index_t ntaps, index_t n, float* y) {
     index_t x = 0;
     for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
+    for (; x + kVec <= n; x += kVec) chunk<Pairing, 1>(p, w, ntaps, x, y);
+    if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
     for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
   }
 

@@ -17,14 +17,16 @@
 // accumulate / divide / running_step: NI_UniformFilter1D's running sum, one sum per column.
 // load / store: the conversions between the arrays' types and double, at the level's width.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/simd.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
+#pragma GCC optimize("fp-contract=off", "no-math-errno")
 #endif
 
 namespace convcore {
@@ -83,6 +85,36 @@ template <>
 struct ndimage_lanes<isa::avx512> {
   static constexpr int value = 8;
 };
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+// n lanes of float, int32 and double (the certified path's vectors; see ndimage_engine)
+template <int N>
+struct cert_vectors;
+template <>
+struct cert_vectors<2> {
+  typedef float F __attribute__((vector_size(8)));
+  typedef std::int32_t I __attribute__((vector_size(8)));
+  typedef double D __attribute__((vector_size(16)));
+};
+template <>
+struct cert_vectors<4> {
+  typedef float F __attribute__((vector_size(16)));
+  typedef std::int32_t I __attribute__((vector_size(16)));
+  typedef double D __attribute__((vector_size(32)));
+};
+template <>
+struct cert_vectors<8> {
+  typedef float F __attribute__((vector_size(32)));
+  typedef std::int32_t I __attribute__((vector_size(32)));
+  typedef double D __attribute__((vector_size(64)));
+};
+template <>
+struct cert_vectors<16> {
+  typedef float F __attribute__((vector_size(64)));
+  typedef std::int32_t I __attribute__((vector_size(64)));
+};
+#endif
 
 template <class ISA>
 struct ndimage_engine {
@@ -155,21 +187,31 @@ struct ndimage_engine {
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
     !defined(CONVCORE_SIMD_GENERIC)
   typedef double V __attribute__((vector_size(kVec * 8), aligned(8), may_alias));
+  // plain vector types for the certified path (memcpy for the unaligned accesses): GCC's
+  // __builtin_convertvector takes neither aligned / may_alias variants nor vector_size
+  // typedefs that depend on a template parameter
+  using VF = typename cert_vectors<kVec>::F;
+  using VI = typename cert_vectors<kVec>::I;
+  using VD = typename cert_vectors<kVec>::D;
+  // the certified path's decisions: float32 vectors as wide as the double ones in bytes
+  using VF2 = typename cert_vectors<2 * kVec>::F;
+  using VI2 = typename cert_vectors<2 * kVec>::I;
 
-  template <int Pairing>
+  // NA vectors of outputs from x: NA = kAcc in the body, 1 in the tail
+  template <int Pairing, int NA = kAcc>
   static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
                     double* y) {
     CONVCORE_NO_CONTRACT
-    V acc[kAcc];
+    V acc[NA];
     {
       const double* s = p[0] + x;
-      for (int v = 0; v < kAcc; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
+      for (int v = 0; v < NA; ++v) acc[v] = *reinterpret_cast<const V*>(s + v * kVec) * w[0];
     }
     if (Pairing == 0) {
       for (index_t t = 1; t < ntaps; ++t) {
         const double wt = w[t];
         const double* s = p[t] + x;
-        for (int v = 0; v < kAcc; ++v) {
+        for (int v = 0; v < NA; ++v) {
           V prod = *reinterpret_cast<const V*>(s + v * kVec) * wt;
           acc[v] += prod;
         }
@@ -179,7 +221,7 @@ struct ndimage_engine {
         const double wt = w[i];
         const double* a = p[t] + x;
         const double* b = p[t + 1] + x;
-        for (int v = 0; v < kAcc; ++v) {
+        for (int v = 0; v < NA; ++v) {
           V l = *reinterpret_cast<const V*>(a + v * kVec);
           V r = *reinterpret_cast<const V*>(b + v * kVec);
           V s = Pairing > 0 ? l + r : l - r;
@@ -187,21 +229,25 @@ struct ndimage_engine {
         }
       }
     }
-    for (int v = 0; v < kAcc; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
+    for (int v = 0; v < NA; ++v) *reinterpret_cast<V*>(y + x + v * kVec) = acc[v];
   }
 #else
-  template <int Pairing>
+  template <int Pairing, int NA = kAcc>
   static void chunk(const double* const* p, const double* w, index_t ntaps, index_t x,
                     double* y) {
-    for (index_t i = 0; i < C; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
+    for (index_t i = 0; i < NA * kVec; ++i) y[x + i] = one(p, w, ntaps, Pairing, x + i);
   }
 #endif
 
+  // Body in chunks of C outputs, then single vectors; the last partial vector is recomputed
+  // as the vector ending at n (the same values again: y never aliases the taps' rows).
   template <int Pairing>
   static void lincomb_t(const double* const* p, const double* w, index_t ntaps, index_t n,
                         double* y) {
     index_t x = 0;
     for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
+    for (; x + kVec <= n; x += kVec) chunk<Pairing, 1>(p, w, ntaps, x, y);
+    if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
     for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
   }
 
@@ -247,6 +293,174 @@ struct ndimage_engine {
       }
     }
   }
+  // n values of type t (bool, 8- or 16-bit integers, float32) from p into dst as floats (the
+  // certified path's rows: exact).
+  static void load_f32(Elem t, const void* p, index_t n, float* dst) {
+    switch (t) {
+      case Elem::b1: case Elem::u8: return load_float<std::uint8_t>(p, n, dst);
+      case Elem::i8: return load_float<std::int8_t>(p, n, dst);
+      case Elem::u16: return load_float<std::uint16_t>(p, n, dst);
+      case Elem::i16: return load_float<std::int16_t>(p, n, dst);
+      case Elem::f32: std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float)); return;
+      default: return;  // not taken: the op checks the input type
+    }
+  }
+  template <class T>
+  static void load_float(const void* p, index_t n, float* dst) {
+    const T* s = static_cast<const T*>(p);
+    for (index_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+  }
+
+  // The certified path (8-bit images, integer outputs, non-integer weights: ops/ndimage.hpp):
+  // f holds the n results computed in float32 from the float rows p (the input values,
+  // exact) with the float weights, within e of SciPy's double result D. Where no integer
+  // lies within [f - e, f + e], D truncates as f does: y = trunc(f). Elsewhere (a flat
+  // region's exact integer, say) D itself decides: those outputs are recomputed kVec at a
+  // time in double, SciPy's order, from the same rows (w: the double weights), and
+  // truncated. y: the exact int32 results (SciPy's cast of D before the narrowing). Returns
+  // how many outputs were recomputed.
+  //
+  // The test: k = nearest integer to f (f + 1.5 * 2^23 - 1.5 * 2^23, exact for |f| < 2^22,
+  // which the op's bound on the sums ensures), then |f - k| > e (f - k exact). Groups of
+  // four vectors are tested together; only a group with a failure is looked at vector by
+  // vector.
+  static index_t certify(const float* f, const float* const* p, const double* w, index_t ntaps,
+                         int pairing, index_t n, float e, std::int32_t* y) {
+    CONVCORE_NO_CONTRACT
+    index_t x = 0, redone = 0;
+    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+    constexpr int kF = 2 * kVec;  // floats per vector
+    auto redo = [&](index_t at) {
+      redone += kF;
+      for (index_t h = at; h < at + kF; h += kVec) {
+        if (pairing == 0)
+          exact_f32<0>(p, w, ntaps, h, y);
+        else if (pairing > 0)
+          exact_f32<1>(p, w, ntaps, h, y);
+        else
+          exact_f32<-1>(p, w, ntaps, h, y);
+      }
+    };
+    for (; x + 4 * kF <= n; x += 4 * kF) {
+      VI2 bad[4];
+      for (int j = 0; j < 4; ++j) {
+        VF2 v;
+        std::memcpy(&v, f + x + j * kF, sizeof(v));
+        const VF2 k = (v + kMagic) - kMagic;
+        const VF2 r = v - k;
+        bad[j] = (r <= e) & (r >= -e);
+        const VI2 t = __builtin_convertvector(v, VI2);
+        std::memcpy(y + x + j * kF, &t, sizeof(t));
+      }
+      const VI2 any = bad[0] | bad[1] | bad[2] | bad[3];
+      std::uint64_t m[kF / 2];
+      std::memcpy(m, &any, sizeof(m));
+      std::uint64_t a = 0;
+      for (int i = 0; i < kF / 2; ++i) a |= m[i];
+      if (a == 0) continue;
+      for (int j = 0; j < 4; ++j) {
+        std::memcpy(m, &bad[j], sizeof(m));
+        a = 0;
+        for (int i = 0; i < kF / 2; ++i) a |= m[i];
+        if (a != 0) redo(x + j * kF);
+      }
+    }
+#endif
+    for (; x < n; ++x) {
+      const float v = f[x], k = (v + kMagic) - kMagic, r = v - k;
+      if (!(r <= e && r >= -e)) {
+        y[x] = static_cast<std::int32_t>(v);
+        continue;
+      }
+      ++redone;
+      double acc = static_cast<double>(p[0][x]) * w[0];
+      if (pairing == 0) {
+        for (index_t t = 1; t < ntaps; ++t) acc += static_cast<double>(p[t][x]) * w[t];
+      } else {
+        for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) {
+          const double a = p[t][x], b = p[t + 1][x];
+          acc += (pairing > 0 ? a + b : a - b) * w[i];
+        }
+      }
+      y[x] = cvt_i32(acc);
+    }
+    return redone;
+  }
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
+    !defined(CONVCORE_SIMD_GENERIC)
+  // kVec outputs from x in double, SciPy's order (lincomb's operations), from float rows
+  // (exact values): truncated into y
+  template <int Pairing>
+  static void exact_f32(const float* const* p, const double* w, index_t ntaps, index_t x,
+                        std::int32_t* y) {
+    CONVCORE_NO_CONTRACT
+    VF f;
+    std::memcpy(&f, p[0] + x, sizeof(f));
+    VD acc = __builtin_convertvector(f, VD) * w[0];
+    if (Pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) {
+        std::memcpy(&f, p[t] + x, sizeof(f));
+        acc += __builtin_convertvector(f, VD) * w[t];
+      }
+    } else {
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) {
+        VF g;
+        std::memcpy(&f, p[t] + x, sizeof(f));
+        std::memcpy(&g, p[t + 1] + x, sizeof(g));
+        const VD a = __builtin_convertvector(f, VD), b = __builtin_convertvector(g, VD);
+        acc += (Pairing > 0 ? a + b : a - b) * w[i];
+      }
+    }
+    for (int i = 0; i < kVec; ++i) y[x + i] = cvt_i32(acc[i]);
+  }
+#endif
+
+  // NumPy's in-place steps of generic_gradient_magnitude and generic_laplace in the output's
+  // type t (u8, u16: wrapping around; f32, f64: IEEE, no contraction), on n values of o and
+  // x: op 0: o += x; 1: o = o * o + x * x; 2: o += x * x; 3: o = o * o; 4: none (x unused
+  // by 3 and 4). Then, with lut, o = sqrt(o): for floats the correctly rounded root (lut
+  // only says to take it), for u8 / u16 lut[o], the table of NumPy's own square root of each
+  // value cast back (NumPy takes it in float16 / float32, then casts).
+  template <class T, class W>
+  static void combine_as(T* o, const T* x, index_t n, int op, const T* lut) {
+    CONVCORE_NO_CONTRACT
+    for (index_t i = 0; i < n; ++i) {
+      const W a = static_cast<W>(o[i]);
+      W r = a;
+      if (op == 0) r = static_cast<W>(a + static_cast<W>(x[i]));
+      else if (op == 1) r = static_cast<W>(static_cast<W>(a * a) + static_cast<W>(static_cast<W>(x[i]) * static_cast<W>(x[i])));
+      else if (op == 2) r = static_cast<W>(a + static_cast<W>(static_cast<W>(x[i]) * static_cast<W>(x[i])));
+      else if (op == 3) r = static_cast<W>(a * a);
+      o[i] = static_cast<T>(r);
+    }
+    if (!lut) return;
+    if constexpr (std::is_floating_point<T>::value) {
+      for (index_t i = 0; i < n; ++i) o[i] = std::sqrt(o[i]);
+    } else {
+      for (index_t i = 0; i < n; ++i) o[i] = lut[o[i]];
+    }
+  }
+  static void combine(Elem t, void* o, const void* x, index_t n, int op, const void* lut) {
+    switch (t) {
+      case Elem::u8:
+        return combine_as<std::uint8_t, std::uint32_t>(static_cast<std::uint8_t*>(o), static_cast<const std::uint8_t*>(x), n, op,
+                                                       static_cast<const std::uint8_t*>(lut));
+      case Elem::u16:
+        return combine_as<std::uint16_t, std::uint32_t>(static_cast<std::uint16_t*>(o), static_cast<const std::uint16_t*>(x), n, op,
+                                                        static_cast<const std::uint16_t*>(lut));
+      case Elem::f32:
+        return combine_as<float, float>(static_cast<float*>(o), static_cast<const float*>(x), n, op,
+                                        static_cast<const float*>(lut));
+      case Elem::f64:
+        return combine_as<double, double>(static_cast<double*>(o), static_cast<const double*>(x), n, op,
+                                          static_cast<const double*>(lut));
+      default: return;  // not taken: the op checks the type
+    }
+  }
+
   static void accumulate(double* acc, const double* row, index_t width) {
     for (index_t c = 0; c < width; ++c) acc[c] += row[c];
   }

@@ -14,6 +14,7 @@
 #include "grouped.hpp"
 #include "im2col.hpp"
 #include "ndimage_f32.hpp"
+#include "ndimage_int.hpp"
 #include "ndimage_lines.hpp"
 #include "prepack.hpp"
 #include "quantized_gemm.hpp"
@@ -69,6 +70,17 @@ struct NdimageFns {
   void (*running_step)(double*, const double*, const double*, index_t, double, double*);
   // float32 input into float32 output: float32 with FMA (ndimage_f32.hpp)
   void (*lincomb_f32)(const float* const*, const float*, index_t, int, index_t, float*);
+  // small-integer images with integer weights: exact int32 sums (ndimage_int.hpp)
+  void (*load_i32)(Elem, const void*, index_t, std::int32_t*);
+  void (*store_i32)(Elem, const std::int32_t*, index_t, void*, std::int32_t);
+  void (*lincomb_i32)(const std::int32_t* const*, const std::int32_t*, index_t, int, index_t,
+                      std::int32_t*);
+  // the gradient magnitude's and Laplace's NumPy steps (ndimage_lines.hpp)
+  void (*combine)(Elem, void*, const void*, index_t, int, const void*);
+  // the certified float32 path of 8-bit images (ndimage_lines.hpp)
+  void (*load_f32)(Elem, const void*, index_t, float*);
+  index_t (*certify)(const float*, const float* const*, const double*, index_t, int, index_t,
+                     float, std::int32_t*);
 };
 
 struct KernelTable {
@@ -104,7 +116,10 @@ const KernelTable* kernel_table_for() {
       {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step,
-       &ndimage_f32_engine<ISA>::lincomb},
+       &ndimage_f32_engine<ISA>::lincomb, &ndimage_int_engine<ISA>::load,
+       &ndimage_int_engine<ISA>::store, &ndimage_int_engine<ISA>::lincomb,
+       &ndimage_engine<ISA>::combine, &ndimage_engine<ISA>::load_f32,
+       &ndimage_engine<ISA>::certify},
       q8_engine<ISA>::fns()};
   return &t;
 }

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/checked.hpp"
@@ -40,20 +41,34 @@ using kernels::elem_size;
 inline void load(Elem t, const void* p, index_t n, double* dst) {
   active_kernels().nd.load(t, p, n, dst);
 }
-inline void store(Elem t, const double* s, index_t n, void* p, bool point = false) {
+inline void store(Elem t, const double* s, index_t n, void* p, bool point = false, index_t = 1) {
   active_kernels().nd.store(t, s, n, p, point);
 }
 // The float32 path (float32 in and out, computed in float32: ndimage_f32.hpp): no conversion.
-inline void load(Elem, const void* p, index_t n, float* dst) {
-  std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
+inline void load(Elem t, const void* p, index_t n, float* dst) {
+  if (t == Elem::f32)
+    std::memcpy(dst, p, static_cast<std::size_t>(n) * sizeof(float));
+  else  // the certified path's small integers, exact in float
+    active_kernels().nd.load_f32(t, p, n, dst);
 }
-inline void store(Elem, const float* s, index_t n, void* p, bool = false) {
+inline void store(Elem, const float* s, index_t n, void* p, bool = false, index_t = 1) {
   std::memcpy(p, s, static_cast<std::size_t>(n) * sizeof(float));
+}
+// The exact integer path (small-integer input, integer weights: ndimage_int.hpp): int32 sums,
+// stored with SciPy's casts; div: the uniform filter's divisor (1: none).
+inline void load(Elem t, const void* p, index_t n, std::int32_t* dst) {
+  active_kernels().nd.load_i32(t, p, n, dst);
+}
+inline void store(Elem t, const std::int32_t* s, index_t n, void* p, bool = false, index_t div = 1) {
+  active_kernels().nd.store_i32(t, s, n, p, static_cast<std::int32_t>(div));
 }
 using LincombF64 = void (*)(const double* const*, const double*, index_t, int, index_t, double*);
 using LincombF32 = void (*)(const float* const*, const float*, index_t, int, index_t, float*);
 inline LincombF64 lincomb_for(double*) { return active_kernels().nd.lincomb; }
 inline LincombF32 lincomb_for(float*) { return active_kernels().nd.lincomb_f32; }
+using LincombI32 = void (*)(const std::int32_t* const*, const std::int32_t*, index_t, int, index_t,
+                            std::int32_t*);
+inline LincombI32 lincomb_for(std::int32_t*) { return active_kernels().nd.lincomb_i32; }
 
 // float32 in, float32 out: computed in float32 (SciPy's results up to rounding); every other
 // pair of types in double, SciPy's results to the bit.
@@ -77,6 +92,60 @@ inline Boundary parse_mode(const std::string& s, double cval) {
     fail_value("mode must be 'reflect', 'constant', 'nearest', 'mirror', 'wrap', "
                "'grid-constant', 'grid-mirror' or 'grid-wrap', got '", s, "'");
   return b;
+}
+
+// The exact integer path: a bool, 8- or 16-bit integer input, integer weights (the n at w,
+// every one counted) and, for mode "constant", an integer cval, with every partial sum of
+// the filter bounded by max|value| * sum|weights| < 2^31. Then each of SciPy's double
+// operations is exact and its result the exact integer sum (kernels/ndimage_int.hpp).
+inline bool int_path(Elem tin, const double* w, index_t n, const Boundary& b) {
+  double m;
+  switch (tin) {
+    case Elem::b1: case Elem::u8: m = 255.0; break;  // bool: any byte value SciPy reads
+    case Elem::i8: m = 128.0; break;
+    case Elem::u16: m = 65535.0; break;
+    case Elem::i16: m = 32768.0; break;
+    default: return false;
+  }
+  if (b.mode == PadMode::zeros) {
+    if (!(b.cval == std::floor(b.cval) && std::fabs(b.cval) <= 2147483647.0)) return false;
+    m = std::max(m, std::fabs(b.cval));
+  }
+  double sw = 0.0;
+  for (index_t k = 0; k < n; ++k) {
+    if (!(w[k] == std::floor(w[k]))) return false;  // NaN and infinities fail too
+    sw += std::fabs(w[k]);
+  }
+  return m * sw <= 2147483647.0;
+}
+
+// The certified float32 path (correlate1d_cert): a bool or 8-bit input into an integer
+// output with weights not all integers (else int_path), sums bounded by 2^20 and, for mode
+// "constant", a cval exact in float32. Returns the error bound e of the float32 result (0:
+// not taken).
+inline float cert_path(Elem tin, Elem tout, const double* w, index_t K, index_t ntaps,
+                       const Boundary& b) {
+  double m;
+  switch (tin) {
+    case Elem::b1: case Elem::u8: m = 255.0; break;
+    case Elem::i8: m = 128.0; break;
+    default: return 0.0f;
+  }
+  if (tout == Elem::f32 || tout == Elem::f64) return 0.0f;
+  if (b.mode == PadMode::zeros) {
+    if (!(std::fabs(b.cval) <= 1048576.0) || static_cast<double>(static_cast<float>(b.cval)) != b.cval)
+      return 0.0f;
+    m = std::max(m, std::fabs(b.cval));
+  }
+  double sw = 0.0;
+  for (index_t k = 0; k < K; ++k) sw += std::fabs(w[k]);
+  if (!(m * sw <= 1048576.0)) return 0.0f;  // NaN and infinite weights fail too
+  // |float32 result - SciPy's double| <= (rounding steps + weights' rounding) * 2^-24 * bound:
+  // at most 2 roundings per tap (a multiply and an add where there is no FMA), 1 for the
+  // weights, and a margin for rounding f -+ e itself and for SciPy's own double roundings
+  const double e = static_cast<double>(2 * ntaps + 8) * std::ldexp(m * sw, -24);
+  if (!(e < 0.25)) return 0.0f;  // the test needs e well below 1/2 (and is useless near it)
+  return static_cast<float>(e) > 0.0f ? static_cast<float>(e) : std::ldexp(1.0f, -126);
 }
 
 // Input index of extended coordinate i in [0, n), or -1 where the constant is read.
@@ -221,12 +290,98 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
   body(ext.get(), r0, r1, c0, cw, o);
 }
 
+// The float32 path of correlate1d: no conversions, so nothing is buffered but what the
+// boundary needs. Along the last axis a line's interior (outputs whose taps all fall inside
+// the line) combines the input line in place straight into the output, and only the K - 1
+// outputs at the ends read a small extended copy; in place (in == out) the whole line is
+// copied first. Along other axes each output row of a column strip combines input rows in
+// place (the constant row where mode "constant" reads beyond the edge): the strip's K rows
+// stay in L1/L2 while the next output rows reuse them.
+inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& v,
+                                   const TapOrder& ord, index_t K, index_t lo, const Boundary& b) {
+  const std::vector<float> ow(ord.w.begin(), ord.w.end());
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const auto lincomb = active_kernels().nd.lincomb_f32;
+  const float cv = static_cast<float>(b.cval);
+  if (v.inner == 1) {
+    const index_t n = v.n;
+    // interior outputs [xa, xb): taps x + t - lo within [0, n)
+    const index_t xa = std::min(lo, n), xb = std::max(xa, n - (K - 1 - lo));
+    // in place, and short lines (the three calls per line would cost more than one copy of
+    // the line, in L1): the whole extended line is copied first
+    const bool inplace = in == out || n <= 2048;
+    // lines per item: about 64 KiB of output
+    const index_t per = std::max<index_t>(1, std::min<index_t>(v.outer, 16384 / std::max<index_t>(n, 1)));
+    const index_t nitems = (v.outer + per - 1) / per;
+    parallel_for_dynamic(nitems, [&](index_t item) {
+      std::vector<const float*> ptr(static_cast<std::size_t>(nt));
+      // the extended line: whole (in place) or the two ends (K - 1 + K - 1 outputs at most)
+      const index_t elen = inplace ? n + K - 1 : std::max<index_t>(xa + K - 1, n - xb + K - 1);
+      Buffer<float> ext = buffer<float>(elen, "ndimage line buffer");
+      auto run = [&](const float* base, index_t len, float* y) {
+        for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = base + ord.tap[static_cast<std::size_t>(i)];
+        lincomb(ptr.data(), ow.data(), nt, ord.pairing, len, y);
+      };
+      const index_t l1 = std::min(v.outer, (item + 1) * per);
+      for (index_t l = item * per; l < l1; ++l) {
+        const float* line = in + l * n;
+        float* o = out + l * n;
+        if (inplace) {
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, -lo, n + K - 1, b, ext.get());
+          run(ext.get(), n, o);
+          continue;
+        }
+        if (xb > xa) run(line + xa - lo, xb - xa, o + xa);
+        if (xa > 0) {  // outputs [0, xa) read extended [-lo, xa + K - 1 - lo)
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, -lo, xa + K - 1, b, ext.get());
+          run(ext.get(), xa, o);
+        }
+        if (xb < n) {  // outputs [xb, n)
+          load_extended(Elem::f32, reinterpret_cast<const char*>(line), n, xb - lo, n - xb + K - 1, b, ext.get());
+          run(ext.get(), n - xb, o + xb);
+        }
+      }
+    });
+    return;
+  }
+  // Column strips of up to 1024 (the K rows an output row reads stay in L2 while the next
+  // rows reuse them; long runs per row for the prefetchers), bands of 256 output rows. The
+  // first strip ends where the rows' 64-byte lines begin (when every row starts at the same
+  // offset in its line): the other strips' vector loads then never straddle two lines.
+  const index_t S = std::min<index_t>(v.inner, 1024);
+  index_t head = 0;
+  if ((v.inner * static_cast<index_t>(sizeof(float))) % 64 == 0)
+    head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
+  if (head >= v.inner) head = 0;
+  const index_t nstrip = (head > 0) + (v.inner - head + S - 1) / S;
+  const index_t band = std::min<index_t>(v.n, 256), nband = (v.n + band - 1) / band;
+  const std::vector<float> crow(static_cast<std::size_t>(S), cv);
+  parallel_for_dynamic(v.outer * nband * nstrip, [&](index_t item) {
+    const index_t st = item % nstrip, rest = item / nstrip;
+    const index_t bd = rest % nband, o = rest / nband;
+    const index_t r0 = bd * band, r1 = std::min(v.n, r0 + band);
+    const index_t c0 = head == 0 ? st * S : st == 0 ? 0 : head + (st - 1) * S;
+    const index_t cw = head > 0 && st == 0 ? head : std::min(S, v.inner - c0);
+    std::vector<const float*> ptr(static_cast<std::size_t>(nt));
+    const float* plane = in + o * v.n * v.inner + c0;
+    for (index_t r = r0; r < r1; ++r) {
+      for (index_t i = 0; i < nt; ++i) {
+        const index_t s = source(r + ord.tap[static_cast<std::size_t>(i)] - lo, v.n, b);
+        ptr[static_cast<std::size_t>(i)] = s < 0 ? crow.data() : plane + s * v.inner;
+      }
+      lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, out + (o * v.n + r) * v.inner + c0);
+    }
+  });
+}
+
 // correlate1d(in, w, axis) into out (same shape), SciPy's NI_Correlate1D. In place (in == out,
 // same type) only along the last axis.
 // A: the arithmetic's type (double: SciPy's, to the bit; float: the float32 path).
+// A = int32: the exact integer path (int_path), div: the uniform filter's divisor.
 template <class A>
 void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
-                    int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+                    int axis, const double* w, index_t K, const Boundary& b, index_t origin,
+                    index_t div = 1) {
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
   const index_t lo = K / 2 + origin;
@@ -238,6 +393,12 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
   char* out = static_cast<char*>(out_);
   const index_t ies = elem_size(tin), oes = elem_size(tout);
   const auto lincomb = lincomb_for(static_cast<A*>(nullptr));
+  if constexpr (std::is_same<A, float>::value) {
+    // float32 into float32 needs no conversion: the taps read the input in place and the
+    // combination goes straight into the output (two copies fewer per element)
+    return correlate1d_direct_f32(static_cast<const float*>(in_), static_cast<float*>(out_), v,
+                                  ord, K, lo, b);
+  }
   parallel_for_dynamic(p.items(), [&](index_t item) {
     std::vector<const A*> ptr(static_cast<std::size_t>(nt));
     Buffer<A> ext, y;
@@ -249,7 +410,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
       load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
       for (index_t i = 0; i < nt; ++i) ptr[static_cast<std::size_t>(i)] = ext.get() + ord.tap[static_cast<std::size_t>(i)];
       lincomb(ptr.data(), ow.data(), nt, ord.pairing, len, y.get());
-      store(tout, y.get(), len, out + (line * v.n + x0) * oes);
+      store(tout, y.get(), len, out + (line * v.n + x0) * oes, false, div);
       return;
     }
     y = buffer<A>(p.S, "ndimage row buffer");
@@ -260,7 +421,96 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
                      ptr[static_cast<std::size_t>(i)] =
                          rows + (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
                    lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, y.get());
-                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes);
+                   store(tout, y.get(), cw, out + ((o * v.n + r) * v.inner + c0) * oes, false, div);
+                 }
+               });
+  });
+}
+
+// correlate1d of an 8-bit image into an integer output (cert_path, error bound e): rows in
+// float32 (the input values, exact), the combination in float32 with the float32 kernels
+// (twice the lanes of double), and each result certified to truncate as SciPy's double
+// does, or recomputed in double (ndimage_engine::certify). SciPy's results to the bit.
+// Where most results need the double (flat regions, where the exact result is an integer),
+// an item copies its rows to double and runs the double kernels for the next rows, then
+// tries float32 again.
+inline void correlate1d_cert(const void* in_, Elem tin, void* out_, Elem tout, const Shape& shape,
+                             int axis, const double* w, index_t K, const Boundary& b,
+                             index_t origin, float e) {
+  const AxisView v = axis_view(shape, axis);
+  if (v.outer * v.n * v.inner == 0) return;
+  const index_t lo = K / 2 + origin;
+  const TapOrder ord = correlate1d_order(w, K);
+  const std::vector<float> wf(ord.w.begin(), ord.w.end());
+  const index_t nt = static_cast<index_t>(ord.tap.size());
+  const PassPlan p = plan_pass(v, K, lo, in_ == out_);
+  const char* in = static_cast<const char*>(in_);
+  char* out = static_cast<char*>(out_);
+  const index_t ies = elem_size(tin), oes = elem_size(tout);
+  const kernels::NdimageFns& k = active_kernels().nd;
+  constexpr index_t kRetry = 64;  // rows in double before float32 is tried again
+  // line items: whole segments, several per item (about 16K outputs), so that a switch to
+  // double lasts across lines
+  const index_t per = v.inner == 1 ? std::max<index_t>(1, 16384 / p.seg) : 1;
+  const index_t units = p.items(), nitems = (units + per - 1) / per;
+  parallel_for_dynamic(nitems, [&](index_t item) {
+    std::vector<const double*> pd(static_cast<std::size_t>(nt));
+    std::vector<const float*> pf(static_cast<std::size_t>(nt));
+    Buffer<float> ext, yf;
+    Buffer<double> extd, yd;
+    Buffer<std::int32_t> yi;
+    index_t in_double = 0;  // rows left in double
+    // the n outputs from rows (nrows x ld floats at base, taps at offsets off[i]) into dst
+    auto combine = [&](const float* base, index_t nrows, index_t ld, const index_t* off, index_t n,
+                       void* dst, bool& have_double) {
+      if (in_double > 0) {
+        --in_double;
+        if (!have_double) {  // the rows in double: exact copies
+          for (index_t i = 0; i < nrows * ld; ++i) extd[i] = static_cast<double>(base[i]);
+          have_double = true;
+        }
+        for (index_t i = 0; i < nt; ++i) pd[static_cast<std::size_t>(i)] = extd.get() + off[i];
+        k.lincomb(pd.data(), ord.w.data(), nt, ord.pairing, n, yd.get());
+        k.store(tout, yd.get(), n, dst, false);
+        return;
+      }
+      for (index_t i = 0; i < nt; ++i) pf[static_cast<std::size_t>(i)] = base + off[i];
+      k.lincomb_f32(pf.data(), wf.data(), nt, ord.pairing, n, yf.get());
+      const index_t redone = k.certify(yf.get(), pf.data(), ord.w.data(), nt, ord.pairing, n, e, yi.get());
+      k.store_i32(tout, yi.get(), n, dst, 1);
+      if (4 * redone > n) in_double = kRetry;  // over a quarter recomputed
+    };
+    std::vector<index_t> off(static_cast<std::size_t>(nt));
+    if (v.inner == 1) {
+      const index_t len0 = std::min(p.seg, v.n);
+      ext = buffer<float>(len0 + K - 1, "ndimage line buffer");
+      extd = buffer<double>(len0 + K - 1, "ndimage line buffer");
+      yf = buffer<float>(len0, "ndimage line buffer");
+      yd = buffer<double>(len0, "ndimage line buffer");
+      yi = buffer<std::int32_t>(len0, "ndimage line buffer");
+      for (index_t i = 0; i < nt; ++i) off[static_cast<std::size_t>(i)] = ord.tap[static_cast<std::size_t>(i)];
+      for (index_t u = item * per; u < std::min(units, (item + 1) * per); ++u) {
+        const index_t line = u / p.nseg, x0 = (u % p.nseg) * p.seg;
+        const index_t len = std::min(p.seg, v.n - x0);
+        load_extended(tin, in + line * v.n * ies, v.n, x0 - lo, len + K - 1, b, ext.get());
+        bool have_double = false;
+        combine(ext.get(), 1, len + K - 1, off.data(), len, out + (line * v.n + x0) * oes, have_double);
+      }
+      return;
+    }
+    yf = buffer<float>(p.S, "ndimage row buffer");
+    yd = buffer<double>(p.S, "ndimage row buffer");
+    yi = buffer<std::int32_t>(p.S, "ndimage row buffer");
+    strip_item(p, tin, in, b, item, ext,
+               [&](const float* rows, index_t r0, index_t r1, index_t c0, index_t cw, index_t o) {
+                 const index_t nrows = r1 - r0 + K - 1;
+                 if (!extd) extd = buffer<double>((p.band + K - 1) * p.S, "ndimage row buffer");
+                 bool have_double = false;
+                 for (index_t r = r0; r < r1; ++r) {
+                   for (index_t i = 0; i < nt; ++i)
+                     off[static_cast<std::size_t>(i)] = (r - r0 + ord.tap[static_cast<std::size_t>(i)]) * p.S;
+                   combine(rows, nrows, p.S, off.data(), cw, out + ((o * v.n + r) * v.inner + c0) * oes,
+                           have_double);
                  }
                });
   });
@@ -268,68 +518,152 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
 
 inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
                         int axis, const double* w, index_t K, const Boundary& b, index_t origin) {
+  if (!float32_path(tin, tout) && !int_path(tin, w, K, b)) {
+    const float e = cert_path(tin, tout, w, K, correlate1d_order(w, K).tap.size(), b);
+    if (e > 0.0f) return correlate1d_cert(in, tin, out, tout, shape, axis, w, K, b, origin, e);
+  }
   if (float32_path(tin, tout))
     correlate1d_as<float>(in, tin, out, tout, shape, axis, w, K, b, origin);
+  else if (int_path(tin, w, K, b))
+    correlate1d_as<std::int32_t>(in, tin, out, tout, shape, axis, w, K, b, origin);
   else
     correlate1d_as<double>(in, tin, out, tout, shape, axis, w, K, b, origin);
 }
 
-// The float32 path's fused 2-D separable filter: correlate1d along axis -2 (weights wv), then
-// along axis -1 (wh), of float32 in into float32 out (not in place), in one sweep: each output
-// row is the vertical combination of input rows (read in place) into a band buffer, extended
-// by the horizontal boundary rule as the second pass would extend the first's result, then
-// the horizontal combination straight into the output. One read and one write of the image instead of two of each.
-// Same roundings as the two float32 passes (the intermediate is float32 in both).
-inline void separable2d_f32(const float* in, float* out, const Shape& shape, const double* wv,
-                            index_t Kv, const Boundary& bv, index_t ov, const double* wh,
-                            index_t Kh, const Boundary& bh, index_t oh) {
+// One 1-D pass of a fused separable filter (float32): SciPy's tap order, the float weights,
+// the window offset lo = K / 2 + origin and the boundary.
+struct SepPass {
+  TapOrder ord;
+  std::vector<float> w;
+  index_t K = 1, lo = 0;
+  Boundary b;
+  index_t nt() const { return static_cast<index_t>(ord.tap.size()); }
+  index_t tap(index_t i) const { return ord.tap[static_cast<std::size_t>(i)]; }
+};
+
+inline SepPass sep_pass(const double* w, index_t K, const Boundary& b, index_t origin) {
+  SepPass p;
+  p.ord = correlate1d_order(w, K);
+  p.w.assign(p.ord.w.begin(), p.ord.w.end());
+  p.K = K;
+  p.lo = K / 2 + origin;
+  p.b = b;
+  return p;
+}
+
+// The float32 path's fused separable filter: correlate1d along axis -3 (depth, optional),
+// then -2 (pv), then -1 (ph), of float32 in into float32 out (not in place), in one sweep.
+// Same roundings as the separate float32 passes (every intermediate is float32 in both).
+//
+// An item is a band of B output rows of one plane (2-D) or of a slab of consecutive planes
+// (3-D). 2-D: each output row is the vertical combination of input rows read in place,
+// computed strip by strip (S columns, so the strip's B + Kv - 1 input rows stay in L1 while
+// the band's rows reuse them) into a band buffer, which is extended by the horizontal
+// boundary rule as the second pass would extend the first's result and combined
+// horizontally straight into the output. 3-D: first the depth combination of every input
+// row the band's vertical taps read (their plane's rows at the Kd planes around it, read in
+// place) into a plane buffer, sized to stay in L2; the Kd input planes of a step are mostly
+// the previous step's, so consecutive planes of a slab read the volume from memory about
+// once. One read and one write of the image, no scratch arrays, instead of a read and a
+// write per pass.
+inline void separable_f32(const float* in, float* out, const Shape& shape, const SepPass* pd,
+                          const SepPass& pv, const SepPass& ph) {
   const int nd = static_cast<int>(shape.size());
   index_t total = 1;
   for (index_t d : shape) total *= d;
   if (total == 0) return;
-  const index_t H = shape[nd - 2], W = shape[nd - 1], outer = total / (H * W);
-  const TapOrder tv = correlate1d_order(wv, Kv), th = correlate1d_order(wh, Kh);
-  const std::vector<float> fv(tv.w.begin(), tv.w.end()), fh(th.w.begin(), th.w.end());
-  const index_t ntv = static_cast<index_t>(tv.tap.size()), nth = static_cast<index_t>(th.tap.size());
-  const index_t lov = Kv / 2 + ov, loh = Kh / 2 + oh;
-  const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(bv.cval));
-  const float hc = static_cast<float>(bh.cval);
+  const index_t H = shape[nd - 2], W = shape[nd - 1], D = pd ? shape[nd - 3] : 1;
+  const index_t outer = total / (D * H * W);
+  const index_t ntv = pv.nt(), nth = ph.nt(), ntd = pd ? pd->nt() : 0;
+  const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(pv.b.cval));
+  const std::vector<float> drow(static_cast<std::size_t>(W), static_cast<float>(pd ? pd->b.cval : 0.0));
+  const float hc = static_cast<float>(ph.b.cval);
   const auto lincomb = active_kernels().nd.lincomb_f32;
-  // An item: a band of B output rows. The vertical pass runs strip by strip (S columns), so
-  // the B + Kv - 1 input rows of a strip stay in L1 while the band's rows reuse them; its
-  // results (B rows, in L2) then go through the horizontal pass one row at a time.
-  const index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
-  const index_t S = 256, L = W + Kh - 1;
+  // 2-D: bands of 32 rows (L1 reuse of the strip); 3-D: as many rows as keep the plane
+  // buffer (band + Kv - 1 rows) near 512 KiB, the whole plane where it fits.
+  index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
+  if (pd) B = std::max<index_t>(8, std::min<index_t>(H, 131072 / W - (pv.K - 1)));
+  B = std::min(B, H);
+  const index_t S = 256, L = W + ph.K - 1;
+  // a first strip up to where the input rows' 64-byte lines begin (see correlate1d_direct_f32;
+  // 3-D: the plane buffer's rows are aligned as the allocator aligns them)
+  index_t head = 0;
+  if (!pd && (W * static_cast<index_t>(sizeof(float))) % 64 == 0)
+    head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
+  if (head >= W) head = 0;
   const index_t nband = (H + B - 1) / B;
-  parallel_for_dynamic(outer * nband, [&](index_t item) {
-    const index_t o = item / nband, r0 = (item % nband) * B, r1 = std::min(H, r0 + B);
-    const float* plane = in + o * H * W;
+  // slabs of consecutive planes: a few items per thread
+  const index_t nt = get_num_threads();
+  const index_t nslab = std::min<index_t>(D, std::max<index_t>(1, 4 * nt / std::max<index_t>(1, outer * nband)));
+  const index_t slab = (D + nslab - 1) / nslab;
+  parallel_for_dynamic(outer * nband * nslab, [&](index_t item) {
+    const index_t sl = item % nslab, rest = item / nslab;
+    const index_t bd = rest % nband, o = rest / nband;
+    const index_t r0 = bd * B, r1 = std::min(H, r0 + B);
+    const index_t z0 = sl * slab, z1 = std::min(D, z0 + slab);
+    if (z0 >= z1) return;
     Buffer<float> mid = buffer<float>(checked_mul(B, L, "ndimage row buffer"), "ndimage row buffer");
-    std::vector<const float*> pv(static_cast<std::size_t>(ntv)), ph(static_cast<std::size_t>(nth));
-    std::vector<const float*> rows(static_cast<std::size_t>((r1 - r0) * ntv));
+    std::vector<const float*> pvp(static_cast<std::size_t>(ntv)), php(static_cast<std::size_t>(nth)),
+        pdp(static_cast<std::size_t>(std::max<index_t>(ntd, 1))), qd(pdp.size());
+    // the source row of each (output row, vertical tap); -1: the constant row
+    std::vector<index_t> src(static_cast<std::size_t>((r1 - r0) * ntv));
     for (index_t r = r0; r < r1; ++r)
-      for (index_t i = 0; i < ntv; ++i) {
-        const index_t s = source(r + tv.tap[static_cast<std::size_t>(i)] - lov, H, bv);
-        rows[static_cast<std::size_t>((r - r0) * ntv + i)] = s < 0 ? crow.data() : plane + s * W;
-      }
-    for (index_t c0 = 0; c0 < W; c0 += S) {
-      const index_t cw = std::min(S, W - c0);
-      for (index_t r = r0; r < r1; ++r) {
-        for (index_t i = 0; i < ntv; ++i)
-          pv[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
-        lincomb(pv.data(), fv.data(), ntv, tv.pairing, cw, mid.get() + (r - r0) * L + loh + c0);
-      }
+      for (index_t i = 0; i < ntv; ++i)
+        src[static_cast<std::size_t>((r - r0) * ntv + i)] = source(r + pv.tap(i) - pv.lo, H, pv.b);
+    // 3-D: the distinct source rows, each a row of the plane buffer
+    std::vector<index_t> used, slot;
+    Buffer<float> plane_buf;
+    if (pd) {
+      slot.assign(static_cast<std::size_t>(H), -1);
+      for (index_t s : src)
+        if (s >= 0 && slot[static_cast<std::size_t>(s)] < 0) {
+          slot[static_cast<std::size_t>(s)] = static_cast<index_t>(used.size());
+          used.push_back(s);
+        }
+      plane_buf = buffer<float>(checked_mul(std::max<index_t>(1, static_cast<index_t>(used.size())), W,
+                                            "ndimage plane buffer"), "ndimage plane buffer");
     }
-    for (index_t r = r0; r < r1; ++r) {
-      float* ext = mid.get() + (r - r0) * L;
-      const float* m = ext + loh;
-      for (index_t j = 0; j < Kh - 1; ++j) {  // the columns beyond the edges
-        const index_t c = j < loh ? j - loh : W + (j - loh);
-        const index_t s = source(c, W, bh);
-        ext[j < loh ? j : W + j] = s < 0 ? hc : m[s];
+    std::vector<const float*> rows(src.size());
+    for (index_t z = z0; z < z1; ++z) {
+      const float* plane = in + (o * D + z) * H * W;
+      if (pd) {
+        for (index_t i = 0; i < ntd; ++i) {
+          const index_t zs = source(z + pd->tap(i) - pd->lo, D, pd->b);
+          pdp[static_cast<std::size_t>(i)] = zs < 0 ? nullptr : in + (o * D + zs) * H * W;
+        }
+        for (std::size_t k = 0; k < used.size(); ++k) {
+          for (index_t i = 0; i < ntd; ++i) {
+            const float* pl = pdp[static_cast<std::size_t>(i)];
+            qd[static_cast<std::size_t>(i)] = pl ? pl + used[k] * W : drow.data();
+          }
+          lincomb(qd.data(), pd->w.data(), ntd, pd->ord.pairing, W, plane_buf.get() + static_cast<index_t>(k) * W);
+        }
       }
-      for (index_t i = 0; i < nth; ++i) ph[static_cast<std::size_t>(i)] = ext + th.tap[static_cast<std::size_t>(i)];
-      lincomb(ph.data(), fh.data(), nth, th.pairing, W, out + (o * H + r) * W);
+      for (std::size_t j = 0; j < src.size(); ++j) {
+        const index_t s = src[j];
+        rows[j] = s < 0 ? crow.data()
+                        : pd ? plane_buf.get() + slot[static_cast<std::size_t>(s)] * W : plane + s * W;
+      }
+      for (index_t c0 = 0; c0 < W;) {
+        const index_t cw = c0 == 0 && head > 0 ? head : std::min(S, W - c0);
+        for (index_t r = r0; r < r1; ++r) {
+          for (index_t i = 0; i < ntv; ++i)
+            pvp[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
+          lincomb(pvp.data(), pv.w.data(), ntv, pv.ord.pairing, cw, mid.get() + (r - r0) * L + ph.lo + c0);
+        }
+        c0 += cw;
+      }
+      for (index_t r = r0; r < r1; ++r) {
+        float* ext = mid.get() + (r - r0) * L;
+        const float* m = ext + ph.lo;
+        for (index_t j = 0; j < ph.K - 1; ++j) {  // the columns beyond the edges
+          const index_t c = j < ph.lo ? j - ph.lo : W + (j - ph.lo);
+          const index_t s = source(c, W, ph.b);
+          ext[j < ph.lo ? j : W + j] = s < 0 ? hc : m[s];
+        }
+        for (index_t i = 0; i < nth; ++i) php[static_cast<std::size_t>(i)] = ext + ph.tap(i);
+        lincomb(php.data(), ph.w.data(), nth, ph.ord.pairing, W, out + ((o * D + z) * H + r) * W);
+      }
     }
   });
 }
@@ -346,6 +680,15 @@ inline void uniform_filter1d(const void* in_, Elem tin, void* out_, Elem tout, c
     // double: no drift along the line, and the vector kernel of the other float32 filters.
     const std::vector<double> w(static_cast<std::size_t>(size), 1.0 / static_cast<double>(size));
     return correlate1d_as<float>(in_, tin, out_, tout, shape, axis, w.data(), size, b, origin);
+  }
+  if (size <= 32) {
+    // integer input: the running sum is exact, so SciPy's result is the exact window sum
+    // divided in double by size; up to 32 taps summed in int32 lanes beat a running sum
+    // in double (and its transposes along the last axis)
+    const std::vector<double> ones(static_cast<std::size_t>(size), 1.0);
+    if (int_path(tin, ones.data(), size, b))
+      return correlate1d_as<std::int32_t>(in_, tin, out_, tout, shape, axis, ones.data(), size, b,
+                                          origin, size);
   }
   const AxisView v = axis_view(shape, axis);
   if (v.outer * v.n * v.inner == 0) return;
@@ -531,10 +874,27 @@ void correlate_as(const void* in_, Elem tin, void* out_, Elem tout, const Shape&
 inline void correlate(const void* in, Elem tin, void* out, Elem tout, const Shape& shape,
                       const double* w, const Shape& kshape, const Boundary& b,
                       const std::vector<index_t>& origins) {
+  index_t nw = 1;
+  for (index_t k : kshape) nw *= k;
   if (float32_path(tin, tout))
     correlate_as<float>(in, tin, out, tout, shape, w, kshape, b, origins);
+  else if (int_path(tin, w, nw, b))
+    correlate_as<std::int32_t>(in, tin, out, tout, shape, w, kshape, b, origins);
   else
     correlate_as<double>(in, tin, out, tout, shape, w, kshape, b, origins);
+}
+
+// generic_gradient_magnitude's and generic_laplace's NumPy steps on out (n values of type t:
+// u8, u16, f32 or f64) and x (the next derivative, same type; unused by ops 3 and 4), as
+// NumPy does them in place, threaded: see ndimage_engine::combine.
+inline void combine(Elem t, void* out, const void* x, index_t n, int op, const void* lut) {
+  const index_t es = elem_size(t), blk = 65536;
+  const auto fn = active_kernels().nd.combine;
+  parallel_for((n + blk - 1) / blk, [&](index_t i) {
+    const index_t a = i * blk, m = std::min(blk, n - a);
+    fn(t, static_cast<char*>(out) + a * es, x ? static_cast<const char*>(x) + a * es : nullptr, m,
+       op, lut);
+  });
 }
 
 }  // namespace ndimage
