@@ -176,3 +176,21 @@ def test_sweep_depthwise_kernels_and_geometry(path, threads):
                            0, 128, U8, channels_last=True, groups=C, stride=st, dilation=dil,
                            padding=pad, oracle=(kh * kw_ + width) % 13 == 0)
     sw.done()
+
+
+@pytest.mark.parametrize("level", [l for l in ("avx2", "avx512") if l in LEVELS])
+def test_padded_copy_beyond_the_kept_scratch(rng, level, one_thread):
+    # the int16 padded copy of this x is 35 MB, beyond the 32 MiB kept in thread scratch:
+    # allocated for the run and freed (kQ8KeepBytes, quantized_pack.hpp)
+    old = _core.simd_info()["level"]
+    _core._set_isa(level)
+    _core._set_int8_engine("no_vnni" if level == "avx512" else "auto")
+    try:
+        x = _rand(rng, (1, 520, 520, 64), U8)
+        w = _rand(rng, (4, 64, 3, 3), I8)
+        sw = ExactSweep("large padded copy", "no_vnni" if level == "avx512" else "auto")
+        sw.run("520x520x64", x, w, None, 128, 0, 128, U8, channels_last=True, padding=1)
+        sw.done()
+    finally:
+        _core._set_int8_engine("auto")
+        _core._set_isa(old)

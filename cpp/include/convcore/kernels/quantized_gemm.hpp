@@ -47,7 +47,8 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
   using ISA = typename K::isa;
   const ConvSpec& s = *a.s;
   const Q8Layout& L = p.L;
-  const Q8Source<A> src = q8_source<ISA, A, K::KU>(a, L.cpg);
+  Q8Buffer<ISA> mem;
+  const Q8Source<A> src = q8_source<ISA, A, K::KU>(a, L.cpg, mem);
   // tap offsets in the source image, in the packed weights' tap order (w's (t0, t1, t2))
   index_t* toff = thread_scratch<index_t, q8_source_tag<ISA>, 2>::get(0, L.taps);
   for (index_t t0 = 0, t = 0; t0 < s.k[0]; ++t0)

@@ -26,8 +26,14 @@
 // group's, the next pixel's, or the copy's slack): their weights are 0, so they add nothing.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdlib.h>  // posix_memalign
 #include <type_traits>
+#if defined(_MSC_VER)
+#include <malloc.h>
+#endif
 
 #include "../core/parallel.hpp"
 #include "../core/scratch.hpp"
@@ -191,10 +197,43 @@ struct Q8Source {
 template <class ISA>
 struct q8_source_tag {};  // owner of the padded copy's scratch
 
-// The source image of a run, on the calling thread's scratch when copied. A is uint8_t
+// Memory of one run's padded copy: the calling thread's scratch (kept between calls: fresh
+// pages cost a fault per 4 KiB, a tenth of a mid-size layer) up to kQ8KeepBytes, beyond that
+// an allocation freed when the run ends (a thread would otherwise hold on to the largest
+// input it ever saw).
+constexpr std::size_t kQ8KeepBytes = std::size_t(32) << 20;
+
+template <class ISA>
+struct Q8Buffer {
+  void* heap = nullptr;
+  Q8Buffer() = default;
+  Q8Buffer(const Q8Buffer&) = delete;
+  Q8Buffer& operator=(const Q8Buffer&) = delete;
+  ~Q8Buffer() {
+#if defined(_MSC_VER)
+    _aligned_free(heap);
+#else
+    std::free(heap);
+#endif
+  }
+  template <class A>
+  A* get(index_t n) {
+    const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(A);
+    if (bytes <= kQ8KeepBytes) return thread_scratch<A, q8_source_tag<ISA>, 1>::get(0, n);
+#if defined(_MSC_VER)
+    heap = _aligned_malloc(bytes, 64);
+#else
+    if (posix_memalign(&heap, 64, bytes) != 0) heap = nullptr;
+#endif
+    if (!heap) throw std::bad_alloc();
+    return static_cast<A*>(heap);
+  }
+};
+
+// The source image of a run, in `mem` when copied. A is uint8_t
 // (vnni) or int16_t (madd); KU the K step.
 template <class ISA, class A, int KU>
-Q8Source<A> q8_source(const QConvArgs& a, index_t cpg) {
+Q8Source<A> q8_source(const QConvArgs& a, index_t cpg, Q8Buffer<ISA>& mem) {
   constexpr bool vnni = std::is_same<A, std::uint8_t>::value;
   const ConvSpec& s = *a.s;
   Q8Source<A> src;
@@ -219,7 +258,7 @@ Q8Source<A> q8_source(const QConvArgs& a, index_t cpg) {
   const index_t C = s.C_in, rows = s.N * P[0] * P[1];
   const index_t total = rows * P[2] * C;
   // KU values of slack: the last K step of the last pixel may read past it (weight 0 there)
-  A* buf = thread_scratch<A, q8_source_tag<ISA>, 1>::get(0, total + 64);
+  A* buf = mem.template get<A>(total + 64);
   std::memset(buf + total, 0, 64 * sizeof(A));
   const auto* x8 = static_cast<const std::uint8_t*>(a.x);
   const bool xs = a.x_signed;
