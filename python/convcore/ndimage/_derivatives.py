@@ -77,7 +77,7 @@ def generic_laplace(input: Any, derivative2: Callable[..., Any], output: Any = N
     if extra_keywords is None:
         extra_keywords = {}
     input = S.as_input(input)
-    output = S.get_output(output, input)
+    output = S.get_output(output, input, zeros=True)
     axes = S.check_axes(axes, input.ndim)
     if not axes:
         output[...] = input[...]
@@ -182,7 +182,7 @@ def generic_gradient_magnitude(input: Any, derivative: Callable[..., Any], outpu
     if extra_keywords is None:
         extra_keywords = {}
     input = S.as_input(input)
-    output = S.get_output(output, input)
+    output = S.get_output(output, input, zeros=True)
     axes = S.check_axes(axes, input.ndim)
     if not axes:
         output[...] = input[...]

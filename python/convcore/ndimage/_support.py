@@ -87,9 +87,13 @@ def real_cval(cval: Any) -> float:
     return float(cval)
 
 
-def get_output(output: Any, input: np.ndarray, complex_output: bool = False) -> np.ndarray:
+def get_output(output: Any, input: np.ndarray, complex_output: bool = False,
+               zeros: bool = False) -> np.ndarray:
     """The array results go to: a new one of input's dtype (or the given dtype), or the
-    user's array after checking its shape, as SciPy's ``output=`` rules."""
+    user's array after checking its shape, as SciPy's ``output=`` rules. zeros: a new array
+    starts as zeros, as SciPy's do (for the generic filters, whose user callables may leave
+    it unwritten); the others write every element."""
+    new = np.zeros if zeros else np.empty
     shape = input.shape
     # a Fortran-ordered input gets a Fortran-ordered result: both then run as C-ordered
     # transposes, without copies (the values are SciPy's either way)
@@ -99,21 +103,21 @@ def get_output(output: Any, input: np.ndarray, complex_output: bool = False) -> 
         # native byte order, as SciPy (it allocates by dtype name)
         dt = np.promote_types(input.dtype, np.complex64) if complex_output else \
             np.dtype(input.dtype.name)
-        return np.empty(shape, dtype=dt, order=order)
+        return new(shape, dtype=dt, order=order)
     if isinstance(output, (type, np.dtype)):
         dt = np.dtype(output)
         if complex_output and dt.kind != "c":
             import warnings
             warnings.warn("promoting specified output dtype to complex", stacklevel=3)
             dt = np.promote_types(dt, np.complex64)
-        return np.empty(shape, dtype=dt, order=order)
+        return new(shape, dtype=dt, order=order)
     if isinstance(output, str):
         dt = np.dtype(output)
         if complex_output and dt.kind != "c":
             raise RuntimeError("output must have complex dtype")
         if not issubclass(dt.type, np.number):
             raise RuntimeError("output must have numeric dtype")
-        return np.empty(shape, dtype=dt, order=order)
+        return new(shape, dtype=dt, order=order)
     output = np.asarray(output)
     if output.shape != shape:
         raise RuntimeError("output shape not correct")
