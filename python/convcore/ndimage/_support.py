@@ -193,6 +193,10 @@ def _fused_group(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) 
     if np.shares_memory(input, output):
         return None
     group = tuple(at[a] for a in range(nd - 3, nd) if a in at and a >= 0)
+    if len(group) == 3 and len(steps[group[0]][2][0]) > 32:
+        # the fused depth pass reads its taps' planes from L3: with long kernels a pass of
+        # its own (column strips whose rows stay in L2) costs less, scratch array included
+        group = group[1:]
     # "constant" extends each pass's result by cval, which a pass along another axis would
     # not have produced: with it, the passes commute only where SciPy runs the group last,
     # in axis order

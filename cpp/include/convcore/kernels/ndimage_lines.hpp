@@ -246,7 +246,18 @@ struct ndimage_engine {
                         double* y) {
     index_t x = 0;
     for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
-    for (; x + kVec <= n; x += kVec) chunk<Pairing, 1>(p, w, ntaps, x, y);
+    // the remaining whole vectors as one chunk (independent accumulators, not one chain)
+    switch ((n - x) / kVec) {
+      case 7: chunk<Pairing, (7 < kAcc ? 7 : 1)>(p, w, ntaps, x, y); break;
+      case 6: chunk<Pairing, (6 < kAcc ? 6 : 1)>(p, w, ntaps, x, y); break;
+      case 5: chunk<Pairing, (5 < kAcc ? 5 : 1)>(p, w, ntaps, x, y); break;
+      case 4: chunk<Pairing, (4 < kAcc ? 4 : 1)>(p, w, ntaps, x, y); break;
+      case 3: chunk<Pairing, (3 < kAcc ? 3 : 1)>(p, w, ntaps, x, y); break;
+      case 2: chunk<Pairing, 2>(p, w, ntaps, x, y); break;
+      case 1: chunk<Pairing, 1>(p, w, ntaps, x, y); break;
+      default: break;
+    }
+    x += (n - x) / kVec * kVec;
     if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
     for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
   }

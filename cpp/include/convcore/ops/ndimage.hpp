@@ -349,8 +349,8 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
   // first strip ends where the rows' 64-byte lines begin (when every row starts at the same
   // offset in its line): the other strips' vector loads then never straddle two lines.
   const index_t S = std::min<index_t>(v.inner, 1024);
-  index_t head = 0;
-  if ((v.inner * static_cast<index_t>(sizeof(float))) % 64 == 0)
+  index_t head = 0;  // (narrow rows: the split strip would cost more than the split loads)
+  if (v.inner >= 1024 && (v.inner * static_cast<index_t>(sizeof(float))) % 64 == 0)
     head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
   if (head >= v.inner) head = 0;
   const index_t nstrip = (head > 0) + (v.inner - head + S - 1) / S;
@@ -588,7 +588,7 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
   // a first strip up to where the input rows' 64-byte lines begin (see correlate1d_direct_f32;
   // 3-D: the plane buffer's rows are aligned as the allocator aligns them)
   index_t head = 0;
-  if (!pd && (W * static_cast<index_t>(sizeof(float))) % 64 == 0)
+  if (!pd && W >= 1024 && (W * static_cast<index_t>(sizeof(float))) % 64 == 0)
     head = ((64 - reinterpret_cast<std::uintptr_t>(in) % 64) % 64) / static_cast<index_t>(sizeof(float));
   if (head >= W) head = 0;
   const index_t nband = (H + B - 1) / B;
