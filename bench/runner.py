@@ -34,8 +34,32 @@ PEER_INSTALL = {"torch": "pip install torch", "cv2": "pip install opencv-python-
                 "ndimage": "pip install scipy"}
 
 
+# With convcore held to AVX2 on an AVX-512 CPU (CONVCORE_ISA=avx2: the stand-in for an AVX2
+# machine such as Zen 3), the peers are held to AVX2 too, as they would run on that machine:
+# oneDNN and ATen through their documented variables, OpenCV's dispatch likewise. Set before the
+# peers are imported (a variable the user set wins); versions() records what they then run.
+PEER_ISA_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                 "OPENCV_CPU_DISABLE": "AVX512-SKX,AVX512-CLX"}
+
+
+def match_peer_isa() -> Dict[str, str]:
+    """Holds the peers to convcore's SIMD level where it is below the CPU's (see above);
+    returns the variables it set."""
+    import convcore as cc
+
+    simd = cc.info()["simd"]
+    if simd["level"] != "avx2" or "avx512" not in simd["supported"]:
+        return {}
+    set_ = {}
+    for k, v in PEER_ISA_AVX2.items():
+        if k not in os.environ:
+            os.environ[k] = set_[k] = v
+    return set_
+
+
 def missing_peers(only: Optional[Sequence[str]] = None) -> List[str]:
     """One line per peer that does not import (its columns are left out of the results)."""
+    match_peer_isa()
     module = {"torch": "torch", "cv2": "cv2", "ndimage": "scipy.ndimage"}
     return [f"{name}: not installed, its columns are skipped ({PEER_INSTALL[name]})"
             for name in (only or list(module)) if _try_import(module[name]) is None]
@@ -44,6 +68,7 @@ def missing_peers(only: Optional[Sequence[str]] = None) -> List[str]:
 class Peers:
     def __init__(self, threads: int, only: Optional[Sequence[str]] = None) -> None:
         want = set(only) if only else {"torch", "cv2", "ndimage"}
+        match_peer_isa()
         self.torch = _try_import("torch") if "torch" in want else None
         self.cv2 = _try_import("cv2") if "cv2" in want else None
         self.ndimage = _try_import("scipy.ndimage") if "ndimage" in want else None
@@ -58,10 +83,15 @@ class Peers:
             v["torch"] = self.torch.__version__
             try:
                 v["torch_mkldnn"] = str(self.torch.backends.mkldnn.is_available())
+                v["torch_isa"] = self.torch.backends.cpu.get_cpu_capability()
             except Exception:
                 pass
+            if "ONEDNN_MAX_CPU_ISA" in os.environ:
+                v["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
         if self.cv2 is not None:
             v["cv2"] = self.cv2.__version__
+            # the dispatched features ('?' marks those disabled)
+            v["cv2_cpu"] = self.cv2.getCPUFeaturesLine()
         if self.ndimage is not None:
             import scipy
 
@@ -504,6 +534,10 @@ def format_table(results: Dict[str, Any]) -> str:
     if pk:
         lines.append(f"FMA peak: {pk['gflops']:.1f} GFLOP/s on {pk['threads']} thread(s) "
                      f"[{pk['method']}]")
+    pv = results.get("peers", {})
+    lines.append(f"SIMD: convcore {results['convcore']['info']['simd']['level']}"
+                 + (f", torch {pv['torch_isa']}" if "torch_isa" in pv else "")
+                 + (" (peers held to AVX2 as convcore is)" if "onednn_max_cpu_isa" in pv else ""))
     plans = any("plan" in c for c in results["cases"])
     hdr = (f"{'family':<18} {'case':<40} {'convcore ms':>11} {'peer':<8} {'peer ms':>9} "
            f"{'peer/cc':>7} {'GFLOP/s':>8} {'%peak':>6}"

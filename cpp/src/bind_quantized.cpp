@@ -52,9 +52,10 @@ struct PackedQuantizedConv {
 };
 
 template <class TX, class TY>
-py::array run_packed(const PackedQuantizedConv& p, const ConvSpec& s, const py::array& x) {
+py::array run_packed(const PackedQuantizedConv& p, const ConvSpec& s, const py::array& x,
+                     const py::object& out) {
   auto xc = contiguous<TX>(x, "x");
-  py::array_t<TY> y(to_ssize(output_shape(s, false)));
+  auto y = output_array<TY>(output_shape(s, false), out, {x});
   const TX* xp = xc.data();
   TY* yp = y.mutable_data();
   {
@@ -155,7 +156,8 @@ PackedQuantizedConv quantized_pack_binding(const Shape& x_shape, bool x_signed, 
   return p;
 }
 
-py::array quantized_run_binding(const PackedQuantizedConv& p, const py::array& x) {
+py::array quantized_run_binding(const PackedQuantizedConv& p, const py::array& x,
+                                const py::object& out) {
   const QuantParams& q = p.pw.q;
   const bool xs = int8_kind(x, "x");
   if (xs != q.x_signed)
@@ -166,10 +168,10 @@ py::array quantized_run_binding(const PackedQuantizedConv& p, const py::array& x
   ConvSpec s = quantized_spec(shape_of(x), xs, q.x_scale, q.x_zp, p.w_shape, q.w_signed, q.w_scale,
                               wzp, q.y_scale, q.y_zp, q.y_signed, p.bias_len, p.opt, &q2);
   if (xs)
-    return q.y_signed ? run_packed<std::int8_t, std::int8_t>(p, s, x)
-                      : run_packed<std::int8_t, std::uint8_t>(p, s, x);
-  return q.y_signed ? run_packed<std::uint8_t, std::int8_t>(p, s, x)
-                    : run_packed<std::uint8_t, std::uint8_t>(p, s, x);
+    return q.y_signed ? run_packed<std::int8_t, std::int8_t>(p, s, x, out)
+                      : run_packed<std::int8_t, std::uint8_t>(p, s, x, out);
+  return q.y_signed ? run_packed<std::uint8_t, std::int8_t>(p, s, x, out)
+                    : run_packed<std::uint8_t, std::uint8_t>(p, s, x, out);
 }
 
 }  // namespace
@@ -178,8 +180,9 @@ CONVCORE_BINDING(quantized) {
   // Weights packed once for many runs (ops/quantized_conv.hpp): private, for the benchmarks,
   // the tests and a plan layer; run(x) gives quantized_conv's result for x bit for bit.
   py::class_<PackedQuantizedConv>(m, "_QuantizedConvWeights")
-      .def("run", &quantized_run_binding, py::arg("x"))
-      .def_property_readonly("path", [](const PackedQuantizedConv& p) { return std::string(p.pw.path()); });
+      .def("run", &quantized_run_binding, py::arg("x"), py::arg("out") = py::none())
+      .def_property_readonly("path", [](const PackedQuantizedConv& p) { return std::string(p.pw.path()); })
+      .def_property_readonly("nbytes", [](const PackedQuantizedConv& p) { return p.pw.bytes(); });
   m.def("_quantized_conv_pack", &quantized_pack_binding, py::arg("x_shape"), py::arg("x_signed"),
         py::arg("x_scale"), py::arg("x_zero_point"), py::arg("w"), py::arg("w_scale"),
         py::arg("w_zero_point"), py::arg("y_scale"), py::arg("y_zero_point"),

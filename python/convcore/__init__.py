@@ -20,6 +20,8 @@ from ._conv_matrix import conv_matrix, transposed_overlap
 from ._quantized import quantized_conv2d
 from ._plan import (Plan, conv_plan, conv_transpose_plan, depthwise_conv2d_plan,
                     depthwise_separable_conv2d_plan, pointwise_conv_plan)
+from ._plan_deform import DeformConvPlan, deform_conv2d_plan
+from ._plan_quantized import QuantizedConvPlan, quantized_conv2d_plan
 from ._qparams import choose_qparams, dequantize, quantize
 from . import kernels
 
@@ -40,7 +42,8 @@ __all__ = [
     "quantized_conv2d", "quantize", "dequantize", "choose_qparams",
     "deform_conv2d",
     "conv_plan", "conv_transpose_plan", "depthwise_conv2d_plan", "pointwise_conv_plan",
-    "depthwise_separable_conv2d_plan", "Plan",
+    "depthwise_separable_conv2d_plan", "Plan", "quantized_conv2d_plan", "QuantizedConvPlan",
+    "deform_conv2d_plan", "DeformConvPlan",
     "depthwise_conv2d", "pointwise_conv", "depthwise_separable_conv2d",
     "spatially_separable_conv2d", "separate_kernel", "KernelFactors", "flattened_conv2d",
 ]

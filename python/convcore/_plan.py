@@ -288,3 +288,87 @@ def _reduce(plan: Plan) -> tuple:
 
 def _rebuild(op: str, arrays: dict, kwargs: dict, input_shape: Optional[Sequence[int]]) -> Plan:
     return _FACTORIES[op](**arrays, input_shape=input_shape, **kwargs)
+
+
+class ArrayPlan:
+    """The plans written in Python over a packed form of the core (quantized_conv2d_plan,
+    deform_conv2d_plan): immutable, owning copies of the arrays they were made from, falling
+    back to the plain op for CuPy and Dask inputs, pickled as their factory call."""
+
+    __slots__ = ("_arrays_", "_meta", "_factory")
+    op = ""
+
+    def __init__(self, factory: Any, arrays: dict, kwargs: dict, input_shape: Any) -> None:
+        copies = {}
+        for k, v in arrays.items():
+            if v is not None:
+                v = np.array(v, order="C")
+                v.flags.writeable = False
+            copies[k] = v
+        self._set(_arrays_=types.MappingProxyType(copies), _factory=factory,
+                  _meta=_meta(kwargs, input_shape))
+
+    def _set(self, **values: Any) -> None:
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a {type(self).__name__} is immutable")
+
+    @staticmethod
+    def plain_value(v: Any) -> Any:
+        return _plain_value(v)
+
+    def _arrays(self) -> dict:
+        """The arrays the plan was made from (copies, as given): name -> ndarray or None."""
+        return {k: None if v is None else v.copy() for k, v in self._arrays_.items()}
+
+    def _copies_bytes(self) -> int:
+        return sum(v.nbytes for v in self._arrays_.values() if v is not None)
+
+    def _fallback(self, x: Any, out: Any, *more: Any) -> Any:
+        """The plain op with the plan's arrays and keywords (CuPy and Dask inputs)."""
+        arrays = dict(self._arrays_)
+        if _args.is_cupy(x):
+            import cupy
+
+            arrays = {k: None if v is None else cupy.asarray(v) for k, v in arrays.items()}
+        y = self._plain(x, *more, arrays)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+    def _plain(self, x: Any, *rest: Any) -> Any:  # the plain op; rest ends with the arrays
+        raise NotImplementedError
+
+    def _describe(self) -> str:
+        return ""
+
+    def _factory_args(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        kw = self._meta["kwargs"]
+        dflt = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "channels_last": False,
+                "algorithm": "auto", "y_dtype": None, "max_offset": None}
+        opts = "".join(f", {k}={v!r}" for k, v in kw.items() if dflt.get(k, object()) != v)
+        arrays = ", ".join(f"{k} {'None' if v is None else (v.shape, str(v.dtype))}"
+                           for k, v in self._arrays_.items())
+        shape = self._meta["input_shape"]
+        extra = self._describe()
+        return (f"<convcore.{type(self).__name__} {self.op}: {arrays}{opts}"
+                f"{'; ' + extra if extra else ''}; algorithm={self.algorithm!r}"
+                f"{'' if shape is None else f' for x {shape}'}, "
+                f"workspace_bytes={self.workspace_bytes}>")
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild_array_plan, (self._factory, self._arrays(), dict(self._meta["kwargs"]),
+                                      self._factory_args(), self._meta["input_shape"]))
+
+
+def _rebuild_array_plan(factory: Any, arrays: dict, kwargs: dict, more: dict,
+                        input_shape: Any) -> Any:
+    if input_shape is not None:
+        more = dict(more, input_shape=input_shape)
+    return factory(**arrays, **more, **kwargs)

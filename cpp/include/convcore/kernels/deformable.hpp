@@ -258,10 +258,37 @@ DeformTiles deform_tiles(const DeformSpec& s, index_t threads) {
   return t;
 }
 
-// x: the input in the spec's layout (N, C, H, W) or (N, H, W, C); y likewise.
+// The weights as deform_tile_product reads them: per group and block of MR output channels,
+// [K_total][MR], zero rows past the group's last channel. They depend on the groups, channels
+// and kernel size only (MR is per type, not per level), so a plan packs them once
+// (ops/deform_conv.hpp, DeformConvWeights).
+template <class T>
+index_t deform_packed_size(const DeformSpec& s) {
+  constexpr int MR = DeformBlocking<T>::MR;
+  const index_t nob = (s.cout_per_group() + MR - 1) / MR;
+  return static_cast<index_t>(
+      checked_bytes(checked_mul(s.groups * nob * MR, s.cin_per_group() * s.kk(), "packed w"),
+                    sizeof(T), "packed w") / sizeof(T));
+}
+template <class T>
+void deform_pack_weights(const DeformSpec& s, const T* w, T* dst) {
+  constexpr int MR = DeformBlocking<T>::MR;
+  const index_t opg = s.cout_per_group(), K_total = s.cin_per_group() * s.kk();
+  const index_t nob = (opg + MR - 1) / MR, total = deform_packed_size<T>(s);
+  for (index_t i = 0; i < total; ++i) dst[i] = T(0);
+  parallel_for(s.groups * opg, [&](index_t go) {
+    const index_t g = go / opg, o = go % opg;
+    const T* src = w + (g * opg + o) * K_total;
+    T* d = dst + ((g * nob + o / MR) * K_total) * MR + o % MR;
+    for (index_t k = 0; k < K_total; ++k) d[k * MR] = src[k];
+  });
+}
+
+// x: the input in the spec's layout (N, C, H, W) or (N, H, W, C); y likewise. wpacked: w as
+// deform_pack_weights leaves it, or null (packed here, for this call).
 template <class T, class ISA = isa::scalar>
 void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mask, const T* w,
-                  const T* bias, T* y) {
+                  const T* wpacked, const T* bias, T* y) {
   constexpr int MR = DeformBlocking<T>::MR, NR = DeformBlocking<T>::NR;
   const index_t kk = s.kk(), cpg = s.cin_per_group(), opg = s.cout_per_group();
   const index_t cpog = s.cin_per_offset_group(), OP = s.out_pixels();
@@ -299,17 +326,13 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
     }
   });
 
-  // Packed weights: per group and block of MR output channels, [K_total][MR], zero rows past
-  // the group's last channel.
   const index_t K_total = cpg * kk, nob = (opg + MR - 1) / MR;
-  std::vector<T> wpk(checked_bytes(checked_mul(s.groups * nob * MR, K_total, "packed w"),
-                                   sizeof(T), "packed w") / sizeof(T), T(0));
-  parallel_for(s.groups * opg, [&](index_t go) {
-    const index_t g = go / opg, o = go % opg;
-    const T* src = w + (g * opg + o) * K_total;
-    T* dst = wpk.data() + ((g * nob + o / MR) * K_total) * MR + o % MR;
-    for (index_t k = 0; k < K_total; ++k) dst[k * MR] = src[k];
-  });
+  std::vector<T> wpk;
+  if (!wpacked) {
+    wpk.resize(static_cast<std::size_t>(deform_packed_size<T>(s)));
+    deform_pack_weights(s, w, wpk.data());
+    wpacked = wpk.data();
+  }
 
   index_t on, oc_, op_, mn, mc, mp, yn, yc, yp;
   s.strides(2 * s.offset_groups * kk, OP, &on, &oc_, &op_);
@@ -387,7 +410,7 @@ void deform_tiled(const DeformSpec& s, const T* x, const T* offset, const T* mas
             cl += nc;
           }
           deform_tile_product<T, ISA>(opg, pv, K, K_total, c0 * kk,
-                                 wpk.data() + g * nob * K_total * MR, col.data(),
+                                 wpacked + g * nob * K_total * MR, col.data(),
                                  bias ? bias + g * opg : nullptr, c0 == 0,
                                  y + n * yn + (g * opg) * yc + p0 * yp, yc, yp);
         }

@@ -49,8 +49,10 @@ struct EngineFns {
   void (*depthwise_nhwc)(const ConvSpec&, const T*, const T*, const T*, T*);
   // channels-first through channels-last bands (w packed)
   void (*depthwise_bands)(const ConvSpec&, const T*, const T*, const T*, T*);
-  // deform_conv2d's tiled kernel (deformable.hpp): x, offset, mask, w, bias, y
-  void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, T*);
+  // deform_conv2d's tiled kernel (deformable.hpp): x, offset, mask, w, packed w (or null),
+  // bias, y
+  void (*deform)(const DeformSpec&, const T*, const T*, const T*, const T*, const T*, const T*,
+                 T*);
   // direct conv over few input channels (stem_applicable): stem.hpp
   void (*stem)(const ConvSpec&, const T*, const T*, const T*, T*);
   // a form of the weights for the engines above (prepack.hpp): size in elements (dst null),

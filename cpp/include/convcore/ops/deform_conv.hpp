@@ -125,12 +125,10 @@ inline Shape deform_output_shape(const DeformSpec& s) {
                          : Shape{s.N, s.C_out, s.out_h, s.out_w};
 }
 
-// Runs a validated spec on contiguous buffers in the spec's layout. mask may be null only when
-// the spec has none; bias may be null. Algorithm::reference runs the definition.
+namespace detail {
 template <class T>
-void deform_conv2d_forward(const DeformSpec& s, const T* x, const T* offset, const T* mask,
-                           const T* w, const T* bias, T* y,
-                           Algorithm algo = Algorithm::automatic) {
+void deform_run(const DeformSpec& s, const T* x, const T* offset, const T* mask, const T* w,
+                const T* wpacked, const T* bias, T* y, Algorithm algo) {
   if (s.N * s.C_out * s.out_pixels() == 0) return;
   if (!s.has_mask) mask = nullptr;
   if (algo == Algorithm::reference) {
@@ -144,7 +142,73 @@ void deform_conv2d_forward(const DeformSpec& s, const T* x, const T* offset, con
     kernels::deform_reference(s, x, offset, mask, w, bias, y);
     return;
   }
-  active_kernels().fns(static_cast<T*>(nullptr)).deform(s, x, offset, mask, w, bias, y);
+  active_kernels().fns(static_cast<T*>(nullptr)).deform(s, x, offset, mask, w, wpacked, bias, y);
+}
+}  // namespace detail
+
+// Runs a validated spec on contiguous buffers in the spec's layout. mask may be null only when
+// the spec has none; bias may be null. Algorithm::reference runs the definition.
+template <class T>
+void deform_conv2d_forward(const DeformSpec& s, const T* x, const T* offset, const T* mask,
+                           const T* w, const T* bias, T* y,
+                           Algorithm algo = Algorithm::automatic) {
+  detail::deform_run(s, x, offset, mask, w, static_cast<const T*>(nullptr), bias, y, algo);
+}
+
+// A deform_conv2d layer's weights for any number of deform_conv2d_run calls: own copies of w
+// and the bias, and w in the tiled kernel's packed form for one group count (groups is
+// deduced from x: C_in / w.shape[1]). A run whose x has another group count packs for that
+// call only.
+template <class T>
+struct DeformConvWeights {
+  Shape w_shape;
+  std::vector<T> w, bias, packed;
+  index_t bias_len = -1;  // -1: no bias
+  index_t groups = 0;     // the group count packed for; 0: not packed
+  std::size_t bytes() const { return (w.size() + bias.size() + packed.size()) * sizeof(T); }
+};
+
+// Copies w (C_out, C_in/groups, kh, kw) and the bias (bias_len = C_out values, or -1 and null).
+//
+//   DeformConvWeights<float> pw = deform_conv2d_weights(w_shape, w, bias, bias_len);
+//   deform_conv2d_pack(&pw, s.groups);               // optional: once, before the runs
+//   deform_conv2d_run(pw, s, x, offset, mask, y);    // as deform_conv2d_forward(s, x, ..., y)
+template <class T>
+DeformConvWeights<T> deform_conv2d_weights(const Shape& w_shape, const T* w, const T* bias,
+                                           index_t bias_len) {
+  if (w_shape.size() != 4)
+    fail_value("w must have 4 dimensions (C_out, C_in/groups, kh, kw), got ", w_shape.size());
+  DeformConvWeights<T> p;
+  p.w_shape = w_shape;
+  p.w.assign(w, w + checked_product(w_shape.begin(), w_shape.end(), "w"));
+  if (bias) p.bias.assign(bias, bias + bias_len);
+  p.bias_len = bias ? bias_len : -1;
+  return p;
+}
+
+// Packs p's w for specs with `groups` groups (not thread-safe: pack before sharing p).
+template <class T>
+void deform_conv2d_pack(DeformConvWeights<T>* p, index_t groups) {
+  DeformSpec s;
+  s.C_out = p->w_shape[0];
+  s.C_in = p->w_shape[1] * groups;
+  s.kh = p->w_shape[2];
+  s.kw = p->w_shape[3];
+  s.groups = groups;
+  p->packed.resize(static_cast<std::size_t>(kernels::deform_packed_size<T>(s)));
+  kernels::deform_pack_weights(s, p->w.data(), p->packed.data());
+  p->groups = groups;
+}
+
+// deform_conv2d_forward(s, x, offset, mask, w, bias, y, algo) with p's weights, bit for bit; s
+// validated against p.w_shape and p.bias_len.
+template <class T>
+void deform_conv2d_run(const DeformConvWeights<T>& p, const DeformSpec& s, const T* x,
+                       const T* offset, const T* mask, T* y,
+                       Algorithm algo = Algorithm::automatic) {
+  const T* wpacked = s.groups == p.groups ? p.packed.data() : static_cast<const T*>(nullptr);
+  detail::deform_run(s, x, offset, mask, p.w.data(), wpacked,
+                     p.bias.empty() ? static_cast<const T*>(nullptr) : p.bias.data(), y, algo);
 }
 
 }  // namespace convcore

@@ -159,6 +159,12 @@ struct QuantizedConvWeights {
   std::vector<std::int32_t> bias;
   bool has_bias = false;
   std::vector<double> mult;
+  std::size_t packed_bytes = 0;  // packed's storage (owned or not)
+  // The memory this form holds.
+  std::size_t bytes() const {
+    return (mem ? packed_bytes : 0) + wq.size() * sizeof(std::int16_t) +
+           bias.size() * sizeof(std::int32_t) + mult.size() * sizeof(double);
+  }
   // The kernels that run ("avx512_vnni", "avx2_madd", "avx512bw_depthwise", "scalar_direct"...).
   const char* path() const { return packed.run ? packed.path : "scalar_direct"; }
 };
@@ -199,6 +205,7 @@ void quantized_conv_prepare(const ConvSpec& s, const TW* w, const std::int32_t* 
         mem = thread_scratch<unsigned char, q8_ops_tag, 1>::get(0, static_cast<index_t>(bytes));
       }
       qf.pack(a, kind, mem, &p.packed);
+      p.packed_bytes = bytes;
       return;
     }
   }
