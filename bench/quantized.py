@@ -11,9 +11,9 @@ scale), int32 bias, uint8 y; scales chosen so that the outputs spread over the r
 
 Contenders, each in this process with the same thread count:
 - convcore INT8, channels-last x and y (its fast layout): the plain call (which packs the
-  weights on every call) and the weights packed once (``_quantized_conv2d_packed(...).run``,
-  the C++ quantized_conv_pack / quantized_conv_run that a plan would hold), and the plain call
-  channels-first (NCHW, as ONNX);
+  weights on every call) and a plan (``cc.quantized_conv2d_plan``: the weights packed once,
+  the C++ quantized_conv_pack / quantized_conv_run), and the plain call channels-first (NCHW,
+  as ONNX);
 - convcore float32 ``conv`` (NCHW) on the same layer;
 - ONNX Runtime ``QLinearConv`` (when onnxruntime and onnx import): a one-node model built with
   ``onnx.helper`` (weights, scales, zero points and bias as initializers, so ORT prepacks the
@@ -56,7 +56,6 @@ import convcore as cc
 from convcore import _core
 
 from . import peak as _peak
-from convcore._quantized import _quantized_conv2d_packed
 from .runner import time_interleaved
 
 # (family, name, N, C_in, C_out, H (= W), k, stride, groups)
@@ -251,11 +250,11 @@ def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, 
     for level in levels:
         _core._set_isa(level)
         q = dict(fns)
-        pk = _quantized_conv2d_packed(xl.shape, np.uint8, xs, xz, w, ws, 0, ys, yz, b,
-                                      channels_last=True, **kw)
+        pk = cc.quantized_conv2d_plan(xs, xz, w, ws, 0, ys, yz, b, channels_last=True,
+                                      x_dtype=np.uint8, **kw)
         q["cc_int8_nhwc"] = lambda: cc.quantized_conv2d(xl, xs, xz, w, ws, 0, ys, yz, b,
                                                         channels_last=True, **kw)
-        q["cc_int8_packed"] = lambda: pk.run(xl)
+        q["cc_int8_packed"] = lambda: pk(xl)
         q["cc_int8_nchw"] = lambda: cc.quantized_conv2d(x, xs, xz, w, ws, 0, ys, yz, b, **kw)
         q["cc_f32"] = lambda: cc.conv(xf, wf, **kw)
         if cpu_time:
@@ -265,7 +264,7 @@ def _case(layer: Any, N: int, threads: int, levels: List[str], peers: Dict[str, 
         ms = {n: v["median_s"] * 1e3 for n, v in t.items()}
         plain, packed_ms = ms["cc_int8_nhwc"], ms["cc_int8_packed"]
         peer_ms = [ms[p] for p in ("ort", "torch") if p in ms]
-        rows.append(dict(level=level, int8_path=pk.path, ms=ms,
+        rows.append(dict(level=level, int8_path=pk.algorithm, ms=ms,
                          ratio_faster_peer=(min(peer_ms) / packed_ms) if peer_ms else None,
                          ratio_ort=(ms["ort"] / packed_ms) if "ort" in ms else None,
                          ratio_torch=(ms["torch"] / packed_ms) if "torch" in ms else None,

@@ -27,6 +27,29 @@ def conv_data(rng, xs, ws, dtype, bias=True):
     return x, w, b
 
 
+def run_in_threads(work, n=8):
+    """work(k) for k < n, each in its own Python thread, all started together; the first
+    exception a thread raised is raised here."""
+    import threading
+
+    errors, start = [], threading.Barrier(n)
+
+    def body(k):
+        start.wait()
+        try:
+            work(k)
+        except BaseException as e:  # noqa: BLE001 (re-raised below)
+            errors.append(e)
+
+    ts = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def reduction(w):
     """Products per output of a conv with weight w: C_in/groups * prod(kernel)."""
     return int(np.prod(w.shape[1:]))

@@ -7,14 +7,13 @@ kernels' packed taps), at every ISA level, with 1 and 2 threads, from several Py
 sharing one plan; errors for a wrong dtype, channel count or rank; pickling; independence from
 the caller's arrays."""
 import pickle
-import threading
 
 import numpy as np
 import pytest
 
 import convcore as cc
 import reference as ref
-from conftest import assert_close, conv_data, reduction
+from conftest import assert_close, conv_data, reduction, run_in_threads
 from convcore import _core
 from sweep_helpers import cast, data, from_cl, to_cl
 from test_engine import FOLD_CASES, FORWARD_CASES
@@ -291,21 +290,13 @@ def test_python_threads_share_one_plan(rng, algorithm):
     inputs = [np.ascontiguousarray(x[:n, :, :h, :h]) for n in (1, 2, 3) for h in (6, 13, 18)]
     want = [cc.conv(t, w, b, padding=1, algorithm=algorithm) for t in inputs]
     plan = cc.conv_plan(w, b, padding=1, algorithm=algorithm)
-    bad, start = [], threading.Barrier(8)
 
     def work(k):
-        start.wait()
         for r in range(6):
             j = (k + r) % len(inputs)
-            if not same(plan(inputs[j]), want[j]):
-                bad.append((k, j))
+            assert same(plan(inputs[j]), want[j]), (k, j)
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not bad
+    run_in_threads(work, 8)
 
 
 @pytest.mark.skipif(len(LEVELS) < 2, reason="one ISA level on this CPU")

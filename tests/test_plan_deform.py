@@ -3,12 +3,11 @@ DeformConvWeights): plan(x, offset, mask) equals deform_conv2d bit for bit at ev
 and thread count, for group counts other than the packed one, from threads sharing one plan;
 copies, pickling, immutability, max_offset, out=, errors."""
 import pickle
-import threading
-
 import numpy as np
 import pytest
 
 import convcore as cc
+from conftest import run_in_threads
 from test_deform import make_case
 
 
@@ -71,22 +70,13 @@ def test_threads_share_one_plan(rng):
         xi, oi, _, _, mi, _ = make_case(rng, N=1 + i % 2, C=8, H=12, W=12, Co=10, mask=True)
         cases.append((xi, oi, mi, cc.deform_conv2d(xi, oi, w, b, mask=mi, **kw_)))
     plan = cc.deform_conv2d_plan(w, b, **kw_)  # packed by whichever thread runs first
-    errors = []
 
     def work(i):
-        try:
-            xi, oi, mi, want = cases[i]
-            for _ in range(4):
-                assert same(plan(xi, oi, mi), want)
-        except Exception as e:  # noqa: BLE001 (reported below)
-            errors.append(e)
+        xi, oi, mi, want = cases[i]
+        for _ in range(4):
+            assert same(plan(xi, oi, mi), want)
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(work, len(cases))
 
 
 def test_copies_pickle_immutability_repr(rng):

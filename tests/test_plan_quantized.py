@@ -3,13 +3,12 @@ ops/quantized_conv.hpp): plan(x) equals quantized_conv2d(x) bit for bit, and the
 at every INT8 path and thread count, for both x dtypes from one plan, any batch and spatial
 size, from threads sharing one plan; copies, pickling, immutability, errors, out=."""
 import pickle
-import threading
-
 import numpy as np
 import pytest
 
 import convcore as cc
 import reference as ref
+from conftest import run_in_threads
 from test_quantized_packed import CASES, I8, U8, _rand, path  # noqa: F401 (fixture)
 
 
@@ -68,21 +67,12 @@ def test_threads_share_one_plan(rng):
     plan = cc.quantized_conv2d_plan(**a, **kw)
     xs_ = [_rand(rng, xs, U8 if i % 2 else I8) for i in range(8)]
     want = [cc.quantized_conv2d(x, **a, **kw) for x in xs_]
-    errors = []
 
     def work(i):
-        try:
-            for _ in range(5):
-                np.testing.assert_array_equal(plan(xs_[i]), want[i])
-        except Exception as e:  # noqa: BLE001 (reported below)
-            errors.append(e)
+        for _ in range(5):
+            np.testing.assert_array_equal(plan(xs_[i]), want[i])
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(work, 8)
 
 
 def test_copies_pickle_and_immutability(rng):

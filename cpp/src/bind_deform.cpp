@@ -89,8 +89,15 @@ class DeformWeights {
                              : go<double>(*f64_, x, offset, mask, out);
   }
 
-  std::size_t bytes() const { return f32_ ? f32_->bytes() : f64_->bytes(); }
-  index_t packed_groups() const { return packed_.load() ? (f32_ ? f32_->groups : f64_->groups) : 0; }
+  // Under the lock: a first run may be packing.
+  std::size_t bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return f32_ ? f32_->bytes() : f64_->bytes();
+  }
+  index_t packed_groups() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return f32_ ? f32_->groups : f64_->groups;
+  }
 
  private:
   template <class T>

@@ -4,6 +4,8 @@
 ``pointwise_conv_plan``, ``depthwise_separable_conv2d_plan``) returns a :class:`convcore.Plan`
 (ops/plan.hpp through cpp/src/bind_plan.cpp). Calling it with
 an ndarray of its dtype takes the binding's fast path; everything else comes here (``_call``).
+``ArrayPlan`` is the base of the plans written in Python over a packed form of the core
+(_plan_quantized.py, _plan_deform.py).
 """
 from __future__ import annotations
 
@@ -314,10 +316,6 @@ class ArrayPlan:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a {type(self).__name__} is immutable")
-
-    @staticmethod
-    def plain_value(v: Any) -> Any:
-        return _plain_value(v)
 
     def _arrays(self) -> dict:
         """The arrays the plan was made from (copies, as given): name -> ndarray or None."""

@@ -47,6 +47,29 @@ inline index_t segment_runs(index_t j, index_t n, index_t seg_len, index_t* lane
   return runs;
 }
 
+// Packs rows [0, kl) x columns [0, n) of a row-major B (row stride rsb, contiguous columns)
+// into NR-column panels (element (k, lane) of panel p at dst + p * NR * kl + k * NR; lanes past
+// n are zero), row by row: each row is read once from start to end. Panel by panel instead,
+// every panel touched kl rows (a 1x1 layer's channels, each a whole image apart) for NR values
+// each, more streams than the prefetchers follow, and the packing waited on memory.
+// (NR differs between the levels for a given T, which keeps the instantiations compiled with
+// different -m flags apart, as with im2col.hpp's batched_b_packer.)
+template <class T, int NR>
+void pack_b_rows(const T* b, index_t rsb, index_t kl, index_t n, T* dst) {
+  const index_t full = n / NR * NR, panel = NR * kl;
+  for (index_t k = 0; k < kl; ++k) {
+    const T* src = b + k * rsb;
+    T* d = dst + k * NR;
+    index_t j = 0;
+    for (; j < full; j += NR, d += panel)
+      for (int l = 0; l < NR; ++l) d[l] = src[j + l];
+    if (j < n) {
+      for (index_t l = 0; l < n - j; ++l) d[l] = src[j + l];
+      for (index_t l = n - j; l < NR; ++l) d[l] = T(0);
+    }
+  }
+}
+
 template <class T>
 struct GemmArgs {
   index_t M = 0, N = 0, K = 0;
@@ -237,17 +260,17 @@ struct gemm_engine {
     const T* b;
     index_t rsb, csb;
     void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
+      if (csb == 1) {
+        pack_b_rows<T, NR>(b + k0 * rsb + n0, rsb, kl, n1 - n0, dst);
+        return;
+      }
       for (index_t j0 = n0; j0 < n1; j0 += NR) {
         const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
         T* d = dst + ((j0 - n0) / NR) * NR * kl;
         for (index_t k = 0; k < kl; ++k) {
           const T* src = b + (k0 + k) * rsb + j0 * csb;
           T* dk = d + k * NR;
-          if (csb == 1) {
-            for (index_t j = 0; j < nl; ++j) dk[j] = src[j];
-          } else {
-            for (index_t j = 0; j < nl; ++j) dk[j] = src[j * csb];
-          }
+          for (index_t j = 0; j < nl; ++j) dk[j] = src[j * csb];
           for (index_t j = nl; j < NR; ++j) dk[j] = T(0);
         }
       }

@@ -37,6 +37,12 @@ struct batched_b_packer {
   const T* x;
   index_t rsb, img, P;
   void operator()(index_t k0, index_t kl, index_t n0, index_t n1, T* dst) const {
+    if (n1 > n0 && (P == 0 || n0 / P == (n1 - 1) / P)) {
+      // the tile lies in one image: whole rows (gemm.hpp, pack_b_rows)
+      const index_t im = P > 0 ? n0 / P : 0;
+      pack_b_rows<T, NR>(x + im * img + (n0 - im * P) + k0 * rsb, rsb, kl, n1 - n0, dst);
+      return;
+    }
     for (index_t j0 = n0; j0 < n1; j0 += NR) {
       const index_t nl = n1 - j0 < NR ? n1 - j0 : NR;
       T* d = dst + ((j0 - n0) / NR) * NR * kl;
