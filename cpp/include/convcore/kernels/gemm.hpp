@@ -143,6 +143,14 @@ struct gemm_engine {
       acc0[i] = V::zero();
       acc1[i] = V::zero();
     }
+    // The C tile's lines, asked for now so that the store step after the reduction finds them
+    // in L1: they are MR rows a whole C row apart, which the hardware prefetchers do not
+    // foresee (standalone engine, 1024^3, 1 thread, medians of 9: +2.5% AVX-512, +1-16% AVX2).
+    if (csc == 1)
+      for (index_t i = 0; i < rows; ++i) {
+        prefetch(c + i * ldc);
+        prefetch(c + i * ldc + NR - 1);
+      }
     for (index_t k = 0; k < kc; ++k) {
       const V b0 = V::load(b), b1 = V::load(b + W);
       for (int i = 0; i < RR; ++i) {
