@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from . import _args, _core
 from ._deform import _options, check_offset_bound, deform_conv2d
 from ._plan import ArrayPlan
@@ -23,6 +25,10 @@ class DeformConvPlan(ArrayPlan):
     def __call__(self, x: Any, offset: Any, mask: Any = None, out: Any = None) -> Any:
         """y = deform_conv2d(x, offset, w, bias, mask=mask, ...) with the plan's weights and
         keywords; ``out``: a C-contiguous array of y's dtype and shape to write into."""
+        nd = np.ndarray
+        if (type(x) is nd and type(offset) is nd and (mask is None or type(mask) is nd)
+                and self._meta["kwargs"]["max_offset"] is None):
+            return self._weights.run(x, offset, mask, out)  # the binding converts and checks
         if any(_args.is_cupy(a) or _args.is_dask(a) for a in (x, offset, mask, out)):
             return self._fallback(x, out, offset, mask)
         x, offset, mask = _args.arrays(x=x, offset=offset, mask=mask)
