@@ -50,6 +50,17 @@ def run_in_threads(work, n=8):
         raise errors[0]
 
 
+def assert_immutable(plan):
+    """A plan has no settable attribute, and the keywords it keeps are read-only."""
+    import pytest
+
+    for name in ("algorithm", "extra"):
+        with pytest.raises(AttributeError):
+            setattr(plan, name, 1)
+    with pytest.raises(TypeError):
+        plan._meta["kwargs"]["stride"] = 3
+
+
 def reduction(w):
     """Products per output of a conv with weight w: C_in/groups * prod(kernel)."""
     return int(np.prod(w.shape[1:]))
