@@ -24,7 +24,9 @@ Both peers prepack their weights once, so the ratios against them use convcore's
 the ratio against convcore's float32 (which packs on every call) uses both.
 
 Every convcore level in ``--levels`` the CPU supports is timed (``convcore._core._set_isa``);
-the peers do not depend on it. Timing: bench.runner.time_interleaved (interleaved blocks,
+the peers do not depend on it, except that ``--levels avx2`` alone on an AVX-512 CPU (a
+stand-in for an AVX2 machine) holds PyTorch to AVX2 as well (ONNX Runtime has no switch for it
+and keeps its VNNI kernels; the output says so). Timing: bench.runner.time_interleaved (interleaved blocks,
 median of rounds). Printed per case and level: milliseconds, the ratios peer / convcore
 (> 1: convcore faster; the faster peer against the packed run, convcore float32 against the
 plain call and the packed run), convcore's packed INT8 GOPS (2 x multiply-accumulates / time)
@@ -44,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -312,6 +315,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif not args.quick:
         peaks = {k: _peak.measure_int8(args.threads, k) for k in kinds}
         fma = _peak.measure(args.threads)
+    # Run with --levels avx2 alone on an AVX-512 CPU (the stand-in for an AVX2 machine),
+    # PyTorch is held to AVX2 as it would be there (FBGEMM and oneDNN through their variables,
+    # set before it is imported; a user's own setting wins). ONNX Runtime's MLAS has no such
+    # switch: it keeps its VNNI kernels, and the table says so.
+    held = levels == ["avx2"] and "avx512" in supported
+    if held:
+        for k, v in {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                     "ATEN_CPU_CAPABILITY": "avx2"}.items():
+            os.environ.setdefault(k, v)
     peers = _peers(args.threads)
     rng = np.random.default_rng(0)
     cases = []
@@ -320,6 +332,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         layers = [l for l in layers if args.only in l[1]]
     repeat, budget = (3, 0.05) if args.quick else (args.repeat, args.budget)
     print(f"{_peak.cpu_model()}, threads={args.threads}, peers: {sorted(peers) or 'none'}")
+    if held:
+        print("PyTorch held to AVX2 (FBGEMM_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA); ONNX "
+              "Runtime cannot be held and runs its VNNI kernels")
     for path, p in peaks.items():
         if p:
             print(f"INT8 peak ({path}): {p['gops']:.0f} GOPS ({p['method']})")
@@ -356,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                timing="thread CPU time, minimum (--cpu-time)" if args.cpu_time
                else "wall time, median of interleaved blocks",
                threads=args.threads, levels=levels, int8_peak=peaks, fma_peak=fma,
+               torch_held_to_avx2=held,
                peers={k: v for c in cases[:1] for k, v in c["apis"].items()}, cases=cases)
     if args.json:
         with open(args.json, "w") as fh:
