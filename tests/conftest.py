@@ -61,6 +61,42 @@ def assert_immutable(plan):
         plan._meta["kwargs"]["stride"] = 3
 
 
+def int8_paths(scalar=True):
+    """(level, engine) pairs of the INT8 kernels this CPU can run: every supported level
+    ("scalar" only if asked, or if nothing else runs) with the automatic engine, and AVX-512
+    without VNNI where VNNI is the automatic choice; and whether VNNI is."""
+    from convcore import _core
+
+    levels = list(_core.simd_info()["supported"])
+    has_vnni = "avx512" in levels and _core.simd_info().get("int8") == "avx512_vnni"
+    paths = [(l, "auto") for l in levels if l != "scalar"]
+    if has_vnni:
+        paths.append(("avx512", "no_vnni"))
+    if scalar or not paths:
+        paths.insert(0, ("scalar", "auto"))
+    return paths, has_vnni
+
+
+def use_int8_path(level, engine):
+    """A context: the INT8 kernels of (level, engine) active inside, the previous ones after."""
+    import contextlib
+
+    from convcore import _core
+
+    @contextlib.contextmanager
+    def ctx():
+        old = _core.simd_info()["level"]
+        _core._set_isa(level)
+        _core._set_int8_engine(engine)
+        try:
+            yield
+        finally:
+            _core._set_int8_engine("auto")
+            _core._set_isa(old)
+
+    return ctx()
+
+
 def reduction(w):
     """Products per output of a conv with weight w: C_in/groups * prod(kernel)."""
     return int(np.prod(w.shape[1:]))

@@ -7,15 +7,12 @@ import pytest
 
 import convcore as cc
 import reference as ref
+from conftest import int8_paths, use_int8_path
 from convcore import _core
 
 U8, I8 = np.uint8, np.int8
-LEVELS = list(_core.simd_info()["supported"])
-HAS_VNNI = "avx512" in LEVELS and _core.simd_info().get("int8") == "avx512_vnni"
 # (level, engine override): every INT8 path this machine can run
-PATHS = [("scalar", "auto")] + [(l, "auto") for l in LEVELS if l != "scalar"]
-if HAS_VNNI:
-    PATHS.append(("avx512", "no_vnni"))
+PATHS, HAS_VNNI = int8_paths(scalar=True)
 EXPECT = {("scalar", "auto"): "scalar_direct", ("avx2", "auto"): "avx2_madd",
           ("avx512", "auto"): "avx512_vnni" if HAS_VNNI else "avx512bw_madd",
           ("avx512", "no_vnni"): "avx512bw_madd", ("neon", "auto"): "scalar_direct"}
@@ -23,13 +20,8 @@ EXPECT = {("scalar", "auto"): "scalar_direct", ("avx2", "auto"): "avx2_madd",
 
 @pytest.fixture(params=PATHS, ids=["-".join(p) for p in PATHS])
 def path(request):
-    level, engine = request.param
-    old = _core.simd_info()["level"]
-    _core._set_isa(level)
-    _core._set_int8_engine(engine)
-    yield request.param
-    _core._set_int8_engine("auto")
-    _core._set_isa(old)
+    with use_int8_path(*request.param):
+        yield request.param
 
 
 def _rand(rng, shape, dt, full=None):
