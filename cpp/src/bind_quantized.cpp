@@ -16,6 +16,16 @@ bool int8_kind(const py::array& a, const char* name) {
   fail_type(name, " must be a uint8 or int8 array, got dtype ", dtype_name(a));
 }
 
+// The length of an int32 bias (ONNX QLinearConv's B), -1 for none; another dtype is a
+// TypeError naming bias.
+index_t int32_bias_length(const py::object& bias) {
+  if (bias.is_none()) return -1;
+  py::array b = as_array(bias, "bias");
+  if (!holds<std::int32_t>(b.dtype()))
+    fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
+  return optional_length(bias, "bias", " (C_out,)");
+}
+
 template <class TX, class TW, class TY>
 py::array run(const ConvSpec& s, const py::array& x, const py::array& w, const py::object& bias,
               const QuantParams& q) {
@@ -99,13 +109,7 @@ py::array quantized_conv_binding(const py::array& x, double x_scale, std::int64_
                                  const ConvOptions& opt) {
   QuantParams q;
   const bool xs = int8_kind(x, "x"), ws = int8_kind(w, "w");
-  index_t bias_len = -1;
-  if (!bias.is_none()) {
-    py::array b = as_array(bias, "bias");
-    if (!holds<std::int32_t>(b.dtype()))
-      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
-    bias_len = optional_length(bias, "bias", " (C_out,)");
-  }
+  const index_t bias_len = int32_bias_length(bias);
   ConvSpec s = quantized_spec(shape_of(x), xs, x_scale, x_zp, shape_of(w), ws, w_scale, w_zp,
                               y_scale, y_zp, y_signed, bias_len, opt, &q);
   if (q.x_signed)
@@ -140,13 +144,7 @@ PackedQuantizedConv quantized_pack_binding(const Shape& x_shape, bool x_signed, 
                                            const py::object& bias, const ConvOptions& opt) {
   QuantParams q;
   const bool ws = int8_kind(w, "w");
-  index_t bias_len = -1;
-  if (!bias.is_none()) {
-    py::array b = as_array(bias, "bias");
-    if (!holds<std::int32_t>(b.dtype()))
-      fail_type("bias must be an int32 array (ONNX QLinearConv's B), got dtype ", dtype_name(b));
-    bias_len = optional_length(bias, "bias", " (C_out,)");
-  }
+  const index_t bias_len = int32_bias_length(bias);
   ConvSpec s = quantized_spec(x_shape, x_signed, x_scale, x_zp, shape_of(w), ws, w_scale, w_zp,
                               y_scale, y_zp, y_signed, bias_len, opt, &q);
   PackedQuantizedConv p = ws ? pack_as<std::int8_t>(s, w, bias, q) : pack_as<std::uint8_t>(s, w, bias, q);
