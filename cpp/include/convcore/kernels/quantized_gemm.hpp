@@ -93,27 +93,11 @@ void q8_gemm_run(const QConvArgs& a, const Q8Packed& p) {
       for (index_t m = m0; m < m1; ++m) roff[m - m0] = (m - m0) * L.cpg_pad;
       xbase = rows;
     } else {
-      // (n, o0, o1, o2) of m0 by division, then counted up (divisions per pixel cost as
-      // much as a short reduction)
-      const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2];
-      const index_t osz = O0 * O1 * O2, o12 = O1 * O2;
-      index_t n = m0 / osz, r = m0 % osz;
-      index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
+      Q8PixelCounter<ISA> px(s, m0);
       const index_t st0 = s.stride[0], st1 = s.stride[1], st2 = s.stride[2];
-      for (index_t m = m0; m < m1; ++m) {
-        roff[m - m0] = (((n * src.P0 + o0 * st0) * src.P1 + o1 * st1) * src.P2 + o2 * st2) * src.Cs +
-                       g * L.cpg;
-        if (++o2 == O2) {
-          o2 = 0;
-          if (++o1 == O1) {
-            o1 = 0;
-            if (++o0 == O0) {
-              o0 = 0;
-              ++n;
-            }
-          }
-        }
-      }
+      for (index_t m = m0; m < m1; ++m, px.next())
+        roff[m - m0] = (((px.n * src.P0 + px.o0 * st0) * src.P1 + px.o1 * st1) * src.P2 +
+                        px.o2 * st2) * src.Cs + g * L.cpg;
     }
     Q8Store st = base;
     for (index_t ob = ob0; ob < ob1; ++ob) {

@@ -302,6 +302,34 @@ Q8Source<A> q8_source(const QConvArgs& a, index_t cpg, Q8Buffer<ISA>& mem) {
 // Rows of pixels [m0, m1) of group g for a 1x1 kernel (Q8Source::per_item): row i of dst
 // (cpg_pad values) holds pixel m0 + i's input channels as the microkernel's operands (the
 // padding's encoded real 0 where the pixel reads padding), the K step's pad values 0.
+// Output pixel m of the whole batch as (n, o0, o1, o2), found by division once and then
+// counted up pixel by pixel (divisions per pixel cost as much as a short reduction). ISA
+// only tags the symbol (kernels/gemm.hpp: each level's translation unit its own copy).
+template <class ISA>
+struct Q8PixelCounter {
+  index_t O0, O1, O2, n, o0, o1, o2;
+  Q8PixelCounter(const ConvSpec& s, index_t m)
+      : O0(s.out[0]), O1(s.out[1]), O2(s.out[2]) {
+    const index_t osz = O0 * O1 * O2, o12 = O1 * O2, r = m % osz;
+    n = m / osz;
+    o0 = r / o12;
+    o1 = (r % o12) / O2;
+    o2 = r % O2;
+  }
+  void next() {
+    if (++o2 == O2) {
+      o2 = 0;
+      if (++o1 == O1) {
+        o1 = 0;
+        if (++o0 == O0) {
+          o0 = 0;
+          ++n;
+        }
+      }
+    }
+  }
+};
+
 template <class ISA, class A>
 void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, index_t m0,
                    index_t m1, A* dst) {
@@ -312,14 +340,11 @@ void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, 
   const std::int32_t x_zp = a.x_zp;
   const std::uint8_t flip = xs ? 0x80u : 0u;
   const A pad = vnni ? static_cast<A>(static_cast<std::uint8_t>(x_zp) ^ flip) : A(0);
-  const index_t O0 = s.out[0], O1 = s.out[1], O2 = s.out[2], I0 = s.in[0], I1 = s.in[1],
-                I2 = s.in[2], C = s.C_in;
-  const index_t osz = O0 * O1 * O2, o12 = O1 * O2;
-  index_t n = m0 / osz, r = m0 % osz;
-  index_t o0 = r / o12, o1 = (r % o12) / O2, o2 = r % O2;
-  for (index_t m = m0; m < m1; ++m, dst += cpg_pad) {
-    const index_t i0 = o0 * s.stride[0] - s.pad_lo[0], i1 = o1 * s.stride[1] - s.pad_lo[1],
-                  i2 = o2 * s.stride[2] - s.pad_lo[2];
+  const index_t I0 = s.in[0], I1 = s.in[1], I2 = s.in[2], C = s.C_in;
+  Q8PixelCounter<ISA> px(s, m0);
+  for (index_t m = m0; m < m1; ++m, dst += cpg_pad, px.next()) {
+    const index_t n = px.n, i0 = px.o0 * s.stride[0] - s.pad_lo[0],
+                  i1 = px.o1 * s.stride[1] - s.pad_lo[1], i2 = px.o2 * s.stride[2] - s.pad_lo[2];
     if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1 || i2 < 0 || i2 >= I2) {
       for (index_t c = 0; c < cpg; ++c) dst[c] = pad;
     } else {
@@ -333,16 +358,6 @@ void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, 
       }
     }
     for (index_t c = cpg; c < cpg_pad; ++c) dst[c] = A(0);
-    if (++o2 == O2) {
-      o2 = 0;
-      if (++o1 == O1) {
-        o1 = 0;
-        if (++o0 == O0) {
-          o0 = 0;
-          ++n;
-        }
-      }
-    }
   }
 }
 
