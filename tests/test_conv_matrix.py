@@ -115,6 +115,17 @@ def test_hypothesis_matches_dense(n, g, c, o, h, w, k, s, p, d):
         C.toarray(), ref.conv_matrix_dense(shape, wt, stride=s, padding=p, dilation=d, groups=g))
 
 
+@pytest.mark.parametrize("h,k,p,s,d", [(1, 3, 3, 1, 1), (1, 5, 4, 2, 1), (2, 3, 4, 3, 2)])
+def test_taps_that_only_read_padding(h, k, p, s, d):
+    # a tap whose first valid output lies past the last output (it reads padding only): its
+    # empty range started past the end of valid_taps' difference array (found by ASan)
+    wt = np.random.default_rng(6).standard_normal((2, 1, k, k))
+    shape = (1, 1, h, h)
+    C = cc.conv_matrix(shape, wt, stride=s, padding=p, dilation=d)
+    np.testing.assert_array_equal(
+        C.toarray(), ref.conv_matrix_dense(shape, wt, stride=s, padding=p, dilation=d))
+
+
 def test_cost():
     c = cc.cost("conv_matrix", (1, 4, 4), (1, 1, 3, 3))
     assert c.output_shape == (4, 16) and c.details["nnz"] == 36
