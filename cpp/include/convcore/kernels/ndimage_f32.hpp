@@ -101,6 +101,71 @@ struct ndimage_f32_engine {
     else
       lincomb_t<-1>(p, w, ntaps, n, y);
   }
+
+  // A pass across rows (the filtered axis is not the last): output row r (r < nrows) is
+  // y[r][x] = sum over t < ntaps of w[t] * p[r + t][x], x < n, the taps in order t = 0, 1, ...,
+  // one FMA each from 0 (exactly the product for t = 0). lincomb computes one output row per
+  // call and reads all its taps' rows for it, from L2 once the rows outgrow L1 (a 17-tap
+  // Gaussian: 18 vector loads per output vector, the bound of the pass); here R output rows
+  // are computed together, so each input row loaded feeds R of them: (ntaps + R - 1) / R
+  // loads per output vector. p: nrows + ntaps - 1 row pointers.
+  static constexpr int kRows = 4;
+  static constexpr int kRowVecs = kVec >= 16 ? 4 : 2;  // accumulators kRows x kRowVecs
+
+  template <int R, int NA>
+  static void rows_chunk(const float* const* p, const float* w, index_t ntaps, index_t x,
+                         float* const* y) {
+    V acc[R][NA];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NA; ++v) acc[r][v] = V::broadcast(0.0f);
+    // input row j feeds output r with tap j - r: rows [0, R - 1) and [ntaps, ntaps + R - 1)
+    // feed only some outputs
+    const index_t nj = ntaps + R - 1;
+    for (index_t j = 0; j < nj; ++j) {
+      const float* s = p[j] + x;
+      V xv[NA];
+      for (int v = 0; v < NA; ++v) xv[v] = V::load(s + v * kVec);
+      if (j >= R - 1 && j < ntaps) {
+        for (int r = 0; r < R; ++r) {
+          const V wt = V::broadcast(w[j - r]);
+          for (int v = 0; v < NA; ++v) acc[r][v] = fma(xv[v], wt, acc[r][v]);
+        }
+      } else {
+        for (int r = 0; r < R; ++r) {
+          const index_t t = j - r;
+          if (t < 0 || t >= ntaps) continue;
+          const V wt = V::broadcast(w[t]);
+          for (int v = 0; v < NA; ++v) acc[r][v] = fma(xv[v], wt, acc[r][v]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NA; ++v) acc[r][v].store(y[r] + x + v * kVec);
+  }
+
+  template <int R>
+  static void rows_t(const float* const* p, const float* w, index_t ntaps, index_t n,
+                     float* const* y) {
+    constexpr index_t CW = static_cast<index_t>(kRowVecs) * kVec;
+    index_t x = 0;
+    for (; x + CW <= n; x += CW) rows_chunk<R, kRowVecs>(p, w, ntaps, x, y);
+    for (; x + kVec <= n; x += kVec) rows_chunk<R, 1>(p, w, ntaps, x, y);
+    // the last partial vector as the vector ending at n (y never aliases the rows)
+    if (x < n && n >= kVec) return rows_chunk<R, 1>(p, w, ntaps, n - kVec, y);
+    for (; x < n; ++x)
+      for (int r = 0; r < R; ++r) {
+        float acc = 0.0f;
+        for (index_t t = 0; t < ntaps; ++t) acc = madd(p[r + t][x], w[t], acc);
+        y[r][x] = acc;
+      }
+  }
+
+  static void lincomb_rows(const float* const* p, const float* w, index_t ntaps, index_t nrows,
+                           index_t n, float* const* y) {
+    index_t r = 0;
+    for (; r + kRows <= nrows; r += kRows) rows_t<kRows>(p + r, w, ntaps, n, y + r);
+    for (; r < nrows; ++r) rows_t<1>(p + r, w, ntaps, n, y + r);
+  }
 };
 
 }  // namespace kernels

@@ -72,6 +72,9 @@ struct NdimageFns {
   void (*running_step)(double*, const double*, const double*, index_t, double, double*);
   // float32 input into float32 output: float32 with FMA (ndimage_f32.hpp)
   void (*lincomb_f32)(const float* const*, const float*, index_t, int, index_t, float*);
+  // the same across rows, several output rows at once
+  void (*lincomb_rows_f32)(const float* const*, const float*, index_t, index_t, index_t,
+                           float* const*);
   // small-integer images with integer weights: exact int32 sums (ndimage_int.hpp)
   void (*load_i32)(Elem, const void*, index_t, std::int32_t*);
   void (*store_i32)(Elem, const std::int32_t*, index_t, void*, std::int32_t);
@@ -118,7 +121,8 @@ const KernelTable* kernel_table_for() {
       {&ndimage_engine<ISA>::load, &ndimage_engine<ISA>::store, &ndimage_engine<ISA>::lincomb, &ndimage_engine<ISA>::running_mean8,
        &ndimage_engine<ISA>::accumulate,
        &ndimage_engine<ISA>::divide, &ndimage_engine<ISA>::running_step,
-       &ndimage_f32_engine<ISA>::lincomb, &ndimage_int_engine<ISA>::load,
+       &ndimage_f32_engine<ISA>::lincomb, &ndimage_f32_engine<ISA>::lincomb_rows,
+       &ndimage_int_engine<ISA>::load,
        &ndimage_int_engine<ISA>::store, &ndimage_int_engine<ISA>::lincomb,
        &ndimage_engine<ISA>::combine, &ndimage_engine<ISA>::load_f32,
        &ndimage_engine<ISA>::certify},

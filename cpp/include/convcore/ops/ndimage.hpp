@@ -298,7 +298,8 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
 // place (the constant row where mode "constant" reads beyond the edge): the strip's K rows
 // stay in L1/L2 while the next output rows reuse them.
 inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& v,
-                                   const TapOrder& ord, index_t K, index_t lo, const Boundary& b) {
+                                   const TapOrder& ord, const double* w, index_t K, index_t lo,
+                                   const Boundary& b) {
   const std::vector<float> ow(ord.w.begin(), ord.w.end());
   const index_t nt = static_cast<index_t>(ord.tap.size());
   const auto lincomb = active_kernels().nd.lincomb_f32;
@@ -356,21 +357,25 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
   const index_t nstrip = (head > 0) + (v.inner - head + S - 1) / S;
   const index_t band = std::min<index_t>(v.n, 256), nband = (v.n + band - 1) / band;
   const std::vector<float> crow(static_cast<std::size_t>(S), cv);
+  // the taps in their own order, several output rows at once (lincomb_rows)
+  const std::vector<float> wn(w, w + K);
+  const auto rows = active_kernels().nd.lincomb_rows_f32;
   parallel_for_dynamic(v.outer * nband * nstrip, [&](index_t item) {
     const index_t st = item % nstrip, rest = item / nstrip;
     const index_t bd = rest % nband, o = rest / nband;
     const index_t r0 = bd * band, r1 = std::min(v.n, r0 + band);
     const index_t c0 = head == 0 ? st * S : st == 0 ? 0 : head + (st - 1) * S;
     const index_t cw = head > 0 && st == 0 ? head : std::min(S, v.inner - c0);
-    std::vector<const float*> ptr(static_cast<std::size_t>(nt));
+    // extended rows r0 - lo .. r1 - lo + K - 2, and the output rows
+    std::vector<const float*> src(static_cast<std::size_t>(r1 - r0 + K - 1));
+    std::vector<float*> dst(static_cast<std::size_t>(r1 - r0));
     const float* plane = in + o * v.n * v.inner + c0;
-    for (index_t r = r0; r < r1; ++r) {
-      for (index_t i = 0; i < nt; ++i) {
-        const index_t s = source(r + ord.tap[static_cast<std::size_t>(i)] - lo, v.n, b);
-        ptr[static_cast<std::size_t>(i)] = s < 0 ? crow.data() : plane + s * v.inner;
-      }
-      lincomb(ptr.data(), ow.data(), nt, ord.pairing, cw, out + (o * v.n + r) * v.inner + c0);
+    for (std::size_t j = 0; j < src.size(); ++j) {
+      const index_t s = source(r0 + static_cast<index_t>(j) - lo, v.n, b);
+      src[j] = s < 0 ? crow.data() : plane + s * v.inner;
     }
+    for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = out + (o * v.n + r) * v.inner + c0;
+    rows(src.data(), wn.data(), K, r1 - r0, cw, dst.data());
   });
 }
 
@@ -397,7 +402,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
     // float32 into float32 needs no conversion: the taps read the input in place and the
     // combination goes straight into the output (two copies fewer per element)
     return correlate1d_direct_f32(static_cast<const float*>(in_), static_cast<float*>(out_), v,
-                                  ord, K, lo, b);
+                                  ord, w, K, lo, b);
   }
   parallel_for_dynamic(p.items(), [&](index_t item) {
     std::vector<const A*> ptr(static_cast<std::size_t>(nt));
@@ -535,6 +540,7 @@ inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Sh
 struct SepPass {
   TapOrder ord;
   std::vector<float> w;
+  std::vector<float> wn;  // the weights in their own order (lincomb_rows)
   index_t K = 1, lo = 0;
   Boundary b;
   index_t nt() const { return static_cast<index_t>(ord.tap.size()); }
@@ -545,6 +551,7 @@ inline SepPass sep_pass(const double* w, index_t K, const Boundary& b, index_t o
   SepPass p;
   p.ord = correlate1d_order(w, K);
   p.w.assign(p.ord.w.begin(), p.ord.w.end());
+  p.wn.assign(w, w + K);
   p.K = K;
   p.lo = K / 2 + origin;
   p.b = b;
@@ -574,11 +581,12 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
   if (total == 0) return;
   const index_t H = shape[nd - 2], W = shape[nd - 1], D = pd ? shape[nd - 3] : 1;
   const index_t outer = total / (D * H * W);
-  const index_t ntv = pv.nt(), nth = ph.nt(), ntd = pd ? pd->nt() : 0;
+  const index_t nth = ph.nt(), ntd = pd ? pd->nt() : 0;
   const std::vector<float> crow(static_cast<std::size_t>(W), static_cast<float>(pv.b.cval));
   const std::vector<float> drow(static_cast<std::size_t>(W), static_cast<float>(pd ? pd->b.cval : 0.0));
   const float hc = static_cast<float>(ph.b.cval);
   const auto lincomb = active_kernels().nd.lincomb_f32;
+  const auto vrows = active_kernels().nd.lincomb_rows_f32;
   // 2-D: bands of 32 rows (L1 reuse of the strip); 3-D: as many rows as keep the plane
   // buffer (band + Kv - 1 rows) near 512 KiB, the whole plane where it fits.
   index_t B = std::max<index_t>(1, std::min<index_t>(32, H / 4));
@@ -603,13 +611,15 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
     const index_t z0 = sl * slab, z1 = std::min(D, z0 + slab);
     if (z0 >= z1) return;
     Buffer<float> mid = buffer<float>(checked_mul(B, L, "ndimage row buffer"), "ndimage row buffer");
-    std::vector<const float*> pvp(static_cast<std::size_t>(ntv)), php(static_cast<std::size_t>(nth)),
+    std::vector<const float*> php(static_cast<std::size_t>(nth)),
         pdp(static_cast<std::size_t>(std::max<index_t>(ntd, 1))), qd(pdp.size());
-    // the source row of each (output row, vertical tap); -1: the constant row
-    std::vector<index_t> src(static_cast<std::size_t>((r1 - r0) * ntv));
-    for (index_t r = r0; r < r1; ++r)
-      for (index_t i = 0; i < ntv; ++i)
-        src[static_cast<std::size_t>((r - r0) * ntv + i)] = source(r + pv.tap(i) - pv.lo, H, pv.b);
+    // the source row of each extended row r0 - lo .. r1 - lo + Kv - 2 the band's vertical taps
+    // read; -1: the constant row
+    std::vector<index_t> src(static_cast<std::size_t>(r1 - r0 + pv.K - 1));
+    for (std::size_t j = 0; j < src.size(); ++j)
+      src[j] = source(r0 + static_cast<index_t>(j) - pv.lo, H, pv.b);
+    std::vector<float*> dst(static_cast<std::size_t>(r1 - r0));
+    std::vector<const float*> vrow(src.size());
     // 3-D: the distinct source rows, each a row of the plane buffer
     std::vector<index_t> used, slot;
     Buffer<float> plane_buf;
@@ -646,11 +656,9 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
       }
       for (index_t c0 = 0; c0 < W;) {
         const index_t cw = c0 == 0 && head > 0 ? head : std::min(S, W - c0);
-        for (index_t r = r0; r < r1; ++r) {
-          for (index_t i = 0; i < ntv; ++i)
-            pvp[static_cast<std::size_t>(i)] = rows[static_cast<std::size_t>((r - r0) * ntv + i)] + c0;
-          lincomb(pvp.data(), pv.w.data(), ntv, pv.ord.pairing, cw, mid.get() + (r - r0) * L + ph.lo + c0);
-        }
+        for (std::size_t j = 0; j < rows.size(); ++j) vrow[j] = rows[j] + c0;
+        for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = mid.get() + (r - r0) * L + ph.lo + c0;
+        vrows(vrow.data(), pv.wn.data(), pv.K, r1 - r0, cw, dst.data());
         c0 += cw;
       }
       for (index_t r = r0; r < r1; ++r) {
