@@ -6,6 +6,7 @@
 // symmetric / antisymmetric taps), so a symmetric kernel still costs one FMA per pair.
 #pragma once
 #include <cmath>
+#include <vector>
 
 #include "../core/simd.hpp"
 
@@ -103,68 +104,112 @@ struct ndimage_f32_engine {
   }
 
   // A pass across rows (the filtered axis is not the last): output row r (r < nrows) is
-  // y[r][x] = sum over t < ntaps of w[t] * p[r + t][x], x < n, the taps in order t = 0, 1, ...,
-  // one FMA each from 0 (exactly the product for t = 0). lincomb computes one output row per
-  // call and reads all its taps' rows for it, from L2 once the rows outgrow L1 (a 17-tap
-  // Gaussian: 18 vector loads per output vector, the bound of the pass); here R output rows
-  // are computed together, so each input row loaded feeds R of them: (ntaps + R - 1) / R
-  // loads per output vector. p: nrows + ntaps - 1 row pointers.
+  // lincomb's combination of the rows q[r + tap[i]] (i < ntaps, lincomb's tap order and
+  // pairing, so the result is lincomb's to the bit), x < n. lincomb computes one output row
+  // per call, sweeping the whole strip, so every output row fetches all its taps' rows again
+  // from L2 once they outgrow L1 (17 taps x 4 KiB strips): such a pass was bound by those
+  // fetches. Here R output rows are computed together over a few vectors of columns: the
+  // rows they read (ntaps + R - 1, a few cache lines each) stay in L1 and each is fetched
+  // about once per R outputs. q: nrows + (largest tap) row pointers.
   static constexpr int kRows = 4;
-  static constexpr int kRowVecs = kVec >= 16 ? 4 : 2;  // accumulators kRows x kRowVecs
+  // accumulators kRows x kRowVecs, and twice as many rows in registers (pairs)
+  static constexpr int kRowVecs = kVec >= 16 ? 2 : 1;
 
-  template <int R, int NA>
-  static void rows_chunk(const float* const* p, const float* w, index_t ntaps, index_t x,
-                         float* const* y) {
+  // The taps as correlate1d_order lists them: general weights, tap K - 1 and then 0, 1, ...,
+  // K - 2; paired, the centre and then the pairs (i, K - 1 - i) from the outermost in. Output
+  // r's tap t reads row r + t: a window of R consecutive rows serves the R outputs, and it
+  // moves by one row per tap (down; for a pair's second row, up), so each step loads one
+  // new row per side and the others move between registers.
+  template <int Pairing, int R, int NA>
+  static void rows_chunk(const float* const* q, const index_t* tap, const float* w,
+                         index_t ntaps, index_t x, float* const* y) {
     V acc[R][NA];
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NA; ++v) acc[r][v] = V::broadcast(0.0f);
-    // input row j feeds output r with tap j - r: rows [0, R - 1) and [ntaps, ntaps + R - 1)
-    // feed only some outputs
-    const index_t nj = ntaps + R - 1;
-    for (index_t j = 0; j < nj; ++j) {
-      const float* s = p[j] + x;
-      V xv[NA];
-      for (int v = 0; v < NA; ++v) xv[v] = V::load(s + v * kVec);
-      if (j >= R - 1 && j < ntaps) {
-        for (int r = 0; r < R; ++r) {
-          const V wt = V::broadcast(w[j - r]);
-          for (int v = 0; v < NA; ++v) acc[r][v] = fma(xv[v], wt, acc[r][v]);
+    const V w0 = V::broadcast(w[0]);
+    for (int r = 0; r < R; ++r) {
+      const float* s = q[r + tap[0]] + x;
+      for (int v = 0; v < NA; ++v) acc[r][v] = V::load(s + v * kVec) * w0;
+    }
+    if (ntaps == 1) return store_rows<R, NA>(acc, x, y);
+    V lo[R][NA];  // rows t + r (general), i + r (pairs)
+    for (int r = 0; r < R - 1; ++r)
+      for (int v = 0; v < NA; ++v) lo[r + 1][v] = V::load(q[r + tap[1]] + x + v * kVec);
+    if (Pairing == 0) {
+      for (index_t t = 1; t < ntaps; ++t) {
+        for (int r = 0; r + 1 < R; ++r)
+          for (int v = 0; v < NA; ++v) lo[r][v] = lo[r + 1][v];
+        const float* s = q[R - 1 + tap[t]] + x;
+        for (int v = 0; v < NA; ++v) lo[R - 1][v] = V::load(s + v * kVec);
+        const V wt = V::broadcast(w[t]);
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < NA; ++v) acc[r][v] = fma(lo[r][v], wt, acc[r][v]);
+      }
+    } else {
+      V hi[R][NA];  // rows K - 1 - i + r
+      for (int r = 1; r < R; ++r)
+        for (int v = 0; v < NA; ++v) hi[r - 1][v] = V::load(q[r + tap[2]] + x + v * kVec);
+      const V sg = V::broadcast(Pairing > 0 ? 1.0f : -1.0f);
+      for (index_t t = 1, i = 1; t + 1 < ntaps; t += 2, ++i) {
+        for (int r = 0; r + 1 < R; ++r)
+          for (int v = 0; v < NA; ++v) lo[r][v] = lo[r + 1][v];
+        for (int r = R - 1; r > 0; --r)
+          for (int v = 0; v < NA; ++v) hi[r][v] = hi[r - 1][v];
+        const float* a = q[R - 1 + tap[t]] + x;
+        const float* b = q[tap[t + 1]] + x;
+        for (int v = 0; v < NA; ++v) {
+          lo[R - 1][v] = V::load(a + v * kVec);
+          hi[0][v] = V::load(b + v * kVec);
         }
-      } else {
-        for (int r = 0; r < R; ++r) {
-          const index_t t = j - r;
-          if (t < 0 || t >= ntaps) continue;
-          const V wt = V::broadcast(w[t]);
-          for (int v = 0; v < NA; ++v) acc[r][v] = fma(xv[v], wt, acc[r][v]);
-        }
+        const V wt = V::broadcast(w[i]);
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < NA; ++v) {
+            const V sum = Pairing > 0 ? lo[r][v] + hi[r][v] : fma(hi[r][v], sg, lo[r][v]);
+            acc[r][v] = fma(sum, wt, acc[r][v]);
+          }
       }
     }
+    store_rows<R, NA>(acc, x, y);
+  }
+
+  template <int R, int NA>
+  static void store_rows(V (&acc)[R][NA], index_t x, float* const* y) {
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < NA; ++v) acc[r][v].store(y[r] + x + v * kVec);
   }
 
-  template <int R>
-  static void rows_t(const float* const* p, const float* w, index_t ntaps, index_t n,
-                     float* const* y) {
+  template <int Pairing, int R>
+  static void rows_t(const float* const* q, const index_t* tap, const float* w, index_t ntaps,
+                     index_t n, float* const* y) {
     constexpr index_t CW = static_cast<index_t>(kRowVecs) * kVec;
     index_t x = 0;
-    for (; x + CW <= n; x += CW) rows_chunk<R, kRowVecs>(p, w, ntaps, x, y);
-    for (; x + kVec <= n; x += kVec) rows_chunk<R, 1>(p, w, ntaps, x, y);
+    for (; x + CW <= n; x += CW) rows_chunk<Pairing, R, kRowVecs>(q, tap, w, ntaps, x, y);
+    for (; x + kVec <= n; x += kVec) rows_chunk<Pairing, R, 1>(q, tap, w, ntaps, x, y);
     // the last partial vector as the vector ending at n (y never aliases the rows)
-    if (x < n && n >= kVec) return rows_chunk<R, 1>(p, w, ntaps, n - kVec, y);
-    for (; x < n; ++x)
-      for (int r = 0; r < R; ++r) {
-        float acc = 0.0f;
-        for (index_t t = 0; t < ntaps; ++t) acc = madd(p[r + t][x], w[t], acc);
-        y[r][x] = acc;
-      }
+    if (x < n && n >= kVec) return rows_chunk<Pairing, R, 1>(q, tap, w, ntaps, n - kVec, y);
+    if (x == n) return;
+    // rows narrower than a vector: lincomb's scalar outputs
+    std::vector<const float*> p(static_cast<std::size_t>(ntaps));
+    for (int r = 0; r < R; ++r) {
+      for (index_t t = 0; t < ntaps; ++t) p[static_cast<std::size_t>(t)] = q[r + tap[t]];
+      for (index_t i = x; i < n; ++i) y[r][i] = one(p.data(), w, ntaps, Pairing, i);
+    }
   }
 
-  static void lincomb_rows(const float* const* p, const float* w, index_t ntaps, index_t nrows,
-                           index_t n, float* const* y) {
+  template <int Pairing>
+  static void rows_p(const float* const* q, const index_t* tap, const float* w, index_t ntaps,
+                     index_t nrows, index_t n, float* const* y) {
     index_t r = 0;
-    for (; r + kRows <= nrows; r += kRows) rows_t<kRows>(p + r, w, ntaps, n, y + r);
-    for (; r < nrows; ++r) rows_t<1>(p + r, w, ntaps, n, y + r);
+    for (; r + kRows <= nrows; r += kRows) rows_t<Pairing, kRows>(q + r, tap, w, ntaps, n, y + r);
+    for (; r < nrows; ++r) rows_t<Pairing, 1>(q + r, tap, w, ntaps, n, y + r);
+  }
+
+  static void lincomb_rows(const float* const* q, const index_t* tap, const float* w,
+                           index_t ntaps, int pairing, index_t nrows, index_t n, float* const* y) {
+    if (pairing == 0)
+      rows_p<0>(q, tap, w, ntaps, nrows, n, y);
+    else if (pairing > 0)
+      rows_p<1>(q, tap, w, ntaps, nrows, n, y);
+    else
+      rows_p<-1>(q, tap, w, ntaps, nrows, n, y);
   }
 };
 

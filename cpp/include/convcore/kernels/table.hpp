@@ -73,8 +73,8 @@ struct NdimageFns {
   // float32 input into float32 output: float32 with FMA (ndimage_f32.hpp)
   void (*lincomb_f32)(const float* const*, const float*, index_t, int, index_t, float*);
   // the same across rows, several output rows at once
-  void (*lincomb_rows_f32)(const float* const*, const float*, index_t, index_t, index_t,
-                           float* const*);
+  void (*lincomb_rows_f32)(const float* const*, const index_t*, const float*, index_t, int,
+                           index_t, index_t, float* const*);
   // small-integer images with integer weights: exact int32 sums (ndimage_int.hpp)
   void (*load_i32)(Elem, const void*, index_t, std::int32_t*);
   void (*store_i32)(Elem, const std::int32_t*, index_t, void*, std::int32_t);

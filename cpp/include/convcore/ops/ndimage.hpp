@@ -298,8 +298,7 @@ void strip_item(const PassPlan& p, Elem tin, const char* in, const Boundary& b, 
 // place (the constant row where mode "constant" reads beyond the edge): the strip's K rows
 // stay in L1/L2 while the next output rows reuse them.
 inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& v,
-                                   const TapOrder& ord, const double* w, index_t K, index_t lo,
-                                   const Boundary& b) {
+                                   const TapOrder& ord, index_t K, index_t lo, const Boundary& b) {
   const std::vector<float> ow(ord.w.begin(), ord.w.end());
   const index_t nt = static_cast<index_t>(ord.tap.size());
   const auto lincomb = active_kernels().nd.lincomb_f32;
@@ -357,8 +356,7 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
   const index_t nstrip = (head > 0) + (v.inner - head + S - 1) / S;
   const index_t band = std::min<index_t>(v.n, 256), nband = (v.n + band - 1) / band;
   const std::vector<float> crow(static_cast<std::size_t>(S), cv);
-  // the taps in their own order, several output rows at once (lincomb_rows)
-  const std::vector<float> wn(w, w + K);
+  // several output rows at once (lincomb_rows)
   const auto rows = active_kernels().nd.lincomb_rows_f32;
   parallel_for_dynamic(v.outer * nband * nstrip, [&](index_t item) {
     const index_t st = item % nstrip, rest = item / nstrip;
@@ -375,7 +373,7 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
       src[j] = s < 0 ? crow.data() : plane + s * v.inner;
     }
     for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = out + (o * v.n + r) * v.inner + c0;
-    rows(src.data(), wn.data(), K, r1 - r0, cw, dst.data());
+    rows(src.data(), ord.tap.data(), ow.data(), nt, ord.pairing, r1 - r0, cw, dst.data());
   });
 }
 
@@ -402,7 +400,7 @@ void correlate1d_as(const void* in_, Elem tin, void* out_, Elem tout, const Shap
     // float32 into float32 needs no conversion: the taps read the input in place and the
     // combination goes straight into the output (two copies fewer per element)
     return correlate1d_direct_f32(static_cast<const float*>(in_), static_cast<float*>(out_), v,
-                                  ord, w, K, lo, b);
+                                  ord, K, lo, b);
   }
   parallel_for_dynamic(p.items(), [&](index_t item) {
     std::vector<const A*> ptr(static_cast<std::size_t>(nt));
@@ -540,7 +538,6 @@ inline void correlate1d(const void* in, Elem tin, void* out, Elem tout, const Sh
 struct SepPass {
   TapOrder ord;
   std::vector<float> w;
-  std::vector<float> wn;  // the weights in their own order (lincomb_rows)
   index_t K = 1, lo = 0;
   Boundary b;
   index_t nt() const { return static_cast<index_t>(ord.tap.size()); }
@@ -551,7 +548,6 @@ inline SepPass sep_pass(const double* w, index_t K, const Boundary& b, index_t o
   SepPass p;
   p.ord = correlate1d_order(w, K);
   p.w.assign(p.ord.w.begin(), p.ord.w.end());
-  p.wn.assign(w, w + K);
   p.K = K;
   p.lo = K / 2 + origin;
   p.b = b;
@@ -658,7 +654,8 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
         const index_t cw = c0 == 0 && head > 0 ? head : std::min(S, W - c0);
         for (std::size_t j = 0; j < rows.size(); ++j) vrow[j] = rows[j] + c0;
         for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = mid.get() + (r - r0) * L + ph.lo + c0;
-        vrows(vrow.data(), pv.wn.data(), pv.K, r1 - r0, cw, dst.data());
+        vrows(vrow.data(), pv.ord.tap.data(), pv.w.data(), pv.nt(), pv.ord.pairing, r1 - r0, cw,
+              dst.data());
         c0 += cw;
       }
       for (index_t r = r0; r < r1; ++r) {
