@@ -147,40 +147,56 @@ def test_float32_lines(isa, one_thread, rng, K):
     same(*both("correlate1d", long, w, mode="wrap"))
 
 
-# lincomb_rows (float32 passes across rows): blocks of 4 output rows, chunks of 2 (avx512)
-# or 1 vector of columns, lincomb's pairings (symmetric, antisymmetric, general weights)
+# lincomb_rows (float32 passes across rows of at least 512 columns whose taps' rows outgrow
+# L1: (K + 3) x columns x 4 bytes > 24 KiB, ops/ndimage.hpp rows_by_blocks): blocks of 4
+# output rows, chunks of 2
+# (avx512) or 1 vector of columns, lincomb's pairings (symmetric, antisymmetric, general)
 ROW_BLOCK = 4
 ROW_CHUNK_VECTORS = {"scalar": 1, "avx2": 1, "avx512": 2}
+
+
+def _rows_width(K):
+    """The first multiple of 64 columns at which a K-tap pass runs by row blocks."""
+    return max(512, (24 * 1024 // (4 * (K + 3)) // 64 + 1) * 64)
 
 
 @pytest.mark.parametrize("K", [1, 2, 3, 6, 7, 17])
 def test_float32_row_blocks(isa, one_thread, rng, K):
     """float32 correlate1d across rows (axis 0 of 2-D, 3-D) and the fused sweep's vertical
-    pass: every count of output rows around the 4-row blocks (band ends included: bands of
-    256 and 32 rows) crossed with every column count up to two chunks, a vector and a tail."""
+    pass, by row blocks and row by row: every count of output rows around the 4-row blocks
+    (band ends included: bands of 256 and 32 rows) crossed with every column count up to two
+    chunks, a vector and a tail past the width where row blocks begin (and below it), to the
+    bit the pass along the last axis."""
     v32 = LANES[isa][0]
-    cols = list(range(1, 2 * ROW_CHUNK_VECTORS[isa] * v32 + v32 + 3))
+    tails = list(range(0, 2 * ROW_CHUNK_VECTORS[isa] * v32 + v32 + 3))
+    base = _rows_width(K)
     w = rng.standard_normal(K)
     if K % 2:
         w = [w, w + w[::-1], w - w[::-1]][K % 3]
     rows = list(range(1, 3 * ROW_BLOCK + 2)) + [31, 33, 255, 257, 262]
     for i, n in enumerate(rows):
-        for c in cols[i % 3::3] if n > 40 else cols:
+        widths = [base + c for c in tails if base + c > 0]
+        if n > 40 or base > 256:
+            widths = widths[i % 4::4]
+        widths.append(max(1, base - 1 - i))  # row by row
+        for c in widths:
             a = (rng.standard_normal((n, c)) * 10).astype(np.float32)
             mode = MODES[(n + c) % len(MODES)]
             origin = int((n + c) % K) - K // 2 if K > 1 else 0
-            same(*both("correlate1d", a, w, axis=0, mode=mode, cval=1.5, origin=origin))
-            if c <= 40:
-                same(*both("gaussian_filter", a, [K / 4 + 0.3, 0.7], mode=mode, cval=-1.0))
-                # the same arithmetic as the pass along the last axis, to the bit
-                kw = dict(mode=mode, cval=1.5, origin=origin)
-                np.testing.assert_array_equal(
-                    nd.correlate1d(a, w, axis=0, **kw),
-                    nd.correlate1d(np.ascontiguousarray(a.T), w, axis=1, **kw).T)
-    v = (rng.standard_normal((6, 7, 9)) * 10).astype(np.float32)
+            kw = dict(mode=mode, cval=1.5, origin=origin)
+            same(*both("correlate1d", a, w, axis=0, **kw))
+            # the same arithmetic as the pass along the last axis, to the bit
+            np.testing.assert_array_equal(
+                nd.correlate1d(a, w, axis=0, **kw),
+                nd.correlate1d(np.ascontiguousarray(a.T), w, axis=1, **kw).T)
+    for width in (1, 33, 300, 2100):
+        a = (rng.standard_normal((37, width)) * 10).astype(np.float32)
+        same(*both("gaussian_filter", a, [min(K / 4 + 0.3, 12.0), 0.7], mode=MODES[width % 5],
+                   cval=-1.0))
+    v = (rng.standard_normal((6, 7, 300)) * 10).astype(np.float32)
     for axis in (0, 1):
         same(*both("correlate1d", v, w, axis=axis, mode="mirror"))
-    same(*both("gaussian_filter", v, K / 4 + 0.3, mode="wrap"))
+    same(*both("gaussian_filter", v, min(K / 4 + 0.3, 12.0), mode="wrap"))
 
 
 def _misaligned(rng, shape, shift):

@@ -6,7 +6,6 @@
 // symmetric / antisymmetric taps), so a symmetric kernel still costs one FMA per pair.
 #pragma once
 #include <cmath>
-#include <vector>
 
 #include "../core/simd.hpp"
 
@@ -110,7 +109,8 @@ struct ndimage_f32_engine {
   // from L2 once they outgrow L1 (17 taps x 4 KiB strips): such a pass was bound by those
   // fetches. Here R output rows are computed together over a few vectors of columns: the
   // rows they read (ntaps + R - 1, a few cache lines each) stay in L1 and each is fetched
-  // about once per R outputs. q: nrows + (largest tap) row pointers.
+  // about once per R outputs. q: nrows + (largest tap) row pointers; n >= kVec (the op uses
+  // it for long rows only: ops/ndimage.hpp rows_by_blocks).
   static constexpr int kRows = 4;
   // accumulators kRows x kRowVecs, and twice as many rows in registers (pairs)
   static constexpr int kRowVecs = kVec >= 16 ? 2 : 1;
@@ -184,14 +184,7 @@ struct ndimage_f32_engine {
     for (; x + CW <= n; x += CW) rows_chunk<Pairing, R, kRowVecs>(q, tap, w, ntaps, x, y);
     for (; x + kVec <= n; x += kVec) rows_chunk<Pairing, R, 1>(q, tap, w, ntaps, x, y);
     // the last partial vector as the vector ending at n (y never aliases the rows)
-    if (x < n && n >= kVec) return rows_chunk<Pairing, R, 1>(q, tap, w, ntaps, n - kVec, y);
-    if (x == n) return;
-    // rows narrower than a vector: lincomb's scalar outputs
-    std::vector<const float*> p(static_cast<std::size_t>(ntaps));
-    for (int r = 0; r < R; ++r) {
-      for (index_t t = 0; t < ntaps; ++t) p[static_cast<std::size_t>(t)] = q[r + tap[t]];
-      for (index_t i = x; i < n; ++i) y[r][i] = one(p.data(), w, ntaps, Pairing, i);
-    }
+    if (x < n) rows_chunk<Pairing, R, 1>(q, tap, w, ntaps, n - kVec, y);
   }
 
   template <int Pairing>
