@@ -299,9 +299,6 @@ Q8Source<A> q8_source(const QConvArgs& a, index_t cpg, Q8Buffer<ISA>& mem) {
   return src;
 }
 
-// Rows of pixels [m0, m1) of group g for a 1x1 kernel (Q8Source::per_item): row i of dst
-// (cpg_pad values) holds pixel m0 + i's input channels as the microkernel's operands (the
-// padding's encoded real 0 where the pixel reads padding), the K step's pad values 0.
 // Output pixel m of the whole batch as (n, o0, o1, o2), found by division once and then
 // counted up pixel by pixel (divisions per pixel cost as much as a short reduction). ISA
 // only tags the symbol (kernels/gemm.hpp: each level's translation unit its own copy).
@@ -330,6 +327,9 @@ struct Q8PixelCounter {
   }
 };
 
+// Rows of pixels [m0, m1) of group g for a 1x1 kernel (Q8Source::per_item): row i of dst
+// (cpg_pad values) holds pixel m0 + i's input channels as the microkernel's operands (the
+// padding's encoded real 0 where the pixel reads padding), the K step's pad values 0.
 template <class ISA, class A>
 void q8_pixel_rows(const QConvArgs& a, index_t cpg, index_t cpg_pad, index_t g, index_t m0,
                    index_t m1, A* dst) {
