@@ -160,8 +160,32 @@ static void loop_exceptions() {
   set_num_threads(0);
 }
 
+// valid_out_range against brute force: [lo, hi) must be exactly the outputs whose input lies
+// inside, and lie in [0, out] even when empty (a tap reading only padding once gave lo > out,
+// and conv_matrix's difference array was written past its end).
+static void valid_out_range_exact() {
+  int bad = 0;
+  for (index_t in = 0; in <= 7; ++in)
+    for (index_t out = 0; out <= 9; ++out)
+      for (index_t t = 0; t < 5; ++t)
+        for (index_t st = 1; st <= 3; ++st)
+          for (index_t dil = 1; dil <= 3; ++dil)
+            for (index_t pad = 0; pad <= 12; ++pad) {
+              index_t lo, hi;
+              valid_out_range(in, out, t, st, dil, pad, &lo, &hi);
+              bool ok = 0 <= lo && lo <= hi && hi <= out;
+              for (index_t o = 0; o < out; ++o) {
+                const index_t i = o * st + t * dil - pad;
+                ok = ok && ((i >= 0 && i < in) == (o >= lo && o < hi));
+              }
+              bad += !ok;
+            }
+  check(bad == 0, "valid_out_range_exact", std::to_string(bad) + " cases wrong");
+}
+
 int main() {
   loop_exceptions();
+  valid_out_range_exact();
   for (IsaLevel l : {IsaLevel::scalar, IsaLevel::avx2, IsaLevel::avx512}) {
     const kernels::KernelTable* t = header_kernel_table(l);
     if (!t || !cpu_supports(l)) continue;

@@ -74,13 +74,15 @@ CONVCORE_HD index_t conv_out_index(index_t i, index_t t, index_t stride, index_t
 }
 
 // Range [lo, hi) of output positions o for which conv_in_index(o, t, ...) lies in [0, in).
-// Lets kernels run their inner loop without a bounds test.
+// Lets kernels run their inner loop without a bounds test. Always 0 <= lo <= hi <= out, also
+// when empty (a tap that only ever reads padding), so callers may index [lo, hi] directly.
 CONVCORE_HD void valid_out_range(index_t in, index_t out, index_t t, index_t stride,
                                  index_t dilation, index_t pad_lo, index_t* lo, index_t* hi) {
   index_t off = t * dilation - pad_lo;  // input = o * stride + off
   index_t a = off >= 0 ? 0 : ceil_div(-off, stride);
   index_t b = floor_div(in - 1 - off, stride) + 1;
   if (a < 0) a = 0;
+  if (a > out) a = out;
   if (b > out) b = out;
   if (b < a) b = a;
   *lo = a;

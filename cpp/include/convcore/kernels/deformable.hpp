@@ -126,12 +126,15 @@ CONVCORE_DEFORM_INLINE void deform_block(index_t K, const T* a, const T* b, T* o
   // itself GCC vectorises this nest along k with shuffles, which is slower than scalar code.
   constexpr int L = static_cast<int>(32 / sizeof(T)), NV = NR / L;
   static_assert(NR % L == 0, "NR must be a multiple of the vector length");
+  // V (unaligned, may_alias) only for loads and stores through pointers; locals are VR,
+  // naturally aligned, so that a spill never gets an aligned move to an under-aligned slot.
   typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
-  V acc[MR][NV];
+  typedef T VR __attribute__((vector_size(32)));
+  VR acc[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{} ;
+    for (int v = 0; v < NV; ++v) acc[i][v] = VR{};
   for (index_t k = 0; k < K; ++k) {
-    V bv[NV];
+    VR bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(b + k * NR + v * L);
     const T* ak = a + k * MR;
     for (int i = 0; i < MR; ++i) {

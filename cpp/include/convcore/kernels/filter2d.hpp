@@ -142,16 +142,19 @@ struct filter2d_engine {
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(CONVCORE_NO_VECTOR_EXTENSIONS) && \
     !defined(CONVCORE_SIMD_GENERIC)
   // GCC/Clang vector extensions: explicit register accumulators (the auto-vectoriser does not
-  // reliably keep a local accumulator array in registers across the tap loops). Unaligned and
-  // may_alias, so loads from any float position are fine.
+  // reliably keep a local accumulator array in registers across the tap loops). V, unaligned
+  // and may_alias, only for loads and stores through pointers at any float position; locals are
+  // VR, naturally aligned: a spilled local of type V may get an aligned vector move to a slot
+  // aligned only to sizeof(T) (seen under GCC's ASan in the ndimage kernels).
   typedef T V __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+  typedef T VR __attribute__((vector_size(VB)));
 
   // out[t] = sum_{i < nr} sum_{j < kw} k[i * kw + j] * rows[i][t + j], t < C.
   static void chunk(const T* const* rows, index_t nr, const T* k, index_t kw, T* out) {
     constexpr int L = VB / static_cast<int>(sizeof(T));
     constexpr int NV = filter2d_detail::kAccVectors;
-    V acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = V{};
+    VR acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = VR{};
     for (index_t i = 0; i < nr; ++i) {
       const T* r = rows[i];
       const T* ki = k + i * kw;

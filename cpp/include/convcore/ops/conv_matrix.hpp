@@ -40,8 +40,6 @@ inline std::vector<std::vector<index_t>> valid_taps(const ConvSpec& s) {
     for (index_t t = 0; t < s.k[d]; ++t) {
       index_t lo, hi;
       valid_out_range(s.in[d], s.out[d], t, s.stride[d], s.dil[d], s.pad_lo[d], &lo, &hi);
-      // an empty range may start past out (a tap that only ever reads padding): skip it
-      if (hi <= lo) continue;
       ++c[static_cast<std::size_t>(lo)];
       --c[static_cast<std::size_t>(hi)];
     }

@@ -302,13 +302,14 @@ inline bool rows_by_blocks(index_t K, index_t n) {
   return n >= 512 && (K + 3) * n * static_cast<index_t>(sizeof(float)) > 24 * 1024;
 }
 
+// p: the caller's scratch for one row's tap pointers (ntaps of them), reused across calls.
 inline void combine_rows_f32(const float* const* q, const index_t* tap, const float* w,
                              index_t ntaps, int pairing, index_t K, index_t nrows, index_t n,
-                             float* const* y) {
+                             float* const* y, std::vector<const float*>& p) {
   const kernels::NdimageFns& k = active_kernels().nd;
   if (rows_by_blocks(K, n))
     return k.lincomb_rows_f32(q, tap, w, ntaps, pairing, nrows, n, y);
-  std::vector<const float*> p(static_cast<std::size_t>(ntaps));
+  p.resize(static_cast<std::size_t>(ntaps));
   for (index_t r = 0; r < nrows; ++r) {
     for (index_t i = 0; i < ntaps; ++i) p[static_cast<std::size_t>(i)] = q[r + tap[i]];
     k.lincomb_f32(p.data(), w, ntaps, pairing, n, y[r]);
@@ -396,7 +397,9 @@ inline void correlate1d_direct_f32(const float* in, float* out, const AxisView& 
       src[j] = s < 0 ? crow.data() : plane + s * v.inner;
     }
     for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = out + (o * v.n + r) * v.inner + c0;
-    combine_rows_f32(src.data(), ord.tap.data(), ow.data(), nt, ord.pairing, K, r1 - r0, cw, dst.data());
+    std::vector<const float*> taps;
+    combine_rows_f32(src.data(), ord.tap.data(), ow.data(), nt, ord.pairing, K, r1 - r0, cw, dst.data(),
+                     taps);
   });
 }
 
@@ -651,7 +654,7 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
       plane_buf = buffer<float>(checked_mul(std::max<index_t>(1, static_cast<index_t>(used.size())), W,
                                             "ndimage plane buffer"), "ndimage plane buffer");
     }
-    std::vector<const float*> rows(src.size());
+    std::vector<const float*> rows(src.size()), taps;
     for (index_t z = z0; z < z1; ++z) {
       const float* plane = in + (o * D + z) * H * W;
       if (pd) {
@@ -677,7 +680,7 @@ inline void separable_f32(const float* in, float* out, const Shape& shape, const
         for (std::size_t j = 0; j < rows.size(); ++j) vrow[j] = rows[j] + c0;
         for (index_t r = r0; r < r1; ++r) dst[static_cast<std::size_t>(r - r0)] = mid.get() + (r - r0) * L + ph.lo + c0;
         combine_rows_f32(vrow.data(), pv.ord.tap.data(), pv.w.data(), pv.nt(), pv.ord.pairing, pv.K,
-                         r1 - r0, cw, dst.data());
+                         r1 - r0, cw, dst.data(), taps);
         c0 += cw;
       }
       for (index_t r = r0; r < r1; ++r) {
