@@ -19,6 +19,27 @@
 
 namespace convcore {
 
+// 64-byte aligned memory (every packed buffer is read with vector loads), freed by
+// aligned_free; throws std::bad_alloc. The one aligned allocator of the headers.
+inline void* aligned_bytes(std::size_t bytes) {
+  void* q = nullptr;
+#if defined(_MSC_VER)
+  q = _aligned_malloc(bytes, 64);
+#else
+  // posix_memalign: std::aligned_alloc is missing before macOS 10.15
+  if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
+#endif
+  if (!q) throw std::bad_alloc();
+  return q;
+}
+inline void aligned_free(void* p) {
+#if defined(_MSC_VER)
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
+
 template <class T, class Owner, int Slots>
 struct thread_scratch {
   // The buffer of `slot` on the calling thread, with room for at least n elements (n <= 0: 1).
@@ -42,24 +63,8 @@ struct thread_scratch {
     std::size_t n = 0;
     ~slot_t() { release(p); }
   };
-  static void* acquire(std::size_t bytes) {
-    void* q = nullptr;
-#if defined(_MSC_VER)
-    q = _aligned_malloc(bytes, 64);
-#else
-    // posix_memalign: std::aligned_alloc is missing before macOS 10.15
-    if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
-#endif
-    if (!q) throw std::bad_alloc();
-    return q;
-  }
-  static void release(void* p) {
-#if defined(_MSC_VER)
-    _aligned_free(p);
-#else
-    std::free(p);
-#endif
-  }
+  static void* acquire(std::size_t bytes) { return aligned_bytes(bytes); }
+  static void release(void* p) { aligned_free(p); }
 };
 
 }  // namespace convcore

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "../core/simd.hpp"
+#include "ndimage_lincomb.hpp"
 #include "ndimage_lines.hpp"
 
 namespace convcore {
@@ -169,35 +170,11 @@ struct ndimage_int_engine {
   }
 #endif
 
-  template <int Pairing>
-  static void lincomb_t(const std::int32_t* const* p, const std::int32_t* w, index_t ntaps,
-                        index_t n, std::int32_t* y) {
-    index_t x = 0;
-    for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
-    // the remaining whole vectors as one chunk (independent accumulators, not one chain)
-    switch ((n - x) / kVec) {
-      case 7: chunk<Pairing, (7 < kAcc ? 7 : 1)>(p, w, ntaps, x, y); break;
-      case 6: chunk<Pairing, (6 < kAcc ? 6 : 1)>(p, w, ntaps, x, y); break;
-      case 5: chunk<Pairing, (5 < kAcc ? 5 : 1)>(p, w, ntaps, x, y); break;
-      case 4: chunk<Pairing, (4 < kAcc ? 4 : 1)>(p, w, ntaps, x, y); break;
-      case 3: chunk<Pairing, (3 < kAcc ? 3 : 1)>(p, w, ntaps, x, y); break;
-      case 2: chunk<Pairing, 2>(p, w, ntaps, x, y); break;
-      case 1: chunk<Pairing, 1>(p, w, ntaps, x, y); break;
-      default: break;
-    }
-    x += (n - x) / kVec * kVec;
-    if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
-    for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
-  }
-
-  static void lincomb(const std::int32_t* const* p, const std::int32_t* w, index_t ntaps,
-                      int pairing, index_t n, std::int32_t* y) {
-    if (pairing == 0)
-      lincomb_t<0>(p, w, ntaps, n, y);
-    else if (pairing > 0)
-      lincomb_t<1>(p, w, ntaps, n, y);
-    else
-      lincomb_t<-1>(p, w, ntaps, n, y);
+  // y[x] = combination over taps of p[t][x], x < n, in the pairing's order (the line driver:
+  // ndimage_lincomb.hpp)
+  static void lincomb(const std::int32_t* const* p, const std::int32_t* w, index_t ntaps, int pairing,
+                      index_t n, std::int32_t* y) {
+    lincomb_lines<ndimage_int_engine>(p, w, ntaps, pairing, n, y);
   }
 };
 

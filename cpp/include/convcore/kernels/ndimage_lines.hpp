@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "../core/simd.hpp"
+#include "ndimage_lincomb.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
@@ -244,37 +245,11 @@ struct ndimage_engine {
   }
 #endif
 
-  // Body in chunks of C outputs, then single vectors; the last partial vector is recomputed
-  // as the vector ending at n (the same values again: y never aliases the taps' rows).
-  template <int Pairing>
-  static void lincomb_t(const double* const* p, const double* w, index_t ntaps, index_t n,
-                        double* y) {
-    index_t x = 0;
-    for (; x + C <= n; x += C) chunk<Pairing>(p, w, ntaps, x, y);
-    // the remaining whole vectors as one chunk (independent accumulators, not one chain)
-    switch ((n - x) / kVec) {
-      case 7: chunk<Pairing, (7 < kAcc ? 7 : 1)>(p, w, ntaps, x, y); break;
-      case 6: chunk<Pairing, (6 < kAcc ? 6 : 1)>(p, w, ntaps, x, y); break;
-      case 5: chunk<Pairing, (5 < kAcc ? 5 : 1)>(p, w, ntaps, x, y); break;
-      case 4: chunk<Pairing, (4 < kAcc ? 4 : 1)>(p, w, ntaps, x, y); break;
-      case 3: chunk<Pairing, (3 < kAcc ? 3 : 1)>(p, w, ntaps, x, y); break;
-      case 2: chunk<Pairing, 2>(p, w, ntaps, x, y); break;
-      case 1: chunk<Pairing, 1>(p, w, ntaps, x, y); break;
-      default: break;
-    }
-    x += (n - x) / kVec * kVec;
-    if (x < n && n >= kVec) return chunk<Pairing, 1>(p, w, ntaps, n - kVec, y);
-    for (; x < n; ++x) y[x] = one(p, w, ntaps, Pairing, x);
-  }
-
+  // y[x] = combination over taps of p[t][x], x < n, in the pairing's order (the line driver:
+  // ndimage_lincomb.hpp)
   static void lincomb(const double* const* p, const double* w, index_t ntaps, int pairing,
                       index_t n, double* y) {
-    if (pairing == 0)
-      lincomb_t<0>(p, w, ntaps, n, y);
-    else if (pairing > 0)
-      lincomb_t<1>(p, w, ntaps, n, y);
-    else
-      lincomb_t<-1>(p, w, ntaps, n, y);
+    lincomb_lines<ndimage_engine>(p, w, ntaps, pairing, n, y);
   }
 
   // NI_UniformFilter1D's running sum, one independent sum per column c < width:

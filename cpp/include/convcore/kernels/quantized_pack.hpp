@@ -29,11 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <stdlib.h>  // posix_memalign
 #include <type_traits>
-#if defined(_MSC_VER)
-#include <malloc.h>
-#endif
 
 #include "../core/parallel.hpp"
 #include "../core/scratch.hpp"
@@ -209,23 +205,12 @@ struct Q8Buffer {
   Q8Buffer() = default;
   Q8Buffer(const Q8Buffer&) = delete;
   Q8Buffer& operator=(const Q8Buffer&) = delete;
-  ~Q8Buffer() {
-#if defined(_MSC_VER)
-    _aligned_free(heap);
-#else
-    std::free(heap);
-#endif
-  }
+  ~Q8Buffer() { aligned_free(heap); }
   template <class A>
   A* get(index_t n) {
     const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(A);
     if (bytes <= kQ8KeepBytes) return thread_scratch<A, q8_source_tag<ISA>, 1>::get(0, n);
-#if defined(_MSC_VER)
-    heap = _aligned_malloc(bytes, 64);
-#else
-    if (posix_memalign(&heap, 64, bytes) != 0) heap = nullptr;
-#endif
-    if (!heap) throw std::bad_alloc();
+    heap = aligned_bytes(bytes);
     return static_cast<A*>(heap);
   }
 };

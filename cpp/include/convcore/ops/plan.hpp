@@ -35,13 +35,10 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <stdlib.h>  // posix_memalign
 #include <vector>
-#if defined(_MSC_VER)
-#include <malloc.h>
-#endif
 
 #include "../core/checked.hpp"
+#include "../core/scratch.hpp"
 #include "../kernels/layout.hpp"
 #include "../kernels/prepack.hpp"
 #include "conv.hpp"
@@ -114,26 +111,13 @@ class AlignedArray {
  public:
   explicit AlignedArray(index_t n) {
     const std::size_t bytes = ((static_cast<std::size_t>(n > 0 ? n : 1) * sizeof(T) + 63) / 64) * 64;
-    void* q = nullptr;
-#if defined(_MSC_VER)
-    q = _aligned_malloc(bytes, 64);
-#else
-    if (posix_memalign(&q, 64, bytes) != 0) q = nullptr;
-#endif
-    if (!q) throw std::bad_alloc();
-    p_.reset(static_cast<T*>(q));
+    p_.reset(static_cast<T*>(aligned_bytes(bytes)));
   }
   T* get() const { return p_.get(); }
 
  private:
   struct Free {
-    void operator()(T* p) const {
-#if defined(_MSC_VER)
-      _aligned_free(p);
-#else
-      std::free(p);
-#endif
-    }
+    void operator()(T* p) const { aligned_free(p); }
   };
   std::unique_ptr<T, Free> p_;
 };

@@ -27,11 +27,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
-#include <stdlib.h>  // posix_memalign
 #include <vector>
-#if defined(_MSC_VER)
-#include <malloc.h>
-#endif
 
 #include "../kernels/layout.hpp"
 #include "../core/scratch.hpp"
@@ -103,25 +99,6 @@ inline bool q8_gemm_preferred(const ConvSpec& s) {
 }
 
 struct q8_ops_tag {};  // owner of the packed weights' scratch of a single call
-
-// 64-byte aligned memory (the kernels read the packed panels with vector loads).
-inline void* aligned_bytes(std::size_t bytes) {
-  void* m = nullptr;
-#if defined(_MSC_VER)
-  m = _aligned_malloc(bytes, 64);
-#else
-  if (posix_memalign(&m, 64, bytes) != 0) m = nullptr;
-#endif
-  if (!m) throw std::bad_alloc();
-  return m;
-}
-inline void aligned_free(void* m) {
-#if defined(_MSC_VER)
-  _aligned_free(m);
-#else
-  std::free(m);
-#endif
-}
 
 // The kernel arguments of q's conv: the weight side (for packing) and the y side.
 inline kernels::QConvArgs q8_args(const ConvSpec& s, const QuantParams& q, const void* w,
