@@ -174,9 +174,9 @@ def test_algorithm_names():
                                    np.concatenate([2 * x, 2 * x], axis=1))
 
 
-@pytest.mark.parametrize("algorithm", ALGOS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("xs,ws,kw", [
+# transposed convs of every rank, with groups, dilation, output_padding and per-axis options
+# (tests/test_plan.py runs them through plans too)
+TRANSPOSED_CASES = [
     ((2, 6, 11), (6, 4, 4), dict(stride=2, padding=1)),
     ((1, 8, 7), (8, 3, 3), dict(groups=2, dilation=2, output_padding=1, stride=2)),
     ((1, 16, 5, 6), (16, 8, 4, 4), dict(stride=2, padding=1)),
@@ -184,7 +184,12 @@ def test_algorithm_names():
     ((1, 8, 6, 6), (8, 6, 3, 2), dict(groups=4, stride=3, dilation=(1, 2))),
     ((1, 32, 9, 9), (32, 40, 1, 1), dict()),
     ((1, 4, 3, 4, 5), (4, 6, 3, 3, 3), dict(stride=2, padding=1)),
-])
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGOS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", TRANSPOSED_CASES)
 def test_levels_transposed_match_oracle(rng, isa, threads, algorithm, dtype, xs, ws, kw):
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)

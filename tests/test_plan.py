@@ -16,7 +16,7 @@ import reference as ref
 from conftest import assert_close, assert_immutable, conv_data, reduction, run_in_threads
 from convcore import _core
 from sweep_helpers import cast, data, from_cl, to_cl
-from test_engine import FOLD_CASES, FORWARD_CASES
+from test_engine import FOLD_CASES, FORWARD_CASES, TRANSPOSED_CASES
 from test_sweeps_algorithms import GRID, T_GRID
 
 LEVELS = list(_core.simd_info()["supported"])
@@ -135,14 +135,7 @@ def test_winograd_form_beyond_the_cache_is_declined(rng, isa):
 
 @pytest.mark.parametrize("algorithm", ["auto", "im2col", "direct", "reference"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("xs,ws,kw", [
-    ((2, 6, 11), (6, 4, 4), dict(stride=2, padding=1)),
-    ((1, 8, 7), (8, 3, 3), dict(groups=2, dilation=2, output_padding=1, stride=2)),
-    ((1, 16, 5, 6), (16, 8, 4, 4), dict(stride=2, padding=1)),
-    ((2, 6, 7, 5), (6, 5, 3, 3), dict(stride=(1, 2), padding=(1, 0), output_padding=(0, 1))),
-    ((1, 8, 6, 6), (8, 6, 3, 2), dict(groups=4, stride=3, dilation=(1, 2))),
-    ((1, 32, 9, 9), (32, 40, 1, 1), dict()),
-    ((1, 4, 3, 4, 5), (4, 6, 3, 3, 3), dict(stride=2, padding=1)),
+@pytest.mark.parametrize("xs,ws,kw", TRANSPOSED_CASES + [
     # chunks of output channels that must start on panel boundaries: 10 and 70 channels x 9
     # taps, 64 x 16 taps; the reduction over two KC blocks
     ((1, 64, 6, 6), (64, 10, 3, 3), dict(stride=2)),
