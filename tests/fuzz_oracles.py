@@ -119,10 +119,18 @@ def _filter(correlate):
         kc = np.conj(k) if correlate else k
         if rt.kind == "c":
             ar, ai, kr, ki = a.real, np.imag(a), kc.real, np.imag(kc)
-            fr = float(np.real(fill))
+            fr, fi = float(np.real(fill)), float(np.imag(fill))
             dt = np.dtype(np.float32 if rt == np.complex64 else np.float64)
-            close(y.real, conv(ar, kr, fr) - conv(ai, ki, 0.0), int(k.size) * 4, dt)
-            close(y.imag, conv(ar, ki, fr) + conv(ai, kr, 0.0), int(k.size) * 4, dt)
+            # a real operand has no imaginary part to multiply (docs/variants.md): skipping it
+            # keeps inf * 0 from making NaN where a real kernel meets an infinite value
+            ca, ck = a.dtype.kind == "c", k.dtype.kind == "c"
+            rr = conv(ar, kr, fr)
+            zero = np.zeros_like(rr)
+            ii = conv(ai, ki, fi) if ca and ck else zero
+            ri = conv(ar, ki, fr) if ck else zero
+            ir = conv(ai, kr, fi) if ca else zero
+            close(y.real, rr - ii, int(k.size) * 4, dt)
+            close(y.imag, ri + ir, int(k.size) * 4, dt)
             return
         exp = conv(a, k, int(fill) if rt.kind in "biu" else fill)
         if rt.kind in "biu":

@@ -196,10 +196,14 @@ def spatial_rank(w: Any, name: str = "w", expect: Optional[int] = None, op: str 
     return nd
 
 
+# output_padding not given (a forward op); None is not a value of it (TypeError, like stride's)
+_NO_OUTPUT_PADDING = object()
+
+
 def conv_options(nd: int, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                  groups: Any = 1, padding_mode: str = "zeros", flip: bool = False,
                  channels_last: bool = False, activation: Optional[str] = None,
-                 output_padding: Any = None) -> "_core.ConvOptions":
+                 output_padding: Any = _NO_OUTPUT_PADDING) -> "_core.ConvOptions":
     """Everything a conv-family op needs, as the C++ ConvOptions (validated there)."""
     o = _core.ConvOptions()
     o.stride = ntuple(stride, nd, "stride")
@@ -213,7 +217,7 @@ def conv_options(nd: int, *, stride: Any = 1, padding: Any = 0, dilation: Any = 
     o.flip = bool(flip)
     o.channels_last = bool(channels_last)
     o.activation = globals()["activation"](activation)
-    if output_padding is not None:
+    if output_padding is not _NO_OUTPUT_PADDING:
         o.output_padding = ntuple(output_padding, nd, "output_padding")
     return o
 
