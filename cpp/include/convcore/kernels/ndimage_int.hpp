@@ -172,8 +172,8 @@ struct ndimage_int_engine {
 
   // y[x] = combination over taps of p[t][x], x < n, in the pairing's order (the line driver:
   // ndimage_lincomb.hpp)
-  static void lincomb(const std::int32_t* const* p, const std::int32_t* w, index_t ntaps, int pairing,
-                      index_t n, std::int32_t* y) {
+  static void lincomb(const std::int32_t* const* p, const std::int32_t* w, index_t ntaps,
+                      int pairing, index_t n, std::int32_t* y) {
     lincomb_lines<ndimage_int_engine>(p, w, ntaps, pairing, n, y);
   }
 };
