@@ -276,9 +276,14 @@ def worker_main():
     import warnings
 
     warnings.simplefilter("ignore")
-    lim = int(os.environ.get("CONVCORE_FUZZ_MEMORY", str(6 << 30)))
+    # AddressSanitizer reserves terabytes of shadow address space, so under it (the sanitizer
+    # build's runner preloads libasan) the address-space cap is left off and ASan's own
+    # options bound the allocations (tests/test_fuzz.py's docstring); 0 leaves it off too
+    asan = "libasan" in os.environ.get("LD_PRELOAD", "")
+    lim = int(os.environ.get("CONVCORE_FUZZ_MEMORY", "0" if asan else str(6 << 30)))
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        if lim > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     except (ValueError, OSError):
         pass
     proto_out = os.fdopen(os.dup(1), "wb")
@@ -316,7 +321,9 @@ class Worker:
         # checkout's python/ with its built extension), never another copy
         import convcore
 
-        pkg_root = str(Path(convcore.__file__).resolve().parent.parent)
+        # (absolute, not resolved: the sanitizer build's package is a folder of symlinks into
+        # python/convcore beside its own _core, which resolving would leave behind)
+        pkg_root = str(Path(os.path.abspath(convcore.__file__)).parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([pkg_root, str(HERE), env.get("PYTHONPATH", "")])
         env.setdefault("OMP_NUM_THREADS", "2")
         self.proc = subprocess.Popen([sys.executable, str(HERE / "fuzz_ops.py"), "--worker"],
