@@ -271,6 +271,9 @@ def _recv(f):
     return pickle.loads(f.read(n))
 
 
+ASAN_WORKER_OPTIONS = ":allocator_may_return_null=1:max_allocation_size_mb=6144:soft_rss_limit_mb=8192"
+
+
 def worker_main():
     import resource
     import warnings
@@ -278,7 +281,7 @@ def worker_main():
     warnings.simplefilter("ignore")
     # AddressSanitizer reserves terabytes of shadow address space, so under it (the sanitizer
     # build's runner preloads libasan) the address-space cap is left off and ASan's own
-    # options bound the allocations (tests/test_fuzz.py's docstring); 0 leaves it off too
+    # options bound the allocations (ASAN_WORKER_OPTIONS); 0 leaves it off too
     asan = "libasan" in os.environ.get("LD_PRELOAD", "")
     lim = int(os.environ.get("CONVCORE_FUZZ_MEMORY", "0" if asan else str(6 << 30)))
     try:
@@ -326,6 +329,11 @@ class Worker:
         pkg_root = str(Path(os.path.abspath(convcore.__file__)).parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([pkg_root, str(HERE), env.get("PYTHONPATH", "")])
         env.setdefault("OMP_NUM_THREADS", "2")
+        if "libasan" in env.get("LD_PRELOAD", ""):
+            # under ASan the worker has no address-space cap (worker_main): ASan bounds the
+            # allocations instead, a huge one returning null (a MemoryError) rather than
+            # aborting (later options win over the runner's)
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ASAN_WORKER_OPTIONS
         self.proc = subprocess.Popen([sys.executable, str(HERE / "fuzz_ops.py"), "--worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, env=env)

@@ -21,12 +21,13 @@ draws a fresh random seed per run (set ``CONVCORE_FUZZ_SEED`` to repeat one)::
 
     CONVCORE_FUZZ_EXAMPLES=5000 PYTHONPATH=python pytest tests/test_fuzz.py -k fuzz_op
 
-Under the sanitizers (``tools/sanitize-build``), the workers run the sanitized extension and,
-instead of their 6 GiB address-space cap (``CONVCORE_FUZZ_MEMORY``; ASan reserves terabytes of
-shadow), ASan's options bound the allocations, so a huge one is a MemoryError, not a crash::
+Under the sanitizers (``tools/sanitize-build``; .ci/sanitize runs this module), the workers
+run the sanitized extension and, instead of their 6 GiB address-space cap
+(``CONVCORE_FUZZ_MEMORY``; ASan reserves terabytes of shadow), ASan's options bound the
+allocations (``fuzz_ops.ASAN_WORKER_OPTIONS``), so a huge one is a MemoryError, not a crash;
+a sanitizer report kills the worker, a failing example like any crash::
 
-    ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=6144:soft_rss_limit_mb=8192 \
-        build/asan/run python -m pytest --capture=sys tests/test_fuzz.py
+    build/asan/run python -m pytest --capture=sys tests/test_fuzz.py
 
 Regressions: every failure found is kept in tests/data/fuzz_regressions.jsonl (one JSON call
 description a line, with a ``note``) and replayed by ``test_fuzz_regression`` on every run. To
