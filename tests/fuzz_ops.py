@@ -279,11 +279,8 @@ def worker_main():
     import warnings
 
     warnings.simplefilter("ignore")
-    # AddressSanitizer reserves terabytes of shadow address space, so under it (the sanitizer
-    # build's runner preloads libasan) the address-space cap is left off and ASan's own
-    # options bound the allocations (ASAN_WORKER_OPTIONS); 0 leaves it off too
-    asan = "libasan" in os.environ.get("LD_PRELOAD", "")
-    lim = int(os.environ.get("CONVCORE_FUZZ_MEMORY", "0" if asan else str(6 << 30)))
+    # 0: no address-space cap (the Worker's choice under ASan)
+    lim = int(os.environ.get("CONVCORE_FUZZ_MEMORY", str(6 << 30)))
     try:
         if lim > 0:
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
@@ -330,9 +327,10 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join([pkg_root, str(HERE), env.get("PYTHONPATH", "")])
         env.setdefault("OMP_NUM_THREADS", "2")
         if "libasan" in env.get("LD_PRELOAD", ""):
-            # under ASan the worker has no address-space cap (worker_main): ASan bounds the
-            # allocations instead, a huge one returning null (a MemoryError) rather than
-            # aborting (later options win over the runner's)
+            # ASan reserves terabytes of shadow address space, so the worker gets no
+            # address-space cap; ASan bounds the allocations instead, a huge one returning
+            # null (a MemoryError) rather than aborting (later options win over the runner's)
+            env["CONVCORE_FUZZ_MEMORY"] = "0"
             env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ASAN_WORKER_OPTIONS
         self.proc = subprocess.Popen([sys.executable, str(HERE / "fuzz_ops.py"), "--worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
