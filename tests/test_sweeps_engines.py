@@ -56,6 +56,9 @@ def test_sweep_im2col_packed_widths(isa, one_thread):
             run_conv(sw, "i2p", (2, 3, 3, out_in(ow, 3, 2, 1, 1)), (5, 3, 3, 3), "im2col",
                      dtypes=[dt], stride=2, padding=((1, 1), (0, 1)))
             run_conv(sw, "i2p1", (1, 4, 2, ow), (9, 4, 1, 1), "im2col", dtypes=[dt])
+            # 1x1 on a folded batch: each packed row is one run per image, starting at every
+            # lane offset, and tiles that start and end mid-image
+            run_conv(sw, "i2pb", (3, 4, 1, ow), (9, 4, 1, 1), "im2col", dtypes=[dt])
     sw.done()
 
 

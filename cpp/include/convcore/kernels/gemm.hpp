@@ -47,6 +47,34 @@ inline index_t segment_runs(index_t j, index_t n, index_t seg_len, index_t* lane
   return runs;
 }
 
+// Copies len values of one row of B (src) to lanes [r, r + len) of that row in NR-column
+// panels (d: the row's place in panel 0; lane r lives in panel r / NR, `panel` elements on).
+// Whole panels go as fixed-width copies, which the compiler turns into vector moves.
+template <class T, int NR>
+inline void pack_row_run(const T* __restrict src, index_t len, T* __restrict d, index_t r,
+                         index_t panel) {
+  T* o = d + (r / NR) * panel;
+  const index_t lane = r % NR;
+  if (lane > 0) {
+    const index_t m = len < NR - lane ? len : NR - lane;
+    for (index_t j = 0; j < m; ++j) o[lane + j] = src[j];
+    src += m;
+    len -= m;
+    o += panel;
+  }
+  for (; len >= NR; len -= NR, src += NR, o += panel)
+    for (int j = 0; j < NR; ++j) o[j] = src[j];
+  for (index_t j = 0; j < len; ++j) o[j] = src[j];
+}
+
+// Zeros lanes [n, round_up(n, NR)) of one packed row (d as in pack_row_run).
+template <class T, int NR>
+inline void pack_row_zero_tail(T* d, index_t n, index_t panel) {
+  if (n % NR == 0) return;
+  T* o = d + (n / NR) * panel;
+  for (index_t l = n % NR; l < NR; ++l) o[l] = T(0);
+}
+
 // Packs rows [0, kl) x columns [0, n) of a row-major B (row stride rsb, contiguous columns)
 // into NR-column panels (element (k, lane) of panel p at dst + p * NR * kl + k * NR; lanes past
 // n are zero), row by row: each row is read once from start to end. Panel by panel instead,
@@ -56,17 +84,10 @@ inline index_t segment_runs(index_t j, index_t n, index_t seg_len, index_t* lane
 // different -m flags apart, as with im2col.hpp's batched_b_packer.)
 template <class T, int NR>
 void pack_b_rows(const T* b, index_t rsb, index_t kl, index_t n, T* dst) {
-  const index_t full = n / NR * NR, panel = NR * kl;
+  const index_t panel = NR * kl;
   for (index_t k = 0; k < kl; ++k) {
-    const T* src = b + k * rsb;
-    T* d = dst + k * NR;
-    index_t j = 0;
-    for (; j < full; j += NR, d += panel)
-      for (int l = 0; l < NR; ++l) d[l] = src[j + l];
-    if (j < n) {
-      for (index_t l = 0; l < n - j; ++l) d[l] = src[j + l];
-      for (index_t l = n - j; l < NR; ++l) d[l] = T(0);
-    }
+    pack_row_run<T, NR>(b + k * rsb, n, dst + k * NR, 0, panel);
+    pack_row_zero_tail<T, NR>(dst + k * NR, n, panel);
   }
 }
 
