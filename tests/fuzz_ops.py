@@ -201,9 +201,13 @@ def check(desc):
 
     op = desc["op"]
     args, kwargs = build(desc["args"]), build(desc.get("kwargs", {}))
+    fn = resolve(op)
+    if "dask" in desc:  # the same call with a chunked Dask x (tests/fuzz_dask.py)
+        from fuzz_dask import check_dask
+
+        return check_dask(desc, fn, args, kwargs, _same, _snap, close)
     user = {k: v for k, v in kwargs.items() if k != "out"}
     before = _snap((args, user))
-    fn = resolve(op)
     exc = result = None
     try:
         result = fn(*args, **kwargs)

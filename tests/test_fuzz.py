@@ -9,6 +9,10 @@ views, pickled arrays, np.frombuffer). Valid calls must match the oracle; invali
 raise ValueError or TypeError naming the offending argument (MemoryError accepted for huge
 outputs); no call may modify its inputs, crash or hang.
 
+``test_fuzz_dask`` runs the valid calls of every op that takes a Dask x a second time with x
+as a Dask array in random irregular chunks (tests/fuzz_dask.py): the lazy result must equal the
+in-memory one (``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op).
+
 Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
 is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
 does not stop at its first failure: it runs its whole budget and then fails listing every
@@ -41,12 +45,16 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
+from fuzz_dask import DASK_OPS
 from fuzz_ops import Worker, dumps
 from fuzz_strategies import STRATEGIES
 
 DEFAULT_EXAMPLES = 200
 EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))
+# the Dask fuzzing: valid calls only, each with a small task graph
+DASK_EXAMPLES = max(1, EXAMPLES // 8)
 LONG = EXAMPLES > DEFAULT_EXAMPLES  # a long run draws a fresh seed; CI's runs are derandomized
 REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
 
@@ -63,10 +71,11 @@ def _signature(op, msg):
     return op, re.sub(r"\d+", "N", re.sub(r"\(.*?\)|'.*?'|got .*", "", msg))[:120]
 
 
-@pytest.mark.parametrize("op", sorted(STRATEGIES))
-def test_fuzz_op(op, worker):
+def _fuzz(strategy, worker, examples):
+    """Run `examples` drawn descriptions; fail listing every distinct failure (op and message,
+    digits ignored), each with the shortest description that showed it."""
     failures = {}
-    kw = dict(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG,
+    kw = dict(max_examples=examples, deadline=None, database=None, derandomize=not LONG,
               suppress_health_check=list(HealthCheck))
 
     def run(d):
@@ -77,16 +86,29 @@ def test_fuzz_op(op, worker):
             if key not in failures or len(line) < len(failures[key][1]):
                 failures[key] = (msg, line)
 
-    body = given(STRATEGIES[op])(run)
+    body = given(strategy)(run)
     if LONG and "CONVCORE_FUZZ_SEED" in os.environ:
         body = seed(int(os.environ["CONVCORE_FUZZ_SEED"]))(body)
     settings(**kw)(body)()
     if failures:
-        out = [f"{len(failures)} distinct failure(s) of {op}; paste a line into "
+        out = [f"{len(failures)} distinct failure(s); paste a line into "
                f"{REGRESSIONS.relative_to(Path.cwd()) if REGRESSIONS.is_relative_to(Path.cwd()) else REGRESSIONS} to keep it:"]
         for msg, line in failures.values():
             out.append(f"- {msg}\n  {line}")
         pytest.fail("\n".join(out), pytrace=False)
+
+
+@pytest.mark.parametrize("op", sorted(STRATEGIES))
+def test_fuzz_op(op, worker):
+    _fuzz(STRATEGIES[op], worker, EXAMPLES)
+
+
+@pytest.mark.parametrize("op", [op for op in DASK_OPS if op in STRATEGIES])
+def test_fuzz_dask(op, worker):
+    pytest.importorskip("dask.array")
+    valid = STRATEGIES[op].filter(lambda d: d.get("expect") == "ok" and "out" not in d.get("kwargs", {}))
+    _fuzz(st.builds(lambda d, s: dict(d, dask=s), valid, st.integers(0, 2**32 - 1)), worker,
+          DASK_EXAMPLES)
 
 
 def _regressions():

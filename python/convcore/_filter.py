@@ -216,7 +216,7 @@ def _nd(a: Any, k: Any, mode: Any, method: Any, boundary: Any, fillvalue: Any,
         raise ValueError(f"k must have as many dimensions as a ({a.ndim}), got {k.ndim}: "
                          "a and k should have the same dimensionality")
     if _args.is_dask(a):
-        return _dask(a, k, mode, boundary, fillvalue, correlate)
+        return _dask(a, k, names, mode, boundary, fillvalue, correlate)
     rt = dtypes.result_dtype(a, k)
     fill = dtypes.fill_value(fillvalue, rt, False)
     if a.size == 0 or k.size == 0:
@@ -246,7 +246,7 @@ def _two_d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
             raise TypeError("correlate2d(mode='same') with an even-sized in2 runs on NumPy "
                             "arrays only: pass in1 computed, or use cc.correlate (centred at "
                             "(in2.shape - 1) // 2) on the Dask array")
-        return _dask(a, k, mode, boundary, fillvalue, correlate, scipy2d=True)
+        return _dask(a, k, names, mode, boundary, fillvalue, correlate, scipy2d=True)
     rt = dtypes.result_dtype(a, k)
     fill = dtypes.fill_value(fillvalue, rt, True)
     if a.size == 0 or k.size == 0:
@@ -267,18 +267,21 @@ def _two_d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
     return np.ascontiguousarray(y[::-1, ::-1]) if swapped else y
 
 
-def _dask(a: Any, k: np.ndarray, mode: str, boundary: str, fillvalue: Any, correlate: bool,
-          scipy2d: bool = False) -> Any:
+def _dask(a: Any, k: np.ndarray, names: Tuple[str, str], mode: str, boundary: str,
+          fillvalue: Any, correlate: bool, scipy2d: bool = False) -> Any:
     """A Dask ``a``: the lazy result of the in-memory call, dtype rules included. ``a`` is cast
     (lazily) to the result dtype first, so that each block's window, padded with the fill
     value cast as the in-memory call casts it, runs the in-memory op in that dtype. Ranks
     1-3 (the core's filter geometry); the callers have checked that the ranks match."""
-    if not 1 <= a.ndim <= 3:
-        raise ValueError(f"a Dask a must have 1 to 3 dimensions, got {a.ndim}")
-    if a.size == 0 or k.size == 0:
-        raise ValueError("a and k must not be empty for a Dask a")
     rt = dtypes.result_dtype(a, k)
     fill = dtypes.fill_value(fillvalue, rt, scipy2d)
+    if a.size == 0 or k.size == 0:
+        # SciPy's empty cases, as in memory: _empty raises for all but "same" with an empty
+        # a, whose result is a itself in the result dtype (lazy, nothing to compute)
+        _empty(a, k, names, mode, rt)
+        return a.astype(rt)
+    if not 1 <= a.ndim <= 3:
+        raise ValueError(f"a Dask a must have 1 to 3 dimensions, got {a.ndim}")
     a = a.astype(rt, copy=False)
     if _valid_swap(mode, a.shape, k.shape):
         # k is the larger input: every output reads all of a, one task of the in-memory call

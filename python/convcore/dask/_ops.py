@@ -299,8 +299,11 @@ def conv_transpose(x: Any, w: Any, bias: Any, out: Any, opts: Any, algorithm: st
     probe = _probe("conv_transpose", args)
     spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias), True)
     lay = layout(x.ndim, opts.channels_last)
-    # the spec is the adjoint conv's (its input is this op's output): sizes from x and the probe
-    geo = [Axis(x.shape[a], probe.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
+    # the spec is the adjoint conv's (its input is this op's output): sizes from x and the
+    # probe. Stride and dilation are the options' own, which every block's call runs with:
+    # the spec clamps the inert ones (stride along an axis where x has one position, dilation
+    # of a 1-tap kernel), and a block reading no input builds its zero window from the stride
+    geo = [Axis(x.shape[a], probe.shape[a], spec.kernel[i], opts.stride[i], opts.dilation[i],
                 (spec.pad_lo[i], spec.pad_hi[i])) for i, a in enumerate(lay.spatial)]
     return blocked("conv_transpose", args, lay=lay, geometry=geo, opts_index=4, transposed=True,
                    probe=probe, groups=Groups(opts.groups, x.shape[lay.channel],
