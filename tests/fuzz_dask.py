@@ -49,6 +49,12 @@ def check_dask(desc, fn, args, kwargs, same, snap, close):
     import dask
     import dask.array as da
 
+    if desc["op"] == "deform_conv2d" and desc["dask"] % 2 == 0:
+        # half the deform calls bound their offsets (the largest finite one): the Dask path
+        # with halos, not the one that rechunks the spatial axes whole
+        off = np.abs(np.asarray(args[1], dtype=np.float64))
+        finite = off[np.isfinite(off)]
+        kwargs = dict(kwargs, max_offset=float(finite.max()) if finite.size else 0.0)
     try:
         expected = fn(*args, **kwargs)
     except Exception:

@@ -502,11 +502,42 @@ def test_deform_max_offset_halo():
     check(cc.deform_conv2d, x, (1, 2, (2, 1, 9), 12), off, w, max_offset=2.5)  # a NumPy offset
     with pytest.raises(ValueError, match="max_offset=2.0"):
         cc.deform_conv2d(x, off, w, max_offset=2)
-    lazy = cc.deform_conv2d(da.from_array(x, chunks=6), off, w, max_offset=2)
-    with pytest.raises(ValueError, match="beyond max_offset"):
+    with pytest.raises(ValueError, match="beyond max_offset"):  # a NumPy offset: at the call
+        cc.deform_conv2d(da.from_array(x, chunks=6), off, w, max_offset=2)
+    lazy = cc.deform_conv2d(da.from_array(x, chunks=6), da.from_array(off, chunks=5), w,
+                            max_offset=2)
+    with pytest.raises(ValueError, match="beyond max_offset"):  # a Dask one: by its block
         lazy.compute()
     for bad in (-1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="max_offset"):
             cc.deform_conv2d(x, off, w, max_offset=bad)
     with pytest.raises(TypeError, match="max_offset"):
         cc.deform_conv2d(x, off, w, max_offset="2")
+
+
+def test_deform_max_offset_edge_cases():
+    """Found by the Dask fuzzing (tests/fuzz_dask.py): groups deduced from the shapes, a bound
+    far beyond the image, a NaN beside an offset past the bound, blocks that no input reaches
+    (NaN offsets there decide by the other coordinate, as in memory)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 4, 9, 8))
+    w = rng.standard_normal((6, 2, 3, 3))  # groups = 4 / 2
+    off = rng.standard_normal((1, 18, 7, 6))
+    for bound in (float(np.abs(off).max()), 1e30):
+        check(cc.deform_conv2d, x, (1, 4, (2, 3, 4), (1, 7)), off, w, max_offset=bound)
+    bad = off.copy()
+    bad[0, 0, 0, 0], bad[0, 1, 2, 3] = np.nan, np.inf
+    for xx in (x, da.from_array(x, chunks=(1, 4, 3, 4))):
+        with pytest.raises(ValueError, match="beyond max_offset"):
+            cc.deform_conv2d(xx, bad, w, max_offset=5)
+    # an image with no rows, padded to 8: its blocks read no input, and a NaN offset's sample
+    # is 0 where the other coordinate is outside the image (every NaN dx here), NaN elsewhere
+    x = rng.standard_normal((1, 2, 0, 7))
+    w = rng.standard_normal((3, 2, 1, 1))
+    off = np.clip(rng.standard_normal((1, 2, 8, 7)), -1, 1)
+    off[0, 0, ::3, ::2] = np.nan
+    off[0, 1, 1::3, 1::2] = np.nan
+    expected = cc.deform_conv2d(x, off, w, padding=(4, 0))
+    assert np.isnan(expected).any() and (expected == 0).any()
+    lazy = check(cc.deform_conv2d, x, (1, 2, 0, (3, 4)), off, w, padding=(4, 0), max_offset=1)
+    assert len(lazy.chunks[3]) > 1

@@ -70,16 +70,19 @@ def deform_conv2d(x: Any, offset: Any, w: Any, bias: Any = None, *, stride: Any 
     bound = _args.real(max_offset, "max_offset")
     if not (bound >= 0 and math.isfinite(bound)):
         raise ValueError(f"max_offset must be a finite number >= 0, got {max_offset!r}")
+    if not _args.is_dask(offset):
+        check_offset_bound(offset, bound)  # now, also beside a Dask x (a Dask offset: per block)
     if _args.is_dask(x) or _args.is_dask(offset):
         return call("deform_conv2d", x, offset, w, bias, mask, opts, algo, max_offset=bound)
-    check_offset_bound(offset, bound)
     return call("deform_conv2d", x, offset, w, bias, mask, opts, algo)
 
 
 def check_offset_bound(offset: Any, bound: float) -> None:
     """ValueError when an offset exceeds the ``max_offset`` the caller gave (NaNs pass)."""
     if getattr(offset, "size", 0):
-        worst = float(abs(offset).max())
+        mag = abs(offset)
+        mag = mag[mag == mag]  # without the NaNs, which would hide an inf from max()
+        worst = float(mag.max()) if mag.size else 0.0
         if worst > bound:
             raise ValueError(f"offset has a value of magnitude {worst} beyond max_offset="
                              f"{bound}")

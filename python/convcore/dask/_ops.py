@@ -437,7 +437,9 @@ def _deform_halo(args: List[Any], lay: Layout, probe: Any, bound: float) -> Any:
     x, offset, w, bias, mask, opts, algorithm = args
     if len(x.chunks[lay.channel]) > 1:
         x = x.rechunk({lay.channel: -1})
-    spec = _core.conv_spec(x.shape, w.shape, opts, _bias_len(bias))
+    # deform_conv2d deduces its groups from the shapes (the options say 1)
+    gopts = opts_from_dict(dict(opts_to_dict(opts), groups=x.shape[lay.channel] // w.shape[1]))
+    spec = _core.conv_spec(x.shape, w.shape, gopts, _bias_len(bias))
     M = int(math.ceil(bound))
     plans: List[Any] = [None] * x.ndim
     plans[lay.batch] = _plan.pass_through(x.chunks[lay.batch])
@@ -445,13 +447,18 @@ def _deform_halo(args: List[Any], lay: Layout, probe: Any, bound: float) -> Any:
                                       [_plan.Piece(0, 0, x.shape[lay.channel])])]
     geo = []
     for i, a in enumerate(lay.spatial):
-        n, k, s, d, p = (x.shape[a], spec.kernel[i], spec.stride[i], spec.dilation[i],
+        # (stride and dilation: the options' own, which the blocks run with; the spec clamps
+        # the inert ones, see conv_transpose)
+        n, k, s, d, p = (x.shape[a], spec.kernel[i], opts.stride[i], opts.dilation[i],
                          spec.pad_lo[i])
-        reach = d * (k - 1) + 2 * M + 2  # every input a block's samples can touch
-        blocks = _plan.forward_axis(n, probe.shape[a], reach, s, 1, (p + M, 0), "zeros",
+        # a bound beyond the whole axis reaches no further than the whole axis (and keeps
+        # the core's 64-bit geometry in range for a bound like 1e30)
+        Ma = min(M, n + probe.shape[a] * s + d * (k - 1) + p + 1)
+        reach = d * (k - 1) + 2 * Ma + 2  # every input a block's samples can touch
+        blocks = _plan.forward_axis(n, probe.shape[a], reach, s, 1, (p + Ma, 0), "zeros",
                                     x.chunks[a], core_pads=False)
         plans[a] = [_plan.Block(b.start, b.size, b.pieces, (0, 0),
-                                (b.start, min(max(b.start * s - p - M, 0), n)))
+                                (b.start, min(max(b.start * s - p - Ma, 0), n)))
                     for b in blocks]
         geo.append((s, d * (k - 1) + 1, p))
     out_chunks = tuple(tuple(b.size for b in pl) for pl in plans)
@@ -489,10 +496,9 @@ class _DeformBlock:
         check_offset_bound(offset, self.bound)
         xp = _graph.array_module(offset)
         lo, hi, crop, shape = [], [], [], list(offset.shape)
-        wshape = list(window.shape)
         for a, (s, ext, p) in zip(self.spatial, self.geo):
             start, r0 = extras[a]
-            size, n = offset.shape[a], max(window.shape[a], 1)
+            size, n = offset.shape[a], window.shape[a]
             delta = start * s - p - r0
             q = max(0, -(-delta // s))
             pad = q * s - delta
@@ -500,10 +506,9 @@ class _DeformBlock:
             hi.append(max(0, (q + size - 1) * s + ext - n - pad))
             crop.append(slice(q, q + size))
             shape[a] = (n + pad + hi[-1] - ext) // s + 1
-            wshape[a] = n
-        if any(window.shape[a] == 0 for a in self.spatial):
-            # no input inside the image reaches the block: every sample reads zero
-            window = _graph.array_module(window).zeros(tuple(wshape), dtype=window.dtype)
+        # (a window empty along an axis, a block no input reaches, stays empty: its samples
+        # are outside the image there, which is what decides a NaN offset's sample, as in
+        # memory; a stand-in row of zeros would put some of them inside)
         idx = [slice(None)] * offset.ndim
         for a, c in zip(self.spatial, crop):
             idx[a] = c
