@@ -206,6 +206,10 @@ def check(desc):
         from fuzz_dask import check_dask
 
         return check_dask(desc, fn, args, kwargs, _same, _snap, close)
+    if "plan" in desc:  # the same call through the op's plan (tests/fuzz_plan.py)
+        from fuzz_plan import check_plan
+
+        return check_plan(desc, fn, args, kwargs, _same, _snap)
     user = {k: v for k, v in kwargs.items() if k != "out"}
     before = _snap((args, user))
     exc = result = None

@@ -79,6 +79,23 @@ def test_out_read_only_and_aliasing():
         cc.conv(x, np.zeros((1, 1, 1, 1), np.float32), out=x)
 
 
+def test_out_aliasing_by_true_extent():
+    # A reversed x's data pointer is its highest element: an out just past x's memory shares
+    # nothing (refused before: the check took [data, data + nbytes)). A stepped x spans more
+    # than nbytes: an out inside that span does share.
+    w = np.ones((1, 1, 1, 1), np.float32)
+    base = np.arange(72, dtype=np.float32)
+    x = base[:36].reshape(1, 1, 6, 6)[..., ::-1, ::-1]
+    out = base[36:].reshape(1, 1, 6, 6)
+    expected = x.copy()
+    assert cc.conv(x, w, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    base = np.zeros(144, np.float32)
+    x = base[:72:2].reshape(1, 1, 6, 6)
+    with pytest.raises(ValueError, match="share memory"):
+        cc.conv(x, w, out=base[36:72].reshape(1, 1, 6, 6))
+
+
 def test_overflowing_sizes_refused_before_allocation():
     # broadcast views have huge shapes but no memory behind them; the output would overflow int64
     x = np.broadcast_to(np.float32(0), (2**20, 4, 8, 8))

@@ -11,7 +11,8 @@ outputs); no call may modify its inputs, crash or hang.
 
 ``test_fuzz_dask`` runs the valid calls of every op that takes a Dask x a second time with x
 as a Dask array in random irregular chunks (tests/fuzz_dask.py): the lazy result must equal the
-in-memory one (``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op).
+in-memory one; ``test_fuzz_plan`` runs them through the op's plan, which must give the plain
+call's values bit for bit (tests/fuzz_plan.py); ``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
 
 Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
 is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
@@ -48,13 +49,14 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from fuzz_dask import DASK_OPS
+from fuzz_plan import PLAN_OPS
 from fuzz_ops import Worker, dumps
 from fuzz_strategies import STRATEGIES
 
 DEFAULT_EXAMPLES = 200
 EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))
-# the Dask fuzzing: valid calls only, each with a small task graph
-DASK_EXAMPLES = max(1, EXAMPLES // 8)
+# the Dask and plan variants: valid calls only, run twice or more
+VARIANT_EXAMPLES = max(1, EXAMPLES // 8)
 LONG = EXAMPLES > DEFAULT_EXAMPLES  # a long run draws a fresh seed; CI's runs are derandomized
 REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
 
@@ -103,12 +105,22 @@ def test_fuzz_op(op, worker):
     _fuzz(STRATEGIES[op], worker, EXAMPLES)
 
 
+def _valid(op):
+    """The op's drawn calls that must succeed, without out= (the variants add their own)."""
+    return STRATEGIES[op].filter(lambda d: d.get("expect") == "ok" and
+                                 "out" not in d.get("kwargs", {}))
+
+
 @pytest.mark.parametrize("op", [op for op in DASK_OPS if op in STRATEGIES])
 def test_fuzz_dask(op, worker):
     pytest.importorskip("dask.array")
-    valid = STRATEGIES[op].filter(lambda d: d.get("expect") == "ok" and "out" not in d.get("kwargs", {}))
-    _fuzz(st.builds(lambda d, s: dict(d, dask=s), valid, st.integers(0, 2**32 - 1)), worker,
-          DASK_EXAMPLES)
+    _fuzz(st.builds(lambda d, s: dict(d, dask=s), _valid(op), st.integers(0, 2**32 - 1)),
+          worker, VARIANT_EXAMPLES)
+
+
+@pytest.mark.parametrize("op", [op for op in PLAN_OPS if op in STRATEGIES])
+def test_fuzz_plan(op, worker):
+    _fuzz(_valid(op).map(lambda d: dict(d, plan=1)), worker, VARIANT_EXAMPLES)
 
 
 def _regressions():

@@ -8,6 +8,7 @@
 #include <convcore/convcore.hpp>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace convcore {
@@ -126,11 +127,25 @@ inline std::vector<py::ssize_t> to_ssize(const Shape& s) {
   return std::vector<py::ssize_t>(s.begin(), s.end());
 }
 
+// The bytes [lo, hi) an array's elements lie in. Not [data, data + nbytes): with negative
+// strides data() is the highest element, and with steps the elements spread over more than
+// nbytes (np.may_share_memory's bounds).
+inline std::pair<std::uintptr_t, std::uintptr_t> byte_extent(const py::array& a) {
+  auto lo = reinterpret_cast<std::uintptr_t>(a.data()), hi = lo + a.itemsize();
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const py::ssize_t reach = (a.shape(d) - 1) * a.strides(d);
+    if (reach < 0)
+      lo -= static_cast<std::uintptr_t>(-reach);
+    else
+      hi += static_cast<std::uintptr_t>(reach);
+  }
+  return {lo, hi};
+}
+
 inline bool overlaps(const py::array& a, const py::array& b) {
-  if (a.nbytes() == 0 || b.nbytes() == 0) return false;
-  auto a0 = reinterpret_cast<std::uintptr_t>(a.data()), a1 = a0 + a.nbytes();
-  auto b0 = reinterpret_cast<std::uintptr_t>(b.data()), b1 = b0 + b.nbytes();
-  return a0 < b1 && b0 < a1;
+  if (a.size() == 0 || b.size() == 0) return false;
+  const auto ea = byte_extent(a), eb = byte_extent(b);
+  return ea.first < eb.second && eb.first < ea.second;
 }
 
 // The array the op writes into: a fresh one, or the user's `out` after checking it fits exactly.

@@ -116,8 +116,8 @@ def quantized_conv2d_plan(x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
     the weights once per x dtype for the INT8 engine that runs (its panels with the per-channel
     zero-point and bias corrections and the requantisation multipliers), where the plain call
     packs them on every call: for the x dtype given by ``x_dtype`` (default: ``x_zero_point``'s
-    when it is a NumPy uint8/int8 value, else uint8) when the plan is made, for the other on
-    its first use. ``plan(x, out=None)`` takes any batch and spatial size the options allow;
+    when it is a NumPy uint8/int8 value, else uint8, or int8 where only int8 takes the zero
+    points) when the plan is made, for the other on its first use. ``plan(x, out=None)`` takes any batch and spatial size the options allow;
     the packed form is run by the kernels of the level it was made for. ``input_shape``
     (optional) is checked as an x shape when the plan is made.
 
@@ -134,7 +134,8 @@ def quantized_conv2d_plan(x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
     """
     w, bias = _args.arrays(w=w, bias=bias)
     _args.spatial_rank(w, expect=2, op="quantized_conv2d")
-    if x_dtype is None:
+    guess = x_dtype is None
+    if guess:
         zdt = getattr(x_zero_point, "dtype", None)
         x_dtype = zdt if zdt is not None and np.dtype(zdt) in _X_DTYPES else np.uint8
     xdt = _args.dtype_choice(x_dtype, "x_dtype", _X_DTYPES)
@@ -147,6 +148,20 @@ def quantized_conv2d_plan(x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
               channels_last=channels_last,
               y_dtype=None if y_dtype is None else np.dtype(y_dtype))
     plan = QuantizedConvPlan(quantized_conv2d_plan, {"w": w, "bias": bias}, kw, input_shape)
-    plan._setup(scalars, xdt, plan._meta["input_shape"])
+    try:
+        plan._setup(scalars, xdt, plan._meta["input_shape"])
+    except ValueError:
+        if not guess:
+            raise
+        # a guessed uint8 x whose zero points only int8 takes (x_zero_point -3, or y following
+        # x with y_zero_point -4): the plan is for int8 x; else the uint8 error stands
+        other = _X_DTYPES[1] if xdt == _X_DTYPES[0] else _X_DTYPES[0]
+        try:
+            plan._setup(scalars, other, plan._meta["input_shape"])
+        except ValueError:
+            pass
+        else:
+            return plan
+        raise
     return plan
 

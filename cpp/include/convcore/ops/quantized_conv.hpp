@@ -198,14 +198,16 @@ void quantized_conv_prepare(const ConvSpec& s, const TW* w, const std::int32_t* 
   if (bias) p.bias.assign(bias, bias + s.C_out);
 }
 
+// The packed form holds the weights' channels, groups and taps (Q8Layout) and nothing of the
+// geometry, which each run takes from its own spec. So stride, dilation and padding are not
+// compared: specs from the same options differ there with the input size (a stride or
+// dilation the spec clamps where it is inert, "same" padding with a stride).
 inline void check_packed_spec(const ConvSpec& p, const ConvSpec& s) {
   bool same = p.nd == s.nd && p.C_in == s.C_in && p.C_out == s.C_out && p.groups == s.groups;
-  for (int d = 0; d < kMaxSpatial; ++d)
-    same = same && p.k[d] == s.k[d] && p.stride[d] == s.stride[d] && p.dil[d] == s.dil[d] &&
-           p.pad_lo[d] == s.pad_lo[d];
+  for (int d = 0; d < kMaxSpatial; ++d) same = same && p.k[d] == s.k[d];
   if (!same || kernels::q8_depthwise_applicable(p) != kernels::q8_depthwise_applicable(s))
-    fail_value("the spec does not match the packed weights' (channels, groups, kernel, stride, "
-               "dilation and padding must be the same)");
+    fail_value("the spec does not match the packed weights' (channels, groups and kernel must "
+               "be the same)");
 }
 }  // namespace detail
 
