@@ -210,6 +210,10 @@ def check(desc):
         from fuzz_plan import check_plan
 
         return check_plan(desc, fn, args, kwargs, _same, _snap)
+    if "threads" in desc:  # the same call on another thread count (tests/fuzz_threads.py)
+        from fuzz_threads import check_threads
+
+        return check_threads(desc, fn, args, kwargs)
     user = {k: v for k, v in kwargs.items() if k != "out"}
     before = _snap((args, user))
     exc = result = None

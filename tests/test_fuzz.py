@@ -12,7 +12,9 @@ outputs); no call may modify its inputs, crash or hang.
 ``test_fuzz_dask`` runs the valid calls of every op that takes a Dask x a second time with x
 as a Dask array in random irregular chunks (tests/fuzz_dask.py): the lazy result must equal the
 in-memory one; ``test_fuzz_plan`` runs them through the op's plan, which must give the plain
-call's values bit for bit (tests/fuzz_plan.py); ``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
+call's values bit for bit (tests/fuzz_plan.py); ``test_fuzz_threads`` runs them on 1, 3, 5 or 7
+threads, which must give the worker's 2-thread result bit for bit (tests/fuzz_threads.py);
+``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
 
 Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
 is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
@@ -50,6 +52,7 @@ from hypothesis import strategies as st
 
 from fuzz_dask import DASK_OPS
 from fuzz_plan import PLAN_OPS
+from fuzz_threads import THREADS
 from fuzz_ops import Worker, dumps
 from fuzz_strategies import STRATEGIES
 
@@ -121,6 +124,12 @@ def test_fuzz_dask(op, worker):
 @pytest.mark.parametrize("op", [op for op in PLAN_OPS if op in STRATEGIES])
 def test_fuzz_plan(op, worker):
     _fuzz(_valid(op).map(lambda d: dict(d, plan=1)), worker, VARIANT_EXAMPLES)
+
+
+@pytest.mark.parametrize("op", sorted(set(DASK_OPS) & set(STRATEGIES)))
+def test_fuzz_threads(op, worker):
+    _fuzz(st.builds(lambda d, n: dict(d, threads=n), _valid(op), st.sampled_from(THREADS)),
+          worker, VARIANT_EXAMPLES)
 
 
 def _regressions():
