@@ -51,14 +51,14 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from fuzz_dask import DASK_OPS
-from fuzz_plan import PLAN_OPS
-from fuzz_threads import THREADS
 from fuzz_ops import Worker, dumps
+from fuzz_plan import PLAN_OPS
 from fuzz_strategies import STRATEGIES
+from fuzz_threads import THREADS
 
 DEFAULT_EXAMPLES = 200
 EXAMPLES = int(os.environ.get("CONVCORE_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))
-# the Dask and plan variants: valid calls only, run twice or more
+# the Dask, plan and thread-count variants: valid calls only, each run twice
 VARIANT_EXAMPLES = max(1, EXAMPLES // 8)
 LONG = EXAMPLES > DEFAULT_EXAMPLES  # a long run draws a fresh seed; CI's runs are derandomized
 REGRESSIONS = Path(__file__).parent / "data" / "fuzz_regressions.jsonl"
@@ -126,6 +126,7 @@ def test_fuzz_plan(op, worker):
     _fuzz(_valid(op).map(lambda d: dict(d, plan=1)), worker, VARIANT_EXAMPLES)
 
 
+# (the ops that compute on arrays: those that take a Dask x)
 @pytest.mark.parametrize("op", sorted(set(DASK_OPS) & set(STRATEGIES)))
 def test_fuzz_threads(op, worker):
     _fuzz(st.builds(lambda d, n: dict(d, threads=n), _valid(op), st.sampled_from(THREADS)),

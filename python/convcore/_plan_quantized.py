@@ -117,9 +117,10 @@ def quantized_conv2d_plan(x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
     zero-point and bias corrections and the requantisation multipliers), where the plain call
     packs them on every call: for the x dtype given by ``x_dtype`` (default: ``x_zero_point``'s
     when it is a NumPy uint8/int8 value, else uint8, or int8 where only int8 takes the zero
-    points) when the plan is made, for the other on its first use. ``plan(x, out=None)`` takes any batch and spatial size the options allow;
-    the packed form is run by the kernels of the level it was made for. ``input_shape``
-    (optional) is checked as an x shape when the plan is made.
+    points) when the plan is made, for the other on its first use. ``plan(x, out=None)`` takes
+    any batch and spatial size the options allow; the packed form is run by the kernels of the
+    level it was made for. ``input_shape`` (optional) is checked as an x shape when the plan
+    is made.
 
     ``plan.algorithm`` (the INT8 kernels), ``plan.algorithm_for(x)``, ``plan.workspace_bytes``,
     ``plan.y_dtype_for(x_dtype)`` and ``repr(plan)`` say what it does. The plan is immutable,
