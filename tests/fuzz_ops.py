@@ -187,10 +187,14 @@ def _word(name, msg):
 
 
 def resolve(op):
+    import importlib
+
     import convcore as cc
 
     f = cc
     for part in op.split("."):
+        if f is cc and not hasattr(cc, part):  # a subpackage import convcore leaves out (ndimage)
+            importlib.import_module("convcore." + part)
         f = getattr(f, part)
     return f
 
@@ -210,6 +214,10 @@ def check(desc):
         from fuzz_plan import check_plan
 
         return check_plan(desc, fn, args, kwargs, _same, _snap)
+    if "scipy" in desc:  # convcore.ndimage against scipy.ndimage (tests/fuzz_ndimage.py)
+        from fuzz_ndimage import check_scipy
+
+        return check_scipy(desc, fn, args, kwargs, _same, _snap)
     if "threads" in desc:  # the same call on another thread count (tests/fuzz_threads.py)
         from fuzz_threads import check_threads
 

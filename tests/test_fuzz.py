@@ -14,7 +14,8 @@ as a Dask array in random irregular chunks (tests/fuzz_dask.py): the lazy result
 in-memory one; ``test_fuzz_plan`` runs them through the op's plan, which must give the plain
 call's values bit for bit (tests/fuzz_plan.py); ``test_fuzz_threads`` runs them on 1, 3, 5 or 7
 threads, which must give the worker's 2-thread result bit for bit (tests/fuzz_threads.py);
-``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
+``test_fuzz_ndimage`` draws calls of SciPy's filters for convcore.ndimage and scipy.ndimage
+alike (tests/fuzz_ndimage.py); ``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
 
 Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
 is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
@@ -51,6 +52,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from fuzz_dask import DASK_OPS
+from fuzz_ndimage import FUNCTIONS as NDIMAGE_FUNCTIONS
+from fuzz_ndimage import calls as ndimage_calls
 from fuzz_ops import Worker, dumps
 from fuzz_plan import PLAN_OPS
 from fuzz_strategies import STRATEGIES
@@ -131,6 +134,12 @@ def test_fuzz_plan(op, worker):
 def test_fuzz_threads(op, worker):
     _fuzz(st.builds(lambda d, n: dict(d, threads=n), _valid(op), st.sampled_from(THREADS)),
           worker, VARIANT_EXAMPLES)
+
+
+@pytest.mark.parametrize("name", NDIMAGE_FUNCTIONS)
+def test_fuzz_ndimage(name, worker):
+    pytest.importorskip("scipy.ndimage")
+    _fuzz(ndimage_calls(name), worker, VARIANT_EXAMPLES)
 
 
 def _regressions():

@@ -127,17 +127,18 @@ def get_output(output: Any, input: np.ndarray, complex_output: bool = False,
 
 
 def run(input: np.ndarray, output: np.ndarray,
-        call: Callable[[np.ndarray, np.ndarray, bool], None]) -> np.ndarray:
+        call: Callable[[np.ndarray, np.ndarray, bool], None], flip: bool = True) -> np.ndarray:
     """call(src, dst, flipped) with src and dst C-contiguous in native byte order; flipped:
     they are the transposes of input and output (a Fortran-ordered input runs without a copy,
-    the caller mirrors its axes). Other layouts go through one copy each way."""
+    the caller mirrors its axes; flip=False: copied instead). Other layouts go through one copy
+    each way."""
     check_dtype(input)
     check_dtype(output)
     if not output.flags.writeable:
         raise ValueError("output array is read-only")
     src = native(input)
     flipped = False
-    if src.ndim > 1 and not src.flags.c_contiguous and src.flags.f_contiguous:
+    if flip and src.ndim > 1 and not src.flags.c_contiguous and src.flags.f_contiguous:
         src, flipped = src.T, True
     elif not src.flags.c_contiguous:
         src = np.ascontiguousarray(src)
@@ -168,10 +169,10 @@ def uniform1d_into(input: np.ndarray, size: int, axis: int, output: np.ndarray, 
 
 def correlate_into(input: np.ndarray, weights: np.ndarray, output: np.ndarray, mode: str,
                    cval: float, origins: Sequence[int]) -> np.ndarray:
-    def call(s: np.ndarray, d: np.ndarray, f: bool) -> None:
-        w, o = (np.ascontiguousarray(weights.T), list(origins)[::-1]) if f else (weights, origins)
-        _core._ndimage_correlate(s, w, d, mode, cval, list(o))
-    return run(input, output, call)
+    # No transposed run for a Fortran-ordered input: SciPy adds the taps in the kernel's C
+    # order, which the transposed kernel's C order is not (float results 1 ulp off)
+    return run(input, output, lambda s, d, f: _core._ndimage_correlate(
+        s, weights, d, mode, cval, list(origins)), flip=False)
 
 
 def _fused_group(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> Any:
@@ -245,9 +246,18 @@ def passes(input: np.ndarray, output: np.ndarray, steps: Sequence[tuple]) -> np.
     for k in range(len(steps) - 1, 0, -1):
         axis = steps[k][0]
         dst[k - 1] = dst[k] if in_place_ok and axis == last else other(dst[k])
+    # A float32 output of another dtype's image: SciPy computes every pass in double, so a
+    # later pass, float32 in and out, must not take the float32 kernels. It runs into a
+    # float64 array, then rounds into float32 as SciPy's store does.
+    exact = output.dtype == np.float32 and input.dtype != np.float32
     src = input
     for k, step in enumerate(steps):
-        step[1](src, dst[k])
+        if exact and k > 0:
+            wide = np.empty(dst[k].shape, np.float64)
+            step[1](src, wide)
+            dst[k][...] = wide
+        else:
+            step[1](src, dst[k])
         src = dst[k]
     return output
 
