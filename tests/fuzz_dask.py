@@ -1,4 +1,4 @@
-"""The Dask half of the differential fuzzing (tests/test_fuzz_dask.py): a valid call drawn by
+"""The Dask half of the differential fuzzing (tests/test_fuzz.py, ``test_fuzz_dask``): a valid call drawn by
 tests/fuzz_strategies.py is run twice, once as drawn (NumPy) and once with its x (``a`` for
 convolve / correlate) as a Dask array cut into random, irregular chunks, and the two results
 must agree. A call description carries ``"dask": seed``; the seed draws the chunks
@@ -13,6 +13,8 @@ arguments come back unmodified; a refusal is a failure (every op takes a Dask x)
 from __future__ import annotations
 
 import numpy as np
+
+from fuzz_ops import bit_difference
 
 # Ops whose first argument, x (or a), may be a Dask array (convcore/dask/_ops.py).
 DASK_OPS = (
@@ -83,7 +85,5 @@ def check_dask(desc, fn, args, kwargs, same, snap, close):
         # choices): the rounding of a long reduction, not a wrong halo, which is O(1)
         close(got, expected.astype(np.complex128 if expected.dtype.kind == "c" else np.float64),
               reduction=4096, what=f"Dask x, chunks {chunks}")
-    elif not np.array_equal(got, expected):
-        bad = np.argwhere(got != expected)
-        return f"Dask x, chunks {chunks}: differs from the in-memory result at {tuple(bad[0])}"
-    return None
+        return None
+    return bit_difference(got, expected, f"Dask x, chunks {chunks}, against memory")

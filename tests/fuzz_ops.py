@@ -182,6 +182,20 @@ def close(actual, expected, reduction=1, dtype=None, what="result"):
         raise Mismatch(f"{what}: {e}") from None
 
 
+def bit_difference(got, expected, what):
+    """None when ``got`` has ``expected``'s dtype, shape and bits (NaNs equal), else a message
+    naming the first differing element (the variants of tests/fuzz_*.py)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape or got.dtype != expected.dtype:
+        return (f"{what}: {got.dtype}{list(got.shape)}, expected "
+                f"{expected.dtype}{list(expected.shape)}")
+    same = (got == expected) | ((got != got) & (expected != expected))
+    if not np.all(same):
+        at = tuple(int(i) for i in np.argwhere(~same)[0]) if got.ndim else ()
+        return f"{what}: differs at {at}: {got[at]!r} vs {expected[at]!r}"
+    return None
+
+
 def _word(name, msg):
     return re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", msg) is not None
 

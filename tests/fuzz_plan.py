@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# op -> (its plan's name, where x's companions go: "x" = plan(x), "deform" = plan(x, offset,
-# mask=...) with w, bias for the plan)
+from fuzz_ops import bit_difference
+
+# op -> its plan's name (deform_conv2d's plan takes w and bias; offset and mask go to the call)
 PLAN_OPS = {
     "conv": "conv_plan", "conv1d": "conv_plan", "conv2d": "conv_plan", "conv3d": "conv_plan",
     "conv_transpose": "conv_transpose_plan", "conv_transpose1d": "conv_transpose_plan",
@@ -50,13 +51,10 @@ def check_plan(desc, fn, args, kwargs, same, snap):
     if not same(before, snap((args, kwargs))):
         return "plan modified its inputs (an argument differs after the call)"
     for what, y in (("plan(x)", got), ("plan(x, out=)", again)):
-        y = np.asarray(y)
-        if y.shape != expected.shape or y.dtype != expected.dtype:
-            return f"{what}: {y.dtype}{list(y.shape)}, plain call {expected.dtype}{list(expected.shape)}"
-        if not np.array_equal(y, expected, equal_nan=expected.dtype.kind in "fc"):
-            bad = np.argwhere(~((y == expected) | ((y != y) & (expected != expected))))
-            return (f"{what} differs from the plain call (algorithm {plan.algorithm!r}) at "
-                    f"{tuple(int(i) for i in bad[0])}")
+        msg = bit_difference(y, expected, f"{what} against the plain call (algorithm "
+                                          f"{plan.algorithm!r})")
+        if msg:
+            return msg
     if again is not out:
         return "plan(x, out=out) did not return out"
     return None

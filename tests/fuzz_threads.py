@@ -7,7 +7,7 @@ crash-isolating worker of tests/fuzz_ops.py.
 """
 from __future__ import annotations
 
-import numpy as np
+from fuzz_ops import bit_difference
 
 THREADS = (1, 3, 5, 7)
 
@@ -29,11 +29,4 @@ def check_threads(desc, fn, args, kwargs):
         return f"{n} threads: raised {type(e).__name__}: {str(e)[:300]}"
     finally:
         cc.set_num_threads(before)
-    got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape != expected.shape or got.dtype != expected.dtype:
-        return f"{n} threads: {got.dtype}{list(got.shape)}, {before}: {expected.dtype}{list(expected.shape)}"
-    if not np.array_equal(got, expected, equal_nan=expected.dtype.kind in "fc"):
-        diff = ~((got == expected) | ((got != got) & (expected != expected)))
-        at = tuple(int(i) for i in np.argwhere(diff)[0]) if got.ndim else ()
-        return f"{n} threads differ from {before} at {at}: {got[at]!r} vs {expected[at]!r}"
-    return None
+    return bit_difference(got, expected, f"{n} threads against {before}")
