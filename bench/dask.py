@@ -12,6 +12,9 @@ Dask threads on 2 cores); in memory it gets ``--threads``.
    ``convolve(x, k, "same", "fill")`` is the same operation for odd k): a 2-D 8192^2 float32
    image in 1024^2 chunks with kernels 3, 7, 15, and a 3-D 256^3 volume in 64^3 chunks with
    kernels 3 and 7. The results are compared first (max abs difference printed).
+   Then convcore.ndimage against ``dask_image.ndfilters`` (the same function, SciPy's default
+   mode): gaussian_filter s=2, sobel, uniform_filter 5 and laplace on the 2-D image, float32
+   and uint8.
 2. Chunking overhead: a ResNet 3x3 64->64 layer (padding 1) on N=32 56x56 chunked by 4 images,
    and a 15x15 correlate on 8192^2 in 1024^2 chunks, each against the same op in memory on the
    same array. Printed: dask_time / memory_time - 1 (the overhead).
@@ -77,7 +80,6 @@ def _progress(show: bool) -> Any:
 
 
 def vs_dask_image(sizes: Dict[str, Any], repeat: int, threads: int, show: bool) -> List[dict]:
-    import dask
     import dask.array as da
     from dask_image import ndfilters
 
@@ -89,27 +91,56 @@ def vs_dask_image(sizes: Dict[str, Any], repeat: int, threads: int, show: bool) 
         x = da.random.default_rng(1).standard_normal((n,) * nd, chunks=(chunk,) * nd,
                                                     dtype=np.float32).persist()
         w = rng.standard_normal((k,) * nd).astype(np.float32)
-        ours = cc.convolve(x, w, "same", "fill", 0.0)
-        theirs = ndfilters.convolve(x, w, mode="constant", cval=0.0)
-        with dask.config.set(scheduler="threads", num_workers=threads):
-            with _progress(show):
-                diff = float(abs(ours - theirs).max().compute())
-            t = _interleaved({"convcore": lambda: ours.compute(),
-                              "dask_image": lambda: theirs.compute(),
-                              "convcore_persist": lambda: ours.persist(),
-                              "dask_image_persist": lambda: theirs.persist()}, repeat)
-        rows.append(dict(case=f"{nd}-D {n}^{nd} chunks {chunk}^{nd}, k={k}",
-                         convcore_s=t["convcore"], dask_image_s=t["dask_image"],
-                         ratio=t["dask_image"] / t["convcore"],
-                         convcore_persist_s=t["convcore_persist"],
-                         dask_image_persist_s=t["dask_image_persist"],
-                         ratio_persist=t["dask_image_persist"] / t["convcore_persist"],
-                         max_abs_diff=diff))
-        r = rows[-1]
-        print(f"  {r['case']:<36} compute: convcore {t['convcore']:7.3f} s  dask-image "
-              f"{t['dask_image']:7.3f} s  ratio {r['ratio']:5.2f} | persist: "
-              f"{t['convcore_persist']:7.3f} s  {t['dask_image_persist']:7.3f} s  ratio "
-              f"{r['ratio_persist']:5.2f} | max|diff| {diff:.2e}", flush=True)
+        rows.append(_versus(f"{nd}-D {n}^{nd} chunks {chunk}^{nd}, k={k}",
+                            cc.convolve(x, w, "same", "fill", 0.0),
+                            ndfilters.convolve(x, w, mode="constant", cval=0.0), repeat,
+                            threads, show))
+    return rows
+
+
+def _versus(case: str, ours: Any, theirs: Any, repeat: int, threads: int,
+            show: bool) -> dict:
+    """One row: two lazy results of the same operation, compared, then each computed and
+    persisted, interleaved."""
+    import dask
+
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        with _progress(show):
+            diff = float(abs(ours.astype(np.float64) - theirs).max().compute())
+        t = _interleaved({"convcore": lambda: ours.compute(),
+                          "dask_image": lambda: theirs.compute(),
+                          "convcore_persist": lambda: ours.persist(),
+                          "dask_image_persist": lambda: theirs.persist()}, repeat)
+    r = dict(case=case, convcore_s=t["convcore"], dask_image_s=t["dask_image"],
+             ratio=t["dask_image"] / t["convcore"], convcore_persist_s=t["convcore_persist"],
+             dask_image_persist_s=t["dask_image_persist"],
+             ratio_persist=t["dask_image_persist"] / t["convcore_persist"], max_abs_diff=diff)
+    print(f"  {case:<44} compute: convcore {t['convcore']:7.3f} s  dask-image "
+          f"{t['dask_image']:7.3f} s  ratio {r['ratio']:5.2f} | persist: "
+          f"{t['convcore_persist']:7.3f} s  {t['dask_image_persist']:7.3f} s  ratio "
+          f"{r['ratio_persist']:5.2f} | max|diff| {diff:.2e}", flush=True)
+    return r
+
+
+def vs_dask_image_ndimage(sizes: Dict[str, Any], repeat: int, threads: int,
+                          show: bool) -> List[dict]:
+    """convcore.ndimage against dask_image.ndfilters, the same function and arguments (SciPy's
+    defaults: mode "reflect") on the same 2-D image, float32 and uint8."""
+    import dask.array as da
+    from dask_image import ndfilters
+
+    from convcore import ndimage
+
+    n, chunk = sizes["img"], sizes["img_chunk"]
+    rows = []
+    for dt in (np.float32, np.uint8):
+        base = da.random.default_rng(2).standard_normal((n, n), chunks=(chunk, chunk)) * 40 + 128
+        x = base.clip(0, 255).astype(dt).persist()
+        for name, args in (("gaussian_filter", (2.0,)), ("sobel", ()), ("uniform_filter", (5,)),
+                           ("laplace", ())):
+            rows.append(_versus(f"{name} {np.dtype(dt).name} {n}^2 chunks {chunk}^2",
+                                getattr(ndimage, name)(x, *args),
+                                getattr(ndfilters, name)(x, *args), repeat, threads, show))
     return rows
 
 
@@ -238,19 +269,24 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--no-progress", action="store_true", help="no Dask progress bars")
-    ap.add_argument("--only", choices=["dask_image", "overhead", "memory"], action="append")
+    ap.add_argument("--only", choices=["dask_image", "ndimage", "overhead", "memory"],
+                    action="append")
     args = ap.parse_args(argv)
     import dask
 
     sizes = _sizes(args.quick)
     show = not args.no_progress
-    only = set(args.only or ["dask_image", "overhead", "memory"])
+    only = set(args.only or ["dask_image", "ndimage", "overhead", "memory"])
     res: Dict[str, Any] = dict(settings=dict(vars(args), sizes=sizes),
                                versions=dict(convcore=cc.__version__, dask=dask.__version__,
                                              numpy=np.__version__))
     if "dask_image" in only:
         print("vs dask_image.ndfilters.convolve (ratio = dask-image time / convcore time):")
         res["vs_dask_image"] = vs_dask_image(sizes, args.repeat, args.threads, show)
+    if "ndimage" in only:
+        print("convcore.ndimage vs dask_image.ndfilters, same function (ratio as above):")
+        res["ndimage_vs_dask_image"] = vs_dask_image_ndimage(sizes, args.repeat, args.threads,
+                                                             show)
     if "overhead" in only:
         print("chunking overhead (the same op in memory vs on the Dask array):")
         res["overhead"] = overhead(sizes, args.repeat, args.threads, show)

@@ -220,6 +220,10 @@ def check(desc):
     op = desc["op"]
     args, kwargs = build(desc["args"]), build(desc.get("kwargs", {}))
     fn = resolve(op)
+    if "scipy" in desc:  # convcore.ndimage against scipy.ndimage (tests/fuzz_ndimage.py)
+        from fuzz_ndimage import check_scipy
+
+        return check_scipy(desc, fn, args, kwargs, _same, _snap, close)
     if "dask" in desc:  # the same call with a chunked Dask x (tests/fuzz_dask.py)
         from fuzz_dask import check_dask
 
@@ -228,10 +232,6 @@ def check(desc):
         from fuzz_plan import check_plan
 
         return check_plan(desc, fn, args, kwargs, _same, _snap)
-    if "scipy" in desc:  # convcore.ndimage against scipy.ndimage (tests/fuzz_ndimage.py)
-        from fuzz_ndimage import check_scipy
-
-        return check_scipy(desc, fn, args, kwargs, _same, _snap)
     if "threads" in desc:  # the same call on another thread count (tests/fuzz_threads.py)
         from fuzz_threads import check_threads
 

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 _CLUSTER_SCRIPT = """
 import os, numpy as np, dask.array as da, distributed, convcore as cc
+from convcore import ndimage
 rng = np.random.default_rng(0)
 x = rng.standard_normal((4, 3, 40, 36)).astype("f4")
 w = rng.standard_normal((5, 3, 3, 3)).astype("f4")
@@ -34,7 +35,8 @@ if __name__ == "__main__":
         y = cc.conv2d(da.from_array(x, chunks=(2, 3, (13, 9, 18), 12)), w, b, stride=2,
                       padding="same", padding_mode="reflect", activation="relu")
         f = cc.correlate(da.from_array(a, chunks=(17, 20)), k, "same", "wrap")
-        got_y, got_f = client.compute([y, f], sync=True)
+        g = ndimage.gaussian_filter(da.from_array(a, chunks=(17, 20)), 2.0, mode="wrap")
+        got_y, got_f, got_g = client.compute([y, f, g], sync=True)
         pids = set(client.run(os.getpid).values())
         # each task's convcore thread count: its share of the cores, capped by the nanny's
         # OMP_NUM_THREADS (1)
@@ -47,12 +49,14 @@ if __name__ == "__main__":
                                rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_f, cc.correlate(a, k, "same", "wrap"), rtol=1e-12,
                                atol=1e-12)
+    np.testing.assert_array_equal(got_g, ndimage.gaussian_filter(a, 2.0, mode="wrap"))
     print("cluster ok")
 """
 
 
 def test_local_cluster_two_worker_processes(tmp_path):
-    """Two worker processes compute a conv and a filter; their results are the in-memory ones.
+    """Two worker processes compute a conv, a filter and an ndimage filter; their results are
+    the in-memory ones.
 
     The cluster runs in a fresh interpreter: started from inside the full test session its
     spawned workers vanished (twice, in CI only), and the client waited for them for ever."""

@@ -15,7 +15,9 @@ in-memory one; ``test_fuzz_plan`` runs them through the op's plan, which must gi
 call's values bit for bit (tests/fuzz_plan.py); ``test_fuzz_threads`` runs them on 1, 3, 5 or 7
 threads, which must give the worker's 2-thread result bit for bit (tests/fuzz_threads.py);
 ``test_fuzz_ndimage`` draws calls of SciPy's filters for convcore.ndimage and scipy.ndimage
-alike (tests/fuzz_ndimage.py); ``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op each.
+alike (tests/fuzz_ndimage.py), and ``test_fuzz_ndimage_dask`` runs them again on the image as a
+chunked Dask array against the in-memory result; ``CONVCORE_FUZZ_EXAMPLES // 8`` calls per op
+each.
 
 Each call runs in a persistent worker process (tests/fuzz_ops.py), so a segfault or an abort
 is a failing example, not a dead test run, and a call taking more than 20 s is a hang. A test
@@ -140,6 +142,13 @@ def test_fuzz_threads(op, worker):
 def test_fuzz_ndimage(name, worker):
     pytest.importorskip("scipy.ndimage")
     _fuzz(ndimage_calls(name), worker, VARIANT_EXAMPLES)
+
+
+@pytest.mark.parametrize("name", NDIMAGE_FUNCTIONS)
+def test_fuzz_ndimage_dask(name, worker):
+    pytest.importorskip("dask.array")
+    _fuzz(st.builds(lambda d, s: dict(d, dask=s), ndimage_calls(name), st.integers(0, 2**32 - 1)),
+          worker, VARIANT_EXAMPLES)
 
 
 def _regressions():
