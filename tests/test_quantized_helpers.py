@@ -131,3 +131,44 @@ def test_bad_input():
         cc.choose_qparams(x, symmetric="yes")
     with pytest.raises(TypeError, match="dtype"):
         cc.choose_qparams(x, np.float32)
+
+
+def test_dask_arrays_stay_lazy(rng):
+    """A Dask x: quantize / dequantize give lazy arrays with x's chunks and the NumPy values;
+    choose_qparams reduces it (min, max, finiteness) without gathering it; nothing is
+    computed by quantize / dequantize, and a NaN raises when its block is computed."""
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    x = rng.standard_normal((6, 5, 7)) * 3
+    xd = da.from_array(x, chunks=(2, 3, 4))
+    with dask.config.set(scheduler="sync"):
+        for ax in (None, 0, 2):
+            s, z = cc.choose_qparams(x, np.int8, axis=ax)
+            sd, zd = cc.choose_qparams(xd, np.int8, axis=ax)
+            np.testing.assert_array_equal(s, sd)
+            np.testing.assert_array_equal(z, zd)
+            q = cc.quantize(x, s, z, np.int8, axis=ax)
+            qd = cc.quantize(xd, s, z, np.int8, axis=ax)
+            assert isinstance(qd, da.Array) and qd.chunks == xd.chunks
+            np.testing.assert_array_equal(qd.compute(), q)
+            assert qd.dtype == q.dtype
+            f = cc.dequantize(da.from_array(q, chunks=3), s, z, axis=ax, dtype=np.float64)
+            assert isinstance(f, da.Array)
+            np.testing.assert_array_equal(f.compute(), cc.dequantize(q, s, z, axis=ax,
+                                                                     dtype=np.float64))
+        calls = []
+
+        def boom(b):
+            calls.append(1)
+            return b
+
+        lazy = xd.map_blocks(boom, dtype=xd.dtype, meta=np.empty((0, 0, 0)))
+        cc.dequantize(cc.quantize(lazy, 0.1, 3), 0.1, 3)
+        assert not calls
+        bad = x.copy()
+        bad[3, 2, 1] = np.nan
+        qn = cc.quantize(da.from_array(bad, chunks=2), 0.1, 3)
+        with pytest.raises(ValueError, match="NaN"):
+            qn.compute()
+        with pytest.raises(ValueError, match="finite"):
+            cc.choose_qparams(da.from_array(bad, chunks=2))

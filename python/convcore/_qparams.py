@@ -1,7 +1,9 @@
 """INT8 helpers around quantized_conv2d, NumPy in and out: quantize, dequantize, choose_qparams.
 
 All arithmetic is float64; rounding is half to even (np.rint), as ONNX QuantizeLinear and
-quantized_conv2d's requantisation round."""
+quantized_conv2d's requantisation round. A Dask array in gives a lazy Dask array out
+(quantize, dequantize: the same elementwise float64 arithmetic per block), and choose_qparams
+reduces a Dask x to its min and max without gathering it."""
 from __future__ import annotations
 
 import numbers
@@ -29,8 +31,9 @@ def _axis(axis: Any, ndim: int) -> Optional[int]:
     return a % ndim
 
 
-def _real_array(x: Any, name: str) -> np.ndarray:
-    a = np.asarray(x)
+def _real_array(x: Any, name: str) -> Any:
+    """x as an array (a Dask array stays one, uncomputed), of a real dtype."""
+    a = x if _args.is_dask(x) else np.asarray(x)
     if a.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real-valued array, got dtype {a.dtype}")
     return a
@@ -75,11 +78,18 @@ def _params(scale: Any, zero_point: Any, ndim: int, axis: Optional[int], size: i
     return s, zi
 
 
+def _refuse_nan(v: np.ndarray) -> np.ndarray:
+    if np.isnan(v).any():
+        raise ValueError("x contains NaN, which has no quantized value")
+    return v
+
+
 def quantize(x: Any, scale: Any, zero_point: Any, dtype: Any = np.uint8, *,
              axis: Optional[int] = None) -> np.ndarray:
     """Quantize real values to 8 bits (ONNX ``QuantizeLinear``):
     ``q = saturate(round_half_to_even(x / scale) + zero_point)``, in float64, saturated to the
-    range of ``dtype`` (uint8 or int8; +-inf saturate, NaN is a ValueError).
+    range of ``dtype`` (uint8 or int8; +-inf saturate, NaN is a ValueError: for a Dask ``x``
+    a lazy result, which raises it when a block holding NaN is computed).
 
     ``scale`` (positive) and ``zero_point`` (in the dtype's range) are scalars, or with ``axis``
     one value per index along that axis (per channel; weights: ``axis=0``). Returns a new
@@ -98,8 +108,10 @@ def quantize(x: Any, scale: Any, zero_point: Any, dtype: Any = np.uint8, *,
     lo, hi = _RANGES[dt]
     s, z = _params(scale, zero_point, a.ndim, ax, a.shape[ax] if ax is not None else 1, lo, hi)
     v = a.astype(np.float64)
-    if np.isnan(v).any():
-        raise ValueError("x contains NaN, which has no quantized value")
+    if _args.is_dask(v):
+        v = v.map_blocks(_refuse_nan, dtype=np.float64)
+    else:
+        _refuse_nan(v)
     with np.errstate(over="ignore"):
         q = np.rint(v / s) + z
     return np.clip(q, lo, hi).astype(dt)
@@ -115,7 +127,7 @@ def dequantize(q: Any, scale: Any, zero_point: Any, *, axis: Optional[int] = Non
     >>> cc.dequantize(np.array([126, 128, 130, 255], np.uint8), 0.5, 128)
     array([-1. ,  0. ,  1. , 63.5], dtype=float32)
     """
-    a = np.asarray(q)
+    a = q if _args.is_dask(q) else np.asarray(q)
     if a.dtype.kind not in "iu":
         raise TypeError(f"q must be an integer array, got dtype {a.dtype}")
     out = _args.dtype_choice(dtype, "dtype", (np.float32, np.float64))
@@ -136,7 +148,8 @@ def choose_qparams(x: Any, dtype: Any = np.uint8, axis: Optional[int] = None,
     ``zero_point = round_half_to_even(qmin - min / scale)``, clamped to the dtype's range.
     Symmetric (weights): ``scale = max|x| / 127`` and zero point 0 (int8; values in
     [-127, 127]) or 128 (uint8). A range of zero gives scale 1.0. float64 throughout; x must be
-    finite and non-empty.
+    finite and non-empty. A Dask ``x`` is reduced to its min and max (and finiteness) in one
+    ``dask.compute``, never gathered.
 
     >>> import numpy as np, convcore as cc
     >>> x = np.array([-1.0, 0.0, 2.0, 3.1])
@@ -154,14 +167,19 @@ def choose_qparams(x: Any, dtype: Any = np.uint8, axis: Optional[int] = None,
     a = _real_array(x, "x").astype(np.float64)
     if a.size == 0:
         raise ValueError("x is empty: no range to choose a scale from")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("x must be finite (NaN or inf has no range)")
     ax = _axis(axis, a.ndim)
     if not isinstance(symmetric, (bool, np.bool_)):
         raise TypeError(f"symmetric must be a bool, got {symmetric!r}")
     red = None if ax is None else tuple(i for i in range(a.ndim) if i != ax)
-    mn = np.minimum(a.min(axis=red), 0.0)
-    mx = np.maximum(a.max(axis=red), 0.0)
+    lo_hi_ok = (a.min(axis=red), a.max(axis=red), np.isfinite(a).all())
+    if _args.is_dask(a):
+        import dask
+
+        lo_hi_ok = dask.compute(*lo_hi_ok)
+    if not lo_hi_ok[2]:
+        raise ValueError("x must be finite (NaN or inf has no range)")
+    mn = np.minimum(lo_hi_ok[0], 0.0)
+    mx = np.maximum(lo_hi_ok[1], 0.0)
     qmin, qmax = _RANGES[dt]
     if symmetric:
         amax = np.maximum(-mn, mx)
