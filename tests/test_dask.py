@@ -288,6 +288,22 @@ def test_nothing_computed_and_bad_input():
     assert not calls
 
 
+def test_unknown_chunk_sizes_refused():
+    x = da.arange(100, chunks=10).astype("f8")
+    y = x[x > 20]  # chunk sizes unknown until computed
+    with pytest.raises(ValueError, match="unknown chunk sizes.*x.compute_chunk_sizes"):
+        cc.conv1d(y[None, None], np.ones((1, 1, 3)))
+    with pytest.raises(ValueError, match="unknown chunk sizes.*a.compute_chunk_sizes"):
+        cc.correlate(y, np.ones(3), "same")
+    from convcore import ndimage
+
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        ndimage.gaussian_filter(y, 2.0)
+    y.compute_chunk_sizes()
+    np.testing.assert_array_equal(cc.correlate(y, np.ones(3), "same").compute(),
+                                  cc.correlate(np.arange(21, 100.0), np.ones(3), "same"))
+
+
 def test_weights_in_graph_once():
     x = da.ones((4, 2, 16, 16), chunks=(1, 2, 8, 8), dtype="f4")
     w = np.ones((3, 2, 3, 3), "f4")

@@ -27,7 +27,11 @@ def call(op: str, *args: Any, **kwargs: Any) -> Any:
     from ._ops import OPS
     from ._reduce import squeeze_excitation
 
+    from ._graph import require_known_chunks
+
     ops = dict(OPS, squeeze_excitation=squeeze_excitation)
     if op not in ops:
         raise TypeError(f"convcore.{op} does not take Dask arrays")
+    if args and hasattr(args[0], "chunks") and hasattr(args[0], "dask"):  # x (a for filters)
+        require_known_chunks(args[0], "a" if op == "filter" else "x")
     return ops[op](*args, **kwargs)

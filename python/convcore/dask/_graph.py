@@ -31,6 +31,14 @@ from ._threads import run_with_share
 HALO_FRACTION = 0.5
 
 
+def require_known_chunks(a: Any, name: str) -> None:
+    """A ValueError for a Dask array whose chunk sizes are unknown (NaN, as after boolean
+    indexing): the halo geometry needs them."""
+    if any(c != c for cs in a.chunks for c in cs):
+        raise ValueError(f"{name} has unknown chunk sizes (as after boolean indexing): call "
+                         f"{name}.compute_chunk_sizes() first")
+
+
 def array_module(a: Any) -> Any:
     """numpy, cupy (or the module an array type comes from) for array ``a``."""
     return sys.modules[type(a).__module__.split(".")[0]]

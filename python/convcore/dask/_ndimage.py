@@ -148,6 +148,7 @@ def filter(fn: Callable[..., Any], x: Any, args: tuple, kwargs: Dict[str, Any]) 
     from ._ops import _meta
 
     name = fn.__name__
+    _graph.require_known_chunks(x, "input")
     if _graph.array_module(x._meta) is not np:
         raise TypeError("convcore.ndimage runs on NumPy-backed Dask arrays; for CuPy-backed ones "
                         "use cupyx.scipy.ndimage per block")
