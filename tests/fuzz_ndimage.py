@@ -276,7 +276,10 @@ def check_scipy(desc, fn, args, kwargs, same, snap, close=None):
     got, expected = np.asarray(got), np.asarray(expected)
     if got.dtype != expected.dtype or got.shape != expected.shape:
         return f"{got.dtype}{list(got.shape)}, SciPy {expected.dtype}{list(expected.shape)}"
-    if np.asarray(args[0]).dtype == np.float32 and expected.dtype == np.float32:
+    if np.asarray(args[0]).dtype == np.float32 and (
+            expected.dtype == np.float32 or name.startswith("generic_")):
+        # (a generic filter's callable may return a float32 array whatever the output: its
+        # sum is then within float32 rounding too)
         return _float32_difference(got, expected, desc["op"])
     return bit_difference(got, expected, "against SciPy")
 

@@ -40,13 +40,12 @@ def _axis_modes(mode: Any, axes: Sequence[int], ndim: int) -> Dict[int, Any]:
 
 
 def _gaussian_radius(kw: Dict[str, Any], sigma: Any) -> int:
-    """The largest radius of the Gaussian passes (SciPy's int(truncate * sigma + 0.5), or the
-    largest ``radius`` given)."""
-    radius = kw.get("radius")
-    if radius is not None:
-        return max(int(r) for r in np.atleast_1d(radius))
+    """At least the largest radius of the Gaussian passes: SciPy's int(truncate * sigma + 0.5)
+    for the largest sigma, or the largest ``radius`` given (per axis, either may apply)."""
     sig = max((float(s) for s in np.atleast_1d(sigma)), default=0.0)
-    return int(float(kw.get("truncate", 4.0)) * sig + 0.5)
+    radii = [int(r) for r in np.atleast_1d(np.asarray(kw.get("radius"), dtype=object))
+             if r is not None]
+    return max([int(float(kw.get("truncate", 4.0)) * sig + 0.5)] + radii)
 
 
 def _reach(name: str, kw: Dict[str, Any], ndim: int) -> Optional[List[int]]:
@@ -187,7 +186,7 @@ def filter(fn: Callable[..., Any], x: Any, args: tuple, kwargs: Dict[str, Any]) 
     consts = [k for k, v in kw.items() if isinstance(v, np.ndarray)]
     static = {k: v for k, v in kw.items() if k not in consts}
     block = _NdimageBlock(name, static, consts, var_kw)
-    token = tokenize(x.name, name, {k: v for k, v in kw.items()})
+    token = tokenize(x.name, name, kw)
     y = _graph.build(f"convcore-ndimage-{name}-{token}", x, plans, block, meta,
                      consts=[kw[k] for k in consts])
     # an axis that ran whole is cut back into the image's chunks

@@ -106,10 +106,13 @@ def laplace(input: Any, output: Any = None, mode: Any = "reflect", cval: float =
     """
     a = S.as_input(input)
     if axes is None and isinstance(mode, str) and a.ndim >= 1 and a.dtype == np.float32 and \
-            _dtype_of(output) == np.float32:
+            _dtype_of(output) == np.float32 and not (isinstance(output, np.ndarray) and
+                                                     np.shares_memory(a, output)):
         # float32 into float32 (computed in float32, so the order of the sums is free): every
         # second difference reads the input, so their sum is one N-d correlation with the
-        # cross kernel, in every mode: one pass instead of ndim passes and ndim - 1 sums
+        # cross kernel, in every mode: one pass instead of ndim passes and ndim - 1 sums.
+        # Not when the output is the input: SciPy's later differences then read the first
+        # one's result from it, which the generic path below reproduces
         k = np.zeros((3,) * a.ndim)
         for ax in range(a.ndim):
             for j in (0, 2):
