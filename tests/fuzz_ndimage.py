@@ -5,19 +5,20 @@ Fortran, reversed or strided, the input itself, read-only, the wrong shape), ran
 of 1 to 9 values, kernels larger than the image, integer, bool and float images in C, Fortran
 and reversed layouts; for the generic filters, SciPy's and convcore's own derivatives, a
 correlate1d or Gaussian taking extra_arguments / extra_keywords, and a callable that ignores
-the output it is given) and both libraries run it. Where SciPy raises, convcore must raise the same
-type; where SciPy returns, convcore must return the same dtype and shape and SciPy's values:
-to the bit, except for a float32 image filtered into float32, which convcore computes in
-float32 (within 16 float32 epsilons of the largest magnitude per pass). A description carries
-``"scipy": 1``; the crash-isolating worker of tests/fuzz_ops.py runs it.
+the output it is given) and both libraries run it. Where SciPy raises, convcore must raise the
+same type; where SciPy returns, convcore must return the same dtype and shape and SciPy's
+values: to the bit, except for a float32 image filtered into float32, which convcore computes
+in float32 (within 16 float32 epsilons of the largest magnitude per pass). A description
+carries ``"scipy": 1``; the crash-isolating worker of tests/fuzz_ops.py runs it.
 
 With ``"dask": seed`` as well (``test_fuzz_ndimage_dask``), the call runs a second time with the
-image as a Dask array in random irregular chunks (tests/fuzz_dask.py's ``random_chunks``): the
-result must be a lazy Dask array with the image's chunks and convcore's in-memory result to the
-bit (float32 into float32 within its rounding, as against SciPy: the order of a float32 sum may
-follow the layout, and a block's window is C-ordered; a float64 uniform filter within rounding:
-SciPy's running sum starts at each block's window), an argument the in-memory call refuses must be refused at the call with the same
-exception type, and an output array a TypeError.
+image as a Dask array in random irregular chunks (tests/fuzz_dask.py's ``random_chunks``). The
+result must be a lazy Dask array with the image's chunks and convcore's in-memory result, to
+the bit but for two roundings: float32 into float32 within its rounding, as against SciPy (the
+order of a float32 sum may follow the layout, and a block's window is C-ordered), and a float64
+uniform filter within rounding (SciPy's running sum starts at each block's window). An argument
+the in-memory call refuses must be refused at the call with the same exception type, and an
+output array is a TypeError.
 """
 from __future__ import annotations
 
@@ -149,7 +150,7 @@ def _output_array(spec, x):
     if lay == "shape":
         shape = (shape[0] + 1,) + shape[1:] if shape else (2,)
     if lay == "input":
-        x = x.copy()
+        x = x.copy(order="K")
         return x, x
     if lay == "step":
         out = np.full(shape[:-1] + (2 * shape[-1],), 7, dt)[..., ::2] if shape else \

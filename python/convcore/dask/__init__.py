@@ -24,10 +24,9 @@ __all__ = ["call", "draw_halos"]
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:
     """Run convcore op ``op`` with a Dask x (arguments as convcore._core.<op> takes them)."""
+    from ._graph import require_known_chunks
     from ._ops import OPS
     from ._reduce import squeeze_excitation
-
-    from ._graph import require_known_chunks
 
     ops = dict(OPS, squeeze_excitation=squeeze_excitation)
     if op not in ops:
