@@ -24,6 +24,7 @@ __all__ = ["call", "draw_halos"]
 
 def call(op: str, *args: Any, **kwargs: Any) -> Any:
     """Run convcore op ``op`` with a Dask x (arguments as convcore._core.<op> takes them)."""
+    from .._args import is_dask
     from ._graph import require_known_chunks
     from ._ops import OPS
     from ._reduce import squeeze_excitation
@@ -31,6 +32,6 @@ def call(op: str, *args: Any, **kwargs: Any) -> Any:
     ops = dict(OPS, squeeze_excitation=squeeze_excitation)
     if op not in ops:
         raise TypeError(f"convcore.{op} does not take Dask arrays")
-    if args and hasattr(args[0], "chunks") and hasattr(args[0], "dask"):  # x (a for filters)
+    if args and is_dask(args[0]):  # x (a for filters)
         require_known_chunks(args[0], "a" if op == "filter" else "x")
     return ops[op](*args, **kwargs)
